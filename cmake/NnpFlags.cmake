@@ -1,0 +1,13 @@
+# Compiler flags: warnings everywhere, optional native tuning, optional sanitizers.
+set(NNP_WARNINGS -Wall -Wextra -Wshadow -Wno-unused-parameter)
+if(NNP_NATIVE)
+  include(CheckCCompilerFlag)
+  check_c_compiler_flag(-march=native NNP_HAS_MARCH_NATIVE)
+  if(NNP_HAS_MARCH_NATIVE)
+    add_compile_options(-march=native)
+  endif()
+endif()
+if(NNP_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

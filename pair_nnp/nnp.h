@@ -1,0 +1,161 @@
+/* pair_nnp: evaluation of E(3)-equivariant message-passing potentials (NequIP family).
+ *
+ * The one public header of the core library. Conventions:
+ *  - every function that can fail returns an nnp_status and, when given a non-NULL nnp_error, writes a readable
+ *    message into it; nothing is kept in global state;
+ *  - output buffers are owned by the caller; objects come in create/free pairs;
+ *  - units are those of the model file: Angstrom, eV, eV/Angstrom (see docs/model.md for the equations).
+ */
+#ifndef NNP_H
+#define NNP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNP_VERSION_MAJOR 0
+#define NNP_VERSION_MINOR 1
+#define NNP_VERSION_PATCH 0
+#define NNP_FILE_FORMAT_VERSION 1
+#define NNP_MAX_SPECIES 32
+#define NNP_MAX_L 6
+
+typedef enum {
+  NNP_OK = 0,
+  NNP_ERR_ARGUMENT,   /* a NULL pointer, a negative count, an option out of range */
+  NNP_ERR_IO,         /* a file could not be opened, read or written */
+  NNP_ERR_FORMAT,     /* a model file is damaged, truncated or inconsistent */
+  NNP_ERR_VERSION,    /* a model file of a newer format version */
+  NNP_ERR_CHECKSUM,   /* a model file whose checksum does not match its contents */
+  NNP_ERR_SPECIES,    /* an element or species index the model does not know */
+  NNP_ERR_GEOMETRY,   /* non-finite positions, atoms closer than the model accepts, a bad cell */
+  NNP_ERR_NOMEM,      /* an allocation failed */
+  NNP_ERR_EXCHANGE,   /* the caller's feature-exchange callback reported failure */
+  NNP_ERR_NUMERIC     /* a non-finite energy or force (damaged weights?) */
+} nnp_status;
+
+typedef struct {
+  char message[512];
+} nnp_error;
+
+/* A short name for a status code ("NNP_ERR_FORMAT" -> "damaged model file"). */
+const char *nnp_status_string(nnp_status status);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Models                                                                                                            */
+
+typedef struct nnp_model nnp_model;
+
+/* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
+typedef struct {
+  int n_species;
+  char species[NNP_MAX_SPECIES][8];           /* element symbols */
+  double r_cut;                               /* largest cutoff (Angstrom) */
+  double pair_cutoff[NNP_MAX_SPECIES][NNP_MAX_SPECIES]; /* <= r_cut, symmetric (Angstrom) */
+  double r_min;                               /* closest approach the model accepts (Angstrom) */
+  int l_max, channels, layers, radial_basis, envelope_p, readout_hidden;
+  int n_radial_hidden;
+  int radial_hidden[8];
+  double avg_num_neighbors;
+  double energy_shift[NNP_MAX_SPECIES];       /* eV */
+  double energy_scale[NNP_MAX_SPECIES];       /* eV */
+} nnp_hyper;
+
+/* Fill h with a small default model (for tests and benchmarks); species as given. */
+nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err);
+
+/* A model with the given hyperparameters and random weights drawn from a seeded generator (deterministic). */
+nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err);
+
+nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err);
+/* Parse a model from memory (e.g. bytes broadcast from MPI rank 0). */
+nnp_status nnp_model_parse(const char *bytes, size_t n_bytes, nnp_model **out, nnp_error *err);
+nnp_status nnp_model_write(const nnp_model *model, const char *path, nnp_error *err);
+void nnp_model_free(nnp_model *model);
+
+const nnp_hyper *nnp_model_hyper(const nnp_model *model);
+/* Index of an element symbol among the model's species, or -1. */
+int nnp_model_species_index(const nnp_model *model, const char *element);
+/* Width of the per-atom feature vector that the exchange callback moves, in doubles. */
+int nnp_model_feature_width(const nnp_model *model);
+
+/* Free-text metadata ("meta" lines): provenance, measured errors, training command. */
+int nnp_model_meta_count(const nnp_model *model);
+const char *nnp_model_meta_key(const nnp_model *model, int i);
+const char *nnp_model_meta_value(const nnp_model *model, int i);
+nnp_status nnp_model_set_meta(nnp_model *model, const char *key, const char *value, nnp_error *err);
+
+/* Flat parameter vector (the order of docs/model.md, "Parameters in order"). */
+size_t nnp_model_param_count(const nnp_model *model);
+double *nnp_model_params(nnp_model *model);
+const double *nnp_model_params_const(const nnp_model *model);
+nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbors, const double *energy_shift,
+                                       const double *energy_scale, nnp_error *err);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Graphs: atoms, ghosts and neighbour lists                                                                        */
+
+enum { NNP_EXCHANGE_FORWARD = 0, NNP_EXCHANGE_REVERSE = 1 };
+
+/* Moves per-atom blocks of `width` doubles between owned atoms and their ghost images.
+ * FORWARD: data[ghost] = data[owner]. REVERSE: data[owner] += data[ghost]; the core then ignores ghost values.
+ * `data` holds n_total * width doubles. Returns 0 on success, anything else aborts the evaluation. */
+typedef int (*nnp_exchange_fn)(void *ctx, double *data, int width, int direction);
+
+typedef struct {
+  int n_local;               /* atoms [0, n_local) are owned: they have neighbour lists and energies */
+  int n_total;               /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
+  const int *species;        /* [n_total] model species index */
+  const double *positions;   /* [n_total][3] Angstrom */
+  const int *neigh_offset;   /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
+  const int *neigh_index;    /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
+  nnp_exchange_fn exchange;  /* required when n_total > n_local and the model has more than one layer */
+  void *exchange_ctx;
+} nnp_graph;
+
+/* A graph for one periodic (or open) cell: ghosts are periodic images, exchange copies from their owners. */
+typedef struct nnp_cell_graph nnp_cell_graph;
+
+/* cell: rows are the lattice vectors a, b, c (Angstrom); pbc: periodic along each; cutoff: neighbour radius.
+ * Positions may lie outside the cell; non-finite positions or a singular cell give NNP_ERR_GEOMETRY. */
+nnp_status nnp_cell_graph_build(int n_atoms, const int *species, const double *positions, const double cell[3][3],
+                                const int pbc[3], double cutoff, nnp_cell_graph **out, nnp_error *err);
+void nnp_cell_graph_free(nnp_cell_graph *g);
+const nnp_graph *nnp_cell_graph_view(const nnp_cell_graph *g);
+/* Owner (in [0, n_local)) of every atom, ghosts included. */
+const int *nnp_cell_graph_owner(const nnp_cell_graph *g);
+/* Add per-atom rows of ghosts (forces, per-atom virials) onto their owners: data is n_total x width. */
+void nnp_cell_graph_fold(const nnp_cell_graph *g, double *data, int width);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Evaluation                                                                                                        */
+
+typedef struct nnp_workspace nnp_workspace;
+
+/* Work buffers for evaluations; grows as needed; one per concurrent caller. n_threads <= 0: OpenMP default. */
+nnp_status nnp_workspace_create(const nnp_model *model, int n_threads, nnp_workspace **out, nnp_error *err);
+void nnp_workspace_free(nnp_workspace *ws);
+
+typedef struct {
+  double energy;        /* eV, sum over local atoms */
+  double virial[6];     /* eV: xx yy zz xy xz yz, -sum_e r_e (outer) dE/dr_e */
+  double *atom_energy;  /* [n_local] eV, or NULL */
+  double *forces;       /* [n_total][3] eV/Angstrom, or NULL; ghost rows are to be folded onto their owners */
+  double *atom_virial;  /* [n_total][6] eV, or NULL; ghost rows likewise */
+} nnp_result;
+
+/* Energy and, where the result asks for them, forces and virials. Output arrays are overwritten, not added to. */
+nnp_status nnp_compute(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph, nnp_result *result,
+                       nnp_error *err);
+
+/* dE/dtheta for every parameter (size nnp_model_param_count), overwritten; also the energy. For training. */
+nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph,
+                                      double *energy, double *dE_dparams, nnp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,529 @@
+/* Evaluation: the forward pass through all layers, then the hand-written adjoint pass that yields edge gradients
+ * (hence forces and virials) and, for training, parameter gradients. docs/model.md has the equations.
+ *
+ * Parallel layout: OpenMP threads split receiver atoms. Everything a receiver computes lands in its own rows; the
+ * one scatter (feature adjoints flowing from a receiver to its neighbours) goes through a per-edge buffer that is
+ * summed in edge order, so results do not depend on the number of threads. */
+#include "nnp_internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EDGE_CHUNK_BYTES (32u << 20)
+
+typedef struct {
+  double *tape, *R, *Rdot, *Y, *dY, *dR, *dYv, *mlp_scratch, *grad;
+} thread_scratch;
+
+struct nnp_workspace {
+  const nnp_model *model;
+  int n_threads;
+  size_t cap_total, cap_local, cap_edges, cap_deg, cap_chunk;
+  int *edge_offset, *edge_j;
+  double *edge_r; /* [E][4]: x_j - x_i and its length */
+  double *edge_rc, *edge_g;
+  double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *edge_dx;
+  double *wt; /* transposed radial weights of every layer */
+  size_t *wt_offset;
+  thread_scratch *thr;
+  double *thr_block;
+  size_t thr_block_size;
+};
+
+static void ws_release_buffers(nnp_workspace *ws) {
+  free(ws->edge_offset);
+  free(ws->edge_j);
+  free(ws->edge_r);
+  free(ws->edge_rc);
+  free(ws->edge_g);
+  free(ws->h);
+  free(ws->x);
+  free(ws->msg);
+  free(ws->pre);
+  free(ws->dh_a);
+  free(ws->dh_b);
+  free(ws->dx);
+  free(ws->dmsg);
+  free(ws->dpre);
+  free(ws->edge_dx);
+  free(ws->thr_block);
+}
+
+void nnp_workspace_free(nnp_workspace *ws) {
+  if (!ws) return;
+  ws_release_buffers(ws);
+  free(ws->wt);
+  free(ws->wt_offset);
+  free(ws->thr);
+  free(ws);
+}
+
+nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace **out, nnp_error *err) {
+  if (!m || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_workspace_create: NULL argument");
+  nnp_workspace *ws = calloc(1, sizeof *ws);
+  if (!ws) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
+  ws->model = m;
+  ws->n_threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+  ws->thr = calloc((size_t)ws->n_threads, sizeof *ws->thr);
+  const int K = m->h.n_radial_hidden;
+  ws->wt_offset = calloc((size_t)m->h.layers * (K + 1), sizeof *ws->wt_offset);
+  size_t total = 0;
+  for (int t = 0; t < m->h.layers; ++t)
+    for (int k = 0; k <= K; ++k) {
+      const nnp_layer *ly = &m->layers[t];
+      size_t off = k < K ? ly->radial[k] : ly->radial_out;
+      const nnp_param_array *a = NULL;
+      for (int q = 0; q < m->n_arrays; ++q)
+        if (m->arrays[q].offset == off) a = &m->arrays[q];
+      ws->wt_offset[t * (K + 1) + k] = total;
+      total += a->size;
+    }
+  ws->wt = malloc(total * sizeof *ws->wt);
+  if (!ws->thr || !ws->wt_offset || !ws->wt) {
+    nnp_workspace_free(ws);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
+  }
+  *out = ws;
+  return NNP_OK;
+}
+
+/* The forward products want (in x out) weights; the model stores (out x in). Refreshed every call because a
+ * trainer changes the parameters between calls. */
+static void refresh_transposed_weights(nnp_workspace *ws) {
+  const nnp_model *m = ws->model;
+  const int K = m->h.n_radial_hidden;
+  for (int t = 0; t < m->h.layers; ++t) {
+    const nnp_layer *ly = &m->layers[t];
+    int in = m->h.radial_basis;
+    for (int k = 0; k <= K; ++k) {
+      int out = k < K ? m->h.radial_hidden[k] : ly->n_paths * m->h.channels;
+      const double *W = m->params + (k < K ? ly->radial[k] : ly->radial_out);
+      double *Wt = ws->wt + ws->wt_offset[t * (K + 1) + k];
+      for (int a = 0; a < out; ++a)
+        for (int b = 0; b < in; ++b) Wt[(size_t)b * out + a] = W[(size_t)a * in + b];
+      in = out;
+    }
+  }
+}
+
+static int max_paths_x_channels(const nnp_model *m) {
+  int best = 0;
+  for (int t = 0; t < m->h.layers; ++t)
+    if (m->layers[t].n_paths * m->h.channels > best) best = m->layers[t].n_paths * m->h.channels;
+  return best;
+}
+
+static int max_width(const nnp_model *m, int msg) {
+  int best = 0;
+  for (int t = 0; t < m->h.layers; ++t) {
+    int w = msg ? m->layers[t].msg_width : m->layers[t].pre_width;
+    if (w > best) best = w;
+  }
+  return best;
+}
+
+static size_t msg_stride_total(const nnp_model *m, int msg) {
+  size_t s = 0;
+  for (int t = 0; t < m->h.layers; ++t) s += (size_t)(msg ? m->layers[t].msg_width : m->layers[t].pre_width);
+  return s;
+}
+
+#define GROW(ptr, count)                                                                                             \
+  do {                                                                                                               \
+    free(ptr);                                                                                                       \
+    (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                           \
+    if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace");                               \
+  } while (0)
+
+static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_total, nnp_error *err) {
+  const nnp_model *m = ws->model;
+  const size_t F = (size_t)m->feature_width, T = (size_t)m->h.layers;
+  if (n_total > ws->cap_total) {
+    GROW(ws->h, (T + 1) * n_total * F);
+    GROW(ws->x, n_total * F);
+    GROW(ws->dh_a, n_total * F);
+    GROW(ws->dh_b, n_total * F);
+    GROW(ws->dx, n_total * F);
+    ws->cap_total = n_total;
+  }
+  if (n_local > ws->cap_local || !ws->edge_offset) {
+    GROW(ws->edge_offset, n_local + 1);
+    GROW(ws->msg, n_local * msg_stride_total(m, 1));
+    GROW(ws->pre, n_local * msg_stride_total(m, 0));
+    GROW(ws->dmsg, n_local * (size_t)max_width(m, 1));
+    GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
+    ws->cap_local = n_local;
+  }
+  return NNP_OK;
+}
+
+static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max_deg, int want_grad, nnp_error *err) {
+  const nnp_model *m = ws->model;
+  if (n_edges > ws->cap_edges || !ws->edge_j) {
+    GROW(ws->edge_j, n_edges);
+    GROW(ws->edge_r, 4 * n_edges);
+    GROW(ws->edge_rc, n_edges);
+    GROW(ws->edge_g, 3 * n_edges);
+    ws->cap_edges = n_edges;
+  }
+  size_t F = (size_t)m->feature_width;
+  size_t chunk = EDGE_CHUNK_BYTES / (F * sizeof(double));
+  if (chunk < max_deg) chunk = max_deg;
+  if (chunk > n_edges) chunk = n_edges > max_deg ? n_edges : max_deg;
+  if (chunk > ws->cap_chunk || !ws->edge_dx) {
+    GROW(ws->edge_dx, chunk * F);
+    ws->cap_chunk = chunk;
+  }
+  const size_t PC = (size_t)max_paths_x_channels(m), nsh = (size_t)NNP_NSH(m->h.l_max);
+  int maxw = m->h.radial_basis;
+  for (int k = 0; k < m->h.n_radial_hidden; ++k) maxw = m->h.radial_hidden[k] > maxw ? m->h.radial_hidden[k] : maxw;
+  size_t deg = max_deg ? max_deg : 1;
+  size_t tape = nnp_mlp_tape_size(m, (int)(2 * deg));
+  size_t per = tape + 2 * deg * PC + deg * nsh * 4 + deg * PC + nsh + 2 * deg * (size_t)maxw +
+               (size_t)m->h.readout_hidden + (want_grad ? m->n_params : 0);
+  if (deg > ws->cap_deg || per > ws->thr_block_size || !ws->thr_block) {
+    GROW(ws->thr_block, per * (size_t)ws->n_threads);
+    ws->thr_block_size = per;
+    ws->cap_deg = deg;
+  }
+  for (int t = 0; t < ws->n_threads; ++t) {
+    double *p = ws->thr_block + (size_t)t * ws->thr_block_size;
+    thread_scratch *s = &ws->thr[t];
+    s->tape = p, p += tape;
+    s->R = p, p += deg * PC;
+    s->Rdot = p, p += deg * PC;
+    s->Y = p, p += deg * nsh;
+    s->dY = p, p += 3 * deg * nsh;
+    s->dR = p, p += deg * PC;
+    s->dYv = p, p += nsh;
+    s->mlp_scratch = p, p += 2 * deg * (size_t)maxw + (size_t)m->h.readout_hidden;
+    s->grad = want_grad ? p : NULL;
+  }
+  return NNP_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+
+static nnp_status check_inputs(const nnp_model *m, const nnp_graph *g, nnp_error *err) {
+  if (!g || g->n_local < 0 || g->n_total < g->n_local || (g->n_total > 0 && (!g->species || !g->positions)) ||
+      (g->n_local > 0 && (!g->neigh_offset || (g->neigh_offset[g->n_local] > 0 && !g->neigh_index))))
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "incomplete graph: counts, species, positions or neighbour lists missing");
+  if (g->n_total > g->n_local && m->h.layers > 1 && !g->exchange)
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "the graph has ghost atoms but no exchange callback; a %d-layer model needs one", m->h.layers);
+  for (int i = 0; i < g->n_total; ++i) {
+    int s = g->species[i];
+    if (s >= m->h.n_species)
+      return nnp_fail(err, NNP_ERR_SPECIES, "atom %d has species index %d but the model has %d species", i, s,
+                      m->h.n_species);
+    if (s < 0) continue;
+    const double *x = g->positions + 3 * (size_t)i;
+    if (!isfinite(x[0]) || !isfinite(x[1]) || !isfinite(x[2]))
+      return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position (%g, %g, %g)", i, x[0], x[1], x[2]);
+  }
+  return NNP_OK;
+}
+
+static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad, nnp_error *err) {
+  const nnp_model *m = ws->model;
+  size_t n_cand = g->n_local ? (size_t)g->neigh_offset[g->n_local] : 0;
+  size_t max_deg = 0;
+  for (int i = 0; i < g->n_local; ++i) {
+    size_t d = (size_t)(g->neigh_offset[i + 1] - g->neigh_offset[i]);
+    if (g->neigh_offset[i + 1] < g->neigh_offset[i])
+      return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour offsets decrease at atom %d", i);
+    if (d > max_deg) max_deg = d;
+  }
+  nnp_status st = ws_reserve_edges(ws, n_cand ? n_cand : 1, max_deg, want_grad, err);
+  if (st) return st;
+  const double rmin2 = m->h.r_min * m->h.r_min;
+  int e = 0;
+  for (int i = 0; i < g->n_local; ++i) {
+    ws->edge_offset[i] = e;
+    const int si = g->species[i];
+    if (si < 0) continue;
+    const double *xi = g->positions + 3 * (size_t)i;
+    for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; ++q) {
+      const int j = g->neigh_index[q];
+      if (j < 0 || j >= g->n_total)
+        return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour %d of atom %d is outside 0..%d", j, i, g->n_total - 1);
+      const int sj = g->species[j];
+      if (sj < 0 || j == i) continue;
+      const double *xj = g->positions + 3 * (size_t)j;
+      double d[3] = {xj[0] - xi[0], xj[1] - xi[1], xj[2] - xi[2]};
+      double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
+      double rc = m->h.pair_cutoff[si][sj];
+      if (r2 >= rc * rc) continue;
+      if (r2 < rmin2)
+        return nnp_fail(err, NNP_ERR_GEOMETRY,
+                        "atoms %d (%s) and %d (%s) are %.4f Angstrom apart, closer than the %.4f Angstrom this model "
+                        "was trained for (r_min)",
+                        i, m->h.species[si], j, m->h.species[sj], sqrt(r2), m->h.r_min);
+      ws->edge_j[e] = j;
+      ws->edge_r[4 * (size_t)e + 0] = d[0];
+      ws->edge_r[4 * (size_t)e + 1] = d[1];
+      ws->edge_r[4 * (size_t)e + 2] = d[2];
+      ws->edge_r[4 * (size_t)e + 3] = sqrt(r2);
+      ws->edge_rc[e] = rc;
+      ++e;
+    }
+  }
+  ws->edge_offset[g->n_local] = e;
+  memset(ws->edge_g, 0, 3 * (size_t)e * sizeof *ws->edge_g);
+  return NNP_OK;
+}
+
+/* Radial basis (and its r-derivative when tangent) of a receiver's edges into the tape's input rows. */
+static void edge_basis(const nnp_model *m, const nnp_workspace *ws, int e0, int n, int tangent, nnp_mlp_tape *tape) {
+  const int nb = m->h.radial_basis;
+  for (int k = 0; k < n; ++k) {
+    const int e = e0 + k;
+    nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], ws->edge_r[4 * (size_t)e + 3], tape->act[0] + (size_t)k * nb,
+                     tangent ? tape->act[0] + (size_t)(n + k) * nb : NULL);
+  }
+}
+
+static const double *const *layer_wt(const nnp_workspace *ws, int t, const double *buf[NNP_MAX_RADIAL_LAYERS + 1]) {
+  const int K = ws->model->h.n_radial_hidden;
+  for (int k = 0; k <= K; ++k) buf[k] = ws->wt + ws->wt_offset[t * (K + 1) + k];
+  return buf;
+}
+
+static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *msg_t) {
+  const nnp_model *m = ws->model;
+  const nnp_layer *ly = &m->layers[t];
+  const int F = m->feature_width, PC = ly->n_paths * m->h.channels;
+  const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
+  const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
+  const double *const *wt = layer_wt(ws, t, wt_buf);
+#pragma omp parallel for schedule(dynamic, 8)
+  for (int i = 0; i < g->n_local; ++i) {
+    thread_scratch *s = &ws->thr[omp_get_thread_num()];
+    double *out = msg_t + (size_t)i * ly->msg_width;
+    memset(out, 0, (size_t)ly->msg_width * sizeof *out);
+    const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+    if (n == 0) continue;
+    nnp_mlp_tape tape;
+    nnp_mlp_tape_bind(m, &tape, s->tape, n);
+    edge_basis(m, ws, e0, n, 0, &tape);
+    nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
+    for (int k = 0; k < n; ++k) {
+      const int e = e0 + k;
+      nnp_sph(m->h.l_max, ws->edge_r + 4 * (size_t)e, s->Y, NULL);
+      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, s->Y, s->R + (size_t)k * PC, out);
+    }
+    for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
+  }
+}
+
+/* Adjoint of the convolution of layer t: edge gradients into edge_g, feature adjoints into ws->dx (all atoms),
+ * radial-MLP parameter gradients into the threads' gradient buffers. dmsg is already scaled by nu^-1/2. */
+static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const double *dmsg) {
+  const nnp_model *m = ws->model;
+  const nnp_layer *ly = &m->layers[t];
+  const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max), PC = ly->n_paths * m->h.channels;
+  const int Fin = m->h.channels * NNP_NSH(ly->lin);
+  const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
+  const double *const *wt = layer_wt(ws, t, wt_buf);
+  for (size_t q = 0; q < (size_t)g->n_total; ++q) memset(ws->dx + q * F, 0, (size_t)Fin * sizeof(double));
+  int begin = 0;
+  while (begin < g->n_local) {
+    int end = begin + 1;
+    const int e_begin = ws->edge_offset[begin];
+    while (end < g->n_local && (size_t)(ws->edge_offset[end + 1] - e_begin) <= ws->cap_chunk) ++end;
+    const int e_end = ws->edge_offset[end];
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int i = begin; i < end; ++i) {
+      thread_scratch *s = &ws->thr[omp_get_thread_num()];
+      const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+      if (n == 0) continue;
+      nnp_mlp_tape tape;
+      nnp_mlp_tape_bind(m, &tape, s->tape, 2 * n);
+      edge_basis(m, ws, e0, n, 1, &tape);
+      nnp_radial_mlp(m, ly, wt, &tape, n, 1, s->R, s->Rdot);
+      const double *dm = dmsg + (size_t)i * ly->msg_width;
+      for (int k = 0; k < n; ++k) {
+        const int e = e0 + k;
+        const double *rv = ws->edge_r + 4 * (size_t)e;
+        double *Y = s->Y, *dY = s->dY, *dR = s->dR + (size_t)k * PC;
+        nnp_sph(m->h.l_max, rv, Y, dY);
+        double *dxe = ws->edge_dx + (size_t)(e - e_begin) * F;
+        memset(dxe, 0, (size_t)Fin * sizeof *dxe);
+        nnp_tp_edge_adjoint(m, ly, ws->x + (size_t)ws->edge_j[e] * F, Y, s->R + (size_t)k * PC, dm, dxe, dR, s->dYv);
+        double dEdr = 0.0;
+        const double *Rd = s->Rdot + (size_t)k * PC;
+        for (int q = 0; q < PC; ++q) dEdr += dR[q] * Rd[q];
+        double gvec[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
+        for (int q = 0; q < nsh; ++q)
+          for (int a = 0; a < 3; ++a) gvec[a] += s->dYv[q] * dY[3 * q + a];
+        for (int a = 0; a < 3; ++a) ws->edge_g[3 * (size_t)e + a] += gvec[a];
+      }
+      if (s->grad) nnp_radial_mlp_param_grad(m, ly, &tape, n, s->dR, s->mlp_scratch, s->grad);
+    }
+    /* Each thread owns a range of target atoms and adds that range's contributions in edge order. */
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+      const int lo = (int)((long long)g->n_total * tid / nt), hi = (int)((long long)g->n_total * (tid + 1) / nt);
+      for (int e = e_begin; e < e_end; ++e) {
+        const int j = ws->edge_j[e];
+        if (j < lo || j >= hi) continue;
+        double *restrict d = ws->dx + (size_t)j * F;
+        const double *restrict c = ws->edge_dx + (size_t)(e - e_begin) * F;
+        for (int q = 0; q < Fin; ++q) d[q] += c[q];
+      }
+    }
+    begin = end;
+  }
+}
+
+static void embed(const nnp_model *m, const nnp_graph *g, double *h0) {
+  const int C = m->h.channels, F = m->feature_width;
+  for (int i = 0; i < g->n_total; ++i) {
+    double *row = h0 + (size_t)i * F;
+    memset(row, 0, (size_t)F * sizeof *row);
+    if (g->species[i] >= 0) memcpy(row, m->params + m->embedding + (size_t)g->species[i] * C, (size_t)C * sizeof *row);
+  }
+}
+
+static nnp_status exchange(const nnp_graph *g, double *data, int width, int direction, nnp_error *err) {
+  if (g->n_total == g->n_local) return NNP_OK;
+  if (g->exchange(g->exchange_ctx, data, width, direction) != 0)
+    return nnp_fail(err, NNP_ERR_EXCHANGE, "the %s feature exchange callback reported failure",
+                    direction == NNP_EXCHANGE_FORWARD ? "forward" : "reverse");
+  return NNP_OK;
+}
+
+static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, nnp_result *res) {
+  if (res->forces) memset(res->forces, 0, 3 * (size_t)g->n_total * sizeof *res->forces);
+  if (res->atom_virial) memset(res->atom_virial, 0, 6 * (size_t)g->n_total * sizeof *res->atom_virial);
+  memset(res->virial, 0, sizeof res->virial);
+  static const int va[6] = {0, 1, 2, 0, 0, 1}, vb[6] = {0, 1, 2, 1, 2, 2};
+  for (int i = 0; i < g->n_local; ++i)
+    for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+      const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
+      const int j = ws->edge_j[e];
+      if (res->forces)
+        for (int a = 0; a < 3; ++a) {
+          res->forces[3 * (size_t)i + a] += gv[a];
+          res->forces[3 * (size_t)j + a] -= gv[a];
+        }
+      for (int v = 0; v < 6; ++v) {
+        const double w = -0.5 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
+        res->virial[v] += w;
+        if (res->atom_virial) {
+          res->atom_virial[6 * (size_t)i + v] += 0.5 * w;
+          res->atom_virial[6 * (size_t)j + v] += 0.5 * w;
+        }
+      }
+    }
+}
+
+/* Forward and adjoint passes. res may be NULL (parameter gradient only); grad may be NULL (no training). */
+static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
+                           double *grad, nnp_error *err) {
+  nnp_status st = check_inputs(m, g, err);
+  if (st) return st;
+  if (ws->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the workspace was created for another model");
+  st = ws_reserve_atoms(ws, (size_t)g->n_local + 1, (size_t)g->n_total + 1, err);
+  if (!st) st = build_edges(ws, g, grad != NULL, err);
+  if (st) return st;
+  refresh_transposed_weights(ws);
+  const int T = m->h.layers, F = m->feature_width, nl = g->n_local, nt = g->n_total;
+  const size_t hstride = (size_t)(nt + 1) * F;
+  double *msg_t[16], *pre_t[16];
+  size_t moff = 0, poff = 0;
+  for (int t = 0; t < T; ++t) {
+    msg_t[t] = ws->msg + moff;
+    pre_t[t] = ws->pre + poff;
+    moff += (size_t)nl * m->layers[t].msg_width;
+    poff += (size_t)nl * m->layers[t].pre_width;
+  }
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(ws->n_threads);
+  if (grad)
+    for (int th = 0; th < ws->n_threads; ++th) memset(ws->thr[th].grad, 0, m->n_params * sizeof(double));
+
+  /* forward */
+  embed(m, g, ws->h);
+  for (int t = 0; t < T && !st; ++t) {
+    const nnp_layer *ly = &m->layers[t];
+    double *h = ws->h + (size_t)t * hstride, *h_next = h + hstride;
+    if (t > 0) st = exchange(g, h, F, NNP_EXCHANGE_FORWARD, err);
+    if (st) break;
+    nnp_up_forward(m, ly, nt, h, ws->x);
+    conv_forward(ws, g, t, msg_t[t]);
+    nnp_down_forward(m, ly, nl, g->species, msg_t[t], h, pre_t[t]);
+    nnp_gate_forward(m, ly, nl, g->species, pre_t[t], h, h_next);
+  }
+  double e_total = 0.0;
+  double *dh_next = ws->dh_a, *dh = ws->dh_b;
+  const double *hT = ws->h + (size_t)T * hstride;
+  for (int i = 0; i < nl && !st; ++i) {
+    double *row = dh_next + (size_t)i * F;
+    if (g->species[i] < 0) {
+      memset(row, 0, (size_t)F * sizeof *row);
+      if (res && res->atom_energy) res->atom_energy[i] = 0.0;
+      continue;
+    }
+    double ei = nnp_readout(m, g->species[i], hT + (size_t)i * F, row, grad, ws->thr[0].mlp_scratch);
+    if (res && res->atom_energy) res->atom_energy[i] = ei;
+    e_total += ei;
+  }
+
+  /* adjoint */
+  const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
+  for (int t = T - 1; t >= 0 && !st; --t) {
+    const nnp_layer *ly = &m->layers[t];
+    double *h = ws->h + (size_t)t * hstride;
+    nnp_gate_adjoint(m, ly, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
+    for (size_t q = (size_t)nl * F; q < (size_t)nt * F; ++q) dh[q] = 0.0;
+    nnp_down_adjoint(m, ly, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
+    for (size_t q = 0; q < (size_t)nl * ly->msg_width; ++q) ws->dmsg[q] *= inv_sqrt_nu;
+    nnp_up_forward(m, ly, nt, h, ws->x); /* recomputed rather than stored per layer */
+    conv_adjoint(ws, g, t, ws->dmsg);
+    nnp_up_adjoint(m, ly, nt, h, ws->dx, dh, grad);
+    if (t > 0) {
+      st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);
+      for (size_t q = (size_t)nl * F; q < (size_t)nt * F; ++q) dh[q] = 0.0;
+    } else if (grad) {
+      for (int i = 0; i < nt; ++i)
+        if (g->species[i] >= 0)
+          for (int c = 0; c < m->h.channels; ++c)
+            grad[m->embedding + (size_t)g->species[i] * m->h.channels + c] += dh[(size_t)i * F + c];
+    }
+    double *tmp = dh_next;
+    dh_next = dh;
+    dh = tmp;
+  }
+  if (grad && !st)
+    for (int th = 0; th < ws->n_threads; ++th)
+      for (size_t q = 0; q < m->n_params; ++q) grad[q] += ws->thr[th].grad[q];
+  omp_set_num_threads(saved_threads);
+  if (st) return st;
+  if (!isfinite(e_total)) return nnp_fail(err, NNP_ERR_NUMERIC, "the energy is not finite (damaged weights?)");
+  if (energy) *energy = e_total;
+  if (res) {
+    res->energy = e_total;
+    assemble_forces_virial(ws, g, res);
+    if (res->forces)
+      for (size_t q = 0; q < 3 * (size_t)nt; ++q)
+        if (!isfinite(res->forces[q])) return nnp_fail(err, NNP_ERR_NUMERIC, "a force is not finite");
+  }
+  return NNP_OK;
+}
+
+nnp_status nnp_compute(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, nnp_error *err) {
+  if (!m || !ws || !g || !res) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_compute: NULL argument");
+  return evaluate(m, ws, g, res, NULL, NULL, err);
+}
+
+nnp_status nnp_compute_param_gradient(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, double *energy,
+                                      double *dE_dparams, nnp_error *err) {
+  if (!m || !ws || !g || !dE_dparams)
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_compute_param_gradient: NULL argument");
+  memset(dE_dparams, 0, m->n_params * sizeof *dE_dparams);
+  return evaluate(m, ws, g, NULL, energy, dE_dparams, err);
+}

@@ -1,0 +1,108 @@
+/* Real Gaunt coupling tensors G[m1,m2,m3] for every path of every layer (docs/model.md, "Coupling coefficients").
+ * The triple-product integral is evaluated exactly with Gauss-Legendre nodes in z and a uniform azimuthal grid:
+ * after the azimuthal integral the integrand is a polynomial in z of degree <= l1 + l2 + l3. */
+#include "nnp_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUAD_MAX 32
+
+static void gauss_legendre(int n, double *node, double *weight) {
+  for (int i = 0; i < n; ++i) {
+    double z = cos(NNP_PI * (i + 0.75) / (n + 0.5)), dp = 1.0;
+    for (int iter = 0; iter < 100; ++iter) {
+      double p0 = 1.0, p1 = z;
+      for (int k = 2; k <= n; ++k) {
+        double p2 = ((2 * k - 1) * z * p1 - (k - 1) * p0) / k;
+        p0 = p1;
+        p1 = p2;
+      }
+      dp = n * (z * p1 - p0) / (z * z - 1.0);
+      double dz = p1 / dp;
+      z -= dz;
+      if (fabs(dz) < 1e-16) break;
+    }
+    node[i] = z;
+    weight[i] = 2.0 / ((1.0 - z * z) * dp * dp);
+  }
+}
+
+typedef struct {
+  int n;
+  double w[QUAD_MAX * QUAD_MAX];
+  double *Y; /* n x NSH */
+} sphere_quadrature;
+
+static nnp_status quadrature_build(int L, sphere_quadrature *q, nnp_error *err) {
+  int lsum = 3 * L;
+  int nz = lsum / 2 + 2, nphi = lsum + 2, nsh = NNP_NSH(L);
+  double z[QUAD_MAX], wz[QUAD_MAX];
+  gauss_legendre(nz, z, wz);
+  q->n = nz * nphi;
+  q->Y = malloc((size_t)q->n * nsh * sizeof *q->Y);
+  if (!q->Y) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
+  for (int i = 0; i < nz; ++i)
+    for (int k = 0; k < nphi; ++k) {
+      int idx = i * nphi + k;
+      double phi = 2.0 * NNP_PI * k / nphi, s = sqrt(1.0 - z[i] * z[i]);
+      double u[3] = {s * cos(phi), s * sin(phi), z[i]};
+      /* weights of (1/4pi) \int dOmega: dz dphi / 4pi */
+      q->w[idx] = wz[i] * (2.0 * NNP_PI / nphi) / (4.0 * NNP_PI);
+      nnp_sph(L, u, q->Y + (size_t)idx * nsh, NULL);
+    }
+  return NNP_OK;
+}
+
+/* Appends the nonzero entries of one path's tensor to the model's table. */
+static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path *p, int *cap, nnp_error *err) {
+  const int L = m->h.l_max, nsh = NNP_NSH(L);
+  const int n1 = 2 * p->l1 + 1, n2 = 2 * p->l2 + 1, n3 = 2 * p->l3 + 1;
+  double *g = calloc((size_t)n1 * n2 * n3, sizeof *g);
+  if (!g) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
+  double norm2 = 0.0;
+  for (int a = 0; a < n1; ++a)
+    for (int b = 0; b < n2; ++b)
+      for (int c = 0; c < n3; ++c) {
+        double s = 0.0;
+        for (int k = 0; k < q->n; ++k) {
+          const double *Y = q->Y + (size_t)k * nsh;
+          s += q->w[k] * Y[p->l1 * p->l1 + a] * Y[p->l2 * p->l2 + b] * Y[p->l3 * p->l3 + c];
+        }
+        g[(a * n2 + b) * n3 + c] = s;
+        norm2 += s * s;
+      }
+  double scale = sqrt((double)n3 / norm2);
+  p->cg_begin = m->n_cg;
+  for (int a = 0; a < n1; ++a)
+    for (int b = 0; b < n2; ++b)
+      for (int c = 0; c < n3; ++c) {
+        double v = g[(a * n2 + b) * n3 + c] * scale;
+        if (fabs(v) < 1e-12) continue;
+        if (m->n_cg == *cap) {
+          *cap = *cap ? 2 * *cap : 256;
+          nnp_cg_entry *grown = realloc(m->cg, (size_t)*cap * sizeof *grown);
+          if (!grown) {
+            free(g);
+            return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
+          }
+          m->cg = grown;
+        }
+        m->cg[m->n_cg++] = (nnp_cg_entry){a, b, c, v};
+      }
+  p->cg_end = m->n_cg;
+  free(g);
+  return NNP_OK;
+}
+
+nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
+  sphere_quadrature q;
+  nnp_status st = quadrature_build(m->h.l_max, &q, err);
+  if (st) return st;
+  int cap = 0;
+  for (int t = 0; t < m->h.layers && !st; ++t)
+    for (int k = 0; k < m->layers[t].n_paths && !st; ++k) st = gaunt_path(m, &q, &m->layers[t].paths[k], &cap, err);
+  free(q.Y);
+  return st;
+}

@@ -1,0 +1,302 @@
+/* Model objects: hyperparameters, the layout of layers and parameters, random initialisation. */
+#include "nnp_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err) {
+  if (!h || n_species < 1 || n_species > NNP_MAX_SPECIES || !species)
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_hyper_default: need 1 to %d species", NNP_MAX_SPECIES);
+  memset(h, 0, sizeof *h);
+  h->n_species = n_species;
+  for (int s = 0; s < n_species; ++s) {
+    if (!species[s] || strlen(species[s]) == 0 || strlen(species[s]) >= sizeof h->species[s])
+      return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_hyper_default: bad species name at position %d", s);
+    strcpy(h->species[s], species[s]);
+    h->energy_shift[s] = 0.0;
+    h->energy_scale[s] = 1.0;
+  }
+  h->r_cut = 5.0;
+  for (int a = 0; a < NNP_MAX_SPECIES; ++a)
+    for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
+  h->r_min = 0.5;
+  h->l_max = 2;
+  h->channels = 32;
+  h->layers = 3;
+  h->radial_basis = 8;
+  h->envelope_p = 6;
+  h->readout_hidden = 16;
+  h->n_radial_hidden = 2;
+  h->radial_hidden[0] = 64;
+  h->radial_hidden[1] = 64;
+  h->avg_num_neighbors = 50.0;
+  return NNP_OK;
+}
+
+nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
+  if (h->n_species < 1 || h->n_species > NNP_MAX_SPECIES)
+    return nnp_fail(err, NNP_ERR_FORMAT, "number of species %d is outside 1..%d", h->n_species, NNP_MAX_SPECIES);
+  for (int a = 0; a < h->n_species; ++a)
+    for (int b = 0; b < a; ++b)
+      if (strcmp(h->species[a], h->species[b]) == 0)
+        return nnp_fail(err, NNP_ERR_FORMAT, "species %s is listed twice", h->species[a]);
+  if (!(h->r_cut > 0.0 && h->r_cut < 100.0))
+    return nnp_fail(err, NNP_ERR_FORMAT, "r_cut %g Angstrom is not in (0, 100)", h->r_cut);
+  if (!(h->r_min >= 0.0 && h->r_min < h->r_cut))
+    return nnp_fail(err, NNP_ERR_FORMAT, "r_min %g Angstrom is not in [0, r_cut)", h->r_min);
+  for (int a = 0; a < h->n_species; ++a)
+    for (int b = 0; b < h->n_species; ++b) {
+      double rc = h->pair_cutoff[a][b];
+      if (!(rc > 0.0 && rc <= h->r_cut) || rc != h->pair_cutoff[b][a])
+        return nnp_fail(err, NNP_ERR_FORMAT, "pair cutoff %s-%s = %g must be in (0, r_cut] and symmetric",
+                        h->species[a], h->species[b], rc);
+    }
+  if (h->l_max < 0 || h->l_max > NNP_MAX_L)
+    return nnp_fail(err, NNP_ERR_FORMAT, "l_max %d is outside 0..%d", h->l_max, NNP_MAX_L);
+  if (h->channels < 1 || h->channels > 1024) return nnp_fail(err, NNP_ERR_FORMAT, "channels %d is outside 1..1024", h->channels);
+  if (h->layers < 1 || h->layers > 16) return nnp_fail(err, NNP_ERR_FORMAT, "layers %d is outside 1..16", h->layers);
+  if (h->radial_basis < 1 || h->radial_basis > 64)
+    return nnp_fail(err, NNP_ERR_FORMAT, "radial_basis %d is outside 1..64", h->radial_basis);
+  if (h->envelope_p < 2 || h->envelope_p > 32)
+    return nnp_fail(err, NNP_ERR_FORMAT, "envelope_p %d is outside 2..32", h->envelope_p);
+  if (h->readout_hidden < 1 || h->readout_hidden > 4096)
+    return nnp_fail(err, NNP_ERR_FORMAT, "readout_hidden %d is outside 1..4096", h->readout_hidden);
+  if (h->n_radial_hidden < 1 || h->n_radial_hidden > NNP_MAX_RADIAL_LAYERS)
+    return nnp_fail(err, NNP_ERR_FORMAT, "radial_hidden needs 1..%d widths", NNP_MAX_RADIAL_LAYERS);
+  for (int k = 0; k < h->n_radial_hidden; ++k)
+    if (h->radial_hidden[k] < 1 || h->radial_hidden[k] > 4096)
+      return nnp_fail(err, NNP_ERR_FORMAT, "radial_hidden width %d is outside 1..4096", h->radial_hidden[k]);
+  if (!(h->avg_num_neighbors > 0.0) || !isfinite(h->avg_num_neighbors))
+    return nnp_fail(err, NNP_ERR_FORMAT, "avg_num_neighbors must be positive");
+  for (int s = 0; s < h->n_species; ++s)
+    if (!isfinite(h->energy_shift[s]) || !isfinite(h->energy_scale[s]))
+      return nnp_fail(err, NNP_ERR_FORMAT, "energy shift/scale of %s is not finite", h->species[s]);
+  return NNP_OK;
+}
+
+static int triangle_even(int l1, int l2, int l3) {
+  return l3 >= abs(l1 - l2) && l3 <= l1 + l2 && (l1 + l2 + l3) % 2 == 0;
+}
+
+static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
+  const int C = h->channels, L = h->l_max;
+  memset(ly, 0, sizeof *ly);
+  ly->lin = t == 0 ? 0 : L;
+  ly->lout = t == h->layers - 1 ? 0 : L;
+  for (int l3 = 0; l3 <= ly->lout; ++l3) {
+    ly->l3_first[l3] = ly->n_paths;
+    for (int l1 = 0; l1 <= ly->lin; ++l1)
+      for (int l2 = 0; l2 <= L; ++l2)
+        if (triangle_even(l1, l2, l3)) {
+          nnp_path *p = &ly->paths[ly->n_paths++];
+          p->l1 = l1;
+          p->l2 = l2;
+          p->l3 = l3;
+        }
+    ly->l3_count[l3] = ly->n_paths - ly->l3_first[l3];
+  }
+  ly->n_gates = C * ly->lout;
+  for (int l = 0; l <= ly->lout; ++l) ly->c_out[l] = l == 0 ? C + ly->n_gates : C;
+  int off = 0, pre = 0;
+  for (int l = 0; l <= ly->lout; ++l) {
+    ly->msg_offset[l] = off;
+    off += (2 * l + 1) * ly->l3_count[l] * C;
+    ly->pre_offset[l] = pre;
+    pre += (2 * l + 1) * ly->c_out[l];
+  }
+  ly->msg_width = off;
+  ly->pre_width = pre;
+}
+
+typedef struct {
+  nnp_model *m;
+  size_t next;
+} array_builder;
+
+static size_t add_array(array_builder *b, const char *name, int ndim, int d0, int d1, int d2) {
+  nnp_param_array *a = &b->m->arrays[b->m->n_arrays++];
+  memset(a, 0, sizeof *a);
+  snprintf(a->name, sizeof a->name, "%s", name);
+  a->ndim = ndim;
+  a->dims[0] = d0;
+  a->dims[1] = d1;
+  a->dims[2] = d2;
+  a->size = (size_t)d0 * (ndim > 1 ? (size_t)d1 : 1) * (ndim > 2 ? (size_t)d2 : 1);
+  a->offset = b->next;
+  b->next += a->size;
+  return a->offset;
+}
+
+static void layout_params(nnp_model *m) {
+  const nnp_hyper *h = &m->h;
+  const int C = h->channels, S = h->n_species, K = h->n_radial_hidden;
+  array_builder b = {m, 0};
+  char name[48];
+  m->n_arrays = 0;
+  m->embedding = add_array(&b, "embedding", 2, S, C, 0);
+  for (int t = 0; t < h->layers; ++t) {
+    nnp_layer *ly = &m->layers[t];
+    for (int l = 0; l <= NNP_MAX_L; ++l) ly->self[l] = (size_t)-1;
+    for (int l = 0; l <= ly->lin; ++l) {
+      snprintf(name, sizeof name, "layer%d.up%d", t, l);
+      ly->up[l] = add_array(&b, name, 2, C, C, 0);
+    }
+    int fan_in = h->radial_basis;
+    for (int k = 0; k < K; ++k) {
+      snprintf(name, sizeof name, "layer%d.radial%d", t, k + 1);
+      ly->radial[k] = add_array(&b, name, 2, h->radial_hidden[k], fan_in, 0);
+      fan_in = h->radial_hidden[k];
+    }
+    snprintf(name, sizeof name, "layer%d.radial_out", t);
+    ly->radial_out = add_array(&b, name, 2, ly->n_paths * C, fan_in, 0);
+    for (int l = 0; l <= ly->lout; ++l) {
+      snprintf(name, sizeof name, "layer%d.down%d", t, l);
+      ly->down[l] = add_array(&b, name, 2, ly->c_out[l], ly->l3_count[l] * C, 0);
+    }
+    for (int l = 0; l <= ly->lin && l <= ly->lout; ++l) {
+      snprintf(name, sizeof name, "layer%d.self%d", t, l);
+      ly->self[l] = add_array(&b, name, 3, S, ly->c_out[l], C);
+    }
+  }
+  m->readout_hidden = add_array(&b, "readout.hidden", 2, h->readout_hidden, C, 0);
+  m->readout_out = add_array(&b, "readout.out", 1, h->readout_hidden, 0, 0);
+  m->n_params = b.next;
+}
+
+nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) {
+  nnp_status st = nnp_hyper_validate(h, err);
+  if (st) return st;
+  nnp_model *m = calloc(1, sizeof *m);
+  if (!m) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
+  m->h = *h;
+  m->feature_width = h->channels * NNP_NSH(h->l_max);
+  m->layers = calloc((size_t)h->layers, sizeof *m->layers);
+  m->arrays = calloc((size_t)(2 + h->layers * (2 * NNP_MAX_L + 4 + NNP_MAX_RADIAL_LAYERS) + 2), sizeof *m->arrays);
+  if (!m->layers || !m->arrays) {
+    nnp_model_free(m);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
+  }
+  for (int t = 0; t < h->layers; ++t) layout_layer(h, t, &m->layers[t]);
+  layout_params(m);
+  m->params = calloc(m->n_params, sizeof *m->params);
+  if (!m->params) {
+    nnp_model_free(m);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating %zu parameters", m->n_params);
+  }
+  st = nnp_coupling_build(m, err);
+  if (st) {
+    nnp_model_free(m);
+    return st;
+  }
+  *out = m;
+  return NNP_OK;
+}
+
+void nnp_model_free(nnp_model *m) {
+  if (!m) return;
+  for (int i = 0; i < m->n_meta; ++i) free(m->meta[i].value);
+  free(m->meta);
+  free(m->params);
+  free(m->cg);
+  free(m->arrays);
+  free(m->layers);
+  free(m);
+}
+
+/* splitmix64 + Box-Muller: a small, seedable, platform-independent normal generator */
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *state) { return ((double)(splitmix64(state) >> 11) + 0.5) * 0x1.0p-53; }
+
+static double normal(uint64_t *state) {
+  double u1 = uniform01(state), u2 = uniform01(state);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * NNP_PI * u2);
+}
+
+nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err) {
+  if (!h || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_create_random: NULL argument");
+  nnp_model *m;
+  nnp_status st = nnp_model_alloc(h, &m, err);
+  if (st) return st;
+  uint64_t state = seed ^ 0x6E6E705F6D6F646Cull;
+  for (int k = 0; k < m->n_arrays; ++k) {
+    const nnp_param_array *a = &m->arrays[k];
+    int fan_in = a->ndim == 1 ? a->dims[0] : a->dims[a->ndim - 1];
+    double std = k == 0 ? 1.0 : 1.0 / sqrt((double)fan_in);
+    for (size_t i = 0; i < a->size; ++i) m->params[a->offset + i] = std * normal(&state);
+  }
+  *out = m;
+  return NNP_OK;
+}
+
+const nnp_hyper *nnp_model_hyper(const nnp_model *m) { return m ? &m->h : NULL; }
+
+int nnp_model_species_index(const nnp_model *m, const char *element) {
+  if (!m || !element) return -1;
+  for (int s = 0; s < m->h.n_species; ++s)
+    if (strcmp(m->h.species[s], element) == 0) return s;
+  return -1;
+}
+
+int nnp_model_feature_width(const nnp_model *m) { return m ? m->feature_width : 0; }
+size_t nnp_model_param_count(const nnp_model *m) { return m ? m->n_params : 0; }
+double *nnp_model_params(nnp_model *m) { return m ? m->params : NULL; }
+const double *nnp_model_params_const(const nnp_model *m) { return m ? m->params : NULL; }
+
+int nnp_model_meta_count(const nnp_model *m) { return m ? m->n_meta : 0; }
+const char *nnp_model_meta_key(const nnp_model *m, int i) {
+  return m && i >= 0 && i < m->n_meta ? m->meta[i].key : NULL;
+}
+const char *nnp_model_meta_value(const nnp_model *m, int i) {
+  return m && i >= 0 && i < m->n_meta ? m->meta[i].value : NULL;
+}
+
+nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value, nnp_error *err) {
+  if (!m || !key || !value) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_set_meta: NULL argument");
+  size_t klen = strlen(key);
+  if (klen == 0 || klen >= sizeof m->meta[0].key || strpbrk(key, " \t\r\n"))
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "metadata key '%s' must be 1-63 characters without spaces", key);
+  if (strpbrk(value, "\r\n")) return nnp_fail(err, NNP_ERR_ARGUMENT, "metadata value for '%s' has a line break", key);
+  char *copy = malloc(strlen(value) + 1);
+  if (!copy) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory");
+  strcpy(copy, value);
+  for (int i = 0; i < m->n_meta; ++i)
+    if (strcmp(m->meta[i].key, key) == 0) {
+      free(m->meta[i].value);
+      m->meta[i].value = copy;
+      return NNP_OK;
+    }
+  nnp_meta *grown = realloc(m->meta, (size_t)(m->n_meta + 1) * sizeof *grown);
+  if (!grown) {
+    free(copy);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory");
+  }
+  m->meta = grown;
+  strcpy(m->meta[m->n_meta].key, key);
+  m->meta[m->n_meta].value = copy;
+  m->n_meta++;
+  return NNP_OK;
+}
+
+nnp_status nnp_model_set_normalisation(nnp_model *m, double avg_num_neighbors, const double *shift,
+                                       const double *scale, nnp_error *err) {
+  if (!m) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_set_normalisation: NULL model");
+  nnp_hyper h = m->h;
+  h.avg_num_neighbors = avg_num_neighbors;
+  for (int s = 0; s < h.n_species; ++s) {
+    if (shift) h.energy_shift[s] = shift[s];
+    if (scale) h.energy_scale[s] = scale[s];
+  }
+  nnp_status st = nnp_hyper_validate(&h, err);
+  if (st) return st;
+  m->h = h;
+  return NNP_OK;
+}

@@ -1,0 +1,459 @@
+/* Model files (format version 1, docs/model.md): a text header, parameter blocks, and an FNV-1a checksum. */
+#include "nnp_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t fnv1a64(const char *bytes, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= (unsigned char)bytes[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Reading                                                                                                           */
+
+typedef struct {
+  const char *p, *end; /* the body: everything before the checksum line, NUL-terminated copy */
+  int line;
+  nnp_error *err;
+} cursor;
+
+/* Copies the next line (without newline) into buf; returns 0 at the end of the body. */
+static int next_line(cursor *c, char *buf, size_t size) {
+  if (c->p >= c->end) return 0;
+  const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+  const char *stop = nl ? nl : c->end;
+  size_t len = (size_t)(stop - c->p);
+  if (len >= size) len = size - 1;
+  memcpy(buf, c->p, len);
+  buf[len] = '\0';
+  if (len && buf[len - 1] == '\r') buf[len - 1] = '\0';
+  c->p = nl ? nl + 1 : c->end;
+  c->line++;
+  return 1;
+}
+
+static int parse_int(const char *s, int *out) {
+  char *e;
+  errno = 0;
+  long v = strtol(s, &e, 10);
+  if (e == s || errno || v < -1000000000L || v > 1000000000L) return -1;
+  while (isspace((unsigned char)*e)) ++e;
+  if (*e) return -1;
+  *out = (int)v;
+  return 0;
+}
+
+static int parse_double(const char *s, double *out) {
+  char *e;
+  double v = strtod(s, &e);
+  if (e == s || !isfinite(v)) return -1;
+  while (isspace((unsigned char)*e)) ++e;
+  if (*e) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Splits a line in place into whitespace-separated tokens. */
+static int split(char *line, char **tok, int max) {
+  int n = 0;
+  for (char *s = strtok(line, " \t"); s && n < max; s = strtok(NULL, " \t")) tok[n++] = s;
+  return n;
+}
+
+#define BAD(...) nnp_fail(c->err, NNP_ERR_FORMAT, __VA_ARGS__)
+
+static nnp_status need_count(cursor *c, const char *key, int have, int want) {
+  if (have != want) return BAD("line %d: '%s' needs %d value(s), found %d", c->line, key, want, have);
+  return NNP_OK;
+}
+
+static nnp_status header_int(cursor *c, const char *key, char **tok, int nt, int *out) {
+  nnp_status st = need_count(c, key, nt - 1, 1);
+  if (st) return st;
+  if (parse_int(tok[1], out)) return BAD("line %d: '%s' value '%s' is not an integer", c->line, key, tok[1]);
+  return NNP_OK;
+}
+
+static nnp_status header_double(cursor *c, const char *key, char **tok, int nt, double *out) {
+  nnp_status st = need_count(c, key, nt - 1, 1);
+  if (st) return st;
+  if (parse_double(tok[1], out)) return BAD("line %d: '%s' value '%s' is not a finite number", c->line, key, tok[1]);
+  return NNP_OK;
+}
+
+static int species_of(const nnp_hyper *h, const char *name) {
+  for (int s = 0; s < h->n_species; ++s)
+    if (strcmp(h->species[s], name) == 0) return s;
+  return -1;
+}
+
+enum { SEEN_SPECIES = 1, SEEN_UNITS = 2, SEEN_RCUT = 4, SEEN_RMIN = 8, SEEN_LMAX = 16, SEEN_CH = 32, SEEN_LAYERS = 64,
+       SEEN_NB = 128, SEEN_HID = 256, SEEN_P = 512, SEEN_RO = 1024, SEEN_NU = 2048, SEEN_SHIFT = 4096,
+       SEEN_SCALE = 8192, SEEN_ALL = 16383 };
+
+typedef struct {
+  char a[8], b[8];
+  double r;
+} pair_entry;
+
+/* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
+static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
+                               char ***metas, int *n_metas) {
+  int seen = 0;
+  memset(h, 0, sizeof *h);
+  while (next_line(c, line, size)) {
+    if (strncmp(line, "param ", 6) == 0) break;
+    if (strncmp(line, "meta ", 5) == 0) {
+      char **grown = realloc(*metas, (size_t)(*n_metas + 1) * sizeof *grown);
+      if (!grown) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
+      *metas = grown;
+      grown[*n_metas] = malloc(strlen(line + 5) + 1);
+      if (!grown[*n_metas]) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
+      strcpy(grown[(*n_metas)++], line + 5);
+      continue;
+    }
+    char copy[4096];
+    snprintf(copy, sizeof copy, "%s", line);
+    char *tok[NNP_MAX_SPECIES + 2];
+    int nt = split(copy, tok, NNP_MAX_SPECIES + 2);
+    if (nt == 0 || tok[0][0] == '#') continue;
+    const char *key = tok[0];
+    nnp_status st = NNP_OK;
+    if (!strcmp(key, "species")) {
+      if (nt < 2 || nt - 1 > NNP_MAX_SPECIES) return BAD("line %d: 'species' needs 1 to %d symbols", c->line, NNP_MAX_SPECIES);
+      h->n_species = nt - 1;
+      for (int s = 0; s < h->n_species; ++s) {
+        if (strlen(tok[s + 1]) >= sizeof h->species[s]) return BAD("line %d: species name '%s' is too long", c->line, tok[s + 1]);
+        strcpy(h->species[s], tok[s + 1]);
+      }
+      seen |= SEEN_SPECIES;
+    } else if (!strcmp(key, "units")) {
+      if ((st = need_count(c, key, nt - 1, 1))) return st;
+      if (strcmp(tok[1], "metal"))
+        return BAD("line %d: units '%s' are not supported; model files are in metal units (eV, Angstrom)", c->line, tok[1]);
+      seen |= SEEN_UNITS;
+    } else if (!strcmp(key, "r_cut")) {
+      st = header_double(c, key, tok, nt, &h->r_cut), seen |= SEEN_RCUT;
+    } else if (!strcmp(key, "r_min")) {
+      st = header_double(c, key, tok, nt, &h->r_min), seen |= SEEN_RMIN;
+    } else if (!strcmp(key, "pair_cutoff")) {
+      if ((st = need_count(c, key, nt - 1, 3))) return st;
+      if (*n_pairs >= NNP_MAX_SPECIES * NNP_MAX_SPECIES) return BAD("line %d: too many pair_cutoff lines", c->line);
+      pair_entry *pe = &pairs[(*n_pairs)++];
+      snprintf(pe->a, sizeof pe->a, "%s", tok[1]);
+      snprintf(pe->b, sizeof pe->b, "%s", tok[2]);
+      if (parse_double(tok[3], &pe->r)) return BAD("line %d: pair_cutoff value '%s' is not a number", c->line, tok[3]);
+    } else if (!strcmp(key, "l_max")) {
+      st = header_int(c, key, tok, nt, &h->l_max), seen |= SEEN_LMAX;
+    } else if (!strcmp(key, "channels")) {
+      st = header_int(c, key, tok, nt, &h->channels), seen |= SEEN_CH;
+    } else if (!strcmp(key, "layers")) {
+      st = header_int(c, key, tok, nt, &h->layers), seen |= SEEN_LAYERS;
+    } else if (!strcmp(key, "radial_basis")) {
+      st = header_int(c, key, tok, nt, &h->radial_basis), seen |= SEEN_NB;
+    } else if (!strcmp(key, "envelope_p")) {
+      st = header_int(c, key, tok, nt, &h->envelope_p), seen |= SEEN_P;
+    } else if (!strcmp(key, "readout_hidden")) {
+      st = header_int(c, key, tok, nt, &h->readout_hidden), seen |= SEEN_RO;
+    } else if (!strcmp(key, "avg_num_neighbors")) {
+      st = header_double(c, key, tok, nt, &h->avg_num_neighbors), seen |= SEEN_NU;
+    } else if (!strcmp(key, "radial_hidden")) {
+      if (nt < 2 || nt - 1 > NNP_MAX_RADIAL_LAYERS)
+        return BAD("line %d: 'radial_hidden' needs 1 to %d widths", c->line, NNP_MAX_RADIAL_LAYERS);
+      h->n_radial_hidden = nt - 1;
+      for (int k = 1; k < nt; ++k)
+        if (parse_int(tok[k], &h->radial_hidden[k - 1])) return BAD("line %d: width '%s' is not an integer", c->line, tok[k]);
+      seen |= SEEN_HID;
+    } else if (!strcmp(key, "energy_shift") || !strcmp(key, "energy_scale")) {
+      const int is_shift = key[7] == 's' && key[8] == 'h';
+      if (!(seen & SEEN_SPECIES)) return BAD("line %d: '%s' must come after 'species'", c->line, key);
+      if ((st = need_count(c, key, nt - 1, h->n_species))) return st;
+      for (int s = 0; s < h->n_species; ++s)
+        if (parse_double(tok[s + 1], is_shift ? &h->energy_shift[s] : &h->energy_scale[s]))
+          return BAD("line %d: '%s' value '%s' is not a finite number", c->line, key, tok[s + 1]);
+      seen |= is_shift ? SEEN_SHIFT : SEEN_SCALE;
+    } else {
+      return BAD("line %d: unknown header key '%s'", c->line, key);
+    }
+    if (st) return st;
+  }
+  if (strncmp(line, "param ", 6) != 0) return BAD("the file ends before the first parameter block (truncated?)");
+  static const char *names[] = {"species", "units", "r_cut", "r_min", "l_max", "channels", "layers", "radial_basis",
+                                "radial_hidden", "envelope_p", "readout_hidden", "avg_num_neighbors", "energy_shift",
+                                "energy_scale"};
+  for (int k = 0; k < 14; ++k)
+    if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
+  for (int a = 0; a < NNP_MAX_SPECIES; ++a)
+    for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
+  for (int k = 0; k < *n_pairs; ++k) {
+    int a = species_of(h, pairs[k].a), b = species_of(h, pairs[k].b);
+    if (a < 0 || b < 0) return BAD("pair_cutoff %s %s names a species that is not in 'species'", pairs[k].a, pairs[k].b);
+    h->pair_cutoff[a][b] = h->pair_cutoff[b][a] = pairs[k].r;
+  }
+  return NNP_OK;
+}
+
+static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size) {
+  for (int k = 0; k < m->n_arrays; ++k) {
+    const nnp_param_array *a = &m->arrays[k];
+    if (k > 0 && !next_line(c, line, size))
+      return BAD("the file ends before parameter '%s' (truncated?)", a->name);
+    char *tok[8];
+    int nt = split(line, tok, 8);
+    if (nt < 2 || strcmp(tok[0], "param")) return BAD("line %d: expected 'param %s ...'", c->line, a->name);
+    if (strcmp(tok[1], a->name))
+      return BAD("line %d: expected parameter '%s', found '%s' (file inconsistent with its hyperparameters)", c->line,
+                 a->name, tok[1]);
+    int ok = nt - 2 == a->ndim;
+    for (int d = 0; ok && d < a->ndim; ++d) {
+      int v;
+      ok = !parse_int(tok[2 + d], &v) && v == a->dims[d];
+    }
+    if (!ok) {
+      char want[64] = "";
+      for (int d = 0; d < a->ndim; ++d)
+        snprintf(want + strlen(want), sizeof want - strlen(want), d ? " %d" : "%d", a->dims[d]);
+      return BAD("line %d: parameter '%s' has the wrong shape; the hyperparameters require (%s)", c->line, a->name, want);
+    }
+    double *dst = m->params + a->offset;
+    for (size_t i = 0; i < a->size; ++i) {
+      while (c->p < c->end && isspace((unsigned char)*c->p)) {
+        if (*c->p == '\n') c->line++;
+        c->p++;
+      }
+      if (c->p >= c->end)
+        return BAD("the file ends inside parameter '%s' after %zu of %zu values (truncated?)", a->name, i, a->size);
+      char *e;
+      double v = strtod(c->p, &e);
+      if (e == c->p || e > c->end || (*e && !isspace((unsigned char)*e)))
+        return BAD("line %d: value %zu of parameter '%s' is not a number", c->line, i, a->name);
+      if (!isfinite(v)) return BAD("line %d: value %zu of parameter '%s' is not finite", c->line, i, a->name);
+      dst[i] = v;
+      c->p = e;
+    }
+    /* the rest of the last value's line must be empty */
+    while (c->p < c->end && *c->p != '\n') {
+      if (!isspace((unsigned char)*c->p)) return BAD("line %d: parameter '%s' has more than %zu values", c->line, a->name, a->size);
+      c->p++;
+    }
+    if (c->p < c->end) c->p++, c->line++;
+  }
+  while (next_line(c, line, size)) {
+    char *tok[2];
+    if (split(line, tok, 2) > 0) return BAD("line %d: unexpected content after the last parameter", c->line);
+  }
+  return NNP_OK;
+}
+
+/* Locates the final 'checksum' line; returns the offset where it starts, or -1. */
+static long find_checksum_line(const char *b, size_t n, uint64_t *stored, int *valid_hex) {
+  size_t end = n;
+  while (end > 0 && isspace((unsigned char)b[end - 1])) --end;
+  size_t start = end;
+  while (start > 0 && b[start - 1] != '\n') --start;
+  if (end - start < 9 || strncmp(b + start, "checksum ", 9)) return -1;
+  char hex[32] = {0};
+  size_t len = end - start - 9;
+  *valid_hex = len == 16;
+  if (*valid_hex) {
+    memcpy(hex, b + start + 9, 16);
+    for (int k = 0; k < 16; ++k) *valid_hex &= isxdigit((unsigned char)hex[k]) != 0;
+    *stored = strtoull(hex, NULL, 16);
+  }
+  return (long)start;
+}
+
+nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
+  if (!bytes || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_parse: NULL argument");
+  if (n == 0) return nnp_fail(err, NNP_ERR_FORMAT, "the model file is empty");
+  if (memchr(bytes, '\0', n)) return nnp_fail(err, NNP_ERR_FORMAT, "the model file contains NUL bytes (binary or damaged)");
+  const char magic[] = "pair_nnp-model ";
+  if (n < sizeof magic || strncmp(bytes, magic, sizeof magic - 1))
+    return nnp_fail(err, NNP_ERR_FORMAT, "not a pair_nnp model file (the first line must be 'pair_nnp-model VERSION')");
+  int version = atoi(bytes + sizeof magic - 1);
+  if (version > NNP_FILE_FORMAT_VERSION)
+    return nnp_fail(err, NNP_ERR_VERSION,
+                    "model file format version %d is newer than this pair_nnp supports (%d); upgrade pair_nnp", version,
+                    NNP_FILE_FORMAT_VERSION);
+  if (version < 1) return nnp_fail(err, NNP_ERR_FORMAT, "model file format version '%.8s' is not valid", bytes + sizeof magic - 1);
+  uint64_t stored = 0;
+  int valid_hex = 0;
+  long body = find_checksum_line(bytes, n, &stored, &valid_hex);
+  if (body < 0) return nnp_fail(err, NNP_ERR_FORMAT, "the model file has no final checksum line (truncated?)");
+  if (!valid_hex) return nnp_fail(err, NNP_ERR_FORMAT, "the checksum line is malformed (want 16 hex digits)");
+  uint64_t actual = fnv1a64(bytes, (size_t)body);
+  if (actual != stored)
+    return nnp_fail(err, NNP_ERR_CHECKSUM,
+                    "checksum mismatch: the file says %016llx but its contents hash to %016llx (damaged or edited)",
+                    (unsigned long long)stored, (unsigned long long)actual);
+  char *copy = malloc((size_t)body + 1);
+  char *line = malloc(1 << 16);
+  pair_entry *pairs = malloc(sizeof(pair_entry) * NNP_MAX_SPECIES * NNP_MAX_SPECIES);
+  char **metas = NULL;
+  int n_metas = 0, n_pairs = 0;
+  nnp_model *m = NULL;
+  nnp_status st = NNP_OK;
+  if (!copy || !line || !pairs) {
+    st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory reading a model");
+    goto done;
+  }
+  memcpy(copy, bytes, (size_t)body);
+  copy[body] = '\0';
+  cursor c = {copy, copy + body, 0, err};
+  next_line(&c, line, 1 << 16); /* the magic line */
+  nnp_hyper h;
+  st = parse_header(&c, &h, line, 1 << 16, pairs, &n_pairs, &metas, &n_metas);
+  if (!st) st = nnp_model_alloc(&h, &m, err);
+  if (!st) st = parse_params(&c, m, line, 1 << 16);
+  for (int k = 0; k < n_metas && !st; ++k) {
+    char *v = metas[k], *sp = strchr(v, ' ');
+    if (sp) *sp = '\0';
+    st = nnp_model_set_meta(m, v, sp ? sp + 1 : "", err);
+  }
+done:
+  for (int k = 0; k < n_metas; ++k) free(metas[k]);
+  free(metas);
+  free(pairs);
+  free(line);
+  free(copy);
+  if (st) {
+    nnp_model_free(m);
+    return st;
+  }
+  *out = m;
+  return NNP_OK;
+}
+
+nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err) {
+  if (!path || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_read: NULL argument");
+  FILE *f = fopen(path, "rb");
+  if (!f) return nnp_fail(err, NNP_ERR_IO, "cannot open model file '%s': %s", path, strerror(errno));
+  size_t cap = 1 << 20, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (n < cap) break;
+    char *grown = realloc(buf, cap *= 2);
+    if (!grown) free(buf);
+    buf = grown;
+  }
+  int read_error = ferror(f);
+  fclose(f);
+  if (!buf) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory reading '%s'", path);
+  if (read_error) {
+    free(buf);
+    return nnp_fail(err, NNP_ERR_IO, "error reading model file '%s'", path);
+  }
+  nnp_status st = nnp_model_parse(buf, n, out, err);
+  free(buf);
+  if (st && err) {
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%.200s: %.300s", path, err->message);
+    memcpy(err->message, msg, sizeof msg);
+  }
+  return st;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Writing                                                                                                           */
+
+typedef struct {
+  char *s;
+  size_t n, cap;
+  int oom;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#include <stdarg.h>
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+  if (b->oom) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+      b->oom = 1;
+      return;
+    }
+    if ((size_t)k < b->cap - b->n) {
+      b->n += (size_t)k;
+      return;
+    }
+    size_t cap = b->cap * 2 + (size_t)k + 1;
+    char *grown = realloc(b->s, cap);
+    if (!grown) {
+      b->oom = 1;
+      return;
+    }
+    b->s = grown;
+    b->cap = cap;
+  }
+}
+
+static void write_header(strbuf *b, const nnp_model *m) {
+  const nnp_hyper *h = &m->h;
+  sb_printf(b, "pair_nnp-model %d\nspecies", NNP_FILE_FORMAT_VERSION);
+  for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %s", h->species[s]);
+  sb_printf(b, "\nunits metal\nr_cut %.17g\n", h->r_cut);
+  for (int a = 0; a < h->n_species; ++a)
+    for (int c = a; c < h->n_species; ++c)
+      if (h->pair_cutoff[a][c] != h->r_cut)
+        sb_printf(b, "pair_cutoff %s %s %.17g\n", h->species[a], h->species[c], h->pair_cutoff[a][c]);
+  sb_printf(b, "r_min %.17g\nl_max %d\nchannels %d\nlayers %d\nradial_basis %d\nradial_hidden", h->r_min, h->l_max,
+            h->channels, h->layers, h->radial_basis);
+  for (int k = 0; k < h->n_radial_hidden; ++k) sb_printf(b, " %d", h->radial_hidden[k]);
+  sb_printf(b, "\nenvelope_p %d\nreadout_hidden %d\navg_num_neighbors %.17g\nenergy_shift", h->envelope_p,
+            h->readout_hidden, h->avg_num_neighbors);
+  for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %.17g", h->energy_shift[s]);
+  sb_printf(b, "\nenergy_scale");
+  for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %.17g", h->energy_scale[s]);
+  sb_printf(b, "\n");
+  for (int k = 0; k < m->n_meta; ++k) sb_printf(b, "meta %s %s\n", m->meta[k].key, m->meta[k].value);
+}
+
+nnp_status nnp_model_write(const nnp_model *m, const char *path, nnp_error *err) {
+  if (!m || !path) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_write: NULL argument");
+  strbuf b = {malloc(1 << 16), 0, 1 << 16, 0};
+  if (!b.s) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory writing a model");
+  write_header(&b, m);
+  for (int k = 0; k < m->n_arrays; ++k) {
+    const nnp_param_array *a = &m->arrays[k];
+    sb_printf(&b, "param %s", a->name);
+    for (int d = 0; d < a->ndim; ++d) sb_printf(&b, " %d", a->dims[d]);
+    const size_t row = a->ndim == 1 ? a->size : (size_t)a->dims[a->ndim - 1];
+    for (size_t i = 0; i < a->size; ++i) sb_printf(&b, "%s%.17g", i % row == 0 ? "\n" : " ", m->params[a->offset + i]);
+    sb_printf(&b, "\n");
+  }
+  if (b.oom) {
+    free(b.s);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory writing a model");
+  }
+  char tail[64];
+  snprintf(tail, sizeof tail, "checksum %016llx\n", (unsigned long long)fnv1a64(b.s, b.n));
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    free(b.s);
+    return nnp_fail(err, NNP_ERR_IO, "cannot write model file '%s': %s", path, strerror(errno));
+  }
+  int ok = fwrite(b.s, 1, b.n, f) == b.n && fputs(tail, f) >= 0;
+  ok = (fclose(f) == 0) && ok;
+  free(b.s);
+  if (!ok) return nnp_fail(err, NNP_ERR_IO, "error writing model file '%s'", path);
+  return NNP_OK;
+}

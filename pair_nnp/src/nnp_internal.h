@@ -1,0 +1,150 @@
+/* Internal declarations shared by the core's translation units. Not installed. */
+#ifndef NNP_INTERNAL_H
+#define NNP_INTERNAL_H
+
+#include "nnp.h"
+
+#include <stddef.h>
+
+#define NNP_MAX_PATHS 128
+#define NNP_PI 3.14159265358979323846
+#define NNP_MAX_RADIAL_LAYERS 8
+#define NNP_NSH(L) (((L) + 1) * ((L) + 1))
+
+/* status helpers (error.c) */
+nnp_status nnp_fail(nnp_error *err, nnp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* One nonzero coupling coefficient G[m1,m2,m3]; m indices run 0..2l within each degree's block. */
+typedef struct {
+  int m1, m2, m3;
+  double value;
+} nnp_cg_entry;
+
+typedef struct {
+  int l1, l2, l3;
+  int cg_begin, cg_end; /* entries in nnp_model.cg */
+} nnp_path;
+
+/* Layout of one interaction layer: paths and parameter offsets (docs/model.md, "Layers"). */
+typedef struct {
+  int lin, lout;
+  int n_paths;
+  nnp_path paths[NNP_MAX_PATHS];
+  int l3_first[NNP_MAX_L + 1], l3_count[NNP_MAX_L + 1]; /* paths with a given l3 are contiguous */
+  int c_out[NNP_MAX_L + 1];                             /* output channels of the down-projection per degree */
+  int n_gates;
+  /* message layout per atom: degree l3 block is (2 l3 + 1) x (l3_count * C), m-major */
+  int msg_offset[NNP_MAX_L + 1];
+  int msg_width;
+  /* pre-activation layout per atom: degree l block is (2l+1) x c_out[l] */
+  int pre_offset[NNP_MAX_L + 1];
+  int pre_width;
+  size_t up[NNP_MAX_L + 1];
+  size_t radial[NNP_MAX_RADIAL_LAYERS];
+  size_t radial_out;
+  size_t down[NNP_MAX_L + 1];
+  size_t self[NNP_MAX_L + 1]; /* (size_t)-1 where there is no self-connection */
+} nnp_layer;
+
+typedef struct {
+  char key[64];
+  char *value;
+} nnp_meta;
+
+typedef struct {
+  char name[48];
+  int ndim;
+  int dims[3];
+  size_t offset, size;
+} nnp_param_array;
+
+struct nnp_model {
+  nnp_hyper h;
+  nnp_param_array *arrays; /* file order */
+  int n_arrays;
+  nnp_layer *layers;
+  nnp_cg_entry *cg;
+  int n_cg;
+  size_t n_params;
+  double *params;
+  size_t embedding, readout_hidden, readout_out;
+  int feature_width; /* C (L+1)^2 */
+  int n_meta;
+  nnp_meta *meta;
+};
+
+/* model.c */
+nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err);
+nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err);
+
+/* sph.c: component-normalised real spherical harmonics of the direction of r (not necessarily unit).
+ * Y[(L+1)^2]; dY[(L+1)^2][3] = dY/dr (1/Angstrom), may be NULL. */
+void nnp_sph(int L, const double r[3], double *Y, double *dY);
+
+/* coupling.c: real Gaunt tensors for all paths of all layers */
+nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err);
+
+/* radial.c */
+double nnp_envelope(double x, int p, double *dfdx);
+/* b[n] and db/dr[n] for n = 1..N_b at distance r with pair cutoff rc */
+void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db);
+
+typedef struct {
+  int n_rows;   /* rows = edges (x2 when tangents are carried) */
+  double *pre[NNP_MAX_RADIAL_LAYERS]; /* pre-activations of hidden layers, n_rows x H_k */
+  double *act[NNP_MAX_RADIAL_LAYERS + 1]; /* act[0] = input basis, act[k] = SiLU(pre[k-1]) */
+} nnp_mlp_tape;
+
+/* Workspace need (doubles) for an MLP tape of n_rows rows. */
+size_t nnp_mlp_tape_size(const nnp_model *m, int n_rows);
+void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int n_rows);
+/* Forward: R (n x P*C) from basis values in tape->act[0] rows [0,n). With tangents (n rows of db/dr in
+ * act[0] rows [n,2n)), also dR/dr into Rdot. wt[k] are the transposed weights (in x out), k = 0..K. */
+void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const *wt, nnp_mlp_tape *tape, int n,
+                    int with_tangent, double *R, double *Rdot);
+/* Parameter gradient of sum(dR * R) for the first n rows (tangent rows unused); accumulates into grad (indexed like
+ * the parameter vector). scratch: 2 n max(N_b, H_k) doubles. */
+void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nnp_mlp_tape *tape, int n,
+                               const double *dR, double *scratch, double *grad);
+
+/* C[n x m] (+)= A[n x k] B[k x m], plain loops that vectorise over m, for small per-edge products */
+void nnp_gemm_nn(int n, int m, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+                 int accumulate);
+static inline double nnp_silu(double x, double *dsilu) {
+  double s = 1.0 / (1.0 + __builtin_exp(-x));
+  if (dsilu) *dsilu = s * (1.0 + x * (1.0 - s));
+  return x * s;
+}
+static inline double nnp_sigmoid(double x, double *dsig) {
+  double s = 1.0 / (1.0 + __builtin_exp(-x));
+  if (dsig) *dsig = s * (1.0 - s);
+  return s;
+}
+
+/* linear.c: per-atom dense operations (docs/model.md, layer steps 1, 3-5, readout); grad may be NULL */
+void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x);
+void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double *h, const double *dx, double *dh,
+                    double *grad);
+void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
+                      const double *h, double *pre);
+void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
+                      const double *h, const double *dpre, double *dmsg, double *dh, double *grad);
+void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
+                      const double *h, double *h_next);
+void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
+                      const double *dh_next, double *dpre, double *dh);
+double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, double *grad, double *scratch);
+
+/* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
+void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                         const double *R, double *msg);
+/* Adjoint of one edge: given dmsg (adjoint of the receiver's message block), accumulates dx_j, returns
+ * dR[p*C+c] and dY[(L+1)^2] (overwritten). */
+void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                         const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv);
+
+#endif

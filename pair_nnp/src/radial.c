@@ -1,0 +1,121 @@
+/* Radial functions: Bessel basis with a polynomial cutoff envelope, and the radial MLP (forward, forward-mode
+ * tangent d/dr, and the parameter gradient). Weight matrices are (out x in) as in the file; the forward products
+ * use transposed copies (in x out) so the inner loops run over contiguous outputs and vectorise. */
+#include "nnp_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+double nnp_envelope(double x, int p, double *dfdx) {
+  if (x >= 1.0) {
+    if (dfdx) *dfdx = 0.0;
+    return 0.0;
+  }
+  double xp1 = pow(x, p - 1), xp = xp1 * x;
+  double a = 0.5 * (p + 1) * (p + 2), b = (double)p * (p + 2), c = 0.5 * p * (p + 1);
+  if (dfdx) *dfdx = -0.5 * p * (p + 1) * (p + 2) * xp1 * (1.0 - x) * (1.0 - x);
+  return 1.0 - a * xp + b * xp * x - c * xp * x * x;
+}
+
+void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db) {
+  double dfdx, f = nnp_envelope(r / rc, p, &dfdx);
+  double df = dfdx / rc, pref = sqrt(2.0 / rc), inv_r = 1.0 / r;
+  for (int n = 1; n <= n_basis; ++n) {
+    double k = n * NNP_PI / rc, s = sin(k * r), c = cos(k * r);
+    double g = pref * s * inv_r, dg = pref * (k * c - s * inv_r) * inv_r;
+    b[n - 1] = g * f;
+    if (db) db[n - 1] = dg * f + g * df;
+  }
+}
+
+size_t nnp_mlp_tape_size(const nnp_model *m, int n_rows) {
+  size_t per_row = (size_t)m->h.radial_basis;
+  for (int k = 0; k < m->h.n_radial_hidden; ++k) per_row += 2 * (size_t)m->h.radial_hidden[k];
+  return per_row * (size_t)n_rows;
+}
+
+void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int n_rows) {
+  tape->n_rows = n_rows;
+  tape->act[0] = buf;
+  buf += (size_t)n_rows * m->h.radial_basis;
+  for (int k = 0; k < m->h.n_radial_hidden; ++k) {
+    tape->pre[k] = buf;
+    buf += (size_t)n_rows * m->h.radial_hidden[k];
+    tape->act[k + 1] = buf;
+    buf += (size_t)n_rows * m->h.radial_hidden[k];
+  }
+}
+
+void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+                 int accumulate) {
+  for (int i = 0; i < n; ++i) {
+    double *restrict c = C + (size_t)i * ldc;
+    const double *a = A + (size_t)i * lda;
+    if (!accumulate) memset(c, 0, (size_t)mcols * sizeof *c);
+    for (int q = 0; q < k; ++q) {
+      const double aq = a[q];
+      const double *restrict b = B + (size_t)q * ldb;
+      for (int j = 0; j < mcols; ++j) c[j] += aq * b[j];
+    }
+  }
+}
+
+void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const *wt, nnp_mlp_tape *tape, int n,
+                    int with_tangent, double *R, double *Rdot) {
+  const int K = m->h.n_radial_hidden, P = ly->n_paths * m->h.channels;
+  const int rows = with_tangent ? 2 * n : n;
+  int in = m->h.radial_basis;
+  for (int k = 0; k < K; ++k) {
+    const int out = m->h.radial_hidden[k];
+    double *pre = tape->pre[k], *act = tape->act[k + 1];
+    /* value rows [0,n) and tangent rows [n,2n) go through the same linear map */
+    nnp_gemm_nn(rows, out, in, tape->act[k], in, wt[k], out, pre, out, 0);
+    for (size_t q = 0; q < (size_t)n * out; ++q) {
+      double ds, s = nnp_silu(pre[q], with_tangent ? &ds : NULL);
+      act[q] = s;
+      if (with_tangent) act[(size_t)n * out + q] = ds * pre[(size_t)n * out + q];
+    }
+    in = out;
+  }
+  nnp_gemm_nn(n, P, in, tape->act[K], in, wt[K], P, R, P, 0);
+  if (with_tangent) nnp_gemm_nn(n, P, in, tape->act[K] + (size_t)n * in, in, wt[K], P, Rdot, P, 0);
+}
+
+/* grad(W) += delta^T act for delta (n x out), act (n x in), W (out x in) */
+static void outer_accumulate(int n, int out, int in, const double *delta, const double *act, double *gW) {
+  for (int i = 0; i < n; ++i)
+    for (int a = 0; a < out; ++a) {
+      const double d = delta[(size_t)i * out + a];
+      if (d == 0.0) continue;
+      double *restrict g = gW + (size_t)a * in;
+      const double *restrict x = act + (size_t)i * in;
+      for (int b = 0; b < in; ++b) g[b] += d * x[b];
+    }
+}
+
+void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nnp_mlp_tape *tape, int n,
+                               const double *dR, double *scratch, double *grad) {
+  const int K = m->h.n_radial_hidden, P = ly->n_paths * m->h.channels;
+  const double *W = m->params;
+  int width = m->h.radial_hidden[K - 1];
+  outer_accumulate(n, P, width, dR, tape->act[K], grad + ly->radial_out);
+  /* delta of the last hidden activation: dR W_out, W_out is (P x width) */
+  int maxw = m->h.radial_basis;
+  for (int k = 0; k < K; ++k) maxw = m->h.radial_hidden[k] > maxw ? m->h.radial_hidden[k] : maxw;
+  double *delta = scratch, *next = scratch + (size_t)n * maxw;
+  nnp_gemm_nn(n, width, P, dR, P, W + ly->radial_out, width, delta, width, 0);
+  for (int k = K - 1; k >= 0; --k) {
+    const int out = m->h.radial_hidden[k], in = k == 0 ? m->h.radial_basis : m->h.radial_hidden[k - 1];
+    for (size_t q = 0; q < (size_t)n * out; ++q) {
+      double ds;
+      nnp_silu(tape->pre[k][q], &ds);
+      delta[q] *= ds;
+    }
+    outer_accumulate(n, out, in, delta, tape->act[k], grad + ly->radial[k]);
+    if (k == 0) break;
+    nnp_gemm_nn(n, in, out, delta, out, W + ly->radial[k], in, next, in, 0);
+    double *tmp = delta;
+    delta = next;
+    next = tmp;
+  }
+}

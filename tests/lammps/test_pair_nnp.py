@@ -1,0 +1,656 @@
+#!/usr/bin/env python3
+"""Tests of `pair_style nnp` that drive the real LAMMPS binary with `plugin load` (standard library only).
+
+    test_pair_nnp.py --lmp LMP --plugin pair_nnp.so --nnp-init nnp-init --nnp-eval nnp-eval \
+                     [--mpirun mpirun] [--workdir DIR] CASE [CASE ...]
+
+Cases:
+  eval       energy, forces, per-atom energies and virial equal nnp-eval's on an orthorhombic cell
+  triclinic  the same on a triclinic cell
+  parallel   1, 2, 4 MPI ranks x 1, 2 OpenMP threads agree to 1e-10 (small cell whose ghosts are periodic images of
+             the same rank; a decomposition with empty subdomains, one of them without ghosts either)
+  errors     unknown element, missing/damaged/truncated model, newton off, unmapped type, wrong pair_coeff args,
+             unsupported units: each ends the run with a clear LAMMPS error
+  pressure   the virial against central differences of the energy under box deformation (all six components)
+  nve        energy conservation over 3000 steps of NVE on 2 ranks
+  hybrid     hybrid/overlay nnp coul/long + pppm adds up; a type mapped to NULL is left out of nnp
+  units      units real = units metal x 23.060549 (kcal/mol per eV)
+Exit status 0 when every case passes.
+"""
+import argparse
+import math
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+
+EV_TO_KCAL = 23.060549
+NKTV2P = {"metal": 1.6021765e6, "real": 68568.415}
+MASS = {"O": 15.9994, "H": 1.008, "Na": 22.98977, "Cl": 35.453, "X": 10.0}
+
+HYPER = """species O H
+r_cut 4.0
+r_min 0.5
+l_max 1
+channels 8
+layers 3
+radial_basis 8
+radial_hidden 16
+readout_hidden 16
+envelope_p 6
+avg_num_neighbors 20
+energy_shift -2.0 -1.0
+energy_scale 0.5 0.3
+"""
+
+OPT = None
+FAILURES = []
+
+
+def check(ok, what):
+    print(("  ok    " if ok else "  FAIL  ") + what, flush=True)
+    if not ok:
+        FAILURES.append(what)
+    return ok
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# configurations
+
+
+class Config:
+    """Atoms in a LAMMPS-style cell: a = (lx,0,0), b = (xy,ly,0), c = (xz,yz,lz); origin 0."""
+
+    def __init__(self, lx, ly, lz, xy=0.0, xz=0.0, yz=0.0, triclinic=None):
+        self.cell = [[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]]
+        self.lx, self.ly, self.lz, self.xy, self.xz, self.yz = lx, ly, lz, xy, xz, yz
+        self.triclinic = (xy != 0.0 or xz != 0.0 or yz != 0.0) if triclinic is None else triclinic
+        self.symbols = []
+        self.pos = []
+        self.charges = []
+
+    def frac_to_cart(self, f):
+        c = self.cell
+        return [f[0] * c[0][k] + f[1] * c[1][k] + f[2] * c[2][k] for k in range(3)]
+
+    def min_dist(self, p):
+        """Smallest periodic distance from p to any atom (images within one cell)."""
+        best = 1e30
+        c = self.cell
+        for q in self.pos:
+            d0 = [p[k] - q[k] for k in range(3)]
+            for i in (-1, 0, 1):
+                for j in (-1, 0, 1):
+                    for k in (-1, 0, 1):
+                        d = [d0[m] + i * c[0][m] + j * c[1][m] + k * c[2][m] for m in range(3)]
+                        r = math.sqrt(d[0] ** 2 + d[1] ** 2 + d[2] ** 2)
+                        if r < best:
+                            best = r
+        return best
+
+    def fill(self, n, symbols, rng, dmin=1.0, region=None):
+        """n random atoms with species drawn in turn from `symbols`, at least dmin apart; region limits the
+        fractional coordinates: ((f0lo, f0hi), (f1lo, f1hi), (f2lo, f2hi))."""
+        region = region or ((0, 1), (0, 1), (0, 1))
+        tries = 0
+        while len(self.pos) < n:
+            tries += 1
+            if tries > 200000:
+                raise RuntimeError("cannot place atoms")
+            f = [region[k][0] + (region[k][1] - region[k][0]) * rng.random() for k in range(3)]
+            p = self.frac_to_cart(f)
+            if self.min_dist(p) < dmin:
+                continue
+            self.pos.append(p)
+            self.symbols.append(symbols[len(self.symbols) % len(symbols)])
+        return self
+
+    def volume(self):
+        return self.lx * self.ly * self.lz
+
+    def write_data(self, path, type_of, atom_style="atomic"):
+        types = sorted(set(type_of.values()))
+        ntypes = max(types)
+        inv = {t: s for s, t in type_of.items()}
+        with open(path, "w") as f:
+            f.write("pair_nnp test configuration\n\n%d atoms\n%d atom types\n\n" % (len(self.pos), ntypes))
+            f.write("0 %.17g xlo xhi\n0 %.17g ylo yhi\n0 %.17g zlo zhi\n" % (self.lx, self.ly, self.lz))
+            if self.triclinic:
+                f.write("%.17g %.17g %.17g xy xz yz\n" % (self.xy, self.xz, self.yz))
+            f.write("\nMasses\n\n")
+            for t in range(1, ntypes + 1):
+                f.write("%d %.6f\n" % (t, MASS.get(inv.get(t, "X"), 10.0)))
+            f.write("\nAtoms # %s\n\n" % atom_style)
+            for i, (s, p) in enumerate(zip(self.symbols, self.pos)):
+                if atom_style == "charge":
+                    q = self.charges[i] if self.charges else 0.0
+                    f.write("%d %d %.17g %.17g %.17g %.17g\n" % (i + 1, type_of[s], q, p[0], p[1], p[2]))
+                else:
+                    f.write("%d %d %.17g %.17g %.17g\n" % (i + 1, type_of[s], p[0], p[1], p[2]))
+
+    def write_extxyz(self, path, keep=None):
+        idx = [i for i in range(len(self.pos)) if keep is None or keep(self.symbols[i])]
+        with open(path, "w") as f:
+            f.write("%d\n" % len(idx))
+            f.write('Lattice="%s" Properties=species:S:1:pos:R:3 pbc="T T T"\n'
+                    % " ".join("%.17g" % x for row in self.cell for x in row))
+            for i in idx:
+                f.write("%s %.17g %.17g %.17g\n" % (self.symbols[i], *self.pos[i]))
+        return idx
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# tools
+
+
+def run(cmd, cwd, env=None, timeout=600):
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "1")
+    if env:
+        e.update(env)
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                           universal_newlines=True)
+    except subprocess.TimeoutExpired as x:
+        out = x.stdout.decode(errors="replace") if isinstance(x.stdout, bytes) else (x.stdout or "")
+        return -1, out + "\n*** timed out after %d s (a deadlock in the feature exchange?)\n" % timeout
+    return p.returncode, p.stdout
+
+
+def casedir(name):
+    d = os.path.join(OPT.workdir, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def make_model(d, name="model.nnp", hyper=HYPER, seed=7):
+    hp = os.path.join(d, name + ".hyper")
+    with open(hp, "w") as f:
+        f.write(hyper)
+    rc, out = run([OPT.nnp_init, hp, os.path.join(d, name), "--seed", str(seed)], d)
+    if rc != 0:
+        raise RuntimeError("nnp-init failed:\n" + out)
+    return os.path.join(d, name)
+
+
+def nnp_eval(d, model, xyz):
+    pred = os.path.join(d, "pred.extxyz")
+    rc, out = run([OPT.nnp_eval, model, xyz, "--predictions", pred], d)
+    if rc != 0:
+        raise RuntimeError("nnp-eval failed:\n" + out)
+    return read_extxyz_predictions(pred)
+
+
+def read_extxyz_predictions(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    n = int(lines[0])
+    head = lines[1]
+    kv = dict((m.group(1).lower(), m.group(2) if m.group(2) is not None else m.group(3))
+              for m in re.finditer(r'(\w+)=(?:"([^"]*)"|(\S+))', head))
+    props = kv["properties"].split(":")
+    cols, c = {}, 0
+    for i in range(0, len(props), 3):
+        w = int(props[i + 2])
+        cols[props[i].lower()] = (c, w)
+        c += w
+    rows = [lines[2 + i].split() for i in range(n)]
+
+    def col(name):
+        s, w = cols[name]
+        return [[float(r[s + k]) for k in range(w)] for r in rows]
+
+    v9 = [float(x) for x in kv["virial"].split()]
+    return {"energy": float(kv["energy"]), "forces": col("forces"),
+            "energies": [x[0] for x in col("energies")] if "energies" in cols else None,
+            "virial": [v9[0], v9[4], v9[8], v9[1], v9[2], v9[5]]}
+
+
+LMP_HEAD = """units {units}
+atom_style {atom_style}
+boundary p p p
+{processors}
+read_data {data}
+plugin load {plugin}
+"""
+
+LMP_NNP = """pair_style nnp
+pair_coeff * * {model} {elements}
+"""
+
+LMP_TAIL = """neighbor 1.0 bin
+compute pea all pe/atom
+compute sa all stress/atom NULL virial
+compute vir all pressure NULL virial
+thermo_style custom step pe vol c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]
+thermo_modify format float %.17g
+dump d all custom 1 dump.out id type fx fy fz c_pea c_sa[1] c_sa[2] c_sa[3] c_sa[4] c_sa[5] c_sa[6]
+dump_modify d sort id format float %.17g
+run 0
+"""
+
+
+def lammps(d, script, np=1, threads=1, name="in.lmp", timeout=300, extra_env=None):
+    with open(os.path.join(d, name), "w") as f:
+        f.write(script)
+    cmd = [OPT.lmp, "-in", name, "-log", name + ".log", "-echo", "none"]
+    if np > 1 or OPT.always_mpirun:
+        cmd = [OPT.mpirun, "--oversubscribe", "--allow-run-as-root", "-np", str(np)] + cmd
+    env = {"OMP_NUM_THREADS": str(threads)}
+    if extra_env:
+        env.update(extra_env)
+    return run(cmd, d, env=env, timeout=timeout)
+
+
+def thermo_rows(out):
+    """All thermo rows as dicts, keyed by the header's column names."""
+    rows, header = [], None
+    for line in out.splitlines():
+        t = line.split()
+        if t and t[0] == "Step":
+            header = t
+            continue
+        if header and t:
+            try:
+                vals = [float(x) for x in t]
+            except ValueError:
+                header = None if line.startswith("Loop time") else header
+                continue
+            if len(vals) == len(header):
+                rows.append(dict(zip(header, vals)))
+    return rows
+
+
+def read_dump(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    i = lines.index("ITEM: NUMBER OF ATOMS")
+    n = int(lines[i + 1])
+    j = [k for k, l in enumerate(lines) if l.startswith("ITEM: ATOMS")][0]
+    names = lines[j].split()[2:]
+    data = {k: [] for k in names}
+    for l in lines[j + 1:j + 1 + n]:
+        for k, v in zip(names, l.split()):
+            data[k].append(float(v))
+    return data
+
+
+def lmp_result(d, out, units="metal"):
+    rows = thermo_rows(out)
+    if not rows:
+        return None
+    r = rows[-1]
+    dump = read_dump(os.path.join(d, "dump.out"))
+    vol = r["Volume"]
+    press = [r["c_vir[%d]" % k] for k in range(1, 7)]
+    return {"energy": r["PotEng"], "press": press,
+            "virial": [p * vol / NKTV2P[units] for p in press],
+            "forces": [[a, b, c] for a, b, c in zip(dump["fx"], dump["fy"], dump["fz"])],
+            "energies": dump["c_pea"],
+            "svirial": [[dump["c_sa[%d]" % k][i] for k in range(1, 7)] for i in range(len(dump["c_pea"]))]}
+
+
+def maxabs(a):
+    m = 0.0
+    for x in a:
+        if isinstance(x, list):
+            m = max(m, maxabs(x))
+        else:
+            m = max(m, abs(x))
+    return m
+
+
+def maxdiff(a, b):
+    m = 0.0
+    for x, y in zip(a, b):
+        if isinstance(x, list):
+            m = max(m, maxdiff(x, y))
+        else:
+            m = max(m, abs(x - y))
+    return m
+
+
+def close(a, b, rel, what, scale=None):
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return check(False, "%s: lengths %d vs %d" % (what, len(a), len(b)))
+        s = scale if scale is not None else max(maxabs(a), maxabs(b), 1e-300)
+        dev = maxdiff(a, b) / s
+    else:
+        s = scale if scale is not None else max(abs(a), abs(b), 1e-300)
+        dev = abs(a - b) / s
+    return check(dev <= rel, "%s: relative deviation %.3g (tolerance %.1g)" % (what, dev, rel))
+
+
+def nnp_input(d, cfg, model, elements="O H", units="metal", processors="", extra="", atom_style="atomic",
+              pair=None, type_of=None):
+    type_of = type_of or {"O": 1, "H": 2}
+    cfg.write_data(os.path.join(d, "data.lmp"), type_of, atom_style)
+    s = LMP_HEAD.format(units=units, atom_style=atom_style, processors=processors, data="data.lmp",
+                        plugin=OPT.plugin)
+    s += pair if pair is not None else LMP_NNP.format(model=model, elements=elements)
+    return s + extra + LMP_TAIL
+
+
+def water_config(rng, lx, ly, lz, xy=0.0, xz=0.0, yz=0.0, n=None, region=None, triclinic=None):
+    cfg = Config(lx, ly, lz, xy, xz, yz, triclinic=triclinic)
+    if n is None:
+        n = int(0.08 * lx * ly * lz) // 3 * 3
+    return cfg.fill(n, ["O", "H", "H"], rng, dmin=1.0, region=region)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# cases
+
+
+def compare_with_eval(name, cfg):
+    d = casedir(name)
+    model = make_model(d)
+    cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+    ref = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
+    rc, out = lammps(d, nnp_input(d, cfg, model))
+    if not check(rc == 0, "%s: lmp run (%d atoms%s)" % (name, len(cfg.pos), ", triclinic" if cfg.triclinic else "")):
+        print(out[-3000:])
+        return
+    r = lmp_result(d, out)
+    close(r["energy"], ref["energy"], 1e-10, name + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
+    close(r["forces"], ref["forces"], 1e-10, name + ": forces vs nnp-eval")
+    if ref["energies"] is not None:
+        close(r["energies"], ref["energies"], 1e-10, name + ": per-atom energies vs nnp-eval")
+    close(r["virial"], ref["virial"], 1e-9, name + ": virial vs nnp-eval")
+    # The per-atom virial sums to the global one (compute stress/atom = -virial per atom, in pressure*volume).
+    ssum = [-sum(a[k] for a in r["svirial"]) / NKTV2P["metal"] for k in range(6)]
+    close(ssum, ref["virial"], 1e-9, name + ": sum of per-atom virials vs virial")
+    check(maxabs(r["forces"]) > 1e-3, name + ": forces are not trivially zero (max %.3g eV/A)" % maxabs(r["forces"]))
+
+
+def case_eval():
+    compare_with_eval("eval", water_config(random.Random(1), 9.0, 10.0, 11.0))
+
+
+def case_triclinic():
+    compare_with_eval("triclinic", water_config(random.Random(2), 9.0, 9.5, 10.0, xy=2.0, xz=-1.5, yz=1.0))
+
+
+def case_parallel():
+    setups = [
+        # a cell smaller than 2 r_cut: ghosts are images of the same atoms, several per atom, on one rank or more
+        ("small", water_config(random.Random(3), 5.5, 5.8, 6.0, xy=0.7, xz=0.3, yz=-0.4), [
+            (1, 1, ""), (1, 2, ""), (2, 1, "processors 2 1 1"), (4, 1, "processors 2 2 1"),
+            (4, 1, "processors 1 1 4"), (2, 2, "processors 1 2 1")]),
+        # atoms only in x < 6 of a 24 A box: with 4 ranks along x, rank 1 has ghosts but no atoms and rank 2 has
+        # neither atoms nor ghosts
+        ("empty", water_config(random.Random(4), 24.0, 8.0, 8.0, n=36, region=((0.0, 0.25), (0, 1), (0, 1))), [
+            (1, 1, ""), (2, 1, "processors 2 1 1"), (4, 1, "processors 4 1 1"), (4, 2, "processors 4 1 1")]),
+        # a larger cell, default decompositions
+        ("bulk", water_config(random.Random(5), 12.0, 11.0, 10.0), [
+            (1, 1, ""), (1, 2, ""), (2, 1, ""), (4, 1, ""), (2, 2, "")]),
+    ]
+    for name, cfg, runs in setups:
+        d = casedir("parallel-" + name)
+        model = make_model(d)
+        base = None
+        for np, nt, proc in runs:
+            rc, out = lammps(d, nnp_input(d, cfg, model, processors=proc), np=np, threads=nt)
+            label = "parallel-%s: %d rank(s) x %d thread(s) %s" % (name, np, nt, proc)
+            if not check(rc == 0, label + ": lmp run"):
+                print(out[-3000:])
+                continue
+            r = lmp_result(d, out)
+            if base is None:
+                base = r
+                continue
+            close(r["energy"], base["energy"], 1e-10, label + ": energy")
+            close(r["forces"], base["forces"], 1e-10, label + ": forces")
+            close(r["press"], base["press"], 1e-10, label + ": virial")
+            close(r["energies"], base["energies"], 1e-10, label + ": per-atom energies")
+            close(r["svirial"], base["svirial"], 1e-10, label + ": per-atom virials")
+        if name == "empty" or name == "small":
+            cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+            ref = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
+            if base:
+                close(base["energy"], ref["energy"], 1e-10, "parallel-%s: energy vs nnp-eval" % name)
+                close(base["forces"], ref["forces"], 1e-10, "parallel-%s: forces vs nnp-eval" % name)
+
+
+def expect_error(d, label, script, pattern, np=1):
+    rc, out = lammps(d, script, np=np, name="in.%s.lmp" % re.sub(r"\W+", "_", label))
+    crashed = re.search(r"Segmentation|signal \d+|core dumped|Aborted", out) is not None
+    m = re.search(r"ERROR.*", out)
+    msg = m.group(0) if m else "(no ERROR line)"
+    ok = rc != 0 and m is not None and re.search(pattern, out) is not None and not crashed
+    check(ok, "errors: %s -> %s" % (label, msg.strip()[:200]))
+    if not ok:
+        print(out[-2000:])
+
+
+def case_errors():
+    d = casedir("errors")
+    model = make_model(d)
+    cfg = water_config(random.Random(6), 8.0, 8.0, 8.0)
+    with open(model) as f:
+        text = f.read()
+    damaged = os.path.join(d, "damaged.nnp")
+    lines = text.splitlines(True)
+    k = [i for i, l in enumerate(lines) if l.startswith("param ")][1] + 1
+    lines[k] = re.sub(r"\d", "7", lines[k], count=3)
+    with open(damaged, "w") as f:
+        f.write("".join(lines))
+    truncated = os.path.join(d, "truncated.nnp")
+    with open(truncated, "w") as f:
+        f.write(text[: len(text) // 2])
+    future = os.path.join(d, "future.nnp")
+    with open(future, "w") as f:
+        f.write(text.replace("pair_nnp-model 1", "pair_nnp-model 99", 1))
+
+    def inp(elements="O H", model_path=model, extra_head="", units="metal", types=None):
+        s = nnp_input(d, cfg, model_path, elements=elements, units=units, type_of=types)
+        return s.replace("plugin load", extra_head + "plugin load")
+
+    expect_error(d, "unknown element", inp("O Xx"), r"element Xx \(atom type 2\) is not a species")
+    expect_error(d, "missing model file", inp(model_path=os.path.join(d, "nonexistent.nnp")),
+                 r"cannot read model file .*nonexistent.nnp: No such file")
+    expect_error(d, "missing model file, 2 ranks", inp(model_path=os.path.join(d, "nonexistent.nnp")),
+                 r"cannot read model file", np=2)
+    expect_error(d, "damaged model file", inp(model_path=damaged), r"cannot use model file .*damaged.nnp")
+    expect_error(d, "truncated model file", inp(model_path=truncated), r"cannot use model file .*truncated.nnp")
+    expect_error(d, "future-version model file", inp(model_path=future), r"cannot use model file .*future.nnp")
+    expect_error(d, "newton off", inp(extra_head="newton off\n"), r"requires newton pair on")
+    expect_error(d, "too few elements", inp("O"), r"one element symbol \(or NULL\) for each of the 2 atom types")
+    expect_error(d, "too many elements", inp("O H H"), r"for each of the 2 atom types, got 3")
+    expect_error(d, "type mapped to NULL outside hybrid", inp("O NULL"), r"atom type 2 is mapped to NULL")
+    expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
+    expect_error(d, "pair_style with arguments", inp().replace("pair_style nnp", "pair_style nnp 5.0"),
+                 r"pair_style nnp takes no arguments")
+
+
+def case_pressure():
+    d = casedir("pressure")
+    model = make_model(d)
+    cfg = water_config(random.Random(7), 9.0, 9.5, 10.0, triclinic=True)
+    cfg.write_data(os.path.join(d, "data.lmp"), {"O": 1, "H": 2})
+    h = 1e-5
+    dims = {"xx": ("x", cfg.lx), "yy": ("y", cfg.ly), "zz": ("z", cfg.lz), "xy": ("xy", cfg.ly),
+            "xz": ("xz", cfg.lz), "yz": ("yz", cfg.lz)}
+    s = LMP_HEAD.format(units="metal", atom_style="atomic", processors="", data="data.lmp", plugin=OPT.plugin)
+    s += LMP_NNP.format(model=model, elements="O H")
+    s += "neighbor 1.0 bin\ncompute vir all pressure NULL virial\n"
+    s += "thermo_style custom step pe vol c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]\n"
+    s += "thermo_modify format float %.17g\nrun 0\n"
+    # Affine strain e_ab (x_a += e x_b) of the cell and atoms; dE/de_ab = -W_ab.
+    for comp, (dim, length) in dims.items():
+        for sign in (+1, -1):
+            if comp in ("xx", "yy", "zz"):
+                s += "change_box all %s scale %.17g remap units box\nrun 0\n" % (dim, 1 + sign * h)
+                s += "change_box all %s scale %.17g remap units box\n" % (dim, 1 / (1 + sign * h))
+            else:
+                s += "change_box all %s delta %.17g remap units box\nrun 0\n" % (dim, sign * h * length)
+                s += "change_box all %s delta %.17g remap units box\n" % (dim, -sign * h * length)
+    rc, out = lammps(d, s, np=2)
+    if not check(rc == 0, "pressure: lmp run"):
+        print(out[-3000:])
+        return
+    rows = [r for r in thermo_rows(out)]
+    if not check(len(rows) == 13, "pressure: 13 energy evaluations (got %d)" % len(rows)):
+        return
+    r0 = rows[0]
+    w = [r0["c_vir[%d]" % k] * r0["Volume"] / NKTV2P["metal"] for k in range(1, 7)]
+    fd = []
+    for i, comp in enumerate(dims):
+        ep, em = rows[1 + 2 * i]["PotEng"], rows[2 + 2 * i]["PotEng"]
+        fd.append(-(ep - em) / (2 * h))
+    for i, comp in enumerate(dims):
+        close(w[i], fd[i], 1e-6, "pressure: W_%s = %.8g eV vs -dE/de_%s = %.8g eV" % (comp, w[i], comp, fd[i]),
+              scale=max(maxabs(w), 1e-3))
+
+
+def case_nve():
+    d = casedir("nve")
+    hyper = HYPER.replace("energy_scale 0.5 0.3", "energy_scale 0.05 0.03")
+    model = make_model(d, hyper=hyper, seed=11)
+    cfg = water_config(random.Random(8), 10.0, 10.0, 10.0)
+    cfg.write_data(os.path.join(d, "data.lmp"), {"O": 1, "H": 2})
+    nsteps = 3000
+    s = LMP_HEAD.format(units="metal", atom_style="atomic", processors="", data="data.lmp", plugin=OPT.plugin)
+    s += LMP_NNP.format(model=model, elements="O H")
+    s += """neighbor 1.0 bin
+neigh_modify every 1 delay 0 check yes
+velocity all create 300.0 4928459 mom yes rot yes dist gaussian
+timestep 0.0002
+fix 1 all nve
+thermo_style custom step temp pe ke etotal
+thermo_modify format float %.17g
+thermo 50
+run {n}
+""".format(n=nsteps)
+    rc, out = lammps(d, s, np=2, timeout=900)
+    if not check(rc == 0, "nve: lmp run of %d steps on 2 ranks (%d atoms)" % (nsteps, len(cfg.pos))):
+        print(out[-3000:])
+        return
+    rows = thermo_rows(out)
+    if not check(len(rows) == nsteps // 50 + 1, "nve: thermo rows"):
+        return
+    e = [r["TotEng"] for r in rows]
+    ke = sum(r["KinEng"] for r in rows) / len(rows)
+    dev = max(abs(x - e[0]) for x in e)
+    pe_span = max(r["PotEng"] for r in rows) - min(r["PotEng"] for r in rows)
+    print("    mean KE %.6g eV, PE span %.6g eV, max |E - E0| %.3g eV" % (ke, pe_span, dev))
+    check(pe_span > 10 * dev, "nve: potential energy moves (%.3g eV) far more than the total energy (%.3g eV)"
+          % (pe_span, dev))
+    check(dev < 1e-3 * ke, "nve: max |E(t) - E(0)| = %.3g eV < 1e-3 x mean KE (%.3g eV)" % (dev, ke))
+    # drift: slope of a least-squares line through E(t) over the run
+    n = len(e)
+    tm = (n - 1) / 2
+    slope = sum((i - tm) * (x - sum(e) / n) for i, x in enumerate(e)) / sum((i - tm) ** 2 for i in range(n))
+    check(abs(slope * (n - 1)) < 5e-4 * ke, "nve: drift over the run %.3g eV < 5e-4 x mean KE" % (slope * (n - 1)))
+
+
+def case_hybrid():
+    d = casedir("hybrid")
+    model = make_model(d)
+    rng = random.Random(9)
+    cfg = water_config(rng, 10.0, 10.5, 11.0)
+    cfg.charges = [-0.8476 if s == "O" else 0.4238 for s in cfg.symbols]
+    tail = "kspace_style pppm 1.0e-6\n"
+    runs = {
+        "hybrid": "pair_style hybrid/overlay nnp coul/long 6.0\npair_coeff * * nnp %s O H\n"
+                  "pair_coeff * * coul/long\n" % model,
+        "nnp": LMP_NNP.format(model=model, elements="O H"),
+        "coul": "pair_style coul/long 6.0\npair_coeff * *\n",
+    }
+    res = {}
+    for name, pair in runs.items():
+        extra = tail if name != "nnp" else ""
+        rc, out = lammps(d, nnp_input(d, cfg, model, atom_style="charge", pair=pair, extra=extra), np=2,
+                         name="in.%s.lmp" % name)
+        if not check(rc == 0, "hybrid: %s run" % name):
+            print(out[-3000:])
+            return
+        res[name] = lmp_result(d, out)
+    h, n, c = res["hybrid"], res["nnp"], res["coul"]
+    close(h["energy"], n["energy"] + c["energy"], 1e-10, "hybrid: E(nnp + coul/long/pppm) = E(nnp) + E(coul/pppm)",
+          scale=abs(n["energy"]) + abs(c["energy"]))
+    fsum = [[a + b for a, b in zip(x, y)] for x, y in zip(n["forces"], c["forces"])]
+    close(h["forces"], fsum, 1e-8, "hybrid: forces add up")
+
+    # A third type mapped to NULL: nnp ignores those atoms; lj/cut (epsilon 0) keeps them in the run.
+    cfg3 = water_config(random.Random(10), 10.0, 10.5, 11.0)
+    for i in range(0, len(cfg3.symbols), 7):
+        cfg3.symbols[i] = "Na"
+    pair = ("pair_style hybrid/overlay nnp lj/cut 3.0\npair_coeff * * nnp %s O H NULL\n"
+            "pair_coeff * * lj/cut 0.0 1.0\n" % model)
+    extra = "compute pnnp all pair nnp\nthermo_style custom step pe vol c_pnnp\n"
+    s = nnp_input(d, cfg3, model, pair=pair, type_of={"O": 1, "H": 2, "Na": 3})
+    s = s.replace("thermo_style custom step pe vol c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]",
+                  "thermo_style custom step pe vol c_pnnp c_vir[1] c_vir[2] c_vir[3] c_vir[4] c_vir[5] c_vir[6]")
+    s = s.replace("neighbor 1.0 bin", "neighbor 1.0 bin\ncompute pnnp all pair nnp")
+    for np in (1, 2):
+        rc, out = lammps(d, s, np=np, name="in.null.lmp")
+        if not check(rc == 0, "hybrid: nnp with a NULL type under hybrid/overlay, %d rank(s)" % np):
+            print(out[-3000:])
+            return
+        r = lmp_result(d, out)
+        rows = thermo_rows(out)
+        idx = cfg3.write_extxyz(os.path.join(d, "sub.extxyz"), keep=lambda s: s != "Na")
+        ref = nnp_eval(d, model, os.path.join(d, "sub.extxyz"))
+        close(rows[-1]["c_pnnp"], ref["energy"], 1e-10, "hybrid: nnp energy with type 3 NULL = nnp-eval without it")
+        close([r["forces"][i] for i in idx], ref["forces"], 1e-10, "hybrid: forces on mapped atoms = nnp-eval")
+        na = [i for i in range(len(cfg3.symbols)) if cfg3.symbols[i] == "Na"]
+        check(maxabs([r["forces"][i] for i in na]) == 0.0, "hybrid: no force on NULL-type atoms")
+
+
+def case_units():
+    d = casedir("units")
+    model = make_model(d)
+    cfg = water_config(random.Random(12), 9.0, 9.5, 10.0, xy=1.0)
+    res = {}
+    for units in ("metal", "real"):
+        rc, out = lammps(d, nnp_input(d, cfg, model, units=units), np=2, name="in.%s.lmp" % units)
+        if not check(rc == 0, "units: %s run" % units):
+            print(out[-3000:])
+            return
+        res[units] = lmp_result(d, out, units)
+    m, r = res["metal"], res["real"]
+    close(r["energy"], EV_TO_KCAL * m["energy"], 1e-12, "units: E(real) = 23.060549 E(metal)")
+    close(r["forces"], [[EV_TO_KCAL * x for x in f] for f in m["forces"]], 1e-12, "units: forces")
+    close(r["virial"], [EV_TO_KCAL * x for x in m["virial"]], 1e-9, "units: virial")
+    close(r["energies"], [EV_TO_KCAL * x for x in m["energies"]], 1e-12, "units: per-atom energies")
+
+
+CASES = {"eval": case_eval, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
+         "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units}
+
+
+def main():
+    global OPT
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lmp", required=True)
+    ap.add_argument("--plugin", required=True)
+    ap.add_argument("--nnp-init", required=True)
+    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--mpirun", default="mpirun")
+    ap.add_argument("--workdir", default="lammps-tests")
+    ap.add_argument("--always-mpirun", action="store_true", help="start 1-rank runs with mpirun as well")
+    ap.add_argument("cases", nargs="+", choices=sorted(CASES) + ["all"])
+    OPT = ap.parse_args()
+    for k in ("lmp", "plugin", "nnp_init", "nnp_eval", "workdir"):
+        setattr(OPT, k, os.path.abspath(getattr(OPT, k)))
+    cases = sorted(CASES) if "all" in OPT.cases else OPT.cases
+    for c in cases:
+        print("== %s" % c, flush=True)
+        try:
+            CASES[c]()
+        except Exception as e:  # a broken tool or an unparsable output is a failure, not a crash of the driver
+            check(False, "%s: %s: %s" % (c, type(e).__name__, e))
+    if FAILURES:
+        print("%d check(s) failed" % len(FAILURES))
+        return 1
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,560 @@
+/* Tests of the core library: gradients against finite differences, symmetries, smoothness, thread independence,
+ * model files and bad input. Prints one line per check and "N passed, M failed" at the end. */
+#include "nnp.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_pass, n_fail;
+
+#define CHECK(cond, ...)                                                                                             \
+  do {                                                                                                               \
+    if (cond) {                                                                                                      \
+      ++n_pass;                                                                                                      \
+    } else {                                                                                                         \
+      ++n_fail;                                                                                                      \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                    \
+      printf(__VA_ARGS__);                                                                                           \
+      printf("\n");                                                                                                  \
+    }                                                                                                                \
+  } while (0)
+
+static const char *species3[] = {"O", "H", "Na"};
+
+static nnp_model *make_model(int l_max, int channels, int layers, int n_species, unsigned seed) {
+  nnp_hyper h;
+  nnp_error err;
+  if (nnp_hyper_default(&h, n_species, species3, &err)) abort();
+  h.l_max = l_max;
+  h.channels = channels;
+  h.layers = layers;
+  h.r_cut = 3.5;
+  h.r_min = 0.3;
+  h.radial_basis = 6;
+  h.n_radial_hidden = 2;
+  h.radial_hidden[0] = 12;
+  h.radial_hidden[1] = 10;
+  h.readout_hidden = 8;
+  h.avg_num_neighbors = 8.0;
+  for (int a = 0; a < NNP_MAX_SPECIES; ++a)
+    for (int b = 0; b < NNP_MAX_SPECIES; ++b) h.pair_cutoff[a][b] = h.r_cut;
+  if (n_species > 1) h.pair_cutoff[0][1] = h.pair_cutoff[1][0] = 3.1;
+  for (int s = 0; s < n_species; ++s) h.energy_shift[s] = -1.0 - s, h.energy_scale[s] = 0.5 + 0.25 * s;
+  nnp_model *m;
+  if (nnp_model_create_random(&h, seed, &m, &err)) {
+    printf("model creation failed: %s\n", err.message);
+    abort();
+  }
+  return m;
+}
+
+typedef struct {
+  int n;
+  int species[64];
+  double pos[64][3];
+  double cell[3][3];
+  int pbc[3];
+} structure;
+
+static double urand(unsigned long long *s) {
+  *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+  return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+/* Random atoms in a triclinic cell, at least dmin apart (through images too). */
+static structure random_structure(int n, int n_species, double box, int periodic, unsigned long long seed) {
+  structure st;
+  memset(&st, 0, sizeof st);
+  double cell[3][3] = {{box, 0, 0}, {0.3 * box * 0.2, box * 0.95, 0}, {-0.1 * box, 0.15 * box, box * 1.05}};
+  memcpy(st.cell, cell, sizeof cell);
+  for (int k = 0; k < 3; ++k) st.pbc[k] = periodic;
+  unsigned long long s = seed;
+  while (st.n < n) {
+    double f[3] = {urand(&s), urand(&s), urand(&s)}, x[3];
+    for (int k = 0; k < 3; ++k) x[k] = f[0] * cell[0][k] + f[1] * cell[1][k] + f[2] * cell[2][k];
+    int ok = 1;
+    for (int j = 0; j < st.n && ok; ++j)
+      for (int a = -periodic; a <= periodic && ok; ++a)
+        for (int b = -periodic; b <= periodic && ok; ++b)
+          for (int c = -periodic; c <= periodic && ok; ++c) {
+            double d2 = 0;
+            for (int k = 0; k < 3; ++k) {
+              double d = x[k] - st.pos[j][k] - a * cell[0][k] - b * cell[1][k] - c * cell[2][k];
+              d2 += d * d;
+            }
+            ok = d2 > 0.9 * 0.9;
+          }
+    if (!ok) continue;
+    memcpy(st.pos[st.n], x, sizeof x);
+    st.species[st.n] = (int)(urand(&s) * n_species);
+    st.n++;
+  }
+  return st;
+}
+
+typedef struct {
+  double energy, virial[6];
+  double atom_energy[64], forces[64][3], atom_virial[64][6];
+  nnp_status status;
+  char message[512];
+} outcome;
+
+static outcome evaluate(const nnp_model *m, const structure *st, int threads) {
+  outcome o;
+  memset(&o, 0, sizeof o);
+  nnp_error err = {{0}};
+  nnp_cell_graph *g = NULL;
+  nnp_workspace *ws = NULL;
+  o.status = nnp_cell_graph_build(st->n, st->species, &st->pos[0][0], st->cell, st->pbc,
+                                  nnp_model_hyper(m)->r_cut, &g, &err);
+  if (!o.status) o.status = nnp_workspace_create(m, threads, &ws, &err);
+  if (!o.status) {
+    const nnp_graph *v = nnp_cell_graph_view(g);
+    double *f = calloc(3 * (size_t)v->n_total, sizeof *f), *av = calloc(6 * (size_t)v->n_total, sizeof *av);
+    nnp_result r = {0, {0}, o.atom_energy, f, av};
+    o.status = nnp_compute(m, ws, v, &r, &err);
+    if (!o.status) {
+      nnp_cell_graph_fold(g, f, 3);
+      nnp_cell_graph_fold(g, av, 6);
+      o.energy = r.energy;
+      memcpy(o.virial, r.virial, sizeof o.virial);
+      memcpy(o.forces, f, 3 * (size_t)st->n * sizeof *f);
+      memcpy(o.atom_virial, av, 6 * (size_t)st->n * sizeof *av);
+    }
+    free(f);
+    free(av);
+  }
+  strcpy(o.message, err.message);
+  nnp_workspace_free(ws);
+  nnp_cell_graph_free(g);
+  return o;
+}
+
+static double energy_of(const nnp_model *m, const structure *st) {
+  outcome o = evaluate(m, st, 1);
+  if (o.status) {
+    printf("evaluation failed: %s\n", o.message);
+    abort();
+  }
+  return o.energy;
+}
+
+static double max_abs_force(const outcome *o, int n) {
+  double f = 0;
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < 3; ++k) f = fmax(f, fabs(o->forces[i][k]));
+  return f;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+
+static void test_forces_fd(int l_max, int layers, int periodic) {
+  nnp_model *m = make_model(l_max, 6, layers, 3, 11 + l_max);
+  structure st = random_structure(periodic ? 10 : 12, 3, periodic ? 5.5 : 4.5, periodic, 100 + l_max);
+  outcome o = evaluate(m, &st, 1);
+  CHECK(o.status == NNP_OK, "evaluate: %s", o.message);
+  const double h = 1e-5, fmax_ = max_abs_force(&o, st.n);
+  double worst = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) {
+      structure p = st, q = st;
+      p.pos[i][k] += h;
+      q.pos[i][k] -= h;
+      double fd = -(energy_of(m, &p) - energy_of(m, &q)) / (2 * h);
+      worst = fmax(worst, fabs(fd - o.forces[i][k]));
+    }
+  CHECK(worst < 1e-6 * fmax_, "l_max %d layers %d pbc %d: forces vs finite differences, max error %.3e of %.3e",
+        l_max, layers, periodic, worst, fmax_);
+  printf("forces vs FD (l_max %d, %d layers, pbc %d): max |dF| = %.2e, max |F| = %.2e\n", l_max, layers, periodic,
+         worst, fmax_);
+  nnp_model_free(m);
+}
+
+static void apply_strain(structure *st, const double eps[3][3]) {
+  double M[3][3];
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) M[a][b] = (a == b) + eps[a][b];
+  for (int i = 0; i < st->n; ++i) {
+    double x[3];
+    for (int a = 0; a < 3; ++a) x[a] = M[a][0] * st->pos[i][0] + M[a][1] * st->pos[i][1] + M[a][2] * st->pos[i][2];
+    memcpy(st->pos[i], x, sizeof x);
+  }
+  for (int v = 0; v < 3; ++v) {
+    double c[3];
+    for (int a = 0; a < 3; ++a) c[a] = M[a][0] * st->cell[v][0] + M[a][1] * st->cell[v][1] + M[a][2] * st->cell[v][2];
+    memcpy(st->cell[v], c, sizeof c);
+  }
+}
+
+static void test_virial(void) {
+  nnp_model *m = make_model(2, 6, 3, 2, 5);
+  structure st = random_structure(12, 2, 5.0, 1, 77);
+  outcome o = evaluate(m, &st, 1);
+  static const int va[6] = {0, 1, 2, 0, 0, 1}, vb[6] = {0, 1, 2, 1, 2, 2};
+  const double h = 1e-5;
+  double worst = 0, scale = 0;
+  for (int v = 0; v < 6; ++v) {
+    double eps[3][3] = {{0}};
+    structure p = st, q = st;
+    eps[va[v]][vb[v]] = eps[vb[v]][va[v]] = va[v] == vb[v] ? h : 0.5 * h;
+    apply_strain(&p, eps);
+    eps[va[v]][vb[v]] = eps[vb[v]][va[v]] = va[v] == vb[v] ? -h : -0.5 * h;
+    apply_strain(&q, eps);
+    double fd = -(energy_of(m, &p) - energy_of(m, &q)) / (2 * h);
+    worst = fmax(worst, fabs(fd - o.virial[v]));
+    scale = fmax(scale, fabs(o.virial[v]));
+  }
+  CHECK(worst < 1e-6 * scale, "virial vs finite strain: max error %.3e of %.3e", worst, scale);
+  printf("virial vs finite strain: max error %.2e of %.2e\n", worst, scale);
+  double sum[6] = {0}, esum = 0;
+  for (int i = 0; i < st.n; ++i) {
+    esum += o.atom_energy[i];
+    for (int v = 0; v < 6; ++v) sum[v] += o.atom_virial[i][v];
+  }
+  double dv = 0;
+  for (int v = 0; v < 6; ++v) dv = fmax(dv, fabs(sum[v] - o.virial[v]));
+  CHECK(dv < 1e-12 * scale, "per-atom virials sum to the virial (%.3e)", dv);
+  CHECK(fabs(esum - o.energy) < 1e-12 * fabs(o.energy), "per-atom energies sum to the energy");
+  nnp_model_free(m);
+}
+
+static void random_rotation(unsigned long long seed, int reflect, double R[3][3]) {
+  unsigned long long s = seed;
+  double q[4], n = 0;
+  for (int k = 0; k < 4; ++k) q[k] = urand(&s) - 0.5, n += q[k] * q[k];
+  n = sqrt(n);
+  double w = q[0] / n, x = q[1] / n, y = q[2] / n, z = q[3] / n;
+  double M[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)},
+                    {2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)},
+                    {2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)}};
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) R[a][b] = (reflect && a == 0 ? -1 : 1) * M[a][b];
+}
+
+static void rotate(const double R[3][3], const double x[3], double y[3]) {
+  for (int a = 0; a < 3; ++a) y[a] = R[a][0] * x[0] + R[a][1] * x[1] + R[a][2] * x[2];
+}
+
+static void test_symmetries(int l_max) {
+  nnp_model *m = make_model(l_max, 5, 3, 3, 21);
+  structure st = random_structure(14, 3, 5.2, 1, 400 + l_max);
+  outcome o = evaluate(m, &st, 1);
+  const double tol = 1e-10, fs = max_abs_force(&o, st.n);
+  for (int reflect = 0; reflect <= 1; ++reflect) {
+    double R[3][3];
+    random_rotation(9 + reflect, reflect, R);
+    structure r = st;
+    for (int i = 0; i < st.n; ++i) rotate(R, st.pos[i], r.pos[i]);
+    for (int v = 0; v < 3; ++v) rotate(R, st.cell[v], r.cell[v]);
+    outcome p = evaluate(m, &r, 1);
+    double df = 0;
+    for (int i = 0; i < st.n; ++i) {
+      double f[3];
+      rotate(R, o.forces[i], f);
+      for (int k = 0; k < 3; ++k) df = fmax(df, fabs(f[k] - p.forces[i][k]));
+    }
+    CHECK(fabs(p.energy - o.energy) < tol * fabs(o.energy), "l_max %d %s: energy changes by %.3e", l_max,
+          reflect ? "reflection" : "rotation", p.energy - o.energy);
+    CHECK(df < tol * fs, "l_max %d %s: forces not equivariant (%.3e)", l_max, reflect ? "reflection" : "rotation", df);
+  }
+  /* translation and a periodic image shift of one atom */
+  structure t = st;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) t.pos[i][k] += 0.37 * (k + 1);
+  for (int k = 0; k < 3; ++k) t.pos[3][k] += st.cell[1][k] - st.cell[2][k];
+  outcome p = evaluate(m, &t, 1);
+  double df = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  CHECK(fabs(p.energy - o.energy) < tol * fabs(o.energy) && df < tol * fs,
+        "l_max %d translation + image shift: dE %.3e dF %.3e", l_max, p.energy - o.energy, df);
+  /* permutation: reverse the atom order */
+  structure q = st;
+  for (int i = 0; i < st.n; ++i) {
+    memcpy(q.pos[i], st.pos[st.n - 1 - i], sizeof q.pos[i]);
+    q.species[i] = st.species[st.n - 1 - i];
+  }
+  p = evaluate(m, &q, 1);
+  df = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[st.n - 1 - i][k]));
+  CHECK(fabs(p.energy - o.energy) < tol * fabs(o.energy) && df < tol * fs, "l_max %d permutation: dE %.3e dF %.3e",
+        l_max, p.energy - o.energy, df);
+  nnp_model_free(m);
+}
+
+/* A periodic cell and the same cell repeated 2 x 1 x 1 give energies in the ratio 2: exercises ghosts + exchange. */
+static void test_supercell(void) {
+  nnp_model *m = make_model(2, 6, 3, 2, 8);
+  structure st = random_structure(9, 2, 4.2, 1, 999);
+  structure big = st;
+  big.n = 2 * st.n;
+  for (int i = 0; i < st.n; ++i) {
+    big.species[st.n + i] = st.species[i];
+    for (int k = 0; k < 3; ++k) big.pos[st.n + i][k] = st.pos[i][k] + st.cell[0][k];
+  }
+  for (int k = 0; k < 3; ++k) big.cell[0][k] = 2 * st.cell[0][k];
+  outcome a = evaluate(m, &st, 1), b = evaluate(m, &big, 1);
+  double df = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(a.forces[i][k] - b.forces[st.n + i][k]));
+  CHECK(fabs(b.energy - 2 * a.energy) < 1e-10 * fabs(b.energy), "supercell energy %.12g vs 2 x %.12g", b.energy,
+        a.energy);
+  CHECK(df < 1e-10 * max_abs_force(&a, st.n), "supercell forces differ by %.3e", df);
+  double dv = 0;
+  for (int v = 0; v < 6; ++v) dv = fmax(dv, fabs(b.virial[v] - 2 * a.virial[v]));
+  CHECK(dv < 1e-10 * (1 + fabs(a.virial[0])), "supercell virial differs by %.3e", dv);
+  nnp_model_free(m);
+}
+
+static void test_cutoff_smoothness(void) {
+  nnp_model *m = make_model(2, 6, 3, 2, 3);
+  const double rc = 3.1; /* the O-H pair cutoff */
+  structure st;
+  memset(&st, 0, sizeof st);
+  st.n = 3;
+  st.species[0] = 0, st.species[1] = 1, st.species[2] = 0;
+  double base[3][3] = {{0, 0, 0}, {0, 0, 0}, {-1.2, 0.9, 0.3}};
+  memcpy(st.pos, base, sizeof base);
+  for (int k = 0; k < 3; ++k) st.cell[k][k] = 1;
+  double e_prev = 0, f_prev = 0, worst_e = 0, worst_f = 0;
+  for (int s = -5; s <= 5; ++s) {
+    st.pos[1][0] = rc + s * 1e-4;
+    outcome o = evaluate(m, &st, 1);
+    if (s > -5) {
+      worst_e = fmax(worst_e, fabs(o.energy - e_prev));
+      worst_f = fmax(worst_f, fabs(o.forces[1][0] - f_prev));
+    }
+    e_prev = o.energy;
+    f_prev = o.forces[1][0];
+  }
+  CHECK(worst_e < 1e-9 && worst_f < 1e-6, "crossing r_c: energy steps %.3e, force steps %.3e", worst_e, worst_f);
+  printf("crossing r_c in steps of 1e-4 A: max energy step %.2e eV, max force step %.2e eV/A\n", worst_e, worst_f);
+  nnp_model_free(m);
+}
+
+static void test_threads(void) {
+  nnp_model *m = make_model(2, 8, 3, 3, 4);
+  structure st = random_structure(40, 3, 7.5, 1, 31);
+  outcome a = evaluate(m, &st, 1), b = evaluate(m, &st, 2), c = evaluate(m, &st, 3);
+  int same = a.energy == b.energy && a.energy == c.energy && !memcmp(a.forces, b.forces, sizeof a.forces) &&
+             !memcmp(a.forces, c.forces, sizeof a.forces) && !memcmp(a.virial, b.virial, sizeof a.virial) &&
+             !memcmp(a.atom_virial, c.atom_virial, sizeof a.atom_virial);
+  CHECK(same, "1, 2 and 3 threads give bitwise identical energy, forces and virials (dE %.3e)", a.energy - b.energy);
+  nnp_model_free(m);
+}
+
+static void test_param_gradient(void) {
+  nnp_model *m = make_model(2, 5, 3, 2, 17);
+  structure st = random_structure(10, 2, 5.0, 1, 55);
+  nnp_cell_graph *g;
+  nnp_workspace *ws;
+  nnp_error err;
+  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5, &g, &err);
+  nnp_workspace_create(m, 2, &ws, &err);
+  size_t np = nnp_model_param_count(m);
+  double *grad = malloc(np * sizeof *grad), e0;
+  nnp_status s = nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &e0, grad, &err);
+  CHECK(s == NNP_OK, "param gradient: %s", err.message);
+  double *p = nnp_model_params(m), worst = 0, gmax = 0;
+  unsigned long long seed = 5;
+  for (int trial = 0; trial < 60; ++trial) {
+    size_t k = (size_t)(urand(&seed) * np);
+    double keep = p[k], h = 1e-5, ep, em;
+    p[k] = keep + h;
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &ep, grad + 0, &err);
+    p[k] = keep - h;
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &em, grad + 0, &err);
+    p[k] = keep;
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &e0, grad, &err);
+    double fd = (ep - em) / (2 * h);
+    worst = fmax(worst, fabs(fd - grad[k]));
+    gmax = fmax(gmax, fabs(grad[k]));
+  }
+  CHECK(worst < 1e-6 * gmax, "dE/dparams vs finite differences: max error %.3e of %.3e", worst, gmax);
+  printf("dE/dparams vs FD (60 random parameters): max error %.2e of %.2e\n", worst, gmax);
+  free(grad);
+  nnp_workspace_free(ws);
+  nnp_cell_graph_free(g);
+  nnp_model_free(m);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Model files                                                                                                        */
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc(*n + 1);
+  if (fread(b, 1, *n, f) != *n) *n = 0;
+  fclose(f);
+  b[*n] = 0;
+  return b;
+}
+
+static unsigned long long fnv(const char *b, size_t n) {
+  unsigned long long h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ (unsigned char)b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* Replace the first occurrence of `from` by `to` and, if asked, re-sign the file so only the edit is wrong. */
+static nnp_status parse_edited(const char *text, size_t n, const char *from, const char *to, int resign, char *msg) {
+  char *buf = malloc(n + 256);
+  const char *at = strstr(text, from);
+  size_t pre = (size_t)(at - text);
+  memcpy(buf, text, pre);
+  strcpy(buf + pre, to);
+  strcat(buf, at + strlen(from));
+  size_t len = strlen(buf);
+  if (resign) {
+    char *ck = strstr(buf, "checksum ");
+    sprintf(ck, "checksum %016llx\n", fnv(buf, (size_t)(ck - buf)));
+    len = strlen(buf);
+  }
+  nnp_model *m = NULL;
+  nnp_error err = {{0}};
+  nnp_status s = nnp_model_parse(buf, len, &m, &err);
+  strcpy(msg, err.message);
+  nnp_model_free(m);
+  free(buf);
+  return s;
+}
+
+static void test_model_files(const char *dir) {
+  nnp_model *m = make_model(3, 4, 2, 3, 12);
+  nnp_model_set_meta(m, "training_data", "synthetic test data, frames 0-9", NULL);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/test_core_model.nnp", dir);
+  nnp_error err;
+  CHECK(nnp_model_write(m, path, &err) == NNP_OK, "write: %s", err.message);
+  nnp_model *r = NULL;
+  CHECK(nnp_model_read(path, &r, &err) == NNP_OK, "read back: %s", err.message);
+  if (r) {
+    CHECK(nnp_model_param_count(r) == nnp_model_param_count(m) &&
+              !memcmp(nnp_model_params(r), nnp_model_params(m), nnp_model_param_count(m) * sizeof(double)),
+          "parameters round-trip exactly");
+    CHECK(nnp_model_meta_count(r) == 1 && !strcmp(nnp_model_meta_value(r, 0), "synthetic test data, frames 0-9"),
+          "metadata round-trips");
+    structure st = random_structure(8, 3, 5.0, 1, 3);
+    CHECK(energy_of(m, &st) == energy_of(r, &st), "a read-back model gives the same energy");
+  }
+  nnp_model_free(r);
+  size_t n = 0;
+  char *text = slurp(path, &n), msg[512];
+  nnp_status s;
+  s = parse_edited(text, n, "channels 4", "channels 5", 0, msg);
+  CHECK(s == NNP_ERR_CHECKSUM && strstr(msg, "checksum"), "edited byte -> checksum error: %s", msg);
+  s = parse_edited(text, n, "channels 4", "channels 5", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "shape"), "inconsistent shape -> %s", msg);
+  s = parse_edited(text, n, "pair_nnp-model 1", "pair_nnp-model 2", 1, msg);
+  CHECK(s == NNP_ERR_VERSION && strstr(msg, "newer"), "future version -> %s", msg);
+  s = parse_edited(text, n, "units metal", "units real", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "units"), "wrong units -> %s", msg);
+  s = parse_edited(text, n, "\nparam embedding", "\nparam embeddings", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "embedding"), "renamed parameter -> %s", msg);
+  s = parse_edited(text, n, "l_max 3\n", "", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "l_max"), "missing key -> %s", msg);
+  {
+    const char *p = strstr(text, "param layer0.up0");
+    const char *nl = strchr(p, '\n') + 1;
+    char from[64];
+    size_t len = strcspn(nl, " \n");
+    memcpy(from, nl, len);
+    from[len] = 0;
+    char to[80];
+    snprintf(to, sizeof to, "nan");
+    char key[160];
+    snprintf(key, sizeof key, "%.*s%s", (int)(nl - p), p, from);
+    char rep[200];
+    snprintf(rep, sizeof rep, "%.*s%s", (int)(nl - p), p, to);
+    s = parse_edited(text, n, key, rep, 1, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, "not finite"), "NaN weight -> %s", msg);
+  }
+  nnp_model *t = NULL;
+  for (size_t cut = 10; cut < n; cut += n / 7) {
+    nnp_error e2 = {{0}};
+    s = nnp_model_parse(text, cut, &t, &e2);
+    CHECK(s != NNP_OK && t == NULL, "truncated at %zu bytes -> %s", cut, e2.message);
+  }
+  s = nnp_model_parse("\x7f" "ELF\x02\x01", 6, &t, &err);
+  CHECK(s == NNP_ERR_FORMAT, "binary file -> %s", err.message);
+  s = nnp_model_read("/nonexistent/model.nnp", &t, &err);
+  CHECK(s == NNP_ERR_IO && strstr(err.message, "/nonexistent/model.nnp"), "missing file -> %s", err.message);
+  free(text);
+  nnp_model_free(m);
+}
+
+static void test_bad_input(void) {
+  nnp_model *m = make_model(1, 4, 2, 2, 1);
+  structure st = random_structure(6, 2, 4.0, 1, 8);
+  structure bad = st;
+  bad.pos[2][1] = NAN;
+  outcome o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "non-finite"), "NaN position -> %s", o.message);
+  bad = st;
+  memcpy(bad.pos[4], bad.pos[1], sizeof bad.pos[1]);
+  bad.pos[4][0] += 0.1;
+  o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "r_min"), "atoms too close -> %s", o.message);
+  bad = st;
+  bad.species[0] = 7;
+  o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_ERR_SPECIES, "unknown species index -> %s", o.message);
+  bad = st;
+  bad.cell[2][0] = bad.cell[0][0], bad.cell[2][1] = bad.cell[0][1], bad.cell[2][2] = bad.cell[0][2];
+  o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "singular"), "singular cell -> %s", o.message);
+  /* empty system and an atom the model ignores (species -1, as LAMMPS types mapped to NULL) */
+  bad = st;
+  bad.n = 0;
+  o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_OK && o.energy == 0.0, "no atoms -> energy 0 (%s)", o.message);
+  structure with_ignored = st;
+  with_ignored.species[5] = -1;
+  structure without = st;
+  without.n = 5;
+  o = evaluate(m, &with_ignored, 1);
+  outcome w = evaluate(m, &without, 1);
+  CHECK(o.status == NNP_OK && o.energy == w.energy && o.forces[5][0] == 0.0, "an ignored atom contributes nothing");
+  /* ghosts without an exchange callback */
+  int nb_off[2] = {0, 1}, nb_idx[1] = {1}, sp[2] = {0, 1};
+  double pos[6] = {0, 0, 0, 1.5, 0, 0};
+  nnp_graph g = {1, 2, sp, pos, nb_off, nb_idx, NULL, NULL};
+  nnp_workspace *ws;
+  nnp_error err;
+  nnp_workspace_create(m, 1, &ws, &err);
+  double f[6];
+  nnp_result r = {0, {0}, NULL, f, NULL};
+  nnp_status s = nnp_compute(m, ws, &g, &r, &err);
+  CHECK(s == NNP_ERR_ARGUMENT && strstr(err.message, "exchange"), "ghosts without exchange -> %s", err.message);
+  nb_idx[0] = 5;
+  g.exchange = NULL, g.n_total = 1, nb_off[1] = 1;
+  s = nnp_compute(m, ws, &g, &r, &err);
+  CHECK(s == NNP_ERR_ARGUMENT && strstr(err.message, "outside"), "neighbour index out of range -> %s", err.message);
+  nnp_workspace_free(ws);
+  nnp_model_free(m);
+}
+
+int main(int argc, char **argv) {
+  const char *dir = argc > 1 ? argv[1] : ".";
+  for (int l = 1; l <= 3; ++l) test_forces_fd(l, 3, 1);
+  test_forces_fd(2, 1, 0);
+  test_forces_fd(2, 2, 0);
+  test_virial();
+  for (int l = 1; l <= 3; ++l) test_symmetries(l);
+  test_supercell();
+  test_cutoff_smoothness();
+  test_threads();
+  test_param_gradient();
+  test_model_files(dir);
+  test_bad_input();
+  printf("%d passed, %d failed\n", n_pass, n_fail);
+  return n_fail ? 1 : 0;
+}
