@@ -105,6 +105,7 @@ enum { NNP_EXCHANGE_FORWARD = 0, NNP_EXCHANGE_REVERSE = 1 };
  * `data` holds n_total * width doubles. Returns 0 on success, anything else aborts the evaluation. */
 typedef int (*nnp_exchange_fn)(void *ctx, double *data, int width, int direction);
 
+/* Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). */
 typedef struct {
   int n_local;               /* atoms [0, n_local) are owned: they have neighbour lists and energies */
   int n_total;               /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
@@ -125,6 +126,9 @@ nnp_status nnp_cell_graph_build(int n_atoms, const int *species, const double *p
                                 const int pbc[3], double cutoff, nnp_cell_graph **out, nnp_error *err);
 void nnp_cell_graph_free(nnp_cell_graph *g);
 const nnp_graph *nnp_cell_graph_view(const nnp_cell_graph *g);
+/* Moves the atoms (n_local x 3, Angstrom) and their images, keeping the neighbour lists: valid while no pair
+ * comes closer than the model cutoff that was farther than the graph's cutoff (build with a skin to allow moves). */
+nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *positions, nnp_error *err);
 /* Owner (in [0, n_local)) of every atom, ghosts included. */
 const int *nnp_cell_graph_owner(const nnp_cell_graph *g);
 /* Add per-atom rows of ghosts (forces, per-atom virials) onto their owners: data is n_total x width. */
@@ -139,6 +143,12 @@ typedef struct nnp_workspace nnp_workspace;
 nnp_status nnp_workspace_create(const nnp_model *model, int n_threads, nnp_workspace **out, nnp_error *err);
 void nnp_workspace_free(nnp_workspace *ws);
 
+/* From now on evaluate the radial MLPs from cubic Hermite tables with knots `step` Angstrom apart (built now from
+ * the model's current weights), instead of exactly; step 0 returns to exact evaluation. Tables make MD several
+ * times faster; the force error they introduce is measured by tests/test_core.c (step 0.01 A: below 1e-6 eV/A for
+ * the test models). Parameter gradients need exact evaluation. Rebuild after changing the weights. */
+nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
+
 typedef struct {
   double energy;        /* eV, sum over local atoms */
   double virial[6];     /* eV: xx yy zz xy xz yz, -sum_e r_e (outer) dE/dr_e */
@@ -151,9 +161,10 @@ typedef struct {
 nnp_status nnp_compute(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph, nnp_result *result,
                        nnp_error *err);
 
-/* dE/dtheta for every parameter (size nnp_model_param_count), overwritten; also the energy. For training. */
+/* dE/dtheta for every parameter (size nnp_model_param_count), overwritten, in the same pass as what `result`
+ * asks for (result may be NULL) and the energy (energy may be NULL). For training. */
 nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph,
-                                      double *energy, double *dE_dparams, nnp_error *err);
+                                      nnp_result *result, double *energy, double *dE_dparams, nnp_error *err);
 
 #ifdef __cplusplus
 }

@@ -357,7 +357,7 @@ static void test_param_gradient(void) {
   nnp_workspace_create(m, 2, &ws, &err);
   size_t np = nnp_model_param_count(m);
   double *grad = malloc(np * sizeof *grad), e0;
-  nnp_status s = nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &e0, grad, &err);
+  nnp_status s = nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), NULL, &e0, grad, &err);
   CHECK(s == NNP_OK, "param gradient: %s", err.message);
   double *p = nnp_model_params(m), worst = 0, gmax = 0;
   unsigned long long seed = 5;
@@ -365,11 +365,11 @@ static void test_param_gradient(void) {
     size_t k = (size_t)(urand(&seed) * np);
     double keep = p[k], h = 1e-5, ep, em;
     p[k] = keep + h;
-    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &ep, grad + 0, &err);
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), NULL, &ep, grad + 0, &err);
     p[k] = keep - h;
-    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &em, grad + 0, &err);
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), NULL, &em, grad + 0, &err);
     p[k] = keep;
-    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), &e0, grad, &err);
+    nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), NULL, &e0, grad, &err);
     double fd = (ep - em) / (2 * h);
     worst = fmax(worst, fabs(fd - grad[k]));
     gmax = fmax(gmax, fabs(grad[k]));

@@ -11,7 +11,17 @@ struct nnp_cell_graph {
   nnp_graph view;
   int *species, *owner, *offset, *index;
   double *positions;
+  double *shift; /* [n_total][3]: ghost position = owner position + shift */
 };
+
+nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *pos, nnp_error *err) {
+  if (!g || !pos) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_cell_graph_update_positions: NULL argument");
+  for (int i = 0; i < 3 * g->view.n_local; ++i)
+    if (!isfinite(pos[i])) return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i / 3);
+  for (int q = 0; q < g->view.n_total; ++q)
+    for (int k = 0; k < 3; ++k) g->positions[3 * q + k] = pos[3 * g->owner[q] + k] + g->shift[3 * q + k];
+  return NNP_OK;
+}
 
 static int exchange_with_owners(void *ctx, double *data, int width, int direction) {
   const nnp_cell_graph *g = ctx;
@@ -39,6 +49,7 @@ void nnp_cell_graph_free(nnp_cell_graph *g) {
   free(g->offset);
   free(g->index);
   free(g->positions);
+  free(g->shift);
   free(g);
 }
 
@@ -64,7 +75,7 @@ static void image_ranges(int n, const double *pos, const double inv[3][3], const
                          int range[3]) {
   for (int k = 0; k < 3; ++k) {
     range[k] = 0;
-    if (!pbc[k]) continue;
+    if (!pbc[k] || n == 0) continue;
     /* fractional coordinate k is pos . inv[:,k]; planes of constant k are 1/|inv[:,k]| apart */
     double bn = sqrt(inv[0][k] * inv[0][k] + inv[1][k] * inv[1][k] + inv[2][k] * inv[2][k]);
     double fmin = INFINITY, fmax = -INFINITY;
@@ -73,7 +84,8 @@ static void image_ranges(int n, const double *pos, const double inv[3][3], const
       fmin = f < fmin ? f : fmin;
       fmax = f > fmax ? f : fmax;
     }
-    range[k] = (int)ceil(fmax - fmin + cutoff * bn);
+    double r = ceil(fmax - fmin + cutoff * bn);
+    range[k] = r < 1e6 ? (int)r : 1000000; /* absurd ranges are refused by the caller */
   }
 }
 
@@ -147,6 +159,10 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
           g->owner[total++] = i;
         }
       }
+  g->shift = malloc(3 * (total + 1) * sizeof *g->shift);
+  if (!g->shift) goto nomem;
+  for (size_t q = 0; q < total; ++q)
+    for (int k = 0; k < 3; ++k) g->shift[3 * q + k] = g->positions[3 * q + k] - pos[3 * g->owner[q] + k];
   g->species = malloc((total + 1) * sizeof *g->species);
   g->offset = malloc(((size_t)n + 1) * sizeof *g->offset);
   if (!g->species || !g->offset) goto nomem;

@@ -14,7 +14,7 @@
 #define EDGE_CHUNK_BYTES (32u << 20)
 
 typedef struct {
-  double *tape, *R, *Rdot, *Y, *dY, *dR, *dYv, *mlp_scratch, *grad;
+  double *tape, *R, *Rdot, *Y, *dY, *dR, *dYv, *mlp_scratch, *tp, *grad;
 } thread_scratch;
 
 struct nnp_workspace {
@@ -30,7 +30,19 @@ struct nnp_workspace {
   thread_scratch *thr;
   double *thr_block;
   size_t thr_block_size;
+  /* radial tables: tables[t * n_kinds + kind], kind = distinct pair cutoff; none when n_tables == 0 */
+  int n_kinds, n_tables;
+  int kind_of_pair[NNP_MAX_SPECIES][NNP_MAX_SPECIES];
+  nnp_radial_table *tables;
+  int *edge_kind;
 };
+
+static void free_tables(nnp_workspace *ws) {
+  for (int k = 0; k < ws->n_tables; ++k) nnp_radial_table_free(&ws->tables[k]);
+  free(ws->tables);
+  ws->tables = NULL;
+  ws->n_tables = 0;
+}
 
 static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->edge_offset);
@@ -49,11 +61,13 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->dpre);
   free(ws->edge_dx);
   free(ws->thr_block);
+  free(ws->edge_kind);
 }
 
 void nnp_workspace_free(nnp_workspace *ws) {
   if (!ws) return;
   ws_release_buffers(ws);
+  free_tables(ws);
   free(ws->wt);
   free(ws->wt_offset);
   free(ws->thr);
@@ -81,6 +95,14 @@ nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace
       total += a->size;
     }
   ws->wt = malloc(total * sizeof *ws->wt);
+  double kinds[NNP_MAX_SPECIES * NNP_MAX_SPECIES];
+  for (int a = 0; a < m->h.n_species; ++a)
+    for (int b = 0; b < m->h.n_species; ++b) {
+      int k = 0;
+      while (k < ws->n_kinds && kinds[k] != m->h.pair_cutoff[a][b]) ++k;
+      if (k == ws->n_kinds) kinds[ws->n_kinds++] = m->h.pair_cutoff[a][b];
+      ws->kind_of_pair[a][b] = k;
+    }
   if (!ws->thr || !ws->wt_offset || !ws->wt) {
     nnp_workspace_free(ws);
     return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
@@ -88,6 +110,8 @@ nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace
   *out = ws;
   return NNP_OK;
 }
+
+static const double *const *layer_wt(const nnp_workspace *ws, int t, const double *buf[NNP_MAX_RADIAL_LAYERS + 1]);
 
 /* The forward products want (in x out) weights; the model stores (out x in). Refreshed every call because a
  * trainer changes the parameters between calls. */
@@ -106,6 +130,32 @@ static void refresh_transposed_weights(nnp_workspace *ws) {
       in = out;
     }
   }
+}
+
+nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err) {
+  if (!ws || !(step >= 0.0) || (step > 0.0 && step < 1e-5))
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "radial table step must be 0 (exact) or at least 1e-5 Angstrom");
+  free_tables(ws);
+  if (step == 0.0) return NNP_OK;
+  const nnp_model *m = ws->model;
+  refresh_transposed_weights(ws);
+  ws->tables = calloc((size_t)m->h.layers * ws->n_kinds, sizeof *ws->tables);
+  if (!ws->tables) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory tabulating the radial functions");
+  ws->n_tables = m->h.layers * ws->n_kinds;
+  for (int t = 0; t < m->h.layers; ++t)
+    for (int a = 0; a < m->h.n_species; ++a)
+      for (int b = 0; b < m->h.n_species; ++b) {
+        nnp_radial_table *tab = &ws->tables[t * ws->n_kinds + ws->kind_of_pair[a][b]];
+        if (tab->coef) continue;
+        const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
+        nnp_status st = nnp_radial_table_build(m, &m->layers[t], layer_wt(ws, t, wt_buf), m->h.pair_cutoff[a][b],
+                                               step, tab, err);
+        if (st) {
+          free_tables(ws);
+          return st;
+        }
+      }
+  return NNP_OK;
 }
 
 static int max_paths_x_channels(const nnp_model *m) {
@@ -166,6 +216,7 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
     GROW(ws->edge_r, 4 * n_edges);
     GROW(ws->edge_rc, n_edges);
     GROW(ws->edge_g, 3 * n_edges);
+    GROW(ws->edge_kind, n_edges);
     ws->cap_edges = n_edges;
   }
   size_t F = (size_t)m->feature_width;
@@ -181,8 +232,9 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
   for (int k = 0; k < m->h.n_radial_hidden; ++k) maxw = m->h.radial_hidden[k] > maxw ? m->h.radial_hidden[k] : maxw;
   size_t deg = max_deg ? max_deg : 1;
   size_t tape = nnp_mlp_tape_size(m, (int)(2 * deg));
+  const size_t tp = NNP_TP_SCRATCH(m->h.channels);
   size_t per = tape + 2 * deg * PC + deg * nsh * 4 + deg * PC + nsh + 2 * deg * (size_t)maxw +
-               (size_t)m->h.readout_hidden + (want_grad ? m->n_params : 0);
+               (size_t)m->h.readout_hidden + tp + (want_grad ? m->n_params : 0);
   if (deg > ws->cap_deg || per > ws->thr_block_size || !ws->thr_block) {
     GROW(ws->thr_block, per * (size_t)ws->n_threads);
     ws->thr_block_size = per;
@@ -199,6 +251,7 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
     s->dR = p, p += deg * PC;
     s->dYv = p, p += nsh;
     s->mlp_scratch = p, p += 2 * deg * (size_t)maxw + (size_t)m->h.readout_hidden;
+    s->tp = p, p += tp;
     s->grad = want_grad ? p : NULL;
   }
   return NNP_OK;
@@ -267,6 +320,7 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
       ws->edge_r[4 * (size_t)e + 2] = d[2];
       ws->edge_r[4 * (size_t)e + 3] = sqrt(r2);
       ws->edge_rc[e] = rc;
+      ws->edge_kind[e] = ws->kind_of_pair[si][sj];
       ++e;
     }
   }
@@ -305,14 +359,20 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
     memset(out, 0, (size_t)ly->msg_width * sizeof *out);
     const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
     if (n == 0) continue;
-    nnp_mlp_tape tape;
-    nnp_mlp_tape_bind(m, &tape, s->tape, n);
-    edge_basis(m, ws, e0, n, 0, &tape);
-    nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
+    if (ws->n_tables) {
+      for (int k = 0; k < n; ++k)
+        nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]], ws->edge_r[4 * (size_t)(e0 + k) + 3],
+                              s->R + (size_t)k * PC, NULL);
+    } else {
+      nnp_mlp_tape tape;
+      nnp_mlp_tape_bind(m, &tape, s->tape, n);
+      edge_basis(m, ws, e0, n, 0, &tape);
+      nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
+    }
     for (int k = 0; k < n; ++k) {
       const int e = e0 + k;
       nnp_sph(m->h.l_max, ws->edge_r + 4 * (size_t)e, s->Y, NULL);
-      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, s->Y, s->R + (size_t)k * PC, out);
+      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, s->Y, s->R + (size_t)k * PC, out, s->tp);
     }
     for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
   }
@@ -340,9 +400,15 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
       if (n == 0) continue;
       nnp_mlp_tape tape;
-      nnp_mlp_tape_bind(m, &tape, s->tape, 2 * n);
-      edge_basis(m, ws, e0, n, 1, &tape);
-      nnp_radial_mlp(m, ly, wt, &tape, n, 1, s->R, s->Rdot);
+      if (ws->n_tables) {
+        for (int k = 0; k < n; ++k)
+          nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
+                                ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, s->Rdot + (size_t)k * PC);
+      } else {
+        nnp_mlp_tape_bind(m, &tape, s->tape, 2 * n);
+        edge_basis(m, ws, e0, n, 1, &tape);
+        nnp_radial_mlp(m, ly, wt, &tape, n, 1, s->R, s->Rdot);
+      }
       const double *dm = dmsg + (size_t)i * ly->msg_width;
       for (int k = 0; k < n; ++k) {
         const int e = e0 + k;
@@ -351,7 +417,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
         nnp_sph(m->h.l_max, rv, Y, dY);
         double *dxe = ws->edge_dx + (size_t)(e - e_begin) * F;
         memset(dxe, 0, (size_t)Fin * sizeof *dxe);
-        nnp_tp_edge_adjoint(m, ly, ws->x + (size_t)ws->edge_j[e] * F, Y, s->R + (size_t)k * PC, dm, dxe, dR, s->dYv);
+        nnp_tp_edge_adjoint(m, ly, ws->x + (size_t)ws->edge_j[e] * F, Y, s->R + (size_t)k * PC, dm, dxe, dR, s->dYv,
+                            s->tp);
         double dEdr = 0.0;
         const double *Rd = s->Rdot + (size_t)k * PC;
         for (int q = 0; q < PC; ++q) dEdr += dR[q] * Rd[q];
@@ -427,10 +494,13 @@ static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_grap
   nnp_status st = check_inputs(m, g, err);
   if (st) return st;
   if (ws->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the workspace was created for another model");
+  if (grad && ws->n_tables)
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "parameter gradients need the exact radial MLP; call nnp_workspace_tabulate_radial(ws, 0) first");
   st = ws_reserve_atoms(ws, (size_t)g->n_local + 1, (size_t)g->n_total + 1, err);
   if (!st) st = build_edges(ws, g, grad != NULL, err);
   if (st) return st;
-  refresh_transposed_weights(ws);
+  if (!ws->n_tables) refresh_transposed_weights(ws);
   const int T = m->h.layers, F = m->feature_width, nl = g->n_local, nt = g->n_total;
   const size_t hstride = (size_t)(nt + 1) * F;
   double *msg_t[16], *pre_t[16];
@@ -520,10 +590,10 @@ nnp_status nnp_compute(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g
   return evaluate(m, ws, g, res, NULL, NULL, err);
 }
 
-nnp_status nnp_compute_param_gradient(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, double *energy,
-                                      double *dE_dparams, nnp_error *err) {
+nnp_status nnp_compute_param_gradient(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res,
+                                      double *energy, double *dE_dparams, nnp_error *err) {
   if (!m || !ws || !g || !dE_dparams)
     return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_compute_param_gradient: NULL argument");
   memset(dE_dparams, 0, m->n_params * sizeof *dE_dparams);
-  return evaluate(m, ws, g, NULL, energy, dE_dparams, err);
+  return evaluate(m, ws, g, res, energy, dE_dparams, err);
 }

@@ -8,6 +8,15 @@
 
 #define NNP_MAX_PATHS 128
 #define NNP_PI 3.14159265358979323846
+
+/* Hot kernels are compiled for several instruction sets and picked at load time, so a portable build still uses
+ * AVX2/AVX-512 where the machine has them. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NNP_NO_CLONES) &&                    \
+    !defined(__SANITIZE_ADDRESS__)
+#define NNP_HOT __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define NNP_HOT
+#endif
 #define NNP_MAX_RADIAL_LAYERS 8
 #define NNP_NSH(L) (((L) + 1) * ((L) + 1))
 
@@ -125,6 +134,17 @@ static inline double nnp_sigmoid(double x, double *dsig) {
   return s;
 }
 
+/* Cubic Hermite tables of one layer's radial functions for one pair cutoff (radial.c) */
+typedef struct {
+  double r_lo, step; /* Angstrom */
+  int n_intervals, width;
+  double *coef; /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+} nnp_radial_table;
+nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
+                                  double step, nnp_radial_table *tab, nnp_error *err);
+void nnp_radial_table_free(nnp_radial_table *tab);
+void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *R, double *Rdot);
+
 /* linear.c: per-atom dense operations (docs/model.md, layer steps 1, 3-5, readout); grad may be NULL */
 void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x);
 void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double *h, const double *dx, double *dh,
@@ -140,11 +160,13 @@ void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int 
 double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, double *grad, double *scratch);
 
 /* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
+/* scratch: NNP_TP_SCRATCH(C) doubles */
+#define NNP_TP_SCRATCH(C) ((size_t)(2 * (2 * NNP_MAX_L + 1) + NNP_NSH(NNP_MAX_L)) * (C))
 void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, double *msg);
+                         const double *R, double *msg, double *scratch);
 /* Adjoint of one edge: given dmsg (adjoint of the receiver's message block), accumulates dx_j, returns
  * dR[p*C+c] and dY[(L+1)^2] (overwritten). */
 void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv);
+                         const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv, double *scratch);
 
 #endif

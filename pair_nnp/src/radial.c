@@ -4,6 +4,7 @@
 #include "nnp_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 double nnp_envelope(double x, int p, double *dfdx) {
@@ -46,7 +47,7 @@ void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int 
   }
 }
 
-void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+NNP_HOT void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
                  int accumulate) {
   for (int i = 0; i < n; ++i) {
     double *restrict c = C + (size_t)i * ldc;
@@ -118,4 +119,72 @@ void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nn
     delta = next;
     next = tmp;
   }
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Tabulated radial functions: R(r) depends on r and the pair cutoff only, so for MD we sample R and dR/dr exactly
+ * on a uniform grid and interpolate with cubic Hermite polynomials (C1, error O(h^4) in R and O(h^3) in dR/dr). */
+
+void nnp_radial_table_free(nnp_radial_table *tab) {
+  if (!tab) return;
+  free(tab->coef);
+  tab->coef = NULL;
+}
+
+nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
+                                  double step, nnp_radial_table *tab, nnp_error *err) {
+  const int P = ly->n_paths * m->h.channels, nb = m->h.radial_basis;
+  const double r_lo = m->h.r_min > 0.05 ? m->h.r_min : 0.05;
+  const int n = (int)ceil((rc - r_lo) / step);
+  memset(tab, 0, sizeof *tab);
+  if (n < 1 || n > 10000000) return nnp_fail(err, NNP_ERR_ARGUMENT, "radial table step %g A is unusable", step);
+  tab->r_lo = r_lo;
+  tab->step = step;
+  tab->n_intervals = n;
+  tab->width = P;
+  tab->coef = malloc((size_t)n * 4 * P * sizeof *tab->coef);
+  double *tape_buf = malloc(nnp_mlp_tape_size(m, 2 * (n + 1)) * sizeof(double));
+  double *R = malloc((size_t)(n + 1) * P * sizeof(double)), *Rd = malloc((size_t)(n + 1) * P * sizeof(double));
+  nnp_status st = NNP_OK;
+  if (!tab->coef || !tape_buf || !R || !Rd) {
+    st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory tabulating the radial functions");
+    goto done;
+  }
+  nnp_mlp_tape tape;
+  nnp_mlp_tape_bind(m, &tape, tape_buf, 2 * (n + 1));
+  for (int k = 0; k <= n; ++k)
+    nnp_bessel_basis(nb, m->h.envelope_p, rc, r_lo + k * step, tape.act[0] + (size_t)k * nb,
+                     tape.act[0] + (size_t)(n + 1 + k) * nb);
+  nnp_radial_mlp(m, ly, wt, &tape, n + 1, 1, R, Rd);
+  for (int k = 0; k < n; ++k) {
+    double *c = tab->coef + (size_t)k * 4 * P;
+    const double *p0 = R + (size_t)k * P, *p1 = p0 + P, *d0 = Rd + (size_t)k * P, *d1 = d0 + P;
+    for (int q = 0; q < P; ++q) {
+      const double m0 = step * d0[q], m1 = step * d1[q];
+      c[q] = p0[q];
+      c[P + q] = m0;
+      c[2 * P + q] = 3.0 * (p1[q] - p0[q]) - 2.0 * m0 - m1;
+      c[3 * P + q] = 2.0 * (p0[q] - p1[q]) + m0 + m1;
+    }
+  }
+done:
+  free(tape_buf);
+  free(R);
+  free(Rd);
+  if (st) nnp_radial_table_free(tab);
+  return st;
+}
+
+NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *restrict R, double *restrict Rdot) {
+  double x = (r - tab->r_lo) / tab->step;
+  int k = (int)x;
+  if (k < 0) k = 0;
+  if (k >= tab->n_intervals) k = tab->n_intervals - 1;
+  const double t = x - k, inv_h = 1.0 / tab->step;
+  const int P = tab->width;
+  const double *restrict a = tab->coef + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
+                         *restrict d = c + P;
+  for (int q = 0; q < P; ++q) R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+  if (Rdot)
+    for (int q = 0; q < P; ++q) Rdot[q] = (b[q] + t * (2.0 * c[q] + 3.0 * t * d[q])) * inv_h;
 }

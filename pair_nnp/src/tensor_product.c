@@ -1,35 +1,53 @@
 /* The channel-wise tensor-product convolution of one edge (docs/model.md, layer step 2), forward and adjoint.
  * Layouts: x_j is an atom's feature row (degree l at offset C l^2, m-major, channel fastest); msg is the
- * receiver's message row (degree l3 block of (2 l3 + 1) rows of l3_count * C, path k of that degree at k * C). */
+ * receiver's message row (degree l3 block of (2 l3 + 1) rows of l3_count * C, path k of that degree at k * C).
+ *
+ * Per path the product is split as t[m3,c] = sum_entries G Y[m2] x[m1,c] followed by msg[m3,c] += R[c] t[m3,c], so
+ * each coupling entry costs one fused multiply-add per channel; all inner loops run over channels and vectorise. */
 #include "nnp_internal.h"
 
 #include <string.h>
 
-void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, double *msg) {
+/* t[m3][c] = sum over the path's entries of G Y[m2] x[m1][c] */
+static inline void path_product(const nnp_model *m, const nnp_path *path, const double *restrict xin,
+                                const double *restrict Yl2, double *restrict t) {
   const int C = m->h.channels;
+  memset(t, 0, (size_t)(2 * path->l3 + 1) * C * sizeof *t);
+  for (int e = path->cg_begin; e < path->cg_end; ++e) {
+    const nnp_cg_entry *g = &m->cg[e];
+    const double coef = g->value * Yl2[g->m2];
+    const double *restrict xr = xin + g->m1 * C;
+    double *restrict tr = t + g->m3 * C;
+#pragma omp simd
+    for (int c = 0; c < C; ++c) tr[c] += coef * xr[c];
+  }
+}
+
+NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                 const double *R, double *msg, double *scratch) {
+  const int C = m->h.channels;
+  double *t = scratch;
   for (int p = 0; p < ly->n_paths; ++p) {
     const nnp_path *path = &ly->paths[p];
     const int l3 = path->l3, stride = ly->l3_count[l3] * C;
     double *out = msg + ly->msg_offset[l3] + (p - ly->l3_first[l3]) * C;
-    const double *xin = x_j + C * path->l1 * path->l1;
-    const double *Yl2 = Y + path->l2 * path->l2;
     const double *restrict w = R + (size_t)p * C;
-    for (int e = path->cg_begin; e < path->cg_end; ++e) {
-      const nnp_cg_entry *g = &m->cg[e];
-      const double coef = g->value * Yl2[g->m2];
-      const double *restrict xr = xin + g->m1 * C;
-      double *restrict o = out + g->m3 * stride;
-      for (int c = 0; c < C; ++c) o[c] += coef * w[c] * xr[c];
+    path_product(m, path, x_j + C * path->l1 * path->l1, Y + path->l2 * path->l2, t);
+    for (int m3 = 0; m3 < 2 * l3 + 1; ++m3) {
+      double *restrict o = out + m3 * stride;
+      const double *restrict tr = t + m3 * C;
+#pragma omp simd
+      for (int c = 0; c < C; ++c) o[c] += w[c] * tr[c];
     }
   }
 }
 
-void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv) {
-  const int C = m->h.channels;
-  memset(dR, 0, (size_t)ly->n_paths * C * sizeof *dR);
-  memset(dYv, 0, (size_t)NNP_NSH(m->h.l_max) * sizeof *dYv);
+NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                 const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv,
+                                 double *scratch) {
+  const int C = m->h.channels, nsh = NNP_NSH(m->h.l_max);
+  double *t = scratch, *u = t + (2 * NNP_MAX_L + 1) * C, *acc = u + (2 * NNP_MAX_L + 1) * C; /* acc: nsh x C */
+  memset(acc, 0, (size_t)nsh * C * sizeof *acc);
   for (int p = 0; p < ly->n_paths; ++p) {
     const nnp_path *path = &ly->paths[p];
     const int l3 = path->l3, stride = ly->l3_count[l3] * C;
@@ -37,23 +55,38 @@ void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *
     const double *xin = x_j + C * path->l1 * path->l1;
     double *dxin = dx_j + C * path->l1 * path->l1;
     const double *Yl2 = Y + path->l2 * path->l2;
-    double *dYl2 = dYv + path->l2 * path->l2;
+    double *accl2 = acc + (size_t)path->l2 * path->l2 * C;
     const double *restrict w = R + (size_t)p * C;
     double *restrict dw = dR + (size_t)p * C;
+    /* dR[c] = sum_m3 dout[m3,c] t[m3,c];  u = w * dout is the adjoint of t */
+    path_product(m, path, xin, Yl2, t);
+#pragma omp simd
+    for (int c = 0; c < C; ++c) dw[c] = 0.0;
+    for (int m3 = 0; m3 < 2 * l3 + 1; ++m3) {
+      const double *restrict d = dout + m3 * stride, *restrict tr = t + m3 * C;
+      double *restrict ur = u + m3 * C;
+#pragma omp simd
+      for (int c = 0; c < C; ++c) {
+        dw[c] += d[c] * tr[c];
+        ur[c] = w[c] * d[c];
+      }
+    }
     for (int e = path->cg_begin; e < path->cg_end; ++e) {
       const nnp_cg_entry *g = &m->cg[e];
-      const double coef = g->value * Yl2[g->m2];
-      const double *restrict xr = xin + g->m1 * C;
-      const double *restrict d = dout + g->m3 * stride;
-      double *restrict dxr = dxin + g->m1 * C;
-      double s = 0.0;
+      const double coef = g->value * Yl2[g->m2], gv = g->value;
+      const double *restrict xr = xin + g->m1 * C, *restrict ur = u + g->m3 * C;
+      double *restrict dxr = dxin + g->m1 * C, *restrict ar = accl2 + g->m2 * C;
+#pragma omp simd
       for (int c = 0; c < C; ++c) {
-        const double dx = d[c] * xr[c];
-        dw[c] += coef * dx;
-        s += w[c] * dx;
-        dxr[c] += coef * w[c] * d[c];
+        dxr[c] += coef * ur[c];
+        ar[c] += gv * ur[c] * xr[c];
       }
-      dYl2[g->m2] += g->value * s;
     }
+  }
+  for (int q = 0; q < nsh; ++q) {
+    double s = 0.0;
+    const double *a = acc + (size_t)q * C;
+    for (int c = 0; c < C; ++c) s += a[c];
+    dYv[q] = s;
   }
 }

@@ -385,6 +385,11 @@ def case_parallel():
         # neither atoms nor ghosts
         ("empty", water_config(random.Random(4), 24.0, 8.0, 8.0, n=36, region=((0.0, 0.25), (0, 1), (0, 1))), [
             (1, 1, ""), (2, 1, "processors 2 1 1"), (4, 1, "processors 4 1 1"), (4, 2, "processors 4 1 1")]),
+        # non-periodic: on 2 ranks, rank 0 has atoms but no ghosts while rank 1 holds ghosts of rank 0's atoms, so
+        # rank 0 must still take part in every exchange
+        ("open", water_config(random.Random(6), 24.0, 8.0, 8.0, n=45, region=((0.3, 0.5), (0.05, 0.95), (0.05, 0.95))),
+         [(1, 1, "boundary f f f"), (2, 1, "boundary f f f\nprocessors 2 1 1"),
+          (4, 1, "boundary f f f\nprocessors 4 1 1")]),
         # a larger cell, default decompositions
         ("bulk", water_config(random.Random(5), 12.0, 11.0, 10.0), [
             (1, 1, ""), (1, 2, ""), (2, 1, ""), (4, 1, ""), (2, 2, "")]),
@@ -448,7 +453,7 @@ def case_errors():
 
     def inp(elements="O H", model_path=model, extra_head="", units="metal", types=None):
         s = nnp_input(d, cfg, model_path, elements=elements, units=units, type_of=types)
-        return s.replace("plugin load", extra_head + "plugin load")
+        return s.replace("read_data", extra_head + "read_data")
 
     expect_error(d, "unknown element", inp("O Xx"), r"element Xx \(atom type 2\) is not a species")
     expect_error(d, "missing model file", inp(model_path=os.path.join(d, "nonexistent.nnp")),

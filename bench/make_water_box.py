@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Writes a liquid-water-like box (extended XYZ): n^3 molecules on a jittered lattice with random orientations,
+at a density of 1 g/cm^3, optionally replicated. For benchmarks and examples; not an equilibrated liquid.
+
+usage: make_water_box.py OUT.xyz [--molecules-per-side 4] [--replicate 2] [--seed 1]
+"""
+import argparse
+
+import numpy as np
+
+R_OH = 0.9572  # Angstrom (SPC/E uses 1.0; TIP3P geometry here)
+ANGLE_HOH = np.deg2rad(104.52)
+MOLAR_VOLUME = 18.015 / 0.602214 / 1.0  # Angstrom^3 per molecule at 1 g/cm^3 (= 29.9)
+
+
+def random_rotation(rng):
+    q = rng.normal(size=4)
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+
+
+def water_box(per_side, seed):
+    rng = np.random.default_rng(seed)
+    n = per_side ** 3
+    box = (n * MOLAR_VOLUME) ** (1.0 / 3.0)
+    spacing = box / per_side
+    h = np.array([[0.0, 0.0, 0.0],
+                  [R_OH * np.sin(ANGLE_HOH / 2), 0.0, R_OH * np.cos(ANGLE_HOH / 2)],
+                  [-R_OH * np.sin(ANGLE_HOH / 2), 0.0, R_OH * np.cos(ANGLE_HOH / 2)]])
+    symbols, pos = [], []
+    for i in range(per_side):
+        for j in range(per_side):
+            for k in range(per_side):
+                centre = (np.array([i, j, k]) + 0.5 + rng.uniform(-0.1, 0.1, 3)) * spacing
+                for s, v in zip("OHH", h @ random_rotation(rng).T):
+                    symbols.append(s)
+                    pos.append(centre + v)
+    return symbols, np.array(pos), box
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--molecules-per-side", type=int, default=4)
+    ap.add_argument("--replicate", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    symbols, pos, box = water_box(a.molecules_per_side, a.seed)
+    r = a.replicate
+    shifts = [np.array([i, j, k]) * box for i in range(r) for j in range(r) for k in range(r)]
+    all_pos = np.concatenate([pos + s for s in shifts])
+    all_sym = symbols * len(shifts)
+    L = box * r
+    with open(a.out, "w") as f:
+        f.write(f"{len(all_sym)}\n")
+        f.write(f'Lattice="{L:.8f} 0 0 0 {L:.8f} 0 0 0 {L:.8f}" Properties=species:S:1:pos:R:3 pbc="T T T"\n')
+        for s, p in zip(all_sym, all_pos):
+            f.write(f"{s} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+/* nnp-train internals: configuration, data set, loss and gradient, optimiser, checkpoints, and the driver.
+ *
+ * The trainer is split into small translation units that share this header so that tests/test_train.c can call
+ * the pieces directly (the loss gradient against finite differences, resuming against a straight run).
+ * docs/training.md describes what is computed and why. Nothing here keeps global mutable state.
+ */
+#ifndef NNP_TRAIN_H
+#define NNP_TRAIN_H
+
+#include "nnp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRAIN_MAX_FILES 64
+#define TRAIN_PATH_MAX 4096
+
+/* How large a displacement the central difference of the force-term gradient takes (Angstrom, for the atom
+ * with the largest force error) and how far beyond r_cut the neighbour lists reach so that displaced evaluations
+ * never miss a pair. docs/training.md, "The force term". */
+#define TRAIN_FD_DISPLACEMENT 1e-4
+#define TRAIN_GRAPH_SKIN 0.05
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Configuration (train_config.c)                                                                                    */
+
+typedef struct {
+  nnp_hyper hyper;                    /* architecture; normalisation filled in from the data unless overridden */
+  int have_avg_num_neighbors;         /* avg_num_neighbors given in the file: do not measure it */
+  int have_energy_scale;              /* energy_scale given in the file: do not use the force RMS */
+  char train_files[TRAIN_MAX_FILES][TRAIN_PATH_MAX];
+  int n_train_files;
+  char validation_file[TRAIN_PATH_MAX]; /* "" when a fraction of the training frames is held out */
+  double validation_fraction;
+  uint64_t seed;
+  double energy_weight, force_weight;
+  double learning_rate, lr_factor, min_learning_rate;
+  int lr_patience;
+  int batch_size, epochs;
+  double time_budget;                 /* seconds of wall time for one invocation; 0: none */
+  double ema_decay, grad_clip;
+  int energy_reference_given;         /* 0: least squares; 1: energy_reference lists every species */
+  double energy_reference[NNP_MAX_SPECIES];
+  char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
+} train_config;
+
+/* Read a configuration file; relative paths in it are taken relative to the file's directory.
+ * Returns 0, or -1 after printing "nnp-train: FILE:LINE: what" to standard error. */
+int train_config_read(const char *path, train_config *cfg);
+/* Defaults of every training key (the hyperparameters are those of nnp_hyper_default for the given species). */
+void train_config_defaults(train_config *cfg);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Data (train_data.c)                                                                                                */
+
+typedef struct {
+  int n_atoms;
+  int *species;            /* [n_atoms] model species index */
+  double *positions;       /* [n_atoms][3] the reference geometry */
+  double *forces;          /* [n_atoms][3] reference forces, eV/Angstrom */
+  double energy;           /* reference energy, eV */
+  nnp_cell_graph *graph;   /* built with r_cut + TRAIN_GRAPH_SKIN; positions are reset before every use */
+  int file;                /* index into the list of files the set was read from */
+  long frame;              /* frame number in that file */
+} train_structure;
+
+typedef struct {
+  train_structure *items;
+  int n;
+  char files[TRAIN_MAX_FILES][TRAIN_PATH_MAX];
+  long frames_per_file[TRAIN_MAX_FILES];
+  int n_files;
+} train_set;
+
+/* Read every frame of `paths`, checking it (forces and energy present, known elements, finite numbers, no two atoms
+ * closer than r_min); appends to `set`. Returns 0, or -1 after printing "nnp-train: FILE: frame F, line L: what". */
+int train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h);
+void train_set_free(train_set *set);
+/* Move a seeded random `fraction` of the frames of `all` into `val` (the rest into `train`); `all` is emptied. */
+int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val);
+
+/* Normalisation measured on a training set: average neighbour count within the pair cutoffs, RMS of the force
+ * components, and per-species energy shifts (least squares against species counts, minimum norm). */
+typedef struct {
+  double avg_num_neighbors;
+  double force_rms;
+  double energy_shift[NNP_MAX_SPECIES];
+  int rank;                /* rank of the composition matrix; < n_species when compositions are collinear */
+  double shift_rmse;       /* RMS per-atom residual of the energies after the shifts (eV/atom) */
+} train_normalisation;
+
+void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
+                                 train_normalisation *out);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Loss and gradients (train_loss.c)                                                                                 */
+
+/* Per-thread buffers: a workspace of the core (single-threaded) and scratch for the three passes. */
+typedef struct {
+  nnp_workspace *ws;
+  double *g_plus, *g_minus;  /* [n_params] */
+  double *forces;            /* [n_total][3] */
+  double *displaced;         /* [n_atoms][3] */
+  double *v;                 /* [n_atoms][3] force error */
+  size_t cap_forces, cap_atoms;
+} train_thread;
+
+typedef struct {
+  double energy_sq;   /* sum over structures of the squared energy error per atom, eV^2/atom^2 */
+  double force_sq;    /* sum over force components of the squared error, (eV/A)^2 */
+  long n_structures;
+  long n_components;
+  double loss;        /* the weighted loss contribution */
+} train_errors;
+
+typedef struct {
+  const nnp_model *model;
+  train_thread *threads;
+  int n_threads;
+  double energy_weight, force_weight;
+  double *slots;      /* [batch_size][n_params]: one gradient per structure of a batch, summed in batch order */
+  int n_slots;
+  train_errors *slot_errors;
+} train_engine;
+
+int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, int batch_size, double w_energy,
+                        double w_force, nnp_error *err);
+void train_engine_free(train_engine *e);
+
+/* Loss and its gradient over a batch (structure indices idx[0..n)), grad overwritten [n_params]; the errors of
+ * the batch are added to `acc`. Deterministic for any thread count (per-structure buffers, fixed-order sum).
+ * Returns NNP_OK or the first failing structure's status with a message naming it. */
+nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int *idx, int n, double *grad,
+                                double *loss, train_errors *acc, nnp_error *err);
+/* Errors of the current parameters on a whole set (energies and forces only, no parameter gradient). */
+nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *acc, nnp_error *err);
+double train_errors_energy_rmse(const train_errors *a);  /* meV/atom */
+double train_errors_force_rmse(const train_errors *a);   /* meV/A */
+/* The loss that a set of accumulated errors stands for: w_E * energy MSE + w_F * force MSE. */
+double train_errors_loss(const train_errors *a, double w_energy, double w_force);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Optimiser, random numbers, checkpoints (train_optim.c)                                                            */
+
+typedef struct {
+  uint64_t s[4];  /* xoshiro256** */
+} train_rng;
+
+void train_rng_seed(train_rng *r, uint64_t seed);
+uint64_t train_rng_next(train_rng *r);
+void train_rng_shuffle(train_rng *r, int *a, int n);
+
+/* Everything that a resumed run needs besides the configuration and the data. */
+typedef struct {
+  size_t n_params;
+  double *params, *ema, *adam_m, *adam_v;  /* [n_params] each */
+  long step;                /* optimiser steps taken */
+  int epoch;                /* epochs completed */
+  double lr;
+  double best_loss;         /* best validation loss so far (EMA weights); INFINITY before the first */
+  int best_epoch;
+  double plateau_best;      /* the schedule's reference loss */
+  int plateau_count;        /* epochs without improvement on plateau_best */
+  train_rng rng;
+  double avg_num_neighbors; /* the normalisation the run started with */
+  int n_species;
+  double energy_shift[NNP_MAX_SPECIES], energy_scale[NNP_MAX_SPECIES];
+  long n_train, n_val;      /* frame counts: a resumed run must see the same split */
+} train_state;
+
+int train_state_alloc(train_state *s, size_t n_params);
+void train_state_free(train_state *s);
+
+/* One Adam step with bias correction on params (s->params) from grad, then the EMA update. */
+void train_adam_step(train_state *s, const double *grad, double ema_decay);
+/* Scale grad so that its Euclidean norm is at most max_norm (no-op when max_norm <= 0). Returns the norm. */
+double train_clip_gradient(double *grad, size_t n, double max_norm);
+/* The plateau schedule after an epoch with validation loss `loss`: returns 1 when the rate was lowered. */
+int train_schedule_update(train_state *s, double loss, int patience, double factor, double min_lr);
+
+/* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return 0, or -1 with a message. */
+int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size);
+int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t msg_size);
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Driver (train_run.c)                                                                                              */
+
+typedef struct {
+  const char *config_path;
+  const char *resume_path;     /* NULL: a fresh run */
+  int threads;                 /* <= 0: the OpenMP default */
+  int max_epochs;              /* > 0: overrides `epochs` */
+  double time_budget;          /* > 0: overrides `time_budget` */
+  const char *command_line;    /* recorded in the model's metadata */
+  int quiet;                   /* no progress lines (tests) */
+} train_options;
+
+typedef struct {
+  int epochs_done;
+  double initial_val_force_rmse, initial_val_energy_rmse;  /* before the first step, meV/A and meV/atom */
+  double best_val_force_rmse, best_val_energy_rmse;
+  double seconds_per_epoch;
+  size_t n_params;
+} train_summary;
+
+/* Train as the configuration says. Returns 0, or 1 after printing what went wrong. */
+int train_run(const train_options *opt, train_summary *summary);
+
+#endif

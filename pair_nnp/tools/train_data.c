@@ -1,0 +1,327 @@
+/* nnp-train data: frames read and checked once, with their neighbour graphs, kept in memory for all epochs; the
+ * validation split; and the normalisation constants measured on the training frames. */
+#include "extxyz.h"
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int frame_error(const char *file, const xyz_frame *f, const char *what) {
+  fprintf(stderr, "nnp-train: %s: frame %ld, line %ld: %s\n", file, f->index, f->line, what);
+  return -1;
+}
+
+static int all_finite(const double *a, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(a[i])) return 0;
+  return 1;
+}
+
+/* Presence and finiteness of what training needs. */
+static int check_frame(const char *file, const xyz_frame *f) {
+  if (f->n_atoms <= 0) return frame_error(file, f, "frame has no atoms");
+  if (!f->has_forces) return frame_error(file, f, "frame has no forces (a `forces` column is needed for training)");
+  if (!f->has_energy) return frame_error(file, f, "frame has no energy (an `energy=` key is needed for training)");
+  if (!isfinite(f->energy)) return frame_error(file, f, "the energy is not a finite number");
+  if (!all_finite(f->positions, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a position is not finite");
+  if (!all_finite(f->forces, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a force is not finite");
+  if (f->has_cell && !all_finite(&f->cell[0][0], 9)) return frame_error(file, f, "the cell is not finite");
+  return 0;
+}
+
+static int map_species(const char *file, const xyz_frame *f, const nnp_hyper *h, int *species) {
+  for (int i = 0; i < f->n_atoms; i++) {
+    species[i] = -1;
+    for (int s = 0; s < h->n_species; s++)
+      if (strcmp(f->symbols[i], h->species[s]) == 0) species[i] = s;
+    if (species[i] >= 0) continue;
+    char what[512];
+    int n = snprintf(what, sizeof what, "atom %d: element %s is not in the configuration's species (", i,
+                     f->symbols[i]);
+    for (int s = 0; s < h->n_species && n > 0 && (size_t)n < sizeof what; s++)
+      n += snprintf(what + n, sizeof what - (size_t)n, s ? " %s" : "%s", h->species[s]);
+    if (n > 0 && (size_t)n < sizeof what) snprintf(what + n, sizeof what - (size_t)n, ")");
+    return frame_error(file, f, what);
+  }
+  return 0;
+}
+
+/* Atoms closer than r_min (the model refuses such geometries, so training on them is an input error). */
+static int check_distances(const char *file, const xyz_frame *f, const nnp_cell_graph *g, double r_min) {
+  const nnp_graph *v = nnp_cell_graph_view(g);
+  const int *owner = nnp_cell_graph_owner(g);
+  for (int i = 0; i < v->n_local; i++)
+    for (int q = v->neigh_offset[i]; q < v->neigh_offset[i + 1]; q++) {
+      int j = v->neigh_index[q];
+      const double *a = v->positions + 3 * i, *b = v->positions + 3 * j;
+      double r = sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+      if (r >= r_min) continue;
+      char what[256];
+      snprintf(what, sizeof what, "atoms %d and %d%s are %.4g Angstrom apart, closer than r_min = %g", i, owner[j],
+               j >= v->n_local ? " (periodic image)" : "", r, r_min);
+      return frame_error(file, f, what);
+    }
+  return 0;
+}
+
+static void free_structure(train_structure *s) {
+  free(s->species);
+  free(s->positions);
+  free(s->forces);
+  nnp_cell_graph_free(s->graph);
+  memset(s, 0, sizeof *s);
+}
+
+static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper *h, train_structure *s) {
+  static const double identity[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+  static const int open_pbc[3] = {0, 0, 0};
+  size_t n = (size_t)f->n_atoms;
+  memset(s, 0, sizeof *s);
+  s->n_atoms = f->n_atoms;
+  s->energy = f->energy;
+  s->frame = f->index;
+  s->species = malloc(n * sizeof *s->species);
+  s->positions = malloc(3 * n * sizeof *s->positions);
+  s->forces = malloc(3 * n * sizeof *s->forces);
+  if (!s->species || !s->positions || !s->forces) {
+    free_structure(s);
+    return frame_error(file, f, "out of memory");
+  }
+  memcpy(s->positions, f->positions, 3 * n * sizeof *s->positions);
+  memcpy(s->forces, f->forces, 3 * n * sizeof *s->forces);
+  if (map_species(file, f, h, s->species)) {
+    free_structure(s);
+    return -1;
+  }
+  nnp_error err;
+  nnp_status st = nnp_cell_graph_build(f->n_atoms, s->species, f->positions,
+                                       f->has_cell ? (const double(*)[3])f->cell : identity,
+                                       f->has_cell ? f->pbc : open_pbc, h->r_cut + TRAIN_GRAPH_SKIN, &s->graph, &err);
+  if (st != NNP_OK) {
+    free_structure(s);
+    return frame_error(file, f, err.message);
+  }
+  if (check_distances(file, f, s->graph, h->r_min)) {
+    free_structure(s);
+    return -1;
+  }
+  return 0;
+}
+
+static int push(train_set *set, const train_structure *s, int *cap) {
+  if (set->n == *cap) {
+    int ncap = *cap ? 2 * *cap : 64;
+    train_structure *p = realloc(set->items, (size_t)ncap * sizeof *p);
+    if (!p) return -1;
+    set->items = p;
+    *cap = ncap;
+  }
+  set->items[set->n++] = *s;
+  return 0;
+}
+
+static int load_file(train_set *set, const char *path, const nnp_hyper *h, int *cap) {
+  xyz_reader *reader = NULL;
+  xyz_error xerr;
+  if (xyz_reader_open(path, &reader, &xerr)) {
+    fprintf(stderr, "nnp-train: %s\n", xerr.message);
+    return -1;
+  }
+  if (set->n_files == TRAIN_MAX_FILES) {
+    fprintf(stderr, "nnp-train: %s: too many data files\n", path);
+    xyz_reader_close(reader);
+    return -1;
+  }
+  int file = set->n_files++;
+  snprintf(set->files[file], TRAIN_PATH_MAX, "%s", path);
+  set->frames_per_file[file] = 0;
+  xyz_frame f;
+  xyz_frame_init(&f);
+  int rc;
+  while ((rc = xyz_reader_next(reader, &f, &xerr)) == 1) {
+    train_structure s;
+    if (check_frame(path, &f) || make_structure(path, &f, h, &s)) {
+      rc = -2;
+      break;
+    }
+    s.file = file;
+    if (push(set, &s, cap)) {
+      free_structure(&s);
+      frame_error(path, &f, "out of memory");
+      rc = -2;
+      break;
+    }
+    set->frames_per_file[file]++;
+  }
+  if (rc == -1) fprintf(stderr, "nnp-train: %s\n", xerr.message);
+  xyz_frame_free(&f);
+  xyz_reader_close(reader);
+  return rc == 0 ? 0 : -1;
+}
+
+int train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h) {
+  int cap = set->n;
+  for (int k = 0; k < n_paths; k++)
+    if (load_file(set, paths[k], h, &cap)) return -1;
+  return 0;
+}
+
+void train_set_free(train_set *set) {
+  for (int i = 0; i < set->n; i++) free_structure(&set->items[i]);
+  free(set->items);
+  memset(set, 0, sizeof *set);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+
+/* A seeded shuffle decides which frames are held out; both halves keep the file order among themselves so that
+ * the split does not depend on anything but the seed and the frame count. */
+int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val) {
+  int n = all->n, n_val = (int)floor(fraction * n + 0.5);
+  if (fraction > 0 && n_val == 0 && n >= 2) n_val = 1;
+  if (n_val >= n) n_val = n - 1;
+  int *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
+  char *is_val = calloc((size_t)(n > 0 ? n : 1), 1);
+  train->items = malloc((size_t)(n - n_val > 0 ? n - n_val : 1) * sizeof *train->items);
+  val->items = malloc((size_t)(n_val > 0 ? n_val : 1) * sizeof *val->items);
+  if (!perm || !is_val || !train->items || !val->items) {
+    free(perm);
+    free(is_val);
+    return -1;
+  }
+  train_rng rng;
+  train_rng_seed(&rng, seed ^ 0x5eed5011171ULL);
+  for (int i = 0; i < n; i++) perm[i] = i;
+  train_rng_shuffle(&rng, perm, n);
+  for (int i = 0; i < n_val; i++) is_val[perm[i]] = 1;
+  train->n = val->n = 0;
+  for (int i = 0; i < n; i++) {
+    if (is_val[i])
+      val->items[val->n++] = all->items[i];
+    else
+      train->items[train->n++] = all->items[i];
+  }
+  for (train_set *t = train; t; t = (t == train ? val : NULL)) {
+    t->n_files = all->n_files;
+    memcpy(t->files, all->files, sizeof t->files);
+    memset(t->frames_per_file, 0, sizeof t->frames_per_file);
+    for (int i = 0; i < t->n; i++) t->frames_per_file[t->items[i].file]++;
+  }
+  free(all->items);
+  all->items = NULL;
+  all->n = 0;
+  free(perm);
+  free(is_val);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Normalisation                                                                                                     */
+
+/* Eigen-decomposition of a symmetric n x n matrix by cyclic Jacobi rotations: a becomes diagonal (eigenvalues),
+ * q (row-major, columns are eigenvectors) accumulates the rotations. n <= NNP_MAX_SPECIES, so cost is nothing. */
+static void jacobi_eigen(int n, double *a, double *q) {
+  for (int i = 0; i < n * n; i++) q[i] = (i / n == i % n);
+  for (int sweep = 0; sweep < 100; sweep++) {
+    double off = 0, diag = 0;
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < n; j++) {
+        if (i == j)
+          diag += a[i * n + j] * a[i * n + j];
+        else
+          off += a[i * n + j] * a[i * n + j];
+      }
+    if (off <= 1e-30 * diag || off == 0) return;
+    for (int p = 0; p < n; p++)
+      for (int r = p + 1; r < n; r++) {
+        double apr = a[p * n + r];
+        if (apr == 0) continue;
+        double theta = (a[r * n + r] - a[p * n + p]) / (2 * apr);
+        double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+        double c = 1 / sqrt(t * t + 1), s = t * c;
+        for (int k = 0; k < n; k++) { /* columns p, r */
+          double akp = a[k * n + p], akr = a[k * n + r];
+          a[k * n + p] = c * akp - s * akr;
+          a[k * n + r] = s * akp + c * akr;
+        }
+        for (int k = 0; k < n; k++) { /* rows p, r */
+          double apk = a[p * n + k], ark = a[r * n + k];
+          a[p * n + k] = c * apk - s * ark;
+          a[r * n + k] = s * apk + c * ark;
+        }
+        for (int k = 0; k < n; k++) {
+          double qkp = q[k * n + p], qkr = q[k * n + r];
+          q[k * n + p] = c * qkp - s * qkr;
+          q[k * n + r] = s * qkp + c * qkr;
+        }
+      }
+  }
+}
+
+/* Minimum-norm least-squares per-species energies: mu = pinv(A) E with A the frames' species counts, through the
+ * normal equations' eigen-decomposition; directions with eigenvalue below 1e-9 of the largest (collinear
+ * compositions such as water's fixed H:O = 2:1) are dropped, which is what makes the solution minimum-norm. */
+static int least_squares_shifts(const train_set *set, int S, double *mu) {
+  double M[NNP_MAX_SPECIES * NNP_MAX_SPECIES] = {0}, b[NNP_MAX_SPECIES] = {0}, Q[NNP_MAX_SPECIES * NNP_MAX_SPECIES];
+  for (int k = 0; k < set->n; k++) {
+    double count[NNP_MAX_SPECIES] = {0};
+    const train_structure *st = &set->items[k];
+    for (int i = 0; i < st->n_atoms; i++) count[st->species[i]] += 1;
+    for (int a = 0; a < S; a++) {
+      b[a] += count[a] * st->energy;
+      for (int c = 0; c < S; c++) M[a * S + c] += count[a] * count[c];
+    }
+  }
+  jacobi_eigen(S, M, Q);
+  double lmax = 0;
+  for (int a = 0; a < S; a++) lmax = fmax(lmax, M[a * S + a]);
+  int rank = 0;
+  for (int a = 0; a < S; a++) mu[a] = 0;
+  for (int e = 0; e < S; e++) {
+    double lambda = M[e * S + e];
+    if (!(lambda > 1e-9 * lmax)) continue;
+    rank++;
+    double proj = 0;
+    for (int a = 0; a < S; a++) proj += Q[a * S + e] * b[a];
+    for (int a = 0; a < S; a++) mu[a] += Q[a * S + e] * proj / lambda;
+  }
+  return rank;
+}
+
+void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given, train_normalisation *o) {
+  const int S = h->n_species;
+  memset(o, 0, sizeof *o);
+  double neighbours = 0, atoms = 0, f2 = 0, e2 = 0;
+  for (int k = 0; k < set->n; k++) {
+    const train_structure *st = &set->items[k];
+    const nnp_graph *g = nnp_cell_graph_view(st->graph);
+    for (int i = 0; i < g->n_local; i++)
+      for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; q++) {
+        int j = g->neigh_index[q];
+        const double *a = g->positions + 3 * i, *b = g->positions + 3 * j;
+        double r2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);
+        double rc = h->pair_cutoff[g->species[i]][g->species[j]];
+        neighbours += r2 < rc * rc;
+      }
+    atoms += st->n_atoms;
+    for (int q = 0; q < 3 * st->n_atoms; q++) f2 += st->forces[q] * st->forces[q];
+  }
+  o->avg_num_neighbors = atoms > 0 && neighbours > 0 ? neighbours / atoms : 1.0;
+  o->force_rms = atoms > 0 ? sqrt(f2 / (3 * atoms)) : 1.0;
+  if (!(o->force_rms > 1e-6)) o->force_rms = 1.0; /* forces all zero: keep the network's natural scale */
+  if (given) {
+    memcpy(o->energy_shift, given, (size_t)S * sizeof *given);
+    o->rank = S;
+  } else {
+    o->rank = least_squares_shifts(set, S, o->energy_shift);
+  }
+  for (int k = 0; k < set->n; k++) {
+    const train_structure *st = &set->items[k];
+    double e = st->energy;
+    for (int i = 0; i < st->n_atoms; i++) e -= o->energy_shift[st->species[i]];
+    e2 += (e / st->n_atoms) * (e / st->n_atoms);
+  }
+  o->shift_rmse = set->n ? sqrt(e2 / set->n) : 0;
+}

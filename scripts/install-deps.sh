@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pair_nnp needs (build tools, BLAS, MPI, Python with numpy and matplotlib).
+# Does nothing for packages that are already there; needs root (or sudo) only when something is missing.
+set -euo pipefail
+packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin python3 python3-numpy
+          python3-matplotlib xz-utils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
