@@ -382,6 +382,63 @@ static void test_param_gradient(void) {
   nnp_model_free(m);
 }
 
+/* Tabulated radial functions: force error against exact evaluation, and what they refuse. */
+static void test_radial_tables(void) {
+  nnp_model *m = make_model(2, 8, 3, 2, 23);
+  structure st = random_structure(30, 2, 7.0, 1, 61);
+  nnp_cell_graph *g;
+  nnp_workspace *ws;
+  nnp_error err;
+  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5, &g, &err);
+  nnp_workspace_create(m, 2, &ws, &err);
+  const nnp_graph *v = nnp_cell_graph_view(g);
+  double *f0 = calloc(3 * (size_t)v->n_total, sizeof *f0), *f1 = calloc(3 * (size_t)v->n_total, sizeof *f1);
+  nnp_result r0 = {0, {0}, NULL, f0, NULL}, r1 = {0, {0}, NULL, f1, NULL};
+  nnp_compute(m, ws, v, &r0, &err);
+  CHECK(nnp_workspace_tabulate_radial(ws, 0.01, &err) == NNP_OK, "tabulate: %s", err.message);
+  nnp_compute(m, ws, v, &r1, &err);
+  double df = 0, fm = 0;
+  for (int q = 0; q < 3 * v->n_total; ++q) df = fmax(df, fabs(f1[q] - f0[q])), fm = fmax(fm, fabs(f0[q]));
+  CHECK(df < 1e-6 && fabs(r1.energy - r0.energy) < 1e-7 * fabs(r0.energy),
+        "tables (0.01 A): force error %.3e eV/A (max |F| %.3e), energy error %.3e eV", df, fm, r1.energy - r0.energy);
+  printf("radial tables, step 0.01 A: max force error %.2e eV/A of max |F| %.2e, energy error %.2e eV\n", df, fm,
+         fabs(r1.energy - r0.energy));
+  double *grad = malloc(nnp_model_param_count(m) * sizeof *grad);
+  nnp_status s = nnp_compute_param_gradient(m, ws, v, NULL, NULL, grad, &err);
+  CHECK(s == NNP_ERR_ARGUMENT && strstr(err.message, "exact"), "param gradient with tables -> %s", err.message);
+  nnp_workspace_tabulate_radial(ws, 0.0, &err);
+  nnp_compute(m, ws, v, &r1, &err);
+  CHECK(r1.energy == r0.energy, "step 0 returns to exact evaluation");
+  free(grad), free(f0), free(f1);
+  nnp_workspace_free(ws);
+  nnp_cell_graph_free(g);
+  nnp_model_free(m);
+}
+
+/* Moving atoms in an existing graph (the trainer's displaced evaluations) equals building a new one. */
+static void test_update_positions(void) {
+  nnp_model *m = make_model(1, 4, 2, 2, 29);
+  structure st = random_structure(12, 2, 5.0, 1, 71);
+  structure moved = st;
+  unsigned long long seed = 3;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) moved.pos[i][k] += 0.05 * (urand(&seed) - 0.5);
+  nnp_cell_graph *g;
+  nnp_workspace *ws;
+  nnp_error err;
+  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5 + 0.2, &g, &err);
+  nnp_workspace_create(m, 1, &ws, &err);
+  CHECK(nnp_cell_graph_update_positions(g, &moved.pos[0][0], &err) == NNP_OK, "update: %s", err.message);
+  nnp_result r = {0, {0}, NULL, NULL, NULL};
+  nnp_compute(m, ws, nnp_cell_graph_view(g), &r, &err);
+  double e_fresh = energy_of(m, &moved);
+  CHECK(fabs(r.energy - e_fresh) < 1e-12 * fabs(e_fresh), "updated graph energy %.15g vs fresh graph %.15g", r.energy,
+        e_fresh);
+  nnp_workspace_free(ws);
+  nnp_cell_graph_free(g);
+  nnp_model_free(m);
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Model files                                                                                                        */
 
@@ -553,6 +610,8 @@ int main(int argc, char **argv) {
   test_cutoff_smoothness();
   test_threads();
   test_param_gradient();
+  test_radial_tables();
+  test_update_positions();
   test_model_files(dir);
   test_bad_input();
   printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -122,6 +123,12 @@ void PairNNP::coeff(int narg, char **arg)
   if (comm->me == 0) {
     errno = 0;
     FILE *fp = fopen(model_path.c_str(), "rb");
+    const char *potdir = getenv("LAMMPS_POTENTIALS");    // like LAMMPS's own potential files
+    if (!fp && errno == ENOENT && potdir && *potdir && model_path[0] != '/') {
+      std::string alt = std::string(potdir) + "/" + model_path;
+      fp = fopen(alt.c_str(), "rb");
+      if (!fp) errno = ENOENT;
+    }
     if (!fp) {
       nbytes = -1 - (long long) errno;
     } else {
@@ -201,6 +208,14 @@ void PairNNP::init_style()
     energy_unit = EV_TO_KCAL_PER_MOL;
   else
     error->all(FLERR, "pair_style nnp supports units metal and real (Angstrom lengths), not units " + units);
+
+  // Comm buffers are sized (in Comm::init, after this) from force->pair's comm_forward/comm_reverse. pair_style
+  // hybrid takes the maximum over its sub-styles when `pair_style` is read, before pair_coeff has told us the
+  // model's feature width: raise the parent's sizes here or the exchange would overrun LAMMPS's buffers.
+  if (force->pair && force->pair != this) {
+    if (force->pair->comm_forward < comm_forward) force->pair->comm_forward = comm_forward;
+    if (force->pair->comm_reverse < comm_reverse) force->pair->comm_reverse = comm_reverse;
+  }
 
   // A full neighbour list: every local atom sees all its neighbours, local or ghost.
 #ifdef NNP_LAMMPS_ADD_REQUEST

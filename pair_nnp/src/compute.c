@@ -74,7 +74,13 @@ void nnp_workspace_free(nnp_workspace *ws) {
   free(ws);
 }
 
+/* The core splits work among its own OpenMP threads and calls BLAS inside them, so BLAS must not start threads of
+ * its own (they would compete for the same cores). OpenBLAS has a switch for that; other BLAS libraries lack the
+ * symbol and are left alone. */
+void openblas_set_num_threads(int) __attribute__((weak));
+
 nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace **out, nnp_error *err) {
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
   if (!m || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_workspace_create: NULL argument");
   nnp_workspace *ws = calloc(1, sizeof *ws);
   if (!ws) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
@@ -387,7 +393,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   const int Fin = m->h.channels * NNP_NSH(ly->lin);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
-  for (size_t q = 0; q < (size_t)g->n_total; ++q) memset(ws->dx + q * F, 0, (size_t)Fin * sizeof(double));
+#pragma omp parallel for schedule(static)
+  for (int q = 0; q < g->n_total; ++q) memset(ws->dx + (size_t)q * F, 0, (size_t)Fin * sizeof(double));
   int begin = 0;
   while (begin < g->n_local) {
     int end = begin + 1;
@@ -448,6 +455,7 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
 
 static void embed(const nnp_model *m, const nnp_graph *g, double *h0) {
   const int C = m->h.channels, F = m->feature_width;
+#pragma omp parallel for schedule(static)
   for (int i = 0; i < g->n_total; ++i) {
     double *row = h0 + (size_t)i * F;
     memset(row, 0, (size_t)F * sizeof *row);
@@ -549,15 +557,17 @@ static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_grap
     const nnp_layer *ly = &m->layers[t];
     double *h = ws->h + (size_t)t * hstride;
     nnp_gate_adjoint(m, ly, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
-    for (size_t q = (size_t)nl * F; q < (size_t)nt * F; ++q) dh[q] = 0.0;
+    memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
     nnp_down_adjoint(m, ly, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
-    for (size_t q = 0; q < (size_t)nl * ly->msg_width; ++q) ws->dmsg[q] *= inv_sqrt_nu;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < nl; ++i)
+      for (int q = 0; q < ly->msg_width; ++q) ws->dmsg[(size_t)i * ly->msg_width + q] *= inv_sqrt_nu;
     nnp_up_forward(m, ly, nt, h, ws->x); /* recomputed rather than stored per layer */
     conv_adjoint(ws, g, t, ws->dmsg);
     nnp_up_adjoint(m, ly, nt, h, ws->dx, dh, grad);
     if (t > 0) {
       st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);
-      for (size_t q = (size_t)nl * F; q < (size_t)nt * F; ++q) dh[q] = 0.0;
+      memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
     } else if (grad) {
       for (int i = 0; i < nt; ++i)
         if (g->species[i] >= 0)

@@ -6,6 +6,23 @@
 #include <cblas.h>
 #include <string.h>
 
+/* C[n x mc] = op(A) op(B) + beta C over rows [0, n), in blocks of a fixed number of rows shared among the OpenMP
+ * threads, one BLAS call per block: the caller's threads do the work (BLAS runs single-threaded inside them, see
+ * compute.c), and the blocks do not depend on the thread count, so neither do the results (bitwise). */
+#define GEMM_ROW_BLOCK 128
+
+static void gemm_rows(CBLAS_TRANSPOSE tb, int n, int mc, int k, const double *A, int lda, const double *B, int ldb,
+                      double beta, double *C, int ldc) {
+  if (n <= 0) return;
+  const int n_blocks = (n + GEMM_ROW_BLOCK - 1) / GEMM_ROW_BLOCK;
+#pragma omp parallel for schedule(dynamic)
+  for (int b = 0; b < n_blocks; ++b) {
+    const int lo = b * GEMM_ROW_BLOCK, rows = n - lo < GEMM_ROW_BLOCK ? n - lo : GEMM_ROW_BLOCK;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, rows, mc, k, 1.0, A + (size_t)lo * lda, lda, B, ldb, beta,
+                C + (size_t)lo * ldc, ldc);
+  }
+}
+
 /* X[:, l, m, :] = H[:, l, m, :] U_l^T for rows [0, n), degrees 0..lin; rows are atom feature vectors */
 void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x) {
   const int C = m->h.channels, F = m->feature_width;
@@ -13,8 +30,7 @@ void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double
   for (int l = 0; l <= ly->lin; ++l)
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       size_t off = (size_t)C * l * l + (size_t)mm * C;
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, C, C, 1.0, h + off, F, m->params + ly->up[l], C, 0.0,
-                  x + off, F);
+      gemm_rows(CblasTrans, n, C, C, h + off, F, m->params + ly->up[l], C, 0.0, x + off, F);
     }
 }
 
@@ -26,8 +42,7 @@ void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double
   for (int l = 0; l <= ly->lin; ++l)
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       size_t off = (size_t)C * l * l + (size_t)mm * C;
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, C, C, 1.0, dx + off, F, m->params + ly->up[l], C,
-                  1.0, dh + off, F);
+      gemm_rows(CblasNoTrans, n, C, C, dx + off, F, m->params + ly->up[l], C, 1.0, dh + off, F);
       if (grad)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, C, n, 1.0, dx + off, F, h + off, F, 1.0,
                     grad + ly->up[l], C);
@@ -42,9 +57,8 @@ void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n, const int 
   for (int l = 0; l <= ly->lout; ++l) {
     const int cout = ly->c_out[l], kin = ly->l3_count[l] * C;
     for (int mm = 0; mm < 2 * l + 1; ++mm)
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, cout, kin, 1.0, msg + ly->msg_offset[l] + mm * kin,
-                  ly->msg_width, m->params + ly->down[l], kin, 0.0, pre + ly->pre_offset[l] + mm * cout,
-                  ly->pre_width);
+      gemm_rows(CblasTrans, n, cout, kin, msg + ly->msg_offset[l] + mm * kin, ly->msg_width, m->params + ly->down[l],
+                kin, 0.0, pre + ly->pre_offset[l] + mm * cout, ly->pre_width);
   }
 #pragma omp parallel for schedule(static)
   for (int i = 0; i < n; ++i) {
@@ -73,8 +87,8 @@ void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int 
     const int cout = ly->c_out[l], kin = ly->l3_count[l] * C;
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       const double *dp = dpre + ly->pre_offset[l] + mm * cout;
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, kin, cout, 1.0, dp, ly->pre_width,
-                  m->params + ly->down[l], kin, 0.0, dmsg + ly->msg_offset[l] + mm * kin, ly->msg_width);
+      gemm_rows(CblasNoTrans, n, kin, cout, dp, ly->pre_width, m->params + ly->down[l], kin, 0.0,
+                dmsg + ly->msg_offset[l] + mm * kin, ly->msg_width);
       if (grad)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, kin, n, 1.0, dp, ly->pre_width,
                     msg + ly->msg_offset[l] + mm * kin, ly->msg_width, 1.0, grad + ly->down[l], kin);

@@ -180,7 +180,7 @@ static void meta_set_files(trainer *t, const char *key, const train_set *set) {
   int n = 0;
   text[0] = '\0';
   for (int f = 0; f < set->n_files && n >= 0 && (size_t)n < sizeof text; f++)
-    n += snprintf(text + n, sizeof text - (size_t)n, "%s%s (%ld frames)", f ? "; " : "", set->files[f],
+    n += snprintf(text + n, sizeof text - (size_t)n, "%s%s (%ld frames used)", f ? "; " : "", set->files[f],
                   set->frames_per_file[f]);
   meta(t, key, set->n ? text : "none");
 }

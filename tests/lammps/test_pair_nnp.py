@@ -392,15 +392,19 @@ def case_parallel():
           (4, 1, "boundary f f f\nprocessors 4 1 1")]),
         # a larger cell, default decompositions
         ("bulk", water_config(random.Random(5), 12.0, 11.0, 10.0), [
-            (1, 1, ""), (1, 2, ""), (2, 1, ""), (4, 1, ""), (2, 2, "")]),
+            (1, 1, ""), (1, 2, ""), (2, 1, ""), (4, 1, ""), (2, 2, ""), (3, 1, "comm_style tiled"),
+            (4, 1, ("comm_style tiled", "balance 1.0 rcb"))]),
     ]
     for name, cfg, runs in setups:
         d = casedir("parallel-" + name)
         model = make_model(d)
         base = None
         for np, nt, proc in runs:
-            rc, out = lammps(d, nnp_input(d, cfg, model, processors=proc), np=np, threads=nt)
-            label = "parallel-%s: %d rank(s) x %d thread(s) %s" % (name, np, nt, proc)
+            pre, post = proc if isinstance(proc, tuple) else (proc, "")
+            rc, out = lammps(d, nnp_input(d, cfg, model, processors=pre, extra=post + "\n"), np=np, threads=nt,
+                             timeout=60)
+            setup = "; ".join(x for x in (pre + "\n" + post).splitlines() if x)
+            label = "parallel-%s: %d rank(s) x %d thread(s) %s" % (name, np, nt, setup)
             if not check(rc == 0, label + ": lmp run"):
                 print(out[-3000:])
                 continue
@@ -470,6 +474,12 @@ def case_errors():
     expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
     expect_error(d, "pair_style with arguments", inp().replace("pair_style nnp", "pair_style nnp 5.0"),
                  r"pair_style nnp takes no arguments")
+    # Not an error: a relative model path is also looked up in $LAMMPS_POTENTIALS.
+    os.makedirs(os.path.join(d, "pots"))
+    shutil.copy(model, os.path.join(d, "pots", "in-potentials-dir.nnp"))
+    rc, out = lammps(d, inp(model_path="in-potentials-dir.nnp"), name="in.potdir.lmp",
+                     extra_env={"LAMMPS_POTENTIALS": os.path.join(d, "pots")})
+    check(rc == 0 and "Loop time" in out, "errors: a relative model path is found through LAMMPS_POTENTIALS")
 
 
 def case_pressure():
@@ -513,24 +523,30 @@ def case_pressure():
 
 
 def case_nve():
+    # A random model has no short-range repulsion (it may well be attractive), so a smooth soft-core repulsion
+    # (pair_style soft, A = 3 eV within 1.2 A) is overlaid to keep atoms apart for the whole run; the nnp part of the
+    # potential energy is checked to change by far more than the total energy does.
     d = casedir("nve")
-    hyper = HYPER.replace("energy_scale 0.5 0.3", "energy_scale 0.05 0.03")
-    model = make_model(d, hyper=hyper, seed=11)
-    cfg = water_config(random.Random(8), 10.0, 10.0, 10.0)
+    model = make_model(d, hyper=HYPER.replace("r_min 0.5", "r_min 0.3"), seed=11)
+    cfg = Config(11.0, 11.0, 11.0).fill(90, ["O", "H", "H"], random.Random(8), dmin=1.4)
     cfg.write_data(os.path.join(d, "data.lmp"), {"O": 1, "H": 2})
     nsteps = 3000
     s = LMP_HEAD.format(units="metal", atom_style="atomic", processors="", data="data.lmp", plugin=OPT.plugin)
-    s += LMP_NNP.format(model=model, elements="O H")
-    s += """neighbor 1.0 bin
+    s += """pair_style hybrid/overlay nnp soft 1.2
+pair_coeff * * nnp {model} O H
+pair_coeff * * soft 3.0
+mass * 16.0
+neighbor 1.0 bin
 neigh_modify every 1 delay 0 check yes
-velocity all create 300.0 4928459 mom yes rot yes dist gaussian
-timestep 0.0002
+compute pn all pair nnp
+velocity all create 100.0 4928459 mom yes rot yes dist gaussian
+timestep 0.0005
 fix 1 all nve
-thermo_style custom step temp pe ke etotal
+thermo_style custom step temp pe ke etotal c_pn
 thermo_modify format float %.17g
 thermo 50
 run {n}
-""".format(n=nsteps)
+""".format(model=model, n=nsteps)
     rc, out = lammps(d, s, np=2, timeout=900)
     if not check(rc == 0, "nve: lmp run of %d steps on 2 ranks (%d atoms)" % (nsteps, len(cfg.pos))):
         print(out[-3000:])
@@ -541,9 +557,9 @@ run {n}
     e = [r["TotEng"] for r in rows]
     ke = sum(r["KinEng"] for r in rows) / len(rows)
     dev = max(abs(x - e[0]) for x in e)
-    pe_span = max(r["PotEng"] for r in rows) - min(r["PotEng"] for r in rows)
-    print("    mean KE %.6g eV, PE span %.6g eV, max |E - E0| %.3g eV" % (ke, pe_span, dev))
-    check(pe_span > 10 * dev, "nve: potential energy moves (%.3g eV) far more than the total energy (%.3g eV)"
+    pe_span = max(r["c_pn"] for r in rows) - min(r["c_pn"] for r in rows)
+    print("    mean KE %.6g eV, nnp energy span %.6g eV, max |E - E0| %.3g eV" % (ke, pe_span, dev))
+    check(pe_span > 10 * dev, "nve: the nnp energy moves (%.3g eV) far more than the total energy (%.3g eV)"
           % (pe_span, dev))
     check(dev < 1e-3 * ke, "nve: max |E(t) - E(0)| = %.3g eV < 1e-3 x mean KE (%.3g eV)" % (dev, ke))
     # drift: slope of a least-squares line through E(t) over the run
