@@ -2,7 +2,7 @@
 """Writes a liquid-water-like box (extended XYZ): n^3 molecules on a jittered lattice with random orientations,
 at a density of 1 g/cm^3, optionally replicated. For benchmarks and examples; not an equilibrated liquid.
 
-usage: make_water_box.py OUT.xyz [--molecules-per-side 4] [--replicate 2] [--seed 1]
+usage: make_water_box.py OUT.xyz [--molecules-per-side 4] [--replicate 2] [--seed 1] [--lammps-data OUT.data]
 """
 import argparse
 
@@ -21,7 +21,18 @@ def random_rotation(rng):
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
+MIN_INTERMOLECULAR = 1.9  # Angstrom: no atom of a molecule closer than this to an atom of another one
+
+
+def min_image_distance(a, b, box):
+    d = a[:, None, :] - b[None, :, :]
+    d -= box * np.round(d / box)
+    return np.sqrt((d * d).sum(-1)).min()
+
+
 def water_box(per_side, seed):
+    """Molecules on a jittered cubic lattice; each orientation is redrawn until the molecule keeps
+    MIN_INTERMOLECULAR from every molecule already placed (periodic images included)."""
     rng = np.random.default_rng(seed)
     n = per_side ** 3
     box = (n * MOLAR_VOLUME) ** (1.0 / 3.0)
@@ -29,15 +40,20 @@ def water_box(per_side, seed):
     h = np.array([[0.0, 0.0, 0.0],
                   [R_OH * np.sin(ANGLE_HOH / 2), 0.0, R_OH * np.cos(ANGLE_HOH / 2)],
                   [-R_OH * np.sin(ANGLE_HOH / 2), 0.0, R_OH * np.cos(ANGLE_HOH / 2)]])
-    symbols, pos = [], []
+    h -= h.mean(axis=0)
+    placed = np.zeros((0, 3))
     for i in range(per_side):
         for j in range(per_side):
             for k in range(per_side):
-                centre = (np.array([i, j, k]) + 0.5 + rng.uniform(-0.1, 0.1, 3)) * spacing
-                for s, v in zip("OHH", h @ random_rotation(rng).T):
-                    symbols.append(s)
-                    pos.append(centre + v)
-    return symbols, np.array(pos), box
+                for attempt in range(1000):
+                    centre = (np.array([i, j, k]) + 0.5 + rng.uniform(-0.05, 0.05, 3)) * spacing
+                    mol = centre + h @ random_rotation(rng).T
+                    if len(placed) == 0 or min_image_distance(mol, placed, box) > MIN_INTERMOLECULAR:
+                        break
+                else:
+                    raise RuntimeError("could not place molecule %d %d %d" % (i, j, k))
+                placed = np.vstack([placed, mol])
+    return ["O", "H", "H"] * n, placed, box
 
 
 def main():
@@ -46,6 +62,7 @@ def main():
     ap.add_argument("--molecules-per-side", type=int, default=4)
     ap.add_argument("--replicate", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lammps-data", help="also write a LAMMPS data file (atom_style atomic; types 1 = O, 2 = H)")
     a = ap.parse_args()
     symbols, pos, box = water_box(a.molecules_per_side, a.seed)
     r = a.replicate
@@ -58,6 +75,18 @@ def main():
         f.write(f'Lattice="{L:.8f} 0 0 0 {L:.8f} 0 0 0 {L:.8f}" Properties=species:S:1:pos:R:3 pbc="T T T"\n')
         for s, p in zip(all_sym, all_pos):
             f.write(f"{s} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
+    if a.lammps_data:
+        write_lammps_data(a.lammps_data, all_sym, all_pos, L)
+
+
+def write_lammps_data(path, symbols, pos, box):
+    types = {"O": 1, "H": 2}
+    with open(path, "w") as f:
+        f.write(f"# water box from bench/make_water_box.py (types: 1 O, 2 H)\n\n{len(symbols)} atoms\n2 atom types\n\n")
+        f.write(f"0 {box:.8f} xlo xhi\n0 {box:.8f} ylo yhi\n0 {box:.8f} zlo zhi\n\n")
+        f.write("Masses\n\n1 15.9994\n2 1.008\n\nAtoms # atomic\n\n")
+        for i, (s, p) in enumerate(zip(symbols, pos)):
+            f.write(f"{i + 1} {types[s]} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
 
 
 if __name__ == "__main__":

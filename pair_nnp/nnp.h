@@ -113,7 +113,8 @@ typedef struct {
   const double *positions;   /* [n_total][3] Angstrom */
   const int *neigh_offset;   /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
   const int *neigh_index;    /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
-  nnp_exchange_fn exchange;  /* required when n_total > n_local and the model has more than one layer */
+  nnp_exchange_fn exchange;  /* required when n_total > n_local and the model has more than one layer; when set it
+                                is called at every exchange (collective under MPI), even with no ghosts here */
   void *exchange_ctx;
 } nnp_graph;
 

@@ -463,8 +463,10 @@ static void embed(const nnp_model *m, const nnp_graph *g, double *h0) {
   }
 }
 
+/* Under MPI an exchange is collective: a rank without ghosts must still serve its neighbours' ghosts, so the
+ * callback runs whenever it is set, whatever this rank holds. */
 static nnp_status exchange(const nnp_graph *g, double *data, int width, int direction, nnp_error *err) {
-  if (g->n_total == g->n_local) return NNP_OK;
+  if (!g->exchange) return NNP_OK;
   if (g->exchange(g->exchange_ctx, data, width, direction) != 0)
     return nnp_fail(err, NNP_ERR_EXCHANGE, "the %s feature exchange callback reported failure",
                     direction == NNP_EXCHANGE_FORWARD ? "forward" : "reverse");

@@ -176,9 +176,9 @@ def make_model(d, name="model.nnp", hyper=HYPER, seed=7):
     return os.path.join(d, name)
 
 
-def nnp_eval(d, model, xyz):
+def nnp_eval(d, model, xyz, extra=()):
     pred = os.path.join(d, "pred.extxyz")
-    rc, out = run([OPT.nnp_eval, model, xyz, "--predictions", pred], d)
+    rc, out = run([OPT.nnp_eval, model, xyz, "--predictions", pred] + list(extra), d)
     if rc != 0:
         raise RuntimeError("nnp-eval failed:\n" + out)
     return read_extxyz_predictions(pred)
@@ -217,7 +217,8 @@ read_data {data}
 plugin load {plugin}
 """
 
-LMP_NNP = """pair_style nnp
+# Exact radial functions, so results can be compared with nnp-eval to round-off; case_tables covers the default.
+LMP_NNP = """pair_style nnp radial_step 0
 pair_coeff * * {model} {elements}
 """
 
@@ -371,6 +372,27 @@ def case_eval():
     compare_with_eval("eval", water_config(random.Random(1), 9.0, 10.0, 11.0))
 
 
+def case_tables():
+    """The default pair_style (radial tables, 0.01 A knots) equals nnp-eval with the same tables to round-off and the
+    exact evaluation to within 1e-6 eV/A."""
+    d = casedir("tables")
+    model = make_model(d)
+    cfg = water_config(random.Random(5), 9.0, 10.0, 11.0)
+    cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+    tab = nnp_eval(d, model, os.path.join(d, "conf.extxyz"), ["--radial-step", "0.01"])
+    exact = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
+    pair = "pair_style nnp\npair_coeff * * %s O H\n" % model
+    rc, out = lammps(d, nnp_input(d, cfg, model, pair=pair))
+    if not check(rc == 0, "tables: lmp run with the default pair_style"):
+        print(out[-3000:])
+        return
+    r = lmp_result(d, out)
+    close(r["energy"], tab["energy"], 1e-10, "tables: energy vs nnp-eval --radial-step 0.01")
+    close(r["forces"], tab["forces"], 1e-10, "tables: forces vs nnp-eval --radial-step 0.01")
+    err = maxdiff(r["forces"], exact["forces"])
+    check(err < 1e-6, "tables: forces within 1e-6 eV/A of the exact radial MLP (max error %.2e eV/A)" % err)
+
+
 def case_triclinic():
     compare_with_eval("triclinic", water_config(random.Random(2), 9.0, 9.5, 10.0, xy=2.0, xz=-1.5, yz=1.0))
 
@@ -472,8 +494,10 @@ def case_errors():
     expect_error(d, "too many elements", inp("O H H"), r"for each of the 2 atom types, got 3")
     expect_error(d, "type mapped to NULL outside hybrid", inp("O NULL"), r"atom type 2 is mapped to NULL")
     expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
-    expect_error(d, "pair_style with arguments", inp().replace("pair_style nnp", "pair_style nnp 5.0"),
-                 r"pair_style nnp takes no arguments")
+    expect_error(d, "pair_style with a stray argument", inp().replace("pair_style nnp radial_step 0", "pair_style nnp 5.0"),
+                 r"pair_style nnp takes one optional keyword")
+    expect_error(d, "pair_style with an unknown keyword", inp().replace("pair_style nnp radial_step 0", "pair_style nnp tables 5.0"),
+                 r"radial_step A.*not tables")
     # Not an error: a relative model path is also looked up in $LAMMPS_POTENTIALS.
     os.makedirs(os.path.join(d, "pots"))
     shutil.copy(model, os.path.join(d, "pots", "in-potentials-dir.nnp"))
@@ -532,7 +556,7 @@ def case_nve():
     cfg.write_data(os.path.join(d, "data.lmp"), {"O": 1, "H": 2})
     nsteps = 3000
     s = LMP_HEAD.format(units="metal", atom_style="atomic", processors="", data="data.lmp", plugin=OPT.plugin)
-    s += """pair_style hybrid/overlay nnp soft 1.2
+    s += """pair_style hybrid/overlay nnp radial_step 0 soft 1.2
 pair_coeff * * nnp {model} O H
 pair_coeff * * soft 3.0
 mass * 16.0
@@ -577,7 +601,7 @@ def case_hybrid():
     cfg.charges = [-0.8476 if s == "O" else 0.4238 for s in cfg.symbols]
     tail = "kspace_style pppm 1.0e-6\n"
     runs = {
-        "hybrid": "pair_style hybrid/overlay nnp coul/long 6.0\npair_coeff * * nnp %s O H\n"
+        "hybrid": "pair_style hybrid/overlay nnp radial_step 0 coul/long 6.0\npair_coeff * * nnp %s O H\n"
                   "pair_coeff * * coul/long\n" % model,
         "nnp": LMP_NNP.format(model=model, elements="O H"),
         "coul": "pair_style coul/long 6.0\npair_coeff * *\n",
@@ -601,7 +625,7 @@ def case_hybrid():
     cfg3 = water_config(random.Random(10), 10.0, 10.5, 11.0)
     for i in range(0, len(cfg3.symbols), 7):
         cfg3.symbols[i] = "Na"
-    pair = ("pair_style hybrid/overlay nnp lj/cut 3.0\npair_coeff * * nnp %s O H NULL\n"
+    pair = ("pair_style hybrid/overlay nnp radial_step 0 lj/cut 3.0\npair_coeff * * nnp %s O H NULL\n"
             "pair_coeff * * lj/cut 0.0 1.0\n" % model)
     extra = "compute pnnp all pair nnp\nthermo_style custom step pe vol c_pnnp\n"
     s = nnp_input(d, cfg3, model, pair=pair, type_of={"O": 1, "H": 2, "Na": 3})
@@ -641,7 +665,7 @@ def case_units():
     close(r["energies"], [EV_TO_KCAL * x for x in m["energies"]], 1e-12, "units: per-atom energies")
 
 
-CASES = {"eval": case_eval, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
+CASES = {"eval": case_eval, "tables": case_tables, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
          "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units}
 
 
