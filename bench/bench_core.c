@@ -32,15 +32,15 @@ int main(int argc, char **argv) {
   int *sp = malloc(sizeof(int) * fr.n_atoms);
   for (int i = 0; i < fr.n_atoms; ++i) sp[i] = nnp_model_species_index(m, fr.symbols[i]);
   nnp_cell_graph *cg;
-  if (nnp_cell_graph_build(fr.n_atoms, sp, fr.positions, (const double(*)[3])fr.cell, fr.pbc,
-                           nnp_model_hyper(m)->r_cut, &cg, &err))
+  if (nnp_cell_graph_build(fr.n_atoms, sp, fr.positions, (const double(*)[3])fr.cell, fr.pbc, nnp_model_hyper(m)->r_cut,
+                           &cg, &err))
     return fprintf(stderr, "%s\n", err.message), 1;
   const nnp_graph *g = nnp_cell_graph_view(cg);
   const double step = atof(argv[3]);
   const int reps = atoi(argv[4]);
   double *f = malloc(sizeof(double) * 3 * g->n_total), *t = malloc(sizeof(double) * (reps > 0 ? reps : 1));
-  printf("# %d atoms (%d with ghosts), radial step %g A, median of %d runs\n# threads  us/atom  speed-up\n",
-         fr.n_atoms, g->n_total, step, reps);
+  printf("# %d atoms (%d with ghosts), radial step %g A, median of %d runs\n# threads  us/atom  speed-up\n", fr.n_atoms,
+         g->n_total, step, reps);
   double t1 = 0;
   for (int a = 5; a < argc; ++a) {
     const int threads = atoi(argv[a]);

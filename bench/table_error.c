@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
   xyz_error xe;
   xyz_frame fr;
   xyz_frame_init(&fr);
-  if (xyz_reader_open(argv[2], &rd, &xe) || xyz_reader_next(rd, &fr, &xe) != 1) return fprintf(stderr, "%s\n", xe.message), 1;
+  if (xyz_reader_open(argv[2], &rd, &xe) || xyz_reader_next(rd, &fr, &xe) != 1)
+    return fprintf(stderr, "%s\n", xe.message), 1;
   int *sp = malloc(sizeof(int) * fr.n_atoms);
   for (int i = 0; i < fr.n_atoms; ++i) sp[i] = nnp_model_species_index(m, fr.symbols[i]);
   nnp_cell_graph *cg;

@@ -16,25 +16,25 @@
 extern "C" {
 #endif
 
-#define NNP_VERSION_MAJOR 0
-#define NNP_VERSION_MINOR 1
-#define NNP_VERSION_PATCH 0
+#define NNP_VERSION_MAJOR       0
+#define NNP_VERSION_MINOR       1
+#define NNP_VERSION_PATCH       0
 #define NNP_FILE_FORMAT_VERSION 1
-#define NNP_MAX_SPECIES 32
-#define NNP_MAX_L 6
+#define NNP_MAX_SPECIES         32
+#define NNP_MAX_L               6
 
 typedef enum {
   NNP_OK = 0,
-  NNP_ERR_ARGUMENT,   /* a NULL pointer, a negative count, an option out of range */
-  NNP_ERR_IO,         /* a file could not be opened, read or written */
-  NNP_ERR_FORMAT,     /* a model file is damaged, truncated or inconsistent */
-  NNP_ERR_VERSION,    /* a model file of a newer format version */
-  NNP_ERR_CHECKSUM,   /* a model file whose checksum does not match its contents */
-  NNP_ERR_SPECIES,    /* an element or species index the model does not know */
-  NNP_ERR_GEOMETRY,   /* non-finite positions, atoms closer than the model accepts, a bad cell */
-  NNP_ERR_NOMEM,      /* an allocation failed */
-  NNP_ERR_EXCHANGE,   /* the caller's feature-exchange callback reported failure */
-  NNP_ERR_NUMERIC     /* a non-finite energy or force (damaged weights?) */
+  NNP_ERR_ARGUMENT, /* a NULL pointer, a negative count, an option out of range */
+  NNP_ERR_IO,       /* a file could not be opened, read or written */
+  NNP_ERR_FORMAT,   /* a model file is damaged, truncated or inconsistent */
+  NNP_ERR_VERSION,  /* a model file of a newer format version */
+  NNP_ERR_CHECKSUM, /* a model file whose checksum does not match its contents */
+  NNP_ERR_SPECIES,  /* an element or species index the model does not know */
+  NNP_ERR_GEOMETRY, /* non-finite positions, atoms closer than the model accepts, a bad cell */
+  NNP_ERR_NOMEM,    /* an allocation failed */
+  NNP_ERR_EXCHANGE, /* the caller's feature-exchange callback reported failure */
+  NNP_ERR_NUMERIC   /* a non-finite energy or force (damaged weights?) */
 } nnp_status;
 
 typedef struct {
@@ -52,16 +52,16 @@ typedef struct nnp_model nnp_model;
 /* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
 typedef struct {
   int n_species;
-  char species[NNP_MAX_SPECIES][8];           /* element symbols */
-  double r_cut;                               /* largest cutoff (Angstrom) */
+  char species[NNP_MAX_SPECIES][8];                     /* element symbols */
+  double r_cut;                                         /* largest cutoff (Angstrom) */
   double pair_cutoff[NNP_MAX_SPECIES][NNP_MAX_SPECIES]; /* <= r_cut, symmetric (Angstrom) */
-  double r_min;                               /* closest approach the model accepts (Angstrom) */
+  double r_min;                                         /* closest approach the model accepts (Angstrom) */
   int l_max, channels, layers, radial_basis, envelope_p, readout_hidden;
   int n_radial_hidden;
   int radial_hidden[8];
   double avg_num_neighbors;
-  double energy_shift[NNP_MAX_SPECIES];       /* eV */
-  double energy_scale[NNP_MAX_SPECIES];       /* eV */
+  double energy_shift[NNP_MAX_SPECIES]; /* eV */
+  double energy_scale[NNP_MAX_SPECIES]; /* eV */
 } nnp_hyper;
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */
@@ -107,14 +107,14 @@ typedef int (*nnp_exchange_fn)(void *ctx, double *data, int width, int direction
 
 /* Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). */
 typedef struct {
-  int n_local;               /* atoms [0, n_local) are owned: they have neighbour lists and energies */
-  int n_total;               /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
-  const int *species;        /* [n_total] model species index */
-  const double *positions;   /* [n_total][3] Angstrom */
-  const int *neigh_offset;   /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
-  const int *neigh_index;    /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
-  nnp_exchange_fn exchange;  /* required when n_total > n_local and the model has more than one layer; when set it
-                                is called at every exchange (collective under MPI), even with no ghosts here */
+  int n_local;              /* atoms [0, n_local) are owned: they have neighbour lists and energies */
+  int n_total;              /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
+  const int *species;       /* [n_total] model species index */
+  const double *positions;  /* [n_total][3] Angstrom */
+  const int *neigh_offset;  /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
+  const int *neigh_index;   /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
+  nnp_exchange_fn exchange; /* required when n_total > n_local and the model has more than one layer; when set it
+                               is called at every exchange (collective under MPI), even with no ghosts here */
   void *exchange_ctx;
 } nnp_graph;
 
@@ -151,11 +151,11 @@ void nnp_workspace_free(nnp_workspace *ws);
 nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
 
 typedef struct {
-  double energy;        /* eV, sum over local atoms */
-  double virial[6];     /* eV: xx yy zz xy xz yz, -sum_e r_e (outer) dE/dr_e */
-  double *atom_energy;  /* [n_local] eV, or NULL */
-  double *forces;       /* [n_total][3] eV/Angstrom, or NULL; ghost rows are to be folded onto their owners */
-  double *atom_virial;  /* [n_total][6] eV, or NULL; ghost rows likewise */
+  double energy;       /* eV, sum over local atoms */
+  double virial[6];    /* eV: xx yy zz xy xz yz, -sum_e r_e (outer) dE/dr_e */
+  double *atom_energy; /* [n_local] eV, or NULL */
+  double *forces;      /* [n_total][3] eV/Angstrom, or NULL; ghost rows are to be folded onto their owners */
+  double *atom_virial; /* [n_total][6] eV, or NULL; ghost rows likewise */
 } nnp_result;
 
 /* Energy and, where the result asks for them, forces and virials. Output arrays are overwritten, not added to. */

@@ -10,16 +10,16 @@
 
 static int n_pass, n_fail;
 
-#define CHECK(cond, ...)                                                                                             \
-  do {                                                                                                               \
-    if (cond) {                                                                                                      \
-      ++n_pass;                                                                                                      \
-    } else {                                                                                                         \
-      ++n_fail;                                                                                                      \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                    \
-      printf(__VA_ARGS__);                                                                                           \
-      printf("\n");                                                                                                  \
-    }                                                                                                                \
+#define CHECK(cond, ...)                                                                                               \
+  do {                                                                                                                 \
+    if (cond) {                                                                                                        \
+      ++n_pass;                                                                                                        \
+    } else {                                                                                                           \
+      ++n_fail;                                                                                                        \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                      \
+      printf(__VA_ARGS__);                                                                                             \
+      printf("\n");                                                                                                    \
+    }                                                                                                                  \
   } while (0)
 
 static const char *species3[] = {"O", "H", "Na"};
@@ -108,8 +108,8 @@ static outcome evaluate(const nnp_model *m, const structure *st, int threads) {
   nnp_error err = {{0}};
   nnp_cell_graph *g = NULL;
   nnp_workspace *ws = NULL;
-  o.status = nnp_cell_graph_build(st->n, st->species, &st->pos[0][0], st->cell, st->pbc,
-                                  nnp_model_hyper(m)->r_cut, &g, &err);
+  o.status =
+      nnp_cell_graph_build(st->n, st->species, &st->pos[0][0], st->cell, st->pbc, nnp_model_hyper(m)->r_cut, &g, &err);
   if (!o.status) o.status = nnp_workspace_create(m, threads, &ws, &err);
   if (!o.status) {
     const nnp_graph *v = nnp_cell_graph_view(g);
@@ -166,8 +166,8 @@ static void test_forces_fd(int l_max, int layers, int periodic) {
       double fd = -(energy_of(m, &p) - energy_of(m, &q)) / (2 * h);
       worst = fmax(worst, fabs(fd - o.forces[i][k]));
     }
-  CHECK(worst < 1e-6 * fmax_, "l_max %d layers %d pbc %d: forces vs finite differences, max error %.3e of %.3e",
-        l_max, layers, periodic, worst, fmax_);
+  CHECK(worst < 1e-6 * fmax_, "l_max %d layers %d pbc %d: forces vs finite differences, max error %.3e of %.3e", l_max,
+        layers, periodic, worst, fmax_);
   printf("forces vs FD (l_max %d, %d layers, pbc %d): max |dF| = %.2e, max |F| = %.2e\n", l_max, layers, periodic,
          worst, fmax_);
   nnp_model_free(m);
@@ -540,7 +540,9 @@ static void test_model_files(const char *dir) {
     s = nnp_model_parse(text, cut, &t, &e2);
     CHECK(s != NNP_OK && t == NULL, "truncated at %zu bytes -> %s", cut, e2.message);
   }
-  s = nnp_model_parse("\x7f" "ELF\x02\x01", 6, &t, &err);
+  s = nnp_model_parse("\x7f"
+                      "ELF\x02\x01",
+                      6, &t, &err);
   CHECK(s == NNP_ERR_FORMAT, "binary file -> %s", err.message);
   s = nnp_model_read("/nonexistent/model.nnp", &t, &err);
   CHECK(s == NNP_ERR_IO && strstr(err.message, "/nonexistent/model.nnp"), "missing file -> %s", err.message);

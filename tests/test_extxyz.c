@@ -58,8 +58,8 @@ static void check_frame0(tally *t, const xyz_frame *f) {
 static void check_frame1(tally *t, const xyz_frame *f) {
   CHECK(t, f->index == 1 && f->line == 7);
   CHECK(t, f->n_atoms == 2);
-  CHECK(t, strcmp(f->symbols[0], "O") == 0 && strcmp(f->symbols[1], "Cu") == 0); /* from Z */
-  CHECK(t, f->has_energy && near(f->energy, -3.0));                             /* free_energy */
+  CHECK(t, strcmp(f->symbols[0], "O") == 0 && strcmp(f->symbols[1], "Cu") == 0);  /* from Z */
+  CHECK(t, f->has_energy && near(f->energy, -3.0));                               /* free_energy */
   CHECK(t, f->has_forces && near(f->forces[2], 3.0) && near(f->forces[3], -1.0)); /* force alias */
   CHECK(t, f->pbc[0] && f->pbc[1] && !f->pbc[2]);
   CHECK(t, near(f->positions[3], 1.0) && near(f->cell[2][2], 10.0));
@@ -116,22 +116,26 @@ typedef struct {
 static const error_case error_cases[] = {
     {"empty file", "", {"mem.xyz: empty file", NULL, NULL}},
     {"blank lines only", "\n  \n\n", {"empty file", NULL, NULL}},
-    {"truncated atoms", "3\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 1 0 0\n",
+    {"truncated atoms",
+     "3\nProperties=species:S:1:pos:R:3\nH 0 0 0\nH 1 0 0\n",
      {"frame 0, line 5", "truncated", "2 of 3"}},
     {"truncated header", "2\n", {"frame 0, line 2", "truncated", NULL}},
     {"truncated second frame", "1\n\nH 0 0 0\n2\n\nH 0 0 0\n", {"frame 1, line 7", "truncated", "1 of 2"}},
     {"non-finite", "2\n\nH 0 0 0\nH nan 0 0\n", {"frame 0, line 4", "non-finite", "'nan'"}},
-    {"non-finite inf force", "1\nProperties=species:S:1:pos:R:3:forces:R:3\nH 0 0 0 0 -inf 0\n",
+    {"non-finite inf force",
+     "1\nProperties=species:S:1:pos:R:3:forces:R:3\nH 0 0 0 0 -inf 0\n",
      {"frame 0, line 3", "non-finite", "forces"}},
     {"non-numeric", "1\n\nH 0 x 0\n", {"frame 0, line 3", "non-numeric", "'x'"}},
-    {"non-numeric unused column", "1\nProperties=species:S:1:pos:R:3:q:R:1\nH 0 0 0 abc\n",
+    {"non-numeric unused column",
+     "1\nProperties=species:S:1:pos:R:3:q:R:1\nH 0 0 0 abc\n",
      {"frame 0, line 3", "non-numeric", "column q"}},
     {"unknown element", "1\n\nH 0 0 0\n2\n\nO 0 0 0\nXx 1 1 1\n", {"frame 1, line 7", "unknown element", "'Xx'"}},
     {"Z out of range", "1\nProperties=Z:I:1:pos:R:3\n87 0 0 0\n", {"frame 0, line 3", "atomic number 87", NULL}},
     {"bad count", "abc\n\nH 0 0 0\n", {"frame 0, line 1", "number of atoms", "'abc'"}},
     {"negative count", "-2\n\n", {"frame 0, line 1", "number of atoms", NULL}},
     {"count too small", "1\n\nH 0 0 0\nH 1 0 0\n", {"frame 1, line 4", "number of atoms", "'H 1 0 0'"}},
-    {"count too large", "3\n\nH 0 0 0\nH 1 0 0\n2\n\nH 0 0 0\nH 1 0 0\n",
+    {"count too large",
+     "3\n\nH 0 0 0\nH 1 0 0\n2\n\nH 0 0 0\nH 1 0 0\n",
      {"frame 0, line 5", "atom 2 of 3", "wrong atom count on line 1"}},
     {"too many columns", "1\n\nH 0 0 0 7\n", {"frame 0, line 3", "found 5 columns", "declare 4"}},
     {"missing pos", "1\nProperties=species:S:1:position:R:3\nH 0 0 0\n", {"frame 0, line 2", "no pos column", NULL}},
@@ -173,8 +177,9 @@ static void run_error_case(tally *t, const error_case *c) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 static void test_crlf_and_quotes(tally *t) {
-  const char *text = "1\r\nLattice = {2 0 0 0 2 0 0 0 2} name=\"a \\\"quoted\\\" word\" Properties='species:S:1:pos:R:3' "
-                     "energy=1.5\r\nHe 0.5 0.25 0.125\r\n";
+  const char *text =
+      "1\r\nLattice = {2 0 0 0 2 0 0 0 2} name=\"a \\\"quoted\\\" word\" Properties='species:S:1:pos:R:3' "
+      "energy=1.5\r\nHe 0.5 0.25 0.125\r\n";
   FILE *fp = NULL;
   xyz_reader *r = open_text(text, &fp);
   xyz_frame f;

@@ -223,8 +223,7 @@ static int write_config(const char *dir, const char *name, const char *data, con
   return write_text(path, text);
 }
 
-static int run(const char *dir, const char *name, const char *resume, int threads, int max_epochs,
-               train_summary *sum) {
+static int run(const char *dir, const char *name, const char *resume, int threads, int max_epochs, train_summary *sum) {
   char cfg[1024], ckpt[1024];
   snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
   snprintf(ckpt, sizeof ckpt, "%s/%s", dir, resume ? resume : "");
@@ -242,8 +241,8 @@ static int same_checkpoints(const char *dir, const char *a, const char *b, size_
   ok = ok && A.epoch == B.epoch && A.step == B.step && A.lr == B.lr && A.best_loss == B.best_loss &&
        !memcmp(A.rng.s, B.rng.s, sizeof A.rng.s);
   size_t bytes = P * sizeof(double);
-  ok = ok && !memcmp(A.params, B.params, bytes) && !memcmp(A.ema, B.ema, bytes) &&
-       !memcmp(A.adam_m, B.adam_m, bytes) && !memcmp(A.adam_v, B.adam_v, bytes);
+  ok = ok && !memcmp(A.params, B.params, bytes) && !memcmp(A.ema, B.ema, bytes) && !memcmp(A.adam_m, B.adam_m, bytes) &&
+       !memcmp(A.adam_v, B.adam_v, bytes);
   train_state_free(&A);
   train_state_free(&B);
   return ok;
@@ -324,8 +323,9 @@ static void test_bad_input(tally *t, const char *dir) {
                    "C 0 0 0 0 0 0\nO 1.5 0 0 0 0 0\n";
   CHECK(t, !load_fails(dir, "good.xyz", ok));
   printf("(none)\n");
-  CHECK(t, load_fails(dir, "noforces.xyz",
-                      "2\nLattice=\"6 0 0 0 6 0 0 0 6\" energy=-1.0 Properties=species:S:1:pos:R:3\nC 0 0 0\nO 1.5 0 0\n"));
+  CHECK(t, load_fails(
+               dir, "noforces.xyz",
+               "2\nLattice=\"6 0 0 0 6 0 0 0 6\" energy=-1.0 Properties=species:S:1:pos:R:3\nC 0 0 0\nO 1.5 0 0\n"));
   CHECK(t, load_fails(dir, "noenergy.xyz",
                       "2\nLattice=\"6 0 0 0 6 0 0 0 6\" Properties=species:S:1:pos:R:3:forces:R:3\n"
                       "C 0 0 0 0 0 0\nO 1.5 0 0 0 0 0\n"));

@@ -9,26 +9,22 @@
 
 using namespace LAMMPS_NS;
 
-static Pair *nnp_creator(LAMMPS *lmp)
-{
-  return new PairNNP(lmp);
-}
+static Pair *nnp_creator(LAMMPS *lmp) { return new PairNNP(lmp); }
 
 #define NNP_STR2(x) #x
-#define NNP_STR(x) NNP_STR2(x)
+#define NNP_STR(x)  NNP_STR2(x)
 
-extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
-{
+extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc) {
   lammpsplugin_t plugin;
-  lammpsplugin_regfunc register_plugin = (lammpsplugin_regfunc) regfunc;
+  lammpsplugin_regfunc register_plugin = (lammpsplugin_regfunc)regfunc;
 
-  plugin.version = LAMMPS_VERSION;    // the LAMMPS version the plugin was compiled against
+  plugin.version = LAMMPS_VERSION; // the LAMMPS version the plugin was compiled against
   plugin.style = "pair";
   plugin.name = "nnp";
   plugin.info = "pair_nnp " NNP_STR(NNP_VERSION_MAJOR) "." NNP_STR(NNP_VERSION_MINOR) "." NNP_STR(
       NNP_VERSION_PATCH) ": E(3)-equivariant message-passing potentials (NequIP family)";
   plugin.author = "pair_nnp developers";
-  plugin.creator.v1 = (lammpsplugin_factory1 *) &nnp_creator;
+  plugin.creator.v1 = (lammpsplugin_factory1 *)&nnp_creator;
   plugin.handle = handle;
   (*register_plugin)(&plugin, lmp);
 }

@@ -33,13 +33,11 @@ namespace {
 // 1 eV in kcal/mol (CODATA 2018: 23.060 547 83; LAMMPS's own metal->real conversion uses 23.060549).
 constexpr double EV_TO_KCAL_PER_MOL = 23.060549;
 
-int exchange_trampoline(void *ctx, double *data, int width, int direction)
-{
+int exchange_trampoline(void *ctx, double *data, int width, int direction) {
   return static_cast<PairNNP *>(ctx)->exchange(data, width, direction);
 }
 
-std::string species_list(const nnp_model *model)
-{
+std::string species_list(const nnp_model *model) {
   const nnp_hyper *h = nnp_model_hyper(model);
   std::string s;
   for (int i = 0; i < h->n_species; i++) {
@@ -49,26 +47,24 @@ std::string species_list(const nnp_model *model)
   return s;
 }
 
-}    // namespace
+} // namespace
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
-PairNNP::PairNNP(LAMMPS *lmp) :
-    Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
-    comm_data(nullptr), comm_width(0)
-{
+PairNNP::PairNNP(LAMMPS *lmp)
+    : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
+      comm_data(nullptr), comm_width(0) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
   manybody_flag = 1;
-  no_virial_fdotr_compute = 1;    // the core returns the virial of its edges directly
+  no_virial_fdotr_compute = 1; // the core returns the virial of its edges directly
   centroidstressflag = CENTROID_NOTAVAIL;
   comm_forward = 0;
   comm_reverse = 0;
 }
 
-PairNNP::~PairNNP()
-{
+PairNNP::~PairNNP() {
   release_model();
   if (allocated) {
     memory->destroy(setflag);
@@ -76,8 +72,7 @@ PairNNP::~PairNNP()
   }
 }
 
-void PairNNP::release_model()
-{
+void PairNNP::release_model() {
   if (workspace) nnp_workspace_free(workspace);
   if (model) nnp_model_free(model);
   workspace = nullptr;
@@ -85,8 +80,7 @@ void PairNNP::release_model()
   workspace_threads = -1;
 }
 
-void PairNNP::allocate()
-{
+void PairNNP::allocate() {
   allocated = 1;
   int n = atom->ntypes;
   memory->create(setflag, n + 1, n + 1, "pair:setflag");
@@ -99,8 +93,7 @@ void PairNNP::allocate()
 
 /* pair_style nnp [radial_step A]: radial functions from cubic Hermite tables with knots A Angstrom apart (default
  * 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0. */
-void PairNNP::settings(int narg, char **arg)
-{
+void PairNNP::settings(int narg, char **arg) {
   const std::string usage = "pair_style nnp takes one optional keyword, `radial_step A` (Angstrom, 0 = exact); "
                             "the model is named in pair_coeff";
   if (narg != 0 && narg != 2) error->all(FLERR, usage);
@@ -114,49 +107,49 @@ void PairNNP::settings(int narg, char **arg)
 
 /* pair_coeff * * MODEL.nnp El1 El2 ... ElN   (one element symbol or NULL per LAMMPS atom type) */
 
-void PairNNP::coeff(int narg, char **arg)
-{
+void PairNNP::coeff(int narg, char **arg) {
   const int ntypes = atom->ntypes;
   if (!allocated) allocate();
 
   if (narg != 3 + ntypes)
     error->all(FLERR, "pair_coeff for pair_style nnp: expected `pair_coeff * * MODEL.nnp` followed by one element "
-                      "symbol (or NULL) for each of the " + std::to_string(ntypes) + " atom types, got " +
-                      std::to_string(narg < 3 ? 0 : narg - 3) + " element argument(s)");
+                      "symbol (or NULL) for each of the " +
+                          std::to_string(ntypes) + " atom types, got " + std::to_string(narg < 3 ? 0 : narg - 3) +
+                          " element argument(s)");
   if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
     error->all(FLERR, std::string("pair_coeff for pair_style nnp must start with `* *`: the model covers all types"));
 
   // Rank 0 reads the file; every rank parses the broadcast bytes (one reader for thousands of ranks).
   model_path = arg[2];
-  long long nbytes = -1;    // < 0: rank 0 could not read the file, -1 - errno
+  long long nbytes = -1; // < 0: rank 0 could not read the file, -1 - errno
   std::string bytes;
   if (comm->me == 0) {
     errno = 0;
     FILE *fp = fopen(model_path.c_str(), "rb");
-    const char *potdir = getenv("LAMMPS_POTENTIALS");    // like LAMMPS's own potential files
+    const char *potdir = getenv("LAMMPS_POTENTIALS"); // like LAMMPS's own potential files
     if (!fp && errno == ENOENT && potdir && *potdir && model_path[0] != '/') {
       std::string alt = std::string(potdir) + "/" + model_path;
       fp = fopen(alt.c_str(), "rb");
       if (!fp) errno = ENOENT;
     }
     if (!fp) {
-      nbytes = -1 - (long long) errno;
+      nbytes = -1 - (long long)errno;
     } else {
       char chunk[65536];
       size_t got;
       while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) bytes.append(chunk, got);
-      nbytes = ferror(fp) ? -1 - (long long) EIO : (long long) bytes.size();
+      nbytes = ferror(fp) ? -1 - (long long)EIO : (long long)bytes.size();
       fclose(fp);
     }
   }
   MPI_Bcast(&nbytes, 1, MPI_LONG_LONG, 0, world);
   if (nbytes < 0)
     error->all(FLERR, "pair_style nnp: cannot read model file " + model_path + ": " +
-                          std::string(strerror((int) (-1 - nbytes))));
-  bytes.resize((size_t) nbytes);
-  for (long long off = 0; off < nbytes;) {    // MPI counts are int: broadcast in chunks
-    int n = (int) ((nbytes - off) < (1LL << 30) ? (nbytes - off) : (1LL << 30));
-    MPI_Bcast(&bytes[(size_t) off], n, MPI_CHAR, 0, world);
+                          std::string(strerror((int)(-1 - nbytes))));
+  bytes.resize((size_t)nbytes);
+  for (long long off = 0; off < nbytes;) { // MPI counts are int: broadcast in chunks
+    int n = (int)((nbytes - off) < (1LL << 30) ? (nbytes - off) : (1LL << 30));
+    MPI_Bcast(&bytes[(size_t)off], n, MPI_CHAR, 0, world);
     off += n;
   }
 
@@ -178,8 +171,8 @@ void PairNNP::coeff(int narg, char **arg)
     int s = nnp_model_species_index(model, el);
     if (s < 0)
       error->all(FLERR, "pair_coeff for pair_style nnp: element " + std::string(el) + " (atom type " +
-                            std::to_string(t) + ") is not a species of model " + model_path + " (species: " +
-                            species_list(model) + ")");
+                            std::to_string(t) + ") is not a species of model " + model_path +
+                            " (species: " + species_list(model) + ")");
     type_species[t] = s;
   }
   int nnull = 0;
@@ -204,8 +197,7 @@ void PairNNP::coeff(int narg, char **arg)
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
-void PairNNP::init_style()
-{
+void PairNNP::init_style() {
   if (!model) error->all(FLERR, std::string("pair_style nnp: no model loaded (missing pair_coeff * * MODEL ...)"));
   if (force->newton_pair == 0)
     error->all(FLERR, std::string("pair_style nnp requires newton pair on: forces and feature adjoints on ghost "
@@ -257,8 +249,7 @@ void PairNNP::init_style()
 /* The cutoff of a type pair is the model's cutoff of the species pair; the ghost shell is r_cut (+ skin), not
  * layers x r_cut: features beyond it arrive through the exchange. */
 
-double PairNNP::init_one(int i, int j)
-{
+double PairNNP::init_one(int i, int j) {
   if (!model || type_species[i] < 0 || type_species[j] < 0) return 0.0;
   const nnp_hyper *h = nnp_model_hyper(model);
   double c = h->pair_cutoff[type_species[i]][type_species[j]];
@@ -268,8 +259,7 @@ double PairNNP::init_one(int i, int j)
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
-void PairNNP::compute(int eflag, int vflag)
-{
+void PairNNP::compute(int eflag, int vflag) {
   ev_init(eflag, vflag);
 
   const int nlocal = atom->nlocal;
@@ -285,7 +275,7 @@ void PairNNP::compute(int eflag, int vflag)
   const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
   int **firstneigh = list->firstneigh;
-  neigh_offset.assign((size_t) nlocal + 1, 0);
+  neigh_offset.assign((size_t)nlocal + 1, 0);
   for (int ii = 0; ii < inum; ii++) {
     int i = ilist[ii];
     if (i < nlocal) neigh_offset[i + 1] = numneigh[i];
@@ -313,9 +303,9 @@ void PairNNP::compute(int eflag, int vflag)
 
   const bool want_eatom = eflag_atom != 0;
   const bool want_vatom = vflag_atom != 0;
-  forces.resize(3 * (size_t) (nall > 0 ? nall : 1));
+  forces.resize(3 * (size_t)(nall > 0 ? nall : 1));
   if (want_eatom) atom_energy.resize(nlocal > 0 ? nlocal : 1);
-  if (want_vatom) atom_virial.resize(6 * (size_t) (nall > 0 ? nall : 1));
+  if (want_vatom) atom_virial.resize(6 * (size_t)(nall > 0 ? nall : 1));
 
   nnp_result res;
   res.energy = 0.0;
@@ -352,8 +342,7 @@ void PairNNP::compute(int eflag, int vflag)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Feature exchange: the core hands us a buffer of n_total x width doubles; LAMMPS's comm moves the rows.           */
 
-int PairNNP::exchange(double *data, int width, int direction)
-{
+int PairNNP::exchange(double *data, int width, int direction) {
   if (width < 0 || width > comm_forward) return 1;
   comm_data = data;
   comm_width = width;
@@ -376,52 +365,47 @@ int PairNNP::exchange(double *data, int width, int direction)
   return 0;
 }
 
-int PairNNP::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/)
-{
+int PairNNP::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/) {
   const int w = comm_width;
   int m = 0;
   for (int i = 0; i < n; i++) {
-    const double *src = comm_data + (size_t) list[i] * w;
+    const double *src = comm_data + (size_t)list[i] * w;
     for (int k = 0; k < w; k++) buf[m++] = src[k];
   }
   return m;
 }
 
-void PairNNP::unpack_forward_comm(int n, int first, double *buf)
-{
+void PairNNP::unpack_forward_comm(int n, int first, double *buf) {
   const int w = comm_width;
   int m = 0;
   for (int i = first; i < first + n; i++) {
-    double *dst = comm_data + (size_t) i * w;
+    double *dst = comm_data + (size_t)i * w;
     for (int k = 0; k < w; k++) dst[k] = buf[m++];
   }
 }
 
-int PairNNP::pack_reverse_comm(int n, int first, double *buf)
-{
+int PairNNP::pack_reverse_comm(int n, int first, double *buf) {
   const int w = comm_width;
   int m = 0;
   for (int i = first; i < first + n; i++) {
-    const double *src = comm_data + (size_t) i * w;
+    const double *src = comm_data + (size_t)i * w;
     for (int k = 0; k < w; k++) buf[m++] = src[k];
   }
   return m;
 }
 
-void PairNNP::unpack_reverse_comm(int n, int *list, double *buf)
-{
+void PairNNP::unpack_reverse_comm(int n, int *list, double *buf) {
   const int w = comm_width;
   int m = 0;
   for (int i = 0; i < n; i++) {
-    double *dst = comm_data + (size_t) list[i] * w;
+    double *dst = comm_data + (size_t)list[i] * w;
     for (int k = 0; k < w; k++) dst[k] += buf[m++];
   }
 }
 
-double PairNNP::memory_usage()
-{
+double PairNNP::memory_usage() {
   double bytes = Pair::memory_usage();
-  bytes += (double) (species.capacity() + neigh_offset.capacity() + neigh_index.capacity()) * sizeof(int);
-  bytes += (double) (forces.capacity() + atom_energy.capacity() + atom_virial.capacity()) * sizeof(double);
+  bytes += (double)(species.capacity() + neigh_offset.capacity() + neigh_index.capacity()) * sizeof(int);
+  bytes += (double)(forces.capacity() + atom_energy.capacity() + atom_virial.capacity()) * sizeof(double);
   return bytes;
 }

@@ -23,7 +23,7 @@ struct nnp_workspace;
 namespace LAMMPS_NS {
 
 class PairNNP : public Pair {
- public:
+public:
   explicit PairNNP(class LAMMPS *);
   ~PairNNP() override;
 
@@ -43,14 +43,14 @@ class PairNNP : public Pair {
   // Called by the core (through a C trampoline) to move per-atom blocks between owners and ghosts.
   int exchange(double *data, int width, int direction);
 
- protected:
+protected:
   nnp_model *model;
   nnp_workspace *workspace;
   int workspace_threads;
   std::string model_path;
-  std::vector<int> type_species;    // [ntypes + 1]: model species of each LAMMPS type, -1 for NULL
-  double energy_unit;                // eV -> the energy unit of the LAMMPS `units` style
-  double radial_step;                // Angstrom: knot spacing of the radial tables; 0 = exact radial MLP
+  std::vector<int> type_species; // [ntypes + 1]: model species of each LAMMPS type, -1 for NULL
+  double energy_unit;            // eV -> the energy unit of the LAMMPS `units` style
+  double radial_step;            // Angstrom: knot spacing of the radial tables; 0 = exact radial MLP
 
   // Buffer the LAMMPS pack/unpack callbacks read and write during one exchange.
   double *comm_data;
@@ -64,7 +64,7 @@ class PairNNP : public Pair {
   void release_model();
 };
 
-}    // namespace LAMMPS_NS
+} // namespace LAMMPS_NS
 
 #endif
 #endif

@@ -105,16 +105,15 @@ static int bin_of(const bin_grid *b, const double *x, int c[3]) {
   return (c[2] * b->dims[1] + c[1]) * b->dims[0] + c[0];
 }
 
-nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, const double cell[3][3],
-                                const int pbc[3], double cutoff, nnp_cell_graph **out, nnp_error *err) {
+nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, const double cell[3][3], const int pbc[3],
+                                double cutoff, nnp_cell_graph **out, nnp_error *err) {
   if (n < 0 || (n > 0 && (!species || !pos)) || !cell || !pbc || !out || !(cutoff > 0.0))
     return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_cell_graph_build: bad arguments");
   for (int i = 0; i < 3 * n; ++i)
     if (!isfinite(pos[i])) return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i / 3);
   double inv[3][3];
   const int periodic = pbc[0] || pbc[1] || pbc[2];
-  if (periodic && invert3(cell, inv))
-    return nnp_fail(err, NNP_ERR_GEOMETRY, "the cell is singular or not finite");
+  if (periodic && invert3(cell, inv)) return nnp_fail(err, NNP_ERR_GEOMETRY, "the cell is singular or not finite");
   int range[3] = {0, 0, 0};
   if (periodic) image_ranges(n, pos, inv, pbc, cutoff, range);
   if ((long long)(2 * range[0] + 1) * (2 * range[1] + 1) * (2 * range[2] + 1) > 100000)

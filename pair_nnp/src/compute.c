@@ -154,8 +154,8 @@ nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_err
         nnp_radial_table *tab = &ws->tables[t * ws->n_kinds + ws->kind_of_pair[a][b]];
         if (tab->coef) continue;
         const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
-        nnp_status st = nnp_radial_table_build(m, &m->layers[t], layer_wt(ws, t, wt_buf), m->h.pair_cutoff[a][b],
-                                               step, tab, err);
+        nnp_status st =
+            nnp_radial_table_build(m, &m->layers[t], layer_wt(ws, t, wt_buf), m->h.pair_cutoff[a][b], step, tab, err);
         if (st) {
           free_tables(ws);
           return st;
@@ -186,11 +186,11 @@ static size_t msg_stride_total(const nnp_model *m, int msg) {
   return s;
 }
 
-#define GROW(ptr, count)                                                                                             \
-  do {                                                                                                               \
-    free(ptr);                                                                                                       \
-    (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                           \
-    if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace");                               \
+#define GROW(ptr, count)                                                                                               \
+  do {                                                                                                                 \
+    free(ptr);                                                                                                         \
+    (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                               \
+    if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace");                                 \
   } while (0)
 
 static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_total, nnp_error *err) {
@@ -367,8 +367,8 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
     if (n == 0) continue;
     if (ws->n_tables) {
       for (int k = 0; k < n; ++k)
-        nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]], ws->edge_r[4 * (size_t)(e0 + k) + 3],
-                              s->R + (size_t)k * PC, NULL);
+        nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
+                              ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, NULL);
     } else {
       nnp_mlp_tape tape;
       nnp_mlp_tape_bind(m, &tape, s->tape, n);

@@ -6,17 +6,28 @@
 
 const char *nnp_status_string(nnp_status status) {
   switch (status) {
-  case NNP_OK: return "success";
-  case NNP_ERR_ARGUMENT: return "invalid argument";
-  case NNP_ERR_IO: return "input/output error";
-  case NNP_ERR_FORMAT: return "damaged or inconsistent model file";
-  case NNP_ERR_VERSION: return "unsupported model file version";
-  case NNP_ERR_CHECKSUM: return "model file checksum mismatch";
-  case NNP_ERR_SPECIES: return "unknown species";
-  case NNP_ERR_GEOMETRY: return "invalid geometry";
-  case NNP_ERR_NOMEM: return "out of memory";
-  case NNP_ERR_EXCHANGE: return "feature exchange failed";
-  case NNP_ERR_NUMERIC: return "non-finite result";
+  case NNP_OK:
+    return "success";
+  case NNP_ERR_ARGUMENT:
+    return "invalid argument";
+  case NNP_ERR_IO:
+    return "input/output error";
+  case NNP_ERR_FORMAT:
+    return "damaged or inconsistent model file";
+  case NNP_ERR_VERSION:
+    return "unsupported model file version";
+  case NNP_ERR_CHECKSUM:
+    return "model file checksum mismatch";
+  case NNP_ERR_SPECIES:
+    return "unknown species";
+  case NNP_ERR_GEOMETRY:
+    return "invalid geometry";
+  case NNP_ERR_NOMEM:
+    return "out of memory";
+  case NNP_ERR_EXCHANGE:
+    return "feature exchange failed";
+  case NNP_ERR_NUMERIC:
+    return "non-finite result";
   }
   return "unknown status";
 }

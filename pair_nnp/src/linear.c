@@ -141,8 +141,7 @@ void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n, const int 
     for (int l = 1; l <= ly->lout; ++l)
       for (int mm = 0; mm < 2 * l + 1; ++mm)
         for (int c = 0; c < C; ++c)
-          out[C * l * l + mm * C + c] =
-              nnp_sigmoid(p[C + (l - 1) * C + c], NULL) * p[ly->pre_offset[l] + mm * C + c];
+          out[C * l * l + mm * C + c] = nnp_sigmoid(p[C + (l - 1) * C + c], NULL) * p[ly->pre_offset[l] + mm * C + c];
     const int lres = ly->lin < ly->lout ? ly->lin : ly->lout;
     for (int q = 0; q < C * NNP_NSH(lres); ++q) out[q] += hi[q];
   }

@@ -2,8 +2,8 @@
 #include "nnp_internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +56,8 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
     }
   if (h->l_max < 0 || h->l_max > NNP_MAX_L)
     return nnp_fail(err, NNP_ERR_FORMAT, "l_max %d is outside 0..%d", h->l_max, NNP_MAX_L);
-  if (h->channels < 1 || h->channels > 1024) return nnp_fail(err, NNP_ERR_FORMAT, "channels %d is outside 1..1024", h->channels);
+  if (h->channels < 1 || h->channels > 1024)
+    return nnp_fail(err, NNP_ERR_FORMAT, "channels %d is outside 1..1024", h->channels);
   if (h->layers < 1 || h->layers > 16) return nnp_fail(err, NNP_ERR_FORMAT, "layers %d is outside 1..16", h->layers);
   if (h->radial_basis < 1 || h->radial_basis > 64)
     return nnp_fail(err, NNP_ERR_FORMAT, "radial_basis %d is outside 1..64", h->radial_basis);
@@ -286,8 +287,8 @@ nnp_status nnp_model_set_meta(nnp_model *m, const char *key, const char *value, 
   return NNP_OK;
 }
 
-nnp_status nnp_model_set_normalisation(nnp_model *m, double avg_num_neighbors, const double *shift,
-                                       const double *scale, nnp_error *err) {
+nnp_status nnp_model_set_normalisation(nnp_model *m, double avg_num_neighbors, const double *shift, const double *scale,
+                                       nnp_error *err) {
   if (!m) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_set_normalisation: NULL model");
   nnp_hyper h = m->h;
   h.avg_num_neighbors = avg_num_neighbors;

@@ -96,9 +96,23 @@ static int species_of(const nnp_hyper *h, const char *name) {
   return -1;
 }
 
-enum { SEEN_SPECIES = 1, SEEN_UNITS = 2, SEEN_RCUT = 4, SEEN_RMIN = 8, SEEN_LMAX = 16, SEEN_CH = 32, SEEN_LAYERS = 64,
-       SEEN_NB = 128, SEEN_HID = 256, SEEN_P = 512, SEEN_RO = 1024, SEEN_NU = 2048, SEEN_SHIFT = 4096,
-       SEEN_SCALE = 8192, SEEN_ALL = 16383 };
+enum {
+  SEEN_SPECIES = 1,
+  SEEN_UNITS = 2,
+  SEEN_RCUT = 4,
+  SEEN_RMIN = 8,
+  SEEN_LMAX = 16,
+  SEEN_CH = 32,
+  SEEN_LAYERS = 64,
+  SEEN_NB = 128,
+  SEEN_HID = 256,
+  SEEN_P = 512,
+  SEEN_RO = 1024,
+  SEEN_NU = 2048,
+  SEEN_SHIFT = 4096,
+  SEEN_SCALE = 8192,
+  SEEN_ALL = 16383
+};
 
 typedef struct {
   char a[8], b[8];
@@ -129,17 +143,20 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
     const char *key = tok[0];
     nnp_status st = NNP_OK;
     if (!strcmp(key, "species")) {
-      if (nt < 2 || nt - 1 > NNP_MAX_SPECIES) return BAD("line %d: 'species' needs 1 to %d symbols", c->line, NNP_MAX_SPECIES);
+      if (nt < 2 || nt - 1 > NNP_MAX_SPECIES)
+        return BAD("line %d: 'species' needs 1 to %d symbols", c->line, NNP_MAX_SPECIES);
       h->n_species = nt - 1;
       for (int s = 0; s < h->n_species; ++s) {
-        if (strlen(tok[s + 1]) >= sizeof h->species[s]) return BAD("line %d: species name '%s' is too long", c->line, tok[s + 1]);
+        if (strlen(tok[s + 1]) >= sizeof h->species[s])
+          return BAD("line %d: species name '%s' is too long", c->line, tok[s + 1]);
         strcpy(h->species[s], tok[s + 1]);
       }
       seen |= SEEN_SPECIES;
     } else if (!strcmp(key, "units")) {
       if ((st = need_count(c, key, nt - 1, 1))) return st;
       if (strcmp(tok[1], "metal"))
-        return BAD("line %d: units '%s' are not supported; model files are in metal units (eV, Angstrom)", c->line, tok[1]);
+        return BAD("line %d: units '%s' are not supported; model files are in metal units (eV, Angstrom)", c->line,
+                   tok[1]);
       seen |= SEEN_UNITS;
     } else if (!strcmp(key, "r_cut")) {
       st = header_double(c, key, tok, nt, &h->r_cut), seen |= SEEN_RCUT;
@@ -171,7 +188,8 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
         return BAD("line %d: 'radial_hidden' needs 1 to %d widths", c->line, NNP_MAX_RADIAL_LAYERS);
       h->n_radial_hidden = nt - 1;
       for (int k = 1; k < nt; ++k)
-        if (parse_int(tok[k], &h->radial_hidden[k - 1])) return BAD("line %d: width '%s' is not an integer", c->line, tok[k]);
+        if (parse_int(tok[k], &h->radial_hidden[k - 1]))
+          return BAD("line %d: width '%s' is not an integer", c->line, tok[k]);
       seen |= SEEN_HID;
     } else if (!strcmp(key, "energy_shift") || !strcmp(key, "energy_scale")) {
       const int is_shift = key[7] == 's' && key[8] == 'h';
@@ -187,16 +205,18 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
     if (st) return st;
   }
   if (strncmp(line, "param ", 6) != 0) return BAD("the file ends before the first parameter block (truncated?)");
-  static const char *names[] = {"species", "units", "r_cut", "r_min", "l_max", "channels", "layers", "radial_basis",
-                                "radial_hidden", "envelope_p", "readout_hidden", "avg_num_neighbors", "energy_shift",
-                                "energy_scale"};
+  static const char *names[] = {"species",       "units",       "r_cut",          "r_min",
+                                "l_max",         "channels",    "layers",         "radial_basis",
+                                "radial_hidden", "envelope_p",  "readout_hidden", "avg_num_neighbors",
+                                "energy_shift",  "energy_scale"};
   for (int k = 0; k < 14; ++k)
     if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
   for (int a = 0; a < NNP_MAX_SPECIES; ++a)
     for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
   for (int k = 0; k < *n_pairs; ++k) {
     int a = species_of(h, pairs[k].a), b = species_of(h, pairs[k].b);
-    if (a < 0 || b < 0) return BAD("pair_cutoff %s %s names a species that is not in 'species'", pairs[k].a, pairs[k].b);
+    if (a < 0 || b < 0)
+      return BAD("pair_cutoff %s %s names a species that is not in 'species'", pairs[k].a, pairs[k].b);
     h->pair_cutoff[a][b] = h->pair_cutoff[b][a] = pairs[k].r;
   }
   return NNP_OK;
@@ -205,8 +225,7 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
 static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size) {
   for (int k = 0; k < m->n_arrays; ++k) {
     const nnp_param_array *a = &m->arrays[k];
-    if (k > 0 && !next_line(c, line, size))
-      return BAD("the file ends before parameter '%s' (truncated?)", a->name);
+    if (k > 0 && !next_line(c, line, size)) return BAD("the file ends before parameter '%s' (truncated?)", a->name);
     char *tok[8];
     int nt = split(line, tok, 8);
     if (nt < 2 || strcmp(tok[0], "param")) return BAD("line %d: expected 'param %s ...'", c->line, a->name);
@@ -222,7 +241,8 @@ static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size)
       char want[64] = "";
       for (int d = 0; d < a->ndim; ++d)
         snprintf(want + strlen(want), sizeof want - strlen(want), d ? " %d" : "%d", a->dims[d]);
-      return BAD("line %d: parameter '%s' has the wrong shape; the hyperparameters require (%s)", c->line, a->name, want);
+      return BAD("line %d: parameter '%s' has the wrong shape; the hyperparameters require (%s)", c->line, a->name,
+                 want);
     }
     double *dst = m->params + a->offset;
     for (size_t i = 0; i < a->size; ++i) {
@@ -242,7 +262,8 @@ static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size)
     }
     /* the rest of the last value's line must be empty */
     while (c->p < c->end && *c->p != '\n') {
-      if (!isspace((unsigned char)*c->p)) return BAD("line %d: parameter '%s' has more than %zu values", c->line, a->name, a->size);
+      if (!isspace((unsigned char)*c->p))
+        return BAD("line %d: parameter '%s' has more than %zu values", c->line, a->name, a->size);
       c->p++;
     }
     if (c->p < c->end) c->p++, c->line++;
@@ -275,7 +296,8 @@ static long find_checksum_line(const char *b, size_t n, uint64_t *stored, int *v
 nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
   if (!bytes || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_parse: NULL argument");
   if (n == 0) return nnp_fail(err, NNP_ERR_FORMAT, "the model file is empty");
-  if (memchr(bytes, '\0', n)) return nnp_fail(err, NNP_ERR_FORMAT, "the model file contains NUL bytes (binary or damaged)");
+  if (memchr(bytes, '\0', n))
+    return nnp_fail(err, NNP_ERR_FORMAT, "the model file contains NUL bytes (binary or damaged)");
   const char magic[] = "pair_nnp-model ";
   if (n < sizeof magic || strncmp(bytes, magic, sizeof magic - 1))
     return nnp_fail(err, NNP_ERR_FORMAT, "not a pair_nnp model file (the first line must be 'pair_nnp-model VERSION')");
@@ -284,7 +306,8 @@ nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_err
     return nnp_fail(err, NNP_ERR_VERSION,
                     "model file format version %d is newer than this pair_nnp supports (%d); upgrade pair_nnp", version,
                     NNP_FILE_FORMAT_VERSION);
-  if (version < 1) return nnp_fail(err, NNP_ERR_FORMAT, "model file format version '%.8s' is not valid", bytes + sizeof magic - 1);
+  if (version < 1)
+    return nnp_fail(err, NNP_ERR_FORMAT, "model file format version '%.8s' is not valid", bytes + sizeof magic - 1);
   uint64_t stored = 0;
   int valid_hex = 0;
   long body = find_checksum_line(bytes, n, &stored, &valid_hex);

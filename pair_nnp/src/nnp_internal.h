@@ -7,18 +7,18 @@
 #include <stddef.h>
 
 #define NNP_MAX_PATHS 128
-#define NNP_PI 3.14159265358979323846
+#define NNP_PI        3.14159265358979323846
 
 /* Hot kernels are compiled for several instruction sets and picked at load time, so a portable build still uses
  * AVX2/AVX-512 where the machine has them. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NNP_NO_CLONES) &&                    \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(NNP_NO_CLONES) &&                      \
     !defined(__SANITIZE_ADDRESS__)
 #define NNP_HOT __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define NNP_HOT
 #endif
 #define NNP_MAX_RADIAL_LAYERS 8
-#define NNP_NSH(L) (((L) + 1) * ((L) + 1))
+#define NNP_NSH(L)            (((L) + 1) * ((L) + 1))
 
 /* status helpers (error.c) */
 nnp_status nnp_fail(nnp_error *err, nnp_status status, const char *fmt, ...)
@@ -103,8 +103,8 @@ double nnp_envelope(double x, int p, double *dfdx);
 void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db);
 
 typedef struct {
-  int n_rows;   /* rows = edges (x2 when tangents are carried) */
-  double *pre[NNP_MAX_RADIAL_LAYERS]; /* pre-activations of hidden layers, n_rows x H_k */
+  int n_rows;                             /* rows = edges (x2 when tangents are carried) */
+  double *pre[NNP_MAX_RADIAL_LAYERS];     /* pre-activations of hidden layers, n_rows x H_k */
   double *act[NNP_MAX_RADIAL_LAYERS + 1]; /* act[0] = input basis, act[k] = SiLU(pre[k-1]) */
 } nnp_mlp_tape;
 
@@ -162,11 +162,11 @@ double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, doub
 /* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
 /* scratch: NNP_TP_SCRATCH(C) doubles */
 #define NNP_TP_SCRATCH(C) ((size_t)(2 * (2 * NNP_MAX_L + 1) + NNP_NSH(NNP_MAX_L)) * (C))
-void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, double *msg, double *scratch);
+void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y, const double *R,
+                         double *msg, double *scratch);
 /* Adjoint of one edge: given dmsg (adjoint of the receiver's message block), accumulates dx_j, returns
  * dR[p*C+c] and dY[(L+1)^2] (overwritten). */
-void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                         const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv, double *scratch);
+void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y, const double *R,
+                         const double *dmsg, double *dx_j, double *dR, double *dYv, double *scratch);
 
 #endif

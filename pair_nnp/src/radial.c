@@ -47,8 +47,8 @@ void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int 
   }
 }
 
-NNP_HOT void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                 int accumulate) {
+NNP_HOT void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C,
+                         int ldc, int accumulate) {
   for (int i = 0; i < n; ++i) {
     double *restrict c = C + (size_t)i * ldc;
     const double *a = A + (size_t)i * lda;

@@ -13,12 +13,11 @@
 /* Elements                                                                                                          */
 
 static const char *const element_symbols[XYZ_MAX_Z + 1] = {
-  "X",
-  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",  "S",  "Cl", "Ar",
-  "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr",
-  "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I",  "Xe",
-  "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf",
-  "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn"};
+    "X",  "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",  "S",  "Cl",
+    "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br",
+    "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I",
+    "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu",
+    "Hf", "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn"};
 
 static int equal_nocase(const char *a, const char *b) {
   for (; *a && *b; a++, b++) {
@@ -35,9 +34,7 @@ int xyz_element_z(const char *symbol) {
   return 0;
 }
 
-const char *xyz_element_symbol(int z) {
-  return (z >= 1 && z <= XYZ_MAX_Z) ? element_symbols[z] : NULL;
-}
+const char *xyz_element_symbol(int z) { return (z >= 1 && z <= XYZ_MAX_Z) ? element_symbols[z] : NULL; }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Frames                                                                                                            */
@@ -80,23 +77,23 @@ static int frame_reserve(xyz_frame *frame, int n) {
 
 typedef struct {
   char name[64];
-  char type;  /* 'S', 'R', 'I' or 'L' */
+  char type; /* 'S', 'R', 'I' or 'L' */
   int count;
-  int start;  /* first column of the atom line */
+  int start; /* first column of the atom line */
 } xyz_property;
 
 struct xyz_reader {
   FILE *fp;
   int owns_fp;
   char *name;
-  char *buf;          /* the current line, without its end-of-line characters */
+  char *buf; /* the current line, without its end-of-line characters */
   size_t cap;
-  long line;          /* lines read so far */
-  long frame;         /* index of the frame being read */
+  long line;  /* lines read so far */
+  long frame; /* index of the frame being read */
   xyz_property *props;
   int n_props, props_cap;
-  char *col_type;     /* type of every column of an atom line */
-  char **tokens;      /* tokens of an atom line */
+  char *col_type; /* type of every column of an atom line */
+  char **tokens;  /* tokens of an atom line */
   int n_cols, cols_cap;
 };
 
@@ -322,8 +319,7 @@ static char *next_field(char **cursor) {
   return s;
 }
 
-static int add_property_checked(xyz_reader *r, const char *name, const char *type, const char *width,
-                                xyz_error *err) {
+static int add_property_checked(xyz_reader *r, const char *name, const char *type, const char *width, xyz_error *err) {
   long count;
   char t = (char)toupper((unsigned char)type[0]);
   if (name[0] == '\0' || strlen(name) >= sizeof r->props->name)
@@ -407,7 +403,7 @@ static int parse_header(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   frame->has_energy = 0;
   set_identity(frame->cell);
   while ((rc = next_pair(&cursor, &key, &value)) == 1) {
-    if (!value) continue;  /* a boolean flag, or a word of a free-text comment line */
+    if (!value) continue; /* a boolean flag, or a word of a free-text comment line */
     if (equal_nocase(key, "Lattice")) {
       if (parse_lattice(r, value, frame, err) != 0) return -1;
     } else if (equal_nocase(key, "Properties")) {
@@ -459,8 +455,8 @@ static int column_of(xyz_reader *r, const char *name, char type, int count, int 
   *start = -1;
   if (!p) return 0;
   if (p->type != type || p->count != count)
-    return fail(r, err, r->line, "Properties: column %s is %c:%d, expected %c:%d", p->name, p->type, p->count,
-                type, count);
+    return fail(r, err, r->line, "Properties: column %s is %c:%d, expected %c:%d", p->name, p->type, p->count, type,
+                count);
   *start = p->start;
   return 0;
 }
@@ -525,7 +521,7 @@ static int read_symbol(xyz_reader *r, xyz_frame *frame, int atom, const xyz_colu
   int z;
   if (c->species >= 0) {
     const char *t = r->tokens[c->species];
-    if (atom > 0 && strcmp(t, frame->symbols[atom - 1]) == 0) {  /* the same element as the atom before */
+    if (atom > 0 && strcmp(t, frame->symbols[atom - 1]) == 0) { /* the same element as the atom before */
       memcpy(symbol, frame->symbols[atom - 1], 8);
       return 0;
     }
@@ -556,8 +552,9 @@ static int count_tokens(const char *s) {
 static int read_atom(xyz_reader *r, xyz_frame *frame, int atom, const xyz_columns *c, xyz_error *err) {
   int n = count_tokens(r->buf);
   if (n != r->n_cols) {
-    return fail(r, err, r->line, "atom %d of %d: found %d columns, Properties declare %d (wrong atom count on line %ld?)",
-                atom, frame->n_atoms, n, r->n_cols, frame->line);
+    return fail(r, err, r->line,
+                "atom %d of %d: found %d columns, Properties declare %d (wrong atom count on line %ld?)", atom,
+                frame->n_atoms, n, r->n_cols, frame->line);
   }
   split(r->buf, r->tokens, r->n_cols);
   if (check_types(r, atom, err) != 0) return -1;
@@ -610,8 +607,7 @@ int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
     rc = read_line(r, err);
     if (rc < 0) return -1;
     if (rc == 0)
-      return fail(r, err, r->line + 1, "truncated frame: end of file after %d of %d atom lines", i,
-                  frame->n_atoms);
+      return fail(r, err, r->line + 1, "truncated frame: end of file after %d of %d atom lines", i, frame->n_atoms);
     if (read_atom(r, frame, i, &cols, err) != 0) return -1;
   }
   r->frame++;
@@ -631,7 +627,7 @@ static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d)
           d->atom_energy ? ":energies:R:1" : "");
   if (d->energy) fprintf(out, " energy=%.17g", *d->energy);
   if (d->virial) {
-    const double *v = d->virial;  /* xx yy zz xy xz yz */
+    const double *v = d->virial; /* xx yy zz xy xz yz */
     const double full[9] = {v[0], v[3], v[4], v[3], v[1], v[5], v[4], v[5], v[2]};
     fprintf(out, " virial=\"");
     for (int i = 0; i < 9; i++) fprintf(out, i ? " %.17g" : "%.17g", full[i]);

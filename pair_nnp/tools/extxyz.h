@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define XYZ_MAX_Z 86      /* the element table runs from H (1) to Rn (86) */
+#define XYZ_MAX_Z     86 /* the element table runs from H (1) to Rn (86) */
 #define XYZ_MAX_ATOMS 100000000
 
 typedef struct {
@@ -39,18 +39,18 @@ typedef struct {
 
 typedef struct {
   int n_atoms;
-  char (*symbols)[8];  /* [n_atoms] element symbols, normalised ("fe" -> "Fe") */
-  double *positions;   /* [n_atoms][3] Angstrom */
+  char (*symbols)[8]; /* [n_atoms] element symbols, normalised ("fe" -> "Fe") */
+  double *positions;  /* [n_atoms][3] Angstrom */
   int has_forces;
-  double *forces;      /* [n_atoms][3] eV/Angstrom; valid when has_forces */
+  double *forces; /* [n_atoms][3] eV/Angstrom; valid when has_forces */
   int has_energy;
-  double energy;       /* eV; valid when has_energy */
+  double energy; /* eV; valid when has_energy */
   int has_cell;
-  double cell[3][3];   /* rows are the lattice vectors; the identity when !has_cell */
+  double cell[3][3]; /* rows are the lattice vectors; the identity when !has_cell */
   int pbc[3];
-  long index;          /* frame number in the file, from 0 */
-  long line;           /* line of the atom-count line, from 1 */
-  int capacity;        /* atoms the arrays can hold (internal) */
+  long index;   /* frame number in the file, from 0 */
+  long line;    /* line of the atom-count line, from 1 */
+  int capacity; /* atoms the arrays can hold (internal) */
 } xyz_frame;
 
 typedef struct xyz_reader xyz_reader;
@@ -75,10 +75,10 @@ const char *xyz_element_symbol(int z);
 
 /* What xyz_write_frame writes beyond species and positions. Members left NULL are not written. */
 typedef struct {
-  const double *forces;       /* [n_atoms][3] -> column forces:R:3 */
-  const double *atom_energy;  /* [n_atoms] -> column energies:R:1 */
-  const double *energy;       /* -> header energy= */
-  const double *virial;       /* [6] xx yy zz xy xz yz -> header virial="xx xy xz yx yy yz zx zy zz" */
+  const double *forces;      /* [n_atoms][3] -> column forces:R:3 */
+  const double *atom_energy; /* [n_atoms] -> column energies:R:1 */
+  const double *energy;      /* -> header energy= */
+  const double *virial;      /* [6] xx yy zz xy xz yz -> header virial="xx xy xz yx yy yz zx zy zz" */
 } xyz_write_data;
 
 /* Write one frame: symbols, positions, Lattice (when has_cell) and pbc from `frame`, the rest from `data`

@@ -62,18 +62,18 @@ typedef struct {
   int has_ref_energy;
   double ref_energy;
   int has_ref_forces;
-  double force_rmse, force_mae;  /* meV/A */
+  double force_rmse, force_mae; /* meV/A */
   double seconds;
 } frame_record;
 
 typedef struct {
   long n_frames, n_atoms;
-  err_acc energy;                            /* meV/atom, one entry per frame */
-  err_acc force;                             /* meV/A, one entry per component */
+  err_acc energy; /* meV/atom, one entry per frame */
+  err_acc force;  /* meV/A, one entry per component */
   err_acc species_force[NNP_MAX_SPECIES];
   long species_atoms[NNP_MAX_SPECIES];
   double seconds;
-  frame_record *frames;                      /* with --per-frame */
+  frame_record *frames; /* with --per-frame */
   long frames_cap;
 } eval_stats;
 
@@ -268,9 +268,9 @@ static int compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers
   static const int open_pbc[3] = {0, 0, 0};
   nnp_error err;
   nnp_cell_graph *g = NULL;
-  nnp_status st = nnp_cell_graph_build(f->n_atoms, b->species, f->positions,
-                                       f->has_cell ? (const double(*)[3])f->cell : identity,
-                                       f->has_cell ? f->pbc : open_pbc, nnp_model_hyper(c->model)->r_cut, &g, &err);
+  nnp_status st =
+      nnp_cell_graph_build(f->n_atoms, b->species, f->positions, f->has_cell ? (const double(*)[3])f->cell : identity,
+                           f->has_cell ? f->pbc : open_pbc, nnp_model_hyper(c->model)->r_cut, &g, &err);
   if (st != NNP_OK) return report_frame(c->opt, f, err.message);
   const nnp_graph *view = nnp_cell_graph_view(g);
   size_t rows = (size_t)view->n_total;

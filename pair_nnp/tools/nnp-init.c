@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINE 4096
+#define MAX_LINE   4096
 #define MAX_TOKENS (NNP_MAX_SPECIES + 8)
 
 static const char usage_text[] =
@@ -222,8 +222,8 @@ typedef enum { KEY_INT, KEY_REAL, KEY_INT_LIST, KEY_PER_SPECIES, KEY_UNITS, KEY_
 typedef struct {
   const char *name;
   key_kind kind;
-  size_t offset;  /* into nnp_hyper */
-  int lo, hi;     /* range of an integer */
+  size_t offset; /* into nnp_hyper */
+  int lo, hi;    /* range of an integer */
 } key_spec;
 
 static const key_spec keys[] = {
@@ -266,7 +266,7 @@ static int set_real(const hyper_file *f, const hyper_line *l, const key_spec *k,
   if (parse_real(l->tok[1], &v) != 0) return fail_line(f, l, k->name, "not a finite number");
   if (v < 0 || (v == 0 && strcmp(k->name, "r_min") != 0)) return fail_line(f, l, k->name, "must be positive");
   *(double *)((char *)h + k->offset) = v;
-  if (strcmp(k->name, "r_cut") == 0) {  /* pair_cutoff lines, applied later, may lower single pairs */
+  if (strcmp(k->name, "r_cut") == 0) { /* pair_cutoff lines, applied later, may lower single pairs */
     for (int a = 0; a < NNP_MAX_SPECIES; a++) {
       for (int b = 0; b < NNP_MAX_SPECIES; b++) h->pair_cutoff[a][b] = v;
     }
@@ -344,15 +344,20 @@ static int init_species(const hyper_file *f, nnp_hyper *h) {
 
 static int apply_line(const hyper_file *f, const hyper_line *l, const key_spec *k, nnp_hyper *h) {
   switch (k->kind) {
-    case KEY_INT: return set_int(f, l, k, h);
-    case KEY_REAL: return set_real(f, l, k, h);
-    case KEY_INT_LIST: return set_int_list(f, l, k, h);
-    case KEY_PER_SPECIES: return set_per_species(f, l, k, h);
-    case KEY_UNITS:
-      if (l->n_tok != 2 || strcmp(l->tok[1], "metal") != 0) return fail_line(f, l, "units", "only `metal` exists");
-      return 0;
-    case KEY_SPECIES:
-    case KEY_PAIR: return 0;
+  case KEY_INT:
+    return set_int(f, l, k, h);
+  case KEY_REAL:
+    return set_real(f, l, k, h);
+  case KEY_INT_LIST:
+    return set_int_list(f, l, k, h);
+  case KEY_PER_SPECIES:
+    return set_per_species(f, l, k, h);
+  case KEY_UNITS:
+    if (l->n_tok != 2 || strcmp(l->tok[1], "metal") != 0) return fail_line(f, l, "units", "only `metal` exists");
+    return 0;
+  case KEY_SPECIES:
+  case KEY_PAIR:
+    return 0;
   }
   return 0;
 }

@@ -13,21 +13,21 @@
 #include <stdint.h>
 
 #define TRAIN_MAX_FILES 64
-#define TRAIN_PATH_MAX 4096
+#define TRAIN_PATH_MAX  4096
 
 /* How large a displacement the central difference of the force-term gradient takes (Angstrom, for the atom
  * with the largest force error) and how far beyond r_cut the neighbour lists reach so that displaced evaluations
  * never miss a pair. docs/training.md, "The force term". */
 #define TRAIN_FD_DISPLACEMENT 1e-4
-#define TRAIN_GRAPH_SKIN 0.05
+#define TRAIN_GRAPH_SKIN      0.05
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Configuration (train_config.c)                                                                                    */
 
 typedef struct {
-  nnp_hyper hyper;                    /* architecture; normalisation filled in from the data unless overridden */
-  int have_avg_num_neighbors;         /* avg_num_neighbors given in the file: do not measure it */
-  int have_energy_scale;              /* energy_scale given in the file: do not use the force RMS */
+  nnp_hyper hyper;            /* architecture; normalisation filled in from the data unless overridden */
+  int have_avg_num_neighbors; /* avg_num_neighbors given in the file: do not measure it */
+  int have_energy_scale;      /* energy_scale given in the file: do not use the force RMS */
   char train_files[TRAIN_MAX_FILES][TRAIN_PATH_MAX];
   int n_train_files;
   char validation_file[TRAIN_PATH_MAX]; /* "" when a fraction of the training frames is held out */
@@ -37,9 +37,9 @@ typedef struct {
   double learning_rate, lr_factor, min_learning_rate;
   int lr_patience;
   int batch_size, epochs;
-  double time_budget;                 /* seconds of wall time for one invocation; 0: none */
+  double time_budget; /* seconds of wall time for one invocation; 0: none */
   double ema_decay, grad_clip;
-  int energy_reference_given;         /* 0: least squares; 1: energy_reference lists every species */
+  int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
 } train_config;
@@ -55,13 +55,13 @@ void train_config_defaults(train_config *cfg);
 
 typedef struct {
   int n_atoms;
-  int *species;            /* [n_atoms] model species index */
-  double *positions;       /* [n_atoms][3] the reference geometry */
-  double *forces;          /* [n_atoms][3] reference forces, eV/Angstrom */
-  double energy;           /* reference energy, eV */
-  nnp_cell_graph *graph;   /* built with r_cut + TRAIN_GRAPH_SKIN; positions are reset before every use */
-  int file;                /* index into the list of files the set was read from */
-  long frame;              /* frame number in that file */
+  int *species;          /* [n_atoms] model species index */
+  double *positions;     /* [n_atoms][3] the reference geometry */
+  double *forces;        /* [n_atoms][3] reference forces, eV/Angstrom */
+  double energy;         /* reference energy, eV */
+  nnp_cell_graph *graph; /* built with r_cut + TRAIN_GRAPH_SKIN; positions are reset before every use */
+  int file;              /* index into the list of files the set was read from */
+  long frame;            /* frame number in that file */
 } train_structure;
 
 typedef struct {
@@ -85,8 +85,8 @@ typedef struct {
   double avg_num_neighbors;
   double force_rms;
   double energy_shift[NNP_MAX_SPECIES];
-  int rank;                /* rank of the composition matrix; < n_species when compositions are collinear */
-  double shift_rmse;       /* RMS per-atom residual of the energies after the shifts (eV/atom) */
+  int rank;          /* rank of the composition matrix; < n_species when compositions are collinear */
+  double shift_rmse; /* RMS per-atom residual of the energies after the shifts (eV/atom) */
 } train_normalisation;
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
@@ -98,19 +98,19 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
 /* Per-thread buffers: a workspace of the core (single-threaded) and scratch for the three passes. */
 typedef struct {
   nnp_workspace *ws;
-  double *g_plus, *g_minus;  /* [n_params] */
-  double *forces;            /* [n_total][3] */
-  double *displaced;         /* [n_atoms][3] */
-  double *v;                 /* [n_atoms][3] force error */
+  double *g_plus, *g_minus; /* [n_params] */
+  double *forces;           /* [n_total][3] */
+  double *displaced;        /* [n_atoms][3] */
+  double *v;                /* [n_atoms][3] force error */
   size_t cap_forces, cap_atoms;
 } train_thread;
 
 typedef struct {
-  double energy_sq;   /* sum over structures of the squared energy error per atom, eV^2/atom^2 */
-  double force_sq;    /* sum over force components of the squared error, (eV/A)^2 */
+  double energy_sq; /* sum over structures of the squared energy error per atom, eV^2/atom^2 */
+  double force_sq;  /* sum over force components of the squared error, (eV/A)^2 */
   long n_structures;
   long n_components;
-  double loss;        /* the weighted loss contribution */
+  double loss; /* the weighted loss contribution */
 } train_errors;
 
 typedef struct {
@@ -118,7 +118,7 @@ typedef struct {
   train_thread *threads;
   int n_threads;
   double energy_weight, force_weight;
-  double *slots;      /* [batch_size][n_params]: one gradient per structure of a batch, summed in batch order */
+  double *slots; /* [batch_size][n_params]: one gradient per structure of a batch, summed in batch order */
   int n_slots;
   train_errors *slot_errors;
 } train_engine;
@@ -134,8 +134,8 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
                                 double *loss, train_errors *acc, nnp_error *err);
 /* Errors of the current parameters on a whole set (energies and forces only, no parameter gradient). */
 nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *acc, nnp_error *err);
-double train_errors_energy_rmse(const train_errors *a);  /* meV/atom */
-double train_errors_force_rmse(const train_errors *a);   /* meV/A */
+double train_errors_energy_rmse(const train_errors *a); /* meV/atom */
+double train_errors_force_rmse(const train_errors *a);  /* meV/A */
 /* The loss that a set of accumulated errors stands for: w_E * energy MSE + w_F * force MSE. */
 double train_errors_loss(const train_errors *a, double w_energy, double w_force);
 
@@ -143,7 +143,7 @@ double train_errors_loss(const train_errors *a, double w_energy, double w_force)
 /* Optimiser, random numbers, checkpoints (train_optim.c)                                                            */
 
 typedef struct {
-  uint64_t s[4];  /* xoshiro256** */
+  uint64_t s[4]; /* xoshiro256** */
 } train_rng;
 
 void train_rng_seed(train_rng *r, uint64_t seed);
@@ -153,19 +153,19 @@ void train_rng_shuffle(train_rng *r, int *a, int n);
 /* Everything that a resumed run needs besides the configuration and the data. */
 typedef struct {
   size_t n_params;
-  double *params, *ema, *adam_m, *adam_v;  /* [n_params] each */
-  long step;                /* optimiser steps taken */
-  int epoch;                /* epochs completed */
+  double *params, *ema, *adam_m, *adam_v; /* [n_params] each */
+  long step;                              /* optimiser steps taken */
+  int epoch;                              /* epochs completed */
   double lr;
-  double best_loss;         /* best validation loss so far (EMA weights); INFINITY before the first */
+  double best_loss; /* best validation loss so far (EMA weights); INFINITY before the first */
   int best_epoch;
-  double plateau_best;      /* the schedule's reference loss */
-  int plateau_count;        /* epochs without improvement on plateau_best */
+  double plateau_best; /* the schedule's reference loss */
+  int plateau_count;   /* epochs without improvement on plateau_best */
   train_rng rng;
   double avg_num_neighbors; /* the normalisation the run started with */
   int n_species;
   double energy_shift[NNP_MAX_SPECIES], energy_scale[NNP_MAX_SPECIES];
-  long n_train, n_val;      /* frame counts: a resumed run must see the same split */
+  long n_train, n_val; /* frame counts: a resumed run must see the same split */
 } train_state;
 
 int train_state_alloc(train_state *s, size_t n_params);
@@ -187,17 +187,17 @@ int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t ms
 
 typedef struct {
   const char *config_path;
-  const char *resume_path;     /* NULL: a fresh run */
-  int threads;                 /* <= 0: the OpenMP default */
-  int max_epochs;              /* > 0: overrides `epochs` */
-  double time_budget;          /* > 0: overrides `time_budget` */
-  const char *command_line;    /* recorded in the model's metadata */
-  int quiet;                   /* no progress lines (tests) */
+  const char *resume_path;  /* NULL: a fresh run */
+  int threads;              /* <= 0: the OpenMP default */
+  int max_epochs;           /* > 0: overrides `epochs` */
+  double time_budget;       /* > 0: overrides `time_budget` */
+  const char *command_line; /* recorded in the model's metadata */
+  int quiet;                /* no progress lines (tests) */
 } train_options;
 
 typedef struct {
   int epochs_done;
-  double initial_val_force_rmse, initial_val_energy_rmse;  /* before the first step, meV/A and meV/atom */
+  double initial_val_force_rmse, initial_val_energy_rmse; /* before the first step, meV/A and meV/atom */
   double best_val_force_rmse, best_val_energy_rmse;
   double seconds_per_epoch;
   size_t n_params;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LINE 8192
+#define MAX_LINE   8192
 #define MAX_TOKENS (2 * NNP_MAX_SPECIES + 8)
 
 typedef struct {
@@ -75,8 +75,7 @@ static int one_real(const cfg_line *l, double lo, double hi, int open_lo, double
   double v;
   char what[96];
   snprintf(what, sizeof what, "expected one number in %s%g, %g]", open_lo ? "(" : "[", lo, hi);
-  if (l->n != 2 || to_real(l->tok[1], &v) || v < lo || v > hi || (open_lo && v == lo))
-    return fail(l, l->tok[0], what);
+  if (l->n != 2 || to_real(l->tok[1], &v) || v < lo || v > hi || (open_lo && v == lo)) return fail(l, l->tok[0], what);
   *out = v;
   return 0;
 }
@@ -119,7 +118,8 @@ static int set_radial_hidden(const cfg_line *l, nnp_hyper *h) {
   int n = l->n - 1;
   if (n < 1 || n > 8) return fail(l, "radial_hidden", "expected 1 to 8 integers");
   for (int i = 0; i < n; i++)
-    if (to_int(l->tok[i + 1], 1, 1 << 16, &h->radial_hidden[i])) return fail(l, "radial_hidden", "expected positive integers");
+    if (to_int(l->tok[i + 1], 1, 1 << 16, &h->radial_hidden[i]))
+      return fail(l, "radial_hidden", "expected positive integers");
   h->n_radial_hidden = n;
   return 0;
 }

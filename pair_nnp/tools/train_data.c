@@ -38,8 +38,8 @@ static int map_species(const char *file, const xyz_frame *f, const nnp_hyper *h,
       if (strcmp(f->symbols[i], h->species[s]) == 0) species[i] = s;
     if (species[i] >= 0) continue;
     char what[512];
-    int n = snprintf(what, sizeof what, "atom %d: element %s is not in the configuration's species (", i,
-                     f->symbols[i]);
+    int n =
+        snprintf(what, sizeof what, "atom %d: element %s is not in the configuration's species (", i, f->symbols[i]);
     for (int s = 0; s < h->n_species && n > 0 && (size_t)n < sizeof what; s++)
       n += snprintf(what + n, sizeof what - (size_t)n, s ? " %s" : "%s", h->species[s]);
     if (n > 0 && (size_t)n < sizeof what) snprintf(what + n, sizeof what - (size_t)n, ")");
@@ -96,9 +96,9 @@ static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper 
     return -1;
   }
   nnp_error err;
-  nnp_status st = nnp_cell_graph_build(f->n_atoms, s->species, f->positions,
-                                       f->has_cell ? (const double(*)[3])f->cell : identity,
-                                       f->has_cell ? f->pbc : open_pbc, h->r_cut + TRAIN_GRAPH_SKIN, &s->graph, &err);
+  nnp_status st =
+      nnp_cell_graph_build(f->n_atoms, s->species, f->positions, f->has_cell ? (const double(*)[3])f->cell : identity,
+                           f->has_cell ? f->pbc : open_pbc, h->r_cut + TRAIN_GRAPH_SKIN, &s->graph, &err);
   if (st != NNP_OK) {
     free_structure(s);
     return frame_error(file, f, err.message);
@@ -290,7 +290,8 @@ static int least_squares_shifts(const train_set *set, int S, double *mu) {
   return rank;
 }
 
-void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given, train_normalisation *o) {
+void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given,
+                                 train_normalisation *o) {
   const int S = h->n_species;
   memset(o, 0, sizeof *o);
   double neighbours = 0, atoms = 0, f2 = 0, e2 = 0;

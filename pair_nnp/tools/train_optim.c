@@ -148,8 +148,8 @@ static void get(ckpt_stream *c, void *p, size_t n) {
 
 /* The fields in file order; the same function reads and writes so that the two cannot disagree. */
 static void transfer_header(ckpt_stream *c, train_state *s, void (*io)(ckpt_stream *, void *, size_t)) {
-  int64_t i64[8] = {(int64_t)s->n_params, s->step, s->epoch, s->best_epoch, s->plateau_count, s->n_species,
-                    s->n_train, s->n_val};
+  int64_t i64[8] = {(int64_t)s->n_params, s->step,      s->epoch,   s->best_epoch,
+                    s->plateau_count,     s->n_species, s->n_train, s->n_val};
   io(c, i64, sizeof i64);
   s->n_params = (size_t)i64[0];
   s->step = (long)i64[1];

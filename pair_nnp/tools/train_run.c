@@ -16,7 +16,7 @@
 
 typedef struct {
   train_config cfg;
-  train_set train, val;       /* val may be empty: then the training errors stand in for it */
+  train_set train, val; /* val may be empty: then the training errors stand in for it */
   train_normalisation norm;
   nnp_model *model;
   train_state state;
@@ -172,7 +172,8 @@ static void teardown(trainer *t) {
 
 static void meta(trainer *t, const char *key, const char *value) {
   nnp_error err;
-  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK) fprintf(stderr, "nnp-train: warning: %s\n", err.message);
+  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK)
+    fprintf(stderr, "nnp-train: warning: %s\n", err.message);
 }
 
 static void meta_set_files(trainer *t, const char *key, const train_set *set) {
