@@ -3,6 +3,7 @@
 at a density of 1 g/cm^3, optionally replicated. For benchmarks and examples; not an equilibrated liquid.
 
 usage: make_water_box.py OUT.xyz [--molecules-per-side 4] [--replicate 2] [--seed 1] [--lammps-data OUT.data]
+                         [--lammps-full OUT.data]
 """
 import argparse
 
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--replicate", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lammps-data", help="also write a LAMMPS data file (atom_style atomic; types 1 = O, 2 = H)")
+    ap.add_argument("--lammps-full", help="also write a LAMMPS data file with molecules, charges (SPC/E), bonds and "
+                                          "angles (atom_style full), for the classical reference")
     a = ap.parse_args()
     symbols, pos, box = water_box(a.molecules_per_side, a.seed)
     r = a.replicate
@@ -77,6 +80,30 @@ def main():
             f.write(f"{s} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
     if a.lammps_data:
         write_lammps_data(a.lammps_data, all_sym, all_pos, L)
+    if a.lammps_full:
+        write_lammps_full(a.lammps_full, all_pos, L)
+
+
+SPCE_CHARGE = {"O": -0.8476, "H": 0.4238}  # e (Berendsen, Grigera, Straatsma, J. Phys. Chem. 91, 6269 (1987))
+
+
+def write_lammps_full(path, pos, box):
+    """Molecules O H H in order: atoms, charges, one bond type (O-H) and one angle type (H-O-H)."""
+    n_mol = len(pos) // 3
+    with open(path, "w") as f:
+        f.write("# water box from bench/make_water_box.py (types: 1 O, 2 H; SPC/E charges)\n\n")
+        f.write(f"{len(pos)} atoms\n{2 * n_mol} bonds\n{n_mol} angles\n2 atom types\n1 bond types\n1 angle types\n\n")
+        f.write(f"0 {box:.8f} xlo xhi\n0 {box:.8f} ylo yhi\n0 {box:.8f} zlo zhi\n\n")
+        f.write("Masses\n\n1 15.9994\n2 1.008\n\nAtoms # full\n\n")
+        for i, p in enumerate(pos):
+            s = "OHH"[i % 3]
+            f.write(f"{i + 1} {i // 3 + 1} {1 if s == 'O' else 2} {SPCE_CHARGE[s]} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
+        f.write("\nBonds\n\n")
+        for m in range(n_mol):
+            f.write(f"{2 * m + 1} 1 {3 * m + 1} {3 * m + 2}\n{2 * m + 2} 1 {3 * m + 1} {3 * m + 3}\n")
+        f.write("\nAngles\n\n")
+        for m in range(n_mol):
+            f.write(f"{m + 1} 1 {3 * m + 2} {3 * m + 1} {3 * m + 3}\n")
 
 
 def write_lammps_data(path, symbols, pos, box):
