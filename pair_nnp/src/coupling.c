@@ -55,6 +55,13 @@ static nnp_status quadrature_build(int L, sphere_quadrature *q, nnp_error *err) 
   return NNP_OK;
 }
 
+static int by_m3(const void *a, const void *b) {
+  const nnp_cg_entry *x = a, *y = b;
+  if (x->m3 != y->m3) return x->m3 - y->m3;
+  if (x->m1 != y->m1) return x->m1 - y->m1;
+  return x->m2 - y->m2;
+}
+
 /* Appends the nonzero entries of one path's tensor to the model's table. */
 static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path *p, int *cap, nnp_error *err) {
   const int L = m->h.l_max, nsh = NNP_NSH(L);
@@ -89,9 +96,21 @@ static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path 
           }
           m->cg = grown;
         }
-        m->cg[m->n_cg++] = (nnp_cg_entry){a, b, c, v};
+        m->cg[m->n_cg++] = (nnp_cg_entry){a, b, c, 0, v};
       }
   p->cg_end = m->n_cg;
+  /* order by m3 and flag each m3's first entry, so the tensor-product kernels can assign rather than clear and add;
+   * every row m3 of a Gaunt tensor has an entry (checked: the kernels rely on it) */
+  qsort(m->cg + p->cg_begin, (size_t)(p->cg_end - p->cg_begin), sizeof *m->cg, by_m3);
+  int rows = 0;
+  for (int e = p->cg_begin; e < p->cg_end; ++e) {
+    m->cg[e].first = e == p->cg_begin || m->cg[e].m3 != m->cg[e - 1].m3;
+    rows += m->cg[e].first;
+  }
+  if (rows != n3) {
+    free(g);
+    return nnp_fail(err, NNP_ERR_FORMAT, "coupling tensor (%d,%d,%d) has an empty row", p->l1, p->l2, p->l3);
+  }
   free(g);
   return NNP_OK;
 }

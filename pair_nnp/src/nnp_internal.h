@@ -30,6 +30,7 @@ nnp_status nnp_fail(nnp_error *err, nnp_status status, const char *fmt, ...)
 /* One nonzero coupling coefficient G[m1,m2,m3]; m indices run 0..2l within each degree's block. */
 typedef struct {
   int m1, m2, m3;
+  int first; /* the first entry of its m3 (entries are sorted by m3): it assigns instead of adding */
   double value;
 } nnp_cg_entry;
 

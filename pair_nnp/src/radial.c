@@ -184,7 +184,15 @@ NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double
   const int P = tab->width;
   const double *restrict a = tab->coef + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
                          *restrict d = c + P;
-  for (int q = 0; q < P; ++q) R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
-  if (Rdot)
-    for (int q = 0; q < P; ++q) Rdot[q] = (b[q] + t * (2.0 * c[q] + 3.0 * t * d[q])) * inv_h;
+  if (!Rdot) {
+#pragma omp simd
+    for (int q = 0; q < P; ++q) R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    return;
+  }
+  /* one pass over the coefficients for both */
+#pragma omp simd
+  for (int q = 0; q < P; ++q) {
+    R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    Rdot[q] = (b[q] + t * (2.0 * c[q] + 3.0 * t * d[q])) * inv_h;
+  }
 }

@@ -8,18 +8,23 @@
 
 #include <string.h>
 
-/* t[m3][c] = sum over the path's entries of G Y[m2] x[m1][c] */
+/* t[m3][c] = sum over the path's entries of G Y[m2] x[m1][c]; entries come sorted by m3, the first of each row
+ * assigns (coupling.c guarantees every row has one) */
 static inline void path_product(const nnp_model *m, const nnp_path *path, const double *restrict xin,
                                 const double *restrict Yl2, double *restrict t) {
   const int C = m->h.channels;
-  memset(t, 0, (size_t)(2 * path->l3 + 1) * C * sizeof *t);
   for (int e = path->cg_begin; e < path->cg_end; ++e) {
     const nnp_cg_entry *g = &m->cg[e];
     const double coef = g->value * Yl2[g->m2];
     const double *restrict xr = xin + g->m1 * C;
     double *restrict tr = t + g->m3 * C;
+    if (g->first) {
 #pragma omp simd
-    for (int c = 0; c < C; ++c) tr[c] += coef * xr[c];
+      for (int c = 0; c < C; ++c) tr[c] = coef * xr[c];
+    } else {
+#pragma omp simd
+      for (int c = 0; c < C; ++c) tr[c] += coef * xr[c];
+    }
   }
 }
 
