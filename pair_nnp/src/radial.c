@@ -3,6 +3,8 @@
  * use transposed copies (in x out) so the inner loops run over contiguous outputs and vectorise. */
 #include "nnp_internal.h"
 
+#include <cblas.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,18 +49,12 @@ void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int 
   }
 }
 
-NNP_HOT void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C,
-                         int ldc, int accumulate) {
-  for (int i = 0; i < n; ++i) {
-    double *restrict c = C + (size_t)i * ldc;
-    const double *a = A + (size_t)i * lda;
-    if (!accumulate) memset(c, 0, (size_t)mcols * sizeof *c);
-    for (int q = 0; q < k; ++q) {
-      const double aq = a[q];
-      const double *restrict b = B + (size_t)q * ldb;
-      for (int j = 0; j < mcols; ++j) c[j] += aq * b[j];
-    }
-  }
+/* The radial MLP's products (edges x widths) go through BLAS, single-threaded inside the caller's thread. */
+void nnp_gemm_nn(int n, int mcols, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+                 int accumulate) {
+  if (n <= 0 || mcols <= 0) return;
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, mcols, k, 1.0, A, lda, B, ldb, accumulate ? 1.0 : 0.0, C,
+              ldc);
 }
 
 void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const *wt, nnp_mlp_tape *tape, int n,
@@ -84,14 +80,8 @@ void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const
 
 /* grad(W) += delta^T act for delta (n x out), act (n x in), W (out x in) */
 static void outer_accumulate(int n, int out, int in, const double *delta, const double *act, double *gW) {
-  for (int i = 0; i < n; ++i)
-    for (int a = 0; a < out; ++a) {
-      const double d = delta[(size_t)i * out + a];
-      if (d == 0.0) continue;
-      double *restrict g = gW + (size_t)a * in;
-      const double *restrict x = act + (size_t)i * in;
-      for (int b = 0; b < in; ++b) g[b] += d * x[b];
-    }
+  if (n <= 0) return;
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0, delta, out, act, in, 1.0, gW, in);
 }
 
 void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nnp_mlp_tape *tape, int n,
