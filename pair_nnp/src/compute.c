@@ -14,7 +14,7 @@
 #define EDGE_CHUNK_BYTES (32u << 20)
 
 typedef struct {
-  double *tape, *R, *Rdot, *Y, *dY, *dR, *dYv, *mlp_scratch, *tp, *grad;
+  double *tape, *R, *Rdot, *dR, *dYv, *mlp_scratch, *tp, *grad;
 } thread_scratch;
 
 struct nnp_workspace {
@@ -24,6 +24,9 @@ struct nnp_workspace {
   int *edge_offset, *edge_j;
   double *edge_r; /* [E][4]: x_j - x_i and its length */
   double *edge_rc, *edge_g;
+  /* per-edge quantities every layer and pass reuses: harmonics Y [E][nsh], dY/dr [E][nsh][3], and (exact radial
+   * MLP only) the basis b and db/dr [E][2][N_b] */
+  double *edge_Y, *edge_dY, *edge_b;
   double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *edge_dx;
   double *wt; /* transposed radial weights of every layer */
   size_t *wt_offset;
@@ -50,6 +53,9 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->edge_r);
   free(ws->edge_rc);
   free(ws->edge_g);
+  free(ws->edge_Y);
+  free(ws->edge_dY);
+  free(ws->edge_b);
   free(ws->h);
   free(ws->x);
   free(ws->msg);
@@ -223,6 +229,9 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
     GROW(ws->edge_rc, n_edges);
     GROW(ws->edge_g, 3 * n_edges);
     GROW(ws->edge_kind, n_edges);
+    GROW(ws->edge_Y, (size_t)NNP_NSH(m->h.l_max) * n_edges);
+    GROW(ws->edge_dY, 3 * (size_t)NNP_NSH(m->h.l_max) * n_edges);
+    GROW(ws->edge_b, 2 * (size_t)m->h.radial_basis * n_edges);
     ws->cap_edges = n_edges;
   }
   size_t F = (size_t)m->feature_width;
@@ -239,7 +248,7 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
   size_t deg = max_deg ? max_deg : 1;
   size_t tape = nnp_mlp_tape_size(m, (int)(2 * deg));
   const size_t tp = NNP_TP_SCRATCH(m->h.channels);
-  size_t per = tape + 2 * deg * PC + deg * nsh * 4 + deg * PC + nsh + 2 * deg * (size_t)maxw +
+  size_t per = tape + 2 * deg * PC + deg * PC + nsh + 2 * deg * (size_t)maxw +
                (size_t)m->h.readout_hidden + tp + (want_grad ? m->n_params : 0);
   if (deg > ws->cap_deg || per > ws->thr_block_size || !ws->thr_block) {
     GROW(ws->thr_block, per * (size_t)ws->n_threads);
@@ -252,8 +261,6 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
     s->tape = p, p += tape;
     s->R = p, p += deg * PC;
     s->Rdot = p, p += deg * PC;
-    s->Y = p, p += deg * nsh;
-    s->dY = p, p += 3 * deg * nsh;
     s->dR = p, p += deg * PC;
     s->dYv = p, p += nsh;
     s->mlp_scratch = p, p += 2 * deg * (size_t)maxw + (size_t)m->h.readout_hidden;
@@ -283,6 +290,20 @@ static nnp_status check_inputs(const nnp_model *m, const nnp_graph *g, nnp_error
       return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position (%g, %g, %g)", i, x[0], x[1], x[2]);
   }
   return NNP_OK;
+}
+
+/* Harmonics and (for the exact radial MLP) the radial basis of every edge: the same for all layers and passes. */
+static void edge_geometry(nnp_workspace *ws, int n_edges) {
+  const nnp_model *m = ws->model;
+  const int nsh = NNP_NSH(m->h.l_max), nb = m->h.radial_basis;
+#pragma omp parallel for schedule(static)
+  for (int e = 0; e < n_edges; ++e) {
+    const double *rv = ws->edge_r + 4 * (size_t)e;
+    nnp_sph(m->h.l_max, rv, ws->edge_Y + (size_t)e * nsh, ws->edge_dY + 3 * (size_t)e * nsh);
+    if (!ws->n_tables)
+      nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], rv[3], ws->edge_b + 2 * (size_t)e * nb,
+                       ws->edge_b + (2 * (size_t)e + 1) * nb);
+  }
 }
 
 static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad, nnp_error *err) {
@@ -332,6 +353,7 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
   }
   ws->edge_offset[g->n_local] = e;
   memset(ws->edge_g, 0, 3 * (size_t)e * sizeof *ws->edge_g);
+  edge_geometry(ws, e);
   return NNP_OK;
 }
 
@@ -339,9 +361,9 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
 static void edge_basis(const nnp_model *m, const nnp_workspace *ws, int e0, int n, int tangent, nnp_mlp_tape *tape) {
   const int nb = m->h.radial_basis;
   for (int k = 0; k < n; ++k) {
-    const int e = e0 + k;
-    nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], ws->edge_r[4 * (size_t)e + 3], tape->act[0] + (size_t)k * nb,
-                     tangent ? tape->act[0] + (size_t)(n + k) * nb : NULL);
+    const double *b = ws->edge_b + 2 * (size_t)(e0 + k) * nb;
+    memcpy(tape->act[0] + (size_t)k * nb, b, (size_t)nb * sizeof *b);
+    if (tangent) memcpy(tape->act[0] + (size_t)(n + k) * nb, b + nb, (size_t)nb * sizeof *b);
   }
 }
 
@@ -377,8 +399,8 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
     }
     for (int k = 0; k < n; ++k) {
       const int e = e0 + k;
-      nnp_sph(m->h.l_max, ws->edge_r + 4 * (size_t)e, s->Y, NULL);
-      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, s->Y, s->R + (size_t)k * PC, out, s->tp);
+      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * NNP_NSH(m->h.l_max),
+                          s->R + (size_t)k * PC, out, s->tp);
     }
     for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
   }
@@ -420,8 +442,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       for (int k = 0; k < n; ++k) {
         const int e = e0 + k;
         const double *rv = ws->edge_r + 4 * (size_t)e;
-        double *Y = s->Y, *dY = s->dY, *dR = s->dR + (size_t)k * PC;
-        nnp_sph(m->h.l_max, rv, Y, dY);
+        const double *Y = ws->edge_Y + (size_t)e * nsh, *dY = ws->edge_dY + 3 * (size_t)e * nsh;
+        double *dR = s->dR + (size_t)k * PC;
         double *dxe = ws->edge_dx + (size_t)(e - e_begin) * F;
         memset(dxe, 0, (size_t)Fin * sizeof *dxe);
         nnp_tp_edge_adjoint(m, ly, ws->x + (size_t)ws->edge_j[e] * F, Y, s->R + (size_t)k * PC, dm, dxe, dR, s->dYv,

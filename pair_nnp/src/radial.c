@@ -14,7 +14,9 @@ double nnp_envelope(double x, int p, double *dfdx) {
     if (dfdx) *dfdx = 0.0;
     return 0.0;
   }
-  double xp1 = pow(x, p - 1), xp = xp1 * x;
+  double xp1 = 1.0; /* x^(p-1) by multiplication: p is a small integer */
+  for (int k = 1; k < p; ++k) xp1 *= x;
+  double xp = xp1 * x;
   double a = 0.5 * (p + 1) * (p + 2), b = (double)p * (p + 2), c = 0.5 * p * (p + 1);
   if (dfdx) *dfdx = -0.5 * p * (p + 1) * (p + 2) * xp1 * (1.0 - x) * (1.0 - x);
   return 1.0 - a * xp + b * xp * x - c * xp * x * x;
@@ -23,8 +25,15 @@ double nnp_envelope(double x, int p, double *dfdx) {
 void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db) {
   double dfdx, f = nnp_envelope(r / rc, p, &dfdx);
   double df = dfdx / rc, pref = sqrt(2.0 / rc), inv_r = 1.0 / r;
+  /* sin(n a), cos(n a) by the angle-addition recurrence from one sin/cos pair (a = pi r / rc) */
+  const double a = NNP_PI * r / rc, s1 = sin(a), c1 = cos(a);
+  double s = s1, c = c1;
   for (int n = 1; n <= n_basis; ++n) {
-    double k = n * NNP_PI / rc, s = sin(k * r), c = cos(k * r);
+    if (n > 1) {
+      const double sn = s * c1 + c * s1, cn = c * c1 - s * s1;
+      s = sn, c = cn;
+    }
+    const double k = n * NNP_PI / rc;
     double g = pref * s * inv_r, dg = pref * (k * c - s * inv_r) * inv_r;
     b[n - 1] = g * f;
     if (db) db[n - 1] = dg * f + g * df;
