@@ -10,9 +10,9 @@
 
 /* t[m3][c] = sum over the path's entries of G Y[m2] x[m1][c]; entries come sorted by m3, the first of each row
  * assigns (coupling.c guarantees every row has one) */
-static inline void path_product(const nnp_model *m, const nnp_path *path, const double *restrict xin,
-                                const double *restrict Yl2, double *restrict t) {
-  const int C = m->h.channels;
+static inline __attribute__((always_inline)) void path_product(const nnp_model *m, const nnp_path *path,
+                                                               const double *restrict xin, const double *restrict Yl2,
+                                                               double *restrict t, const int C) {
   for (int e = path->cg_begin; e < path->cg_end; ++e) {
     const nnp_cg_entry *g = &m->cg[e];
     const double coef = g->value * Yl2[g->m2];
@@ -28,16 +28,16 @@ static inline void path_product(const nnp_model *m, const nnp_path *path, const 
   }
 }
 
-NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                                 const double *R, double *msg, double *scratch) {
-  const int C = m->h.channels;
+static inline __attribute__((always_inline)) void tp_forward(const nnp_model *m, const nnp_layer *ly,
+                                                             const double *x_j, const double *Y, const double *R,
+                                                             double *msg, double *scratch, const int C) {
   double *t = scratch;
   for (int p = 0; p < ly->n_paths; ++p) {
     const nnp_path *path = &ly->paths[p];
     const int l3 = path->l3, stride = ly->l3_count[l3] * C;
     double *out = msg + ly->msg_offset[l3] + (p - ly->l3_first[l3]) * C;
     const double *restrict w = R + (size_t)p * C;
-    path_product(m, path, x_j + C * path->l1 * path->l1, Y + path->l2 * path->l2, t);
+    path_product(m, path, x_j + C * path->l1 * path->l1, Y + path->l2 * path->l2, t, C);
     for (int m3 = 0; m3 < 2 * l3 + 1; ++m3) {
       double *restrict o = out + m3 * stride;
       const double *restrict tr = t + m3 * C;
@@ -47,10 +47,11 @@ NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const 
   }
 }
 
-NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                                 const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv,
-                                 double *scratch) {
-  const int C = m->h.channels, nsh = NNP_NSH(m->h.l_max);
+static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m, const nnp_layer *ly,
+                                                             const double *x_j, const double *Y, const double *R,
+                                                             const double *dmsg, double *dx_j, double *dR,
+                                                             double *dYv, double *scratch, const int C) {
+  const int nsh = NNP_NSH(m->h.l_max);
   double *t = scratch, *u = t + (2 * NNP_MAX_L + 1) * C, *acc = u + (2 * NNP_MAX_L + 1) * C; /* acc: nsh x C */
   memset(acc, 0, (size_t)nsh * C * sizeof *acc);
   for (int p = 0; p < ly->n_paths; ++p) {
@@ -64,7 +65,7 @@ NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const 
     const double *restrict w = R + (size_t)p * C;
     double *restrict dw = dR + (size_t)p * C;
     /* dR[c] = sum_m3 dout[m3,c] t[m3,c];  u = w * dout is the adjoint of t */
-    path_product(m, path, xin, Yl2, t);
+    path_product(m, path, xin, Yl2, t, C);
 #pragma omp simd
     for (int c = 0; c < C; ++c) dw[c] = 0.0;
     for (int m3 = 0; m3 < 2 * l3 + 1; ++m3) {
@@ -94,4 +95,30 @@ NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const 
     for (int c = 0; c < C; ++c) s += a[c];
     dYv[q] = s;
   }
+}
+
+/* The channel count is a run-time hyperparameter, but the loops over channels are short (8-64): compiling the
+ * kernels for the usual counts lets the compiler unroll them into whole vector registers. */
+#define DISPATCH_CHANNELS(call, C)                                                                                     \
+  switch (C) {                                                                                                         \
+  case 8: call(8); break;                                                                                              \
+  case 16: call(16); break;                                                                                            \
+  case 32: call(32); break;                                                                                            \
+  case 64: call(64); break;                                                                                            \
+  default: call(C); break;                                                                                             \
+  }
+
+NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                 const double *R, double *msg, double *scratch) {
+#define FORWARD(c) tp_forward(m, ly, x_j, Y, R, msg, scratch, c)
+  DISPATCH_CHANNELS(FORWARD, m->h.channels)
+#undef FORWARD
+}
+
+NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                 const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv,
+                                 double *scratch) {
+#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg, dx_j, dR, dYv, scratch, c)
+  DISPATCH_CHANNELS(ADJOINT, m->h.channels)
+#undef ADJOINT
 }
