@@ -306,52 +306,83 @@ static void edge_geometry(nnp_workspace *ws, int n_edges) {
   }
 }
 
+/* Walks atom i's neighbour list; with fill, writes its edges from slot e. Returns the number of edges, or -1 for a
+ * neighbour index out of range, -2 for a pair closer than r_min (then *bad_j and *bad_r2 say which). */
+static int atom_edges(nnp_workspace *ws, const nnp_graph *g, int i, int fill, int e, int *bad_j, double *bad_r2) {
+  const nnp_model *m = ws->model;
+  const int si = g->species[i];
+  if (si < 0) return 0;
+  const double rmin2 = m->h.r_min * m->h.r_min, *xi = g->positions + 3 * (size_t)i;
+  int n = 0;
+  for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; ++q) {
+    const int j = g->neigh_index[q];
+    if (j < 0 || j >= g->n_total) return *bad_j = j, -1;
+    const int sj = g->species[j];
+    if (sj < 0 || j == i) continue;
+    const double *xj = g->positions + 3 * (size_t)j;
+    const double d[3] = {xj[0] - xi[0], xj[1] - xi[1], xj[2] - xi[2]};
+    const double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2], rc = m->h.pair_cutoff[si][sj];
+    if (r2 >= rc * rc) continue;
+    if (r2 < rmin2) return *bad_j = j, *bad_r2 = r2, -2;
+    if (fill) {
+      const size_t k = (size_t)(e + n);
+      ws->edge_j[k] = j;
+      ws->edge_r[4 * k + 0] = d[0];
+      ws->edge_r[4 * k + 1] = d[1];
+      ws->edge_r[4 * k + 2] = d[2];
+      ws->edge_r[4 * k + 3] = sqrt(r2);
+      ws->edge_rc[k] = rc;
+      ws->edge_kind[k] = ws->kind_of_pair[si][sj];
+    }
+    ++n;
+  }
+  return n;
+}
+
+/* Edges of all local atoms in two parallel passes (count, then fill at the prefix sums), so the edge order is that
+ * of the atoms and their neighbour lists whatever the thread count. */
 static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad, nnp_error *err) {
   const nnp_model *m = ws->model;
-  size_t n_cand = g->n_local ? (size_t)g->neigh_offset[g->n_local] : 0;
+  const int nl = g->n_local;
+  size_t n_cand = nl ? (size_t)g->neigh_offset[nl] : 0;
   size_t max_deg = 0;
-  for (int i = 0; i < g->n_local; ++i) {
-    size_t d = (size_t)(g->neigh_offset[i + 1] - g->neigh_offset[i]);
+  for (int i = 0; i < nl; ++i) {
     if (g->neigh_offset[i + 1] < g->neigh_offset[i])
       return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour offsets decrease at atom %d", i);
+    size_t d = (size_t)(g->neigh_offset[i + 1] - g->neigh_offset[i]);
     if (d > max_deg) max_deg = d;
   }
   nnp_status st = ws_reserve_edges(ws, n_cand ? n_cand : 1, max_deg, want_grad, err);
   if (st) return st;
-  const double rmin2 = m->h.r_min * m->h.r_min;
-  int e = 0;
-  for (int i = 0; i < g->n_local; ++i) {
-    ws->edge_offset[i] = e;
-    const int si = g->species[i];
-    if (si < 0) continue;
-    const double *xi = g->positions + 3 * (size_t)i;
-    for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; ++q) {
-      const int j = g->neigh_index[q];
-      if (j < 0 || j >= g->n_total)
-        return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour %d of atom %d is outside 0..%d", j, i, g->n_total - 1);
-      const int sj = g->species[j];
-      if (sj < 0 || j == i) continue;
-      const double *xj = g->positions + 3 * (size_t)j;
-      double d[3] = {xj[0] - xi[0], xj[1] - xi[1], xj[2] - xi[2]};
-      double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
-      double rc = m->h.pair_cutoff[si][sj];
-      if (r2 >= rc * rc) continue;
-      if (r2 < rmin2)
-        return nnp_fail(err, NNP_ERR_GEOMETRY,
-                        "atoms %d (%s) and %d (%s) are %.4f Angstrom apart, closer than the %.4f Angstrom this model "
-                        "was trained for (r_min)",
-                        i, m->h.species[si], j, m->h.species[sj], sqrt(r2), m->h.r_min);
-      ws->edge_j[e] = j;
-      ws->edge_r[4 * (size_t)e + 0] = d[0];
-      ws->edge_r[4 * (size_t)e + 1] = d[1];
-      ws->edge_r[4 * (size_t)e + 2] = d[2];
-      ws->edge_r[4 * (size_t)e + 3] = sqrt(r2);
-      ws->edge_rc[e] = rc;
-      ws->edge_kind[e] = ws->kind_of_pair[si][sj];
-      ++e;
-    }
+  int first_bad = nl;
+  ws->edge_offset[0] = 0;
+#pragma omp parallel for schedule(static) reduction(min : first_bad)
+  for (int i = 0; i < nl; ++i) {
+    int j;
+    double r2;
+    const int n = atom_edges(ws, g, i, 0, 0, &j, &r2);
+    ws->edge_offset[i + 1] = n > 0 ? n : 0;
+    if (n < 0 && i < first_bad) first_bad = i;
   }
-  ws->edge_offset[g->n_local] = e;
+  if (first_bad < nl) {
+    int j = 0;
+    double r2 = 0;
+    const int i = first_bad, si = g->species[i];
+    if (atom_edges(ws, g, i, 0, 0, &j, &r2) == -1)
+      return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour %d of atom %d is outside 0..%d", j, i, g->n_total - 1);
+    return nnp_fail(err, NNP_ERR_GEOMETRY,
+                    "atoms %d (%s) and %d (%s) are %.4f Angstrom apart, closer than the %.4f Angstrom this model "
+                    "was trained for (r_min)",
+                    i, m->h.species[si], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
+  }
+  for (int i = 0; i < nl; ++i) ws->edge_offset[i + 1] += ws->edge_offset[i];
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < nl; ++i) {
+    int j;
+    double r2;
+    atom_edges(ws, g, i, 1, ws->edge_offset[i], &j, &r2);
+  }
+  const int e = ws->edge_offset[nl];
   memset(ws->edge_g, 0, 3 * (size_t)e * sizeof *ws->edge_g);
   edge_geometry(ws, e);
   return NNP_OK;
@@ -495,29 +526,41 @@ static nnp_status exchange(const nnp_graph *g, double *data, int width, int dire
   return NNP_OK;
 }
 
+/* Forces and per-atom virials from the edge gradients. Each thread owns a range of atoms and adds, in edge order,
+ * every contribution that lands in its range: the same sums in the same order as a serial loop. */
 static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, nnp_result *res) {
+  static const int va[6] = {0, 1, 2, 0, 0, 1}, vb[6] = {0, 1, 2, 1, 2, 2};
   if (res->forces) memset(res->forces, 0, 3 * (size_t)g->n_total * sizeof *res->forces);
   if (res->atom_virial) memset(res->atom_virial, 0, 6 * (size_t)g->n_total * sizeof *res->atom_virial);
   memset(res->virial, 0, sizeof res->virial);
-  static const int va[6] = {0, 1, 2, 0, 0, 1}, vb[6] = {0, 1, 2, 1, 2, 2};
-  for (int i = 0; i < g->n_local; ++i)
-    for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
-      const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
-      const int j = ws->edge_j[e];
-      if (res->forces)
-        for (int a = 0; a < 3; ++a) {
-          res->forces[3 * (size_t)i + a] += gv[a];
-          res->forces[3 * (size_t)j + a] -= gv[a];
-        }
-      for (int v = 0; v < 6; ++v) {
-        const double w = -0.5 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
-        res->virial[v] += w;
-        if (res->atom_virial) {
-          res->atom_virial[6 * (size_t)i + v] += 0.5 * w;
-          res->atom_virial[6 * (size_t)j + v] += 0.5 * w;
-        }
+  const int n_edges = ws->edge_offset[g->n_local];
+  for (int e = 0; e < n_edges; ++e) {
+    const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
+    for (int v = 0; v < 6; ++v) res->virial[v] -= 0.5 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
+  }
+  if (!res->forces && !res->atom_virial) return;
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int lo = (int)((long long)g->n_total * id / nt), hi = (int)((long long)g->n_total * (id + 1) / nt);
+    for (int i = 0; i < g->n_local; ++i)
+      for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+        const int j = ws->edge_j[e], own_i = i >= lo && i < hi, own_j = j >= lo && j < hi;
+        if (!own_i && !own_j) continue;
+        const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
+        if (res->forces)
+          for (int a = 0; a < 3; ++a) {
+            if (own_i) res->forces[3 * (size_t)i + a] += gv[a];
+            if (own_j) res->forces[3 * (size_t)j + a] -= gv[a];
+          }
+        if (res->atom_virial)
+          for (int v = 0; v < 6; ++v) {
+            const double w = -0.25 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
+            if (own_i) res->atom_virial[6 * (size_t)i + v] += w;
+            if (own_j) res->atom_virial[6 * (size_t)j + v] += w;
+          }
       }
-    }
+  }
 }
 
 /* Forward and adjoint passes. res may be NULL (parameter gradient only); grad may be NULL (no training). */
