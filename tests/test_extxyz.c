@@ -11,19 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  int passed, failed;
-} tally;
-
-static void check(tally *t, int ok, const char *what, int line) {
-  if (ok) {
-    t->passed++;
-  } else {
-    t->failed++;
-    printf("FAIL (test_extxyz.c:%d): %s\n", line, what);
-  }
-}
-#define CHECK(t, cond) check((t), (cond), #cond, __LINE__)
+#include "check.h"
 
 /* A reader over the text `text`, through a temporary file. */
 static xyz_reader *open_text(const char *text, FILE **fp) {
@@ -83,13 +71,13 @@ static void test_good_file(tally *t, const char *dir) {
   xyz_frame f;
   xyz_frame_init(&f);
   if (xyz_reader_open(path, &r, &err) != 0) {
-    check(t, 0, err.message, __LINE__);
+    tally_check(t, 0, __FILE__, __LINE__, err.message);
     return;
   }
   void (*checks[3])(tally *, const xyz_frame *) = {check_frame0, check_frame1, check_frame2};
   for (int i = 0; i < 3; i++) {
     int rc = xyz_reader_next(r, &f, &err);
-    check(t, rc == 1, rc < 0 ? err.message : "frame expected", __LINE__);
+    tally_check(t, rc == 1, __FILE__, __LINE__, rc < 0 ? err.message : "frame expected");
     if (rc == 1) checks[i](t, &f);
   }
   CHECK(t, xyz_reader_next(r, &f, &err) == 0);
@@ -158,7 +146,7 @@ static void run_error_case(tally *t, const error_case *c) {
   xyz_error err;
   int rc = 0;
   if (!r) {
-    check(t, 0, c->name, __LINE__);
+    tally_check(t, 0, __FILE__, __LINE__, c->name);
     if (fp) fclose(fp);
     return;
   }
@@ -168,7 +156,7 @@ static void run_error_case(tally *t, const error_case *c) {
   int ok = rc == -1;
   for (int k = 0; k < 3 && c->expect[k]; k++) ok = ok && strstr(err.message, c->expect[k]) != NULL;
   if (!ok) printf("  case '%s': rc %d, message: %s\n", c->name, rc, err.message);
-  check(t, ok, c->name, __LINE__);
+  tally_check(t, ok, __FILE__, __LINE__, c->name);
   xyz_frame_free(&f);
   xyz_reader_close(r);
   fclose(fp);
@@ -186,7 +174,7 @@ static void test_crlf_and_quotes(tally *t) {
   xyz_error err;
   xyz_frame_init(&f);
   int rc = r ? xyz_reader_next(r, &f, &err) : -1;
-  check(t, rc == 1, rc == 1 ? "" : err.message, __LINE__);
+  tally_check(t, rc == 1, __FILE__, __LINE__, rc == 1 ? "" : err.message);
   if (rc == 1) {
     CHECK(t, f.has_cell && f.cell[2][2] == 2.0 && f.pbc[0] && f.pbc[2]);
     CHECK(t, strcmp(f.symbols[0], "He") == 0 && f.positions[2] == 0.125 && f.energy == 1.5);
@@ -207,7 +195,7 @@ static void test_roundtrip(tally *t, const char *dir) {
   FILE *out = tmpfile();
   int n = 0, ok = 1;
   if (!out || xyz_reader_open(path, &r, &err) != 0) {
-    check(t, 0, "roundtrip setup", __LINE__);
+    tally_check(t, 0, __FILE__, __LINE__, "roundtrip setup");
     return;
   }
   double atom_energy[8] = {0.1, 0.2, 0.3, 1.0 / 3.0, 0, 0, 0, 0};
@@ -234,7 +222,7 @@ static void test_roundtrip(tally *t, const char *dir) {
     }
   }
   if (!ok) printf("  roundtrip: %s\n", err.message);
-  check(t, ok && n == 3, "write then read gives the same frames", __LINE__);
+  tally_check(t, ok && n == 3, __FILE__, __LINE__, "write then read gives the same frames");
   xyz_reader_close(r);
   xyz_reader_close(back);
   fclose(out);

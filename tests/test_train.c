@@ -17,19 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-  int passed, failed;
-} tally;
-
-static void check(tally *t, int ok, const char *what, int line) {
-  if (ok) {
-    t->passed++;
-  } else {
-    t->failed++;
-    printf("FAIL (test_train.c:%d): %s\n", line, what);
-  }
-}
-#define CHECK(t, cond) check((t), (cond), #cond, __LINE__)
+#include "check.h"
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Synthetic data                                                                                                    */

@@ -1,0 +1,21 @@
+/* A minimal check tally shared by the C tests that count passes and failures. */
+#ifndef NNP_TESTS_CHECK_H
+#define NNP_TESTS_CHECK_H
+
+#include <stdio.h>
+
+typedef struct {
+  int passed, failed;
+} tally;
+
+static inline void tally_check(tally *t, int ok, const char *file, int line, const char *what) {
+  if (ok) {
+    t->passed++;
+  } else {
+    t->failed++;
+    printf("FAIL (%s:%d): %s\n", file, line, what);
+  }
+}
+#define CHECK(t, cond) tally_check((t), (cond), __FILE__, __LINE__, #cond)
+
+#endif
