@@ -142,6 +142,17 @@ static double energy_of(const nnp_model *m, const structure *st) {
   return o.energy;
 }
 
+/* A cell graph (neighbour radius `cutoff`) and a workspace for direct calls into the library; aborts on failure. */
+static void graph_and_workspace(const nnp_model *m, const structure *st, double cutoff, int threads, nnp_cell_graph **g,
+                                nnp_workspace **ws) {
+  nnp_error err;
+  if (nnp_cell_graph_build(st->n, st->species, &st->pos[0][0], st->cell, st->pbc, cutoff, g, &err) ||
+      nnp_workspace_create(m, threads, ws, &err)) {
+    printf("set-up failed: %s\n", err.message);
+    abort();
+  }
+}
+
 static double max_abs_force(const outcome *o, int n) {
   double f = 0;
   for (int i = 0; i < n; ++i)
@@ -353,8 +364,7 @@ static void test_param_gradient(void) {
   nnp_cell_graph *g;
   nnp_workspace *ws;
   nnp_error err;
-  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5, &g, &err);
-  nnp_workspace_create(m, 2, &ws, &err);
+  graph_and_workspace(m, &st, 3.5, 2, &g, &ws);
   size_t np = nnp_model_param_count(m);
   double *grad = malloc(np * sizeof *grad), e0;
   nnp_status s = nnp_compute_param_gradient(m, ws, nnp_cell_graph_view(g), NULL, &e0, grad, &err);
@@ -389,8 +399,7 @@ static void test_radial_tables(void) {
   nnp_cell_graph *g;
   nnp_workspace *ws;
   nnp_error err;
-  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5, &g, &err);
-  nnp_workspace_create(m, 2, &ws, &err);
+  graph_and_workspace(m, &st, 3.5, 2, &g, &ws);
   const nnp_graph *v = nnp_cell_graph_view(g);
   double *f0 = calloc(3 * (size_t)v->n_total, sizeof *f0), *f1 = calloc(3 * (size_t)v->n_total, sizeof *f1);
   nnp_result r0 = {0, {0}, NULL, f0, NULL}, r1 = {0, {0}, NULL, f1, NULL};
@@ -426,8 +435,7 @@ static void test_update_positions(void) {
   nnp_cell_graph *g;
   nnp_workspace *ws;
   nnp_error err;
-  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, 3.5 + 0.2, &g, &err);
-  nnp_workspace_create(m, 1, &ws, &err);
+  graph_and_workspace(m, &st, 3.5 + 0.2, 1, &g, &ws);
   CHECK(nnp_cell_graph_update_positions(g, &moved.pos[0][0], &err) == NNP_OK, "update: %s", err.message);
   nnp_result r = {0, {0}, NULL, NULL, NULL};
   nnp_compute(m, ws, nnp_cell_graph_view(g), &r, &err);
