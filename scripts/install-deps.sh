@@ -3,7 +3,7 @@
 # Does nothing for packages that are already there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin python3 python3-numpy
-          python3-matplotlib xz-utils)
+          python3-matplotlib xz-utils curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
