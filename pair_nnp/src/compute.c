@@ -564,7 +564,7 @@ static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, 
 }
 
 /* Forward and adjoint passes. res may be NULL (parameter gradient only); grad may be NULL (no training). */
-static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
+static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
                            double *grad, nnp_error *err) {
   nnp_status st = check_inputs(m, g, err);
   if (st) return st;
@@ -586,8 +586,6 @@ static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_grap
     moff += (size_t)nl * m->layers[t].msg_width;
     poff += (size_t)nl * m->layers[t].pre_width;
   }
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(ws->n_threads);
   if (grad)
     for (int th = 0; th < ws->n_threads; ++th) memset(ws->thr[th].grad, 0, m->n_params * sizeof(double));
 
@@ -648,7 +646,6 @@ static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_grap
   if (grad && !st)
     for (int th = 0; th < ws->n_threads; ++th)
       for (size_t q = 0; q < m->n_params; ++q) grad[q] += ws->thr[th].grad[q];
-  omp_set_num_threads(saved_threads);
   if (st) return st;
   if (!isfinite(e_total)) return nnp_fail(err, NNP_ERR_NUMERIC, "the energy is not finite (damaged weights?)");
   if (energy) *energy = e_total;
@@ -660,6 +657,17 @@ static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_grap
         if (!isfinite(res->forces[q])) return nnp_fail(err, NNP_ERR_NUMERIC, "a force is not finite");
   }
   return NNP_OK;
+}
+
+/* Every parallel region of an evaluation, the edge build included, runs with the workspace's thread count: a larger
+ * default team would leave idle workers spinning on cores that other MPI ranks need. */
+static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
+                           double *grad, nnp_error *err) {
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(ws->n_threads);
+  nnp_status st = evaluate_passes(m, ws, g, res, energy, grad, err);
+  omp_set_num_threads(saved_threads);
+  return st;
 }
 
 nnp_status nnp_compute(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, nnp_error *err) {
