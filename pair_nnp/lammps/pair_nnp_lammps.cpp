@@ -91,6 +91,19 @@ void PairNNP::allocate() {
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
+/* An error that only some ranks may see: ends the whole run. LAMMPS 2021 built with exceptions throws from
+ * Error::one and its main() calls MPI_Abort without flushing the screen, so a piped stdout would lose the message;
+ * print and flush it first there. */
+void PairNNP::fail_one(const std::string &msg) {
+#ifdef NNP_LAMMPS_COMM_PAIR
+  if (screen) {
+    fprintf(screen, "ERROR on proc %d: %s\n", comm->me, msg.c_str());
+    fflush(screen);
+  }
+#endif
+  error->one(FLERR, msg);
+}
+
 /* pair_style nnp [radial_step A]: radial functions from cubic Hermite tables with knots A Angstrom apart (default
  * 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0. */
 void PairNNP::settings(int narg, char **arg) {
@@ -238,10 +251,10 @@ void PairNNP::init_style() {
     nnp_status st = nnp_workspace_create(model, nthreads, &workspace, &err);
     if (st != NNP_OK) {
       workspace = nullptr;
-      error->one(FLERR, std::string("pair_style nnp: cannot create the workspace: ") + err.message);
+      fail_one(std::string("pair_style nnp: cannot create the workspace: ") + err.message);
     }
     if (nnp_workspace_tabulate_radial(workspace, radial_step, &err) != NNP_OK)
-      error->one(FLERR, std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
+      fail_one(std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
     workspace_threads = nthreads;
   }
 }
@@ -319,8 +332,8 @@ void PairNNP::compute(int eflag, int vflag) {
   nnp_status st = nnp_compute(model, workspace, &graph, &res, &err);
   // Other ranks may be waiting in a feature exchange: a failure here must abort the whole run.
   if (st != NNP_OK)
-    error->one(FLERR, std::string("pair_style nnp: evaluation failed on step ") + std::to_string(update->ntimestep) +
-                          " (" + nnp_status_string(st) + "): " + err.message);
+    fail_one(std::string("pair_style nnp: evaluation failed on step ") + std::to_string(update->ntimestep) + " (" +
+             nnp_status_string(st) + "): " + err.message);
 
   const double u = energy_unit;
   double **f = atom->f;

@@ -61,6 +61,7 @@ protected:
   std::vector<double> positions_empty, forces, atom_energy, atom_virial;
 
   void allocate();
+  void fail_one(const std::string &msg);
   void release_model();
 };
 

@@ -248,8 +248,8 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
   size_t deg = max_deg ? max_deg : 1;
   size_t tape = nnp_mlp_tape_size(m, (int)(2 * deg));
   const size_t tp = NNP_TP_SCRATCH(m->h.channels);
-  size_t per = tape + 2 * deg * PC + deg * PC + nsh + 2 * deg * (size_t)maxw +
-               (size_t)m->h.readout_hidden + tp + (want_grad ? m->n_params : 0);
+  size_t per = tape + 2 * deg * PC + deg * PC + nsh + 2 * deg * (size_t)maxw + (size_t)m->h.readout_hidden + tp +
+               (want_grad ? m->n_params : 0);
   if (deg > ws->cap_deg || per > ws->thr_block_size || !ws->thr_block) {
     GROW(ws->thr_block, per * (size_t)ws->n_threads);
     ws->thr_block_size = per;
@@ -370,10 +370,11 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
     const int i = first_bad, si = g->species[i];
     if (atom_edges(ws, g, i, 0, 0, &j, &r2) == -1)
       return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour %d of atom %d is outside 0..%d", j, i, g->n_total - 1);
+    const double *xi = g->positions + 3 * (size_t)i;
     return nnp_fail(err, NNP_ERR_GEOMETRY,
-                    "atoms %d (%s) and %d (%s) are %.4f Angstrom apart, closer than the %.4f Angstrom this model "
-                    "was trained for (r_min)",
-                    i, m->h.species[si], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
+                    "atoms %d (%s, at %.3f %.3f %.3f) and %d (%s) are %.4f Angstrom apart, closer than the %.4f "
+                    "Angstrom this model was trained for (r_min)",
+                    i, m->h.species[si], xi[0], xi[1], xi[2], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
   }
   for (int i = 0; i < nl; ++i) ws->edge_offset[i + 1] += ws->edge_offset[i];
 #pragma omp parallel for schedule(static)
@@ -564,8 +565,8 @@ static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, 
 }
 
 /* Forward and adjoint passes. res may be NULL (parameter gradient only); grad may be NULL (no training). */
-static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
-                           double *grad, nnp_error *err) {
+static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res,
+                                  double *energy, double *grad, nnp_error *err) {
   nnp_status st = check_inputs(m, g, err);
   if (st) return st;
   if (ws->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the workspace was created for another model");

@@ -28,9 +28,9 @@ static inline __attribute__((always_inline)) void path_product(const nnp_model *
   }
 }
 
-static inline __attribute__((always_inline)) void tp_forward(const nnp_model *m, const nnp_layer *ly,
-                                                             const double *x_j, const double *Y, const double *R,
-                                                             double *msg, double *scratch, const int C) {
+static inline __attribute__((always_inline)) void tp_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j,
+                                                             const double *Y, const double *R, double *msg,
+                                                             double *scratch, const int C) {
   double *t = scratch;
   for (int p = 0; p < ly->n_paths; ++p) {
     const nnp_path *path = &ly->paths[p];
@@ -47,10 +47,10 @@ static inline __attribute__((always_inline)) void tp_forward(const nnp_model *m,
   }
 }
 
-static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m, const nnp_layer *ly,
-                                                             const double *x_j, const double *Y, const double *R,
-                                                             const double *dmsg, double *dx_j, double *dR,
-                                                             double *dYv, double *scratch, const int C) {
+static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j,
+                                                             const double *Y, const double *R, const double *dmsg,
+                                                             double *dx_j, double *dR, double *dYv, double *scratch,
+                                                             const int C) {
   const int nsh = NNP_NSH(m->h.l_max);
   double *t = scratch, *u = t + (2 * NNP_MAX_L + 1) * C, *acc = u + (2 * NNP_MAX_L + 1) * C; /* acc: nsh x C */
   memset(acc, 0, (size_t)nsh * C * sizeof *acc);
@@ -101,17 +101,27 @@ static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m,
  * kernels for the usual counts lets the compiler unroll them into whole vector registers. */
 #define DISPATCH_CHANNELS(call, C)                                                                                     \
   switch (C) {                                                                                                         \
-  case 8: call(8); break;                                                                                              \
-  case 16: call(16); break;                                                                                            \
-  case 32: call(32); break;                                                                                            \
-  case 64: call(64); break;                                                                                            \
-  default: call(C); break;                                                                                             \
+  case 8:                                                                                                              \
+    call(8);                                                                                                           \
+    break;                                                                                                             \
+  case 16:                                                                                                             \
+    call(16);                                                                                                          \
+    break;                                                                                                             \
+  case 32:                                                                                                             \
+    call(32);                                                                                                          \
+    break;                                                                                                             \
+  case 64:                                                                                                             \
+    call(64);                                                                                                          \
+    break;                                                                                                             \
+  default:                                                                                                             \
+    call(C);                                                                                                           \
+    break;                                                                                                             \
   }
 
 NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                                 const double *R, double *msg, double *scratch) {
+                                 const double *R, double *msg, double *scratch){
 #define FORWARD(c) tp_forward(m, ly, x_j, Y, R, msg, scratch, c)
-  DISPATCH_CHANNELS(FORWARD, m->h.channels)
+    DISPATCH_CHANNELS(FORWARD, m->h.channels)
 #undef FORWARD
 }
 

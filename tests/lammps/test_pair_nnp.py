@@ -490,6 +490,13 @@ def case_errors():
     expect_error(d, "truncated model file", inp(model_path=truncated), r"cannot use model file .*truncated.nnp")
     expect_error(d, "future-version model file", inp(model_path=future), r"cannot use model file .*future.nnp")
     expect_error(d, "newton off", inp(extra_head="newton off\n"), r"requires newton pair on")
+    close = Config(8.0, 8.0, 8.0)
+    close.symbols, close.pos = list(cfg.symbols), [list(p) for p in cfg.pos]
+    close.pos[1] = [close.pos[0][0] + 0.2, close.pos[0][1], close.pos[0][2]]
+    expect_error(d, "atoms closer than the model's r_min",
+                 nnp_input(d, close, model), r"evaluation failed .*0\.2000 Angstrom apart.*\(r_min\)")
+    expect_error(d, "atoms closer than the model's r_min, 2 ranks",
+                 nnp_input(d, close, model), r"0\.2000 Angstrom apart", np=2)
     expect_error(d, "too few elements", inp("O"), r"one element symbol \(or NULL\) for each of the 2 atom types")
     expect_error(d, "too many elements", inp("O H H"), r"for each of the 2 atom types, got 3")
     expect_error(d, "type mapped to NULL outside hybrid", inp("O NULL"), r"atom type 2 is mapped to NULL")
