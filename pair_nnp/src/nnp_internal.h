@@ -107,6 +107,7 @@ typedef struct {
   int n_rows;                             /* rows = edges (x2 when tangents are carried) */
   double *pre[NNP_MAX_RADIAL_LAYERS];     /* pre-activations of hidden layers, n_rows x H_k */
   double *act[NNP_MAX_RADIAL_LAYERS + 1]; /* act[0] = input basis, act[k] = SiLU(pre[k-1]) */
+  int has_dsilu; /* after a pass with tangents, pre[k] rows [n, 2n) hold SiLU'(pre[k] rows [0, n)) */
 } nnp_mlp_tape;
 
 /* Workspace need (doubles) for an MLP tape of n_rows rows. */

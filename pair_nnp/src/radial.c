@@ -47,6 +47,7 @@ size_t nnp_mlp_tape_size(const nnp_model *m, int n_rows) {
 }
 
 void nnp_mlp_tape_bind(const nnp_model *m, nnp_mlp_tape *tape, double *buf, int n_rows) {
+  tape->has_dsilu = 0;
   tape->n_rows = n_rows;
   tape->act[0] = buf;
   buf += (size_t)n_rows * m->h.radial_basis;
@@ -79,10 +80,14 @@ void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const
     for (size_t q = 0; q < (size_t)n * out; ++q) {
       double ds, s = nnp_silu(pre[q], with_tangent ? &ds : NULL);
       act[q] = s;
-      if (with_tangent) act[(size_t)n * out + q] = ds * pre[(size_t)n * out + q];
+      if (with_tangent) {
+        act[(size_t)n * out + q] = ds * pre[(size_t)n * out + q];
+        pre[(size_t)n * out + q] = ds; /* the tangent pre-activation is spent; keep SiLU' for the gradient pass */
+      }
     }
     in = out;
   }
+  tape->has_dsilu = with_tangent;
   nnp_gemm_nn(n, P, in, tape->act[K], in, wt[K], P, R, P, 0);
   if (with_tangent) nnp_gemm_nn(n, P, in, tape->act[K] + (size_t)n * in, in, wt[K], P, Rdot, P, 0);
 }
@@ -106,10 +111,15 @@ void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nn
   nnp_gemm_nn(n, width, P, dR, P, W + ly->radial_out, width, delta, width, 0);
   for (int k = K - 1; k >= 0; --k) {
     const int out = m->h.radial_hidden[k], in = k == 0 ? m->h.radial_basis : m->h.radial_hidden[k - 1];
-    for (size_t q = 0; q < (size_t)n * out; ++q) {
-      double ds;
-      nnp_silu(tape->pre[k][q], &ds);
-      delta[q] *= ds;
+    if (tape->has_dsilu) {
+      const double *ds = tape->pre[k] + (size_t)n * out;
+      for (size_t q = 0; q < (size_t)n * out; ++q) delta[q] *= ds[q];
+    } else {
+      for (size_t q = 0; q < (size_t)n * out; ++q) {
+        double ds;
+        nnp_silu(tape->pre[k][q], &ds);
+        delta[q] *= ds;
+      }
     }
     outer_accumulate(n, out, in, delta, tape->act[k], grad + ly->radial[k]);
     if (k == 0) break;
