@@ -1,0 +1,20 @@
+# Sourced by the example scripts (needs $top, the repository root). lammps_env finds or builds LAMMPS with the
+# PLUGIN package and the pair_style nnp plugin, and sets $lmp, $plugin and $lammps_tag. LMP and NNP_PLUGIN name
+# existing ones instead; NNP_LAMMPS_TAG (bookworm | trixie, default from /etc/os-release) and NNP_CACHE pick the
+# cached LAMMPS build of cmake/get-lammps.sh.
+lammps_env() {
+  local jobs build codename
+  jobs=$(nproc 2>/dev/null || echo 2)
+  codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+  lammps_tag=${NNP_LAMMPS_TAG:-$([ "$codename" = trixie ] && echo trixie || echo bookworm)}
+  lmp=${LMP:-$("$top/cmake/get-lammps.sh" "$lammps_tag" | tail -n 1)}
+  if [ -n "${NNP_PLUGIN:-}" ]; then
+    plugin=$NNP_PLUGIN
+    return
+  fi
+  build=$top/build-lammps-$lammps_tag
+  cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+    -DNNP_LAMMPS_SOURCE="${NNP_CACHE:-$HOME/.cache/pair_nnp}/lammps-$lammps_tag/source" >/dev/null
+  cmake --build "$build" -j"$jobs" --target pair_nnp_lammps >/dev/null
+  plugin=$build/pair_nnp/lammps/pair_nnp.so
+}
