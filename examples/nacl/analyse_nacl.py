@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "water"))
-from analyse_md import (cost, first_minimum, first_peak, msd_multi_origin, rdf, read_dump, read_msd, run_main,  # noqa: E402
+from analyse_md import (cost_figures, first_minimum, first_peak, msd_multi_origin, rdf, read_dump, read_msd, run_main,  # noqa: E402
                         thermo_table)
 
 TYPES = {"O": 1, "H": 2, "Na": 3, "Cl": 4}
@@ -73,12 +73,7 @@ def analyse_run(label, d, ranks):
             sel = t >= 0.2 * t[-1]
             res["D"] = {s: float(np.polyfit(t[sel], rows[sel, 2 + k], 1)[0] / 6.0 * 1e-8)
                         for k, s in enumerate(["O", "Na", "Cl"]) if rows.shape[1] > 2 + k}
-    c = cost(os.path.join(d, "log.lammps"))
-    if c:
-        seconds, procs, steps, atoms = c
-        res["cost_us_per_atom_step"] = 1e6 * seconds / (steps * atoms)
-        res["cost_us_per_atom_step_core"] = res["cost_us_per_atom_step"] * (ranks or procs)
-        res["steps"], res["atoms"], res["procs"] = steps, atoms, procs
+    res.update(cost_figures(d, ranks))
     return res
 
 

@@ -238,12 +238,7 @@ def analyse_run(label, d, ranks):
         res["D"] = D
         L = res["box_mean"] * 1e-10
         res["D_fs_correction"] = XI * KB * res["T_mean"] / (6 * np.pi * ETA_300K * L)
-    c = cost(os.path.join(d, "log.lammps"))
-    if c:
-        seconds, procs, steps, atoms = c
-        res["cost_us_per_atom_step"] = 1e6 * seconds / (steps * atoms)
-        res["cost_us_per_atom_step_core"] = res["cost_us_per_atom_step"] * (ranks or procs)
-        res["steps"], res["atoms"], res["procs"] = steps, atoms, procs
+    res.update(cost_figures(d, ranks))
     return res
 
 
@@ -345,6 +340,17 @@ def figure(runs, out):
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     print("wrote", out)
+
+
+def cost_figures(d, ranks):
+    """Cost per atom-step of the run in directory d, from the last LAMMPS loop of its log."""
+    c = cost(os.path.join(d, "log.lammps"))
+    if not c:
+        return {}
+    seconds, procs, steps, atoms = c
+    us = 1e6 * seconds / (steps * atoms)
+    return {"cost_us_per_atom_step": us, "cost_us_per_atom_step_core": us * (ranks or procs), "steps": steps,
+            "atoms": atoms, "procs": procs}
 
 
 def run_main(description, analyse, report_runs, draw, default_out, json_row):
