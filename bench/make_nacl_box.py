@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_water_box import (ANGLE_HOH, MIN_INTERMOLECULAR, R_OH, SPCE_CHARGE,  # noqa: E402
-                            random_rotation)
+                            random_rotation, write_water_topology)
 
 MASS = {"O": 15.9994, "H": 1.008, "Na": 22.98977, "Cl": 35.453}  # g/mol
 TYPE = {"O": 1, "H": 2, "Na": 3, "Cl": 4}
@@ -169,12 +169,7 @@ def write_lammps_full(path, symbols, pos, box):
         for i, (s, p) in enumerate(zip(symbols, pos)):
             mol = i // 3 + 1 if i < 3 * n_w else n_w + (i - 3 * n_w) + 1
             f.write(f"{i + 1} {mol} {TYPE[s]} {CHARGE[s]} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
-        f.write("\nBonds\n\n")
-        for m in range(n_w):
-            f.write(f"{2 * m + 1} 1 {3 * m + 1} {3 * m + 2}\n{2 * m + 2} 1 {3 * m + 1} {3 * m + 3}\n")
-        f.write("\nAngles\n\n")
-        for m in range(n_w):
-            f.write(f"{m + 1} 1 {3 * m + 2} {3 * m + 1} {3 * m + 3}\n")
+        write_water_topology(f, n_w)
 
 
 def main():

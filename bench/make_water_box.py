@@ -98,12 +98,17 @@ def write_lammps_full(path, pos, box):
         for i, p in enumerate(pos):
             s = "OHH"[i % 3]
             f.write(f"{i + 1} {i // 3 + 1} {1 if s == 'O' else 2} {SPCE_CHARGE[s]} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}\n")
-        f.write("\nBonds\n\n")
-        for m in range(n_mol):
-            f.write(f"{2 * m + 1} 1 {3 * m + 1} {3 * m + 2}\n{2 * m + 2} 1 {3 * m + 1} {3 * m + 3}\n")
-        f.write("\nAngles\n\n")
-        for m in range(n_mol):
-            f.write(f"{m + 1} 1 {3 * m + 2} {3 * m + 1} {3 * m + 3}\n")
+        write_water_topology(f, n_mol)
+
+
+def write_water_topology(f, n_mol):
+    """Bonds and Angles sections for n_mol molecules stored as atoms O H H, 1-based, first in the Atoms list."""
+    f.write("\nBonds\n\n")
+    for m in range(n_mol):
+        f.write(f"{2 * m + 1} 1 {3 * m + 1} {3 * m + 2}\n{2 * m + 2} 1 {3 * m + 1} {3 * m + 3}\n")
+    f.write("\nAngles\n\n")
+    for m in range(n_mol):
+        f.write(f"{m + 1} 1 {3 * m + 2} {3 * m + 1} {3 * m + 3}\n")
 
 
 def write_lammps_data(path, symbols, pos, box):

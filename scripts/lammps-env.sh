@@ -1,4 +1,6 @@
-# Sourced by the example scripts (needs $top, the repository root). lammps_env finds or builds LAMMPS with the
+# Sourced by the example scripts (needs $top, the repository root). lammps_mpi RANKS sets $mpi, the command that
+# starts $lmp on RANKS MPI ranks with one OpenMP thread each; lammps_fail DIR reports the end of DIR/log.lammps
+# and exits. lammps_env finds or builds LAMMPS with the
 # PLUGIN package and the pair_style nnp plugin, and sets $lmp, $plugin and $lammps_tag. LMP and NNP_PLUGIN name
 # existing ones instead; NNP_LAMMPS_TAG (bookworm | trixie, default from /etc/os-release) and NNP_CACHE pick the
 # cached LAMMPS build of cmake/get-lammps.sh.
@@ -17,4 +19,14 @@ lammps_env() {
     -DNNP_LAMMPS_SOURCE="${NNP_CACHE:-$HOME/.cache/pair_nnp}/lammps-$lammps_tag/source" >/dev/null
   cmake --build "$build" -j"$jobs" --target pair_nnp_lammps >/dev/null
   plugin=$build/pair_nnp/lammps/pair_nnp.so
+}
+
+lammps_mpi() {
+  mpi=(mpirun --oversubscribe --allow-run-as-root -np "$1" -x OMP_NUM_THREADS=1 "$lmp")
+}
+
+lammps_fail() {
+  echo "LAMMPS failed; the end of $1/log.lammps:" >&2
+  tail -n 5 "$1/log.lammps" >&2
+  exit 1
 }

@@ -35,15 +35,14 @@ run=$(cd "$run" && pwd)
 cd "$run"
 [ -f nacl.data ] && [ -f nacl-full.data ] ||
   /usr/bin/python3 "$top/bench/make_nacl_box.py" nacl.xyz --lammps-data nacl.data --lammps-full nacl-full.data
-mpi=(mpirun --oversubscribe --allow-run-as-root -np "$ranks" -x OMP_NUM_THREADS=1 "$lmp")
-fail() { echo "LAMMPS failed; the end of $1/log.lammps:" >&2; tail -n 5 "$1/log.lammps" >&2; exit 1; }
+lammps_mpi "$ranks"
 
 if [ -z "${SKIP_CLASSICAL:-}" ]; then
   echo "== SPC/E + Joung-Cheatham NVT: $ce + $cs steps of 2 fs, $ranks rank(s), in $run/classical"
   start=$SECONDS
   (cd classical && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.nacl-spce-jc" -var data ../nacl-full.data -var equil "$ce" -var steps "$cs" \
-     -var dump_every "$cd_" -log log.lammps -screen none) || fail classical
+     -var dump_every "$cd_" -log log.lammps -screen none) || lammps_fail classical
   echo "   $((SECONDS - start)) s"
 fi
 runs=("SPC/E+JC=classical")
@@ -53,7 +52,7 @@ if [ -n "$model" ]; then
   start=$SECONDS
   (cd nnp && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.nacl-nnp" -var plugin "$plugin" -var model "$model" -var data ../nacl.data \
-     -var equil "$ne" -var steps "$ns" -var dump_every "$nd" -log log.lammps -screen none) || fail nnp
+     -var equil "$ne" -var steps "$ns" -var dump_every "$nd" -log log.lammps -screen none) || lammps_fail nnp
   echo "   $((SECONDS - start)) s"
   runs=("NNP $(basename "$model" .nnp)=nnp" "${runs[@]}")
 else

@@ -40,15 +40,14 @@ cd "$run"
 [ -f water.data ] && [ -f water-full.data ] ||
   /usr/bin/python3 "$top/bench/make_water_box.py" water.xyz --replicate 2 --lammps-data water.data \
     --lammps-full water-full.data
-mpi=(mpirun --oversubscribe --allow-run-as-root -np "$ranks" -x OMP_NUM_THREADS=1 "$lmp")
-fail() { echo "LAMMPS failed; the end of $1/log.lammps:" >&2; tail -n 5 "$1/log.lammps" >&2; exit 1; }
+lammps_mpi "$ranks"
 
 if [ -z "${SKIP_SPCE:-}" ]; then
   echo "== SPC/E NPT: $se + $ss steps of 2 fs, $ranks rank(s), in $run/spce"
   start=$SECONDS
   (cd spce && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.spce-npt" -var data ../water-full.data -var equil "$se" -var steps "$ss" \
-     -var dump_every "$sd" -var msd_every "$sm" -log log.lammps -screen none) || fail spce
+     -var dump_every "$sd" -var msd_every "$sm" -log log.lammps -screen none) || lammps_fail spce
   echo "   $((SECONDS - start)) s"
 fi
 if [ -z "${SKIP_NNP:-}" ]; then
@@ -57,7 +56,7 @@ if [ -z "${SKIP_NNP:-}" ]; then
   (cd nnp && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.water-npt" -var plugin "$plugin" -var model "$model" -var data ../water.data \
      -var equil "$ne" -var steps "$ns" -var dump_every "$nd" -var msd_every "$nm" -log log.lammps -screen none) ||
-    fail nnp
+    lammps_fail nnp
   echo "   $((SECONDS - start)) s"
 fi
 /usr/bin/python3 "$here/analyse_md.py" "NNP $(basename "$model" .nnp)=nnp" "SPC/E=spce" --ranks "$ranks" \

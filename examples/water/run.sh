@@ -17,8 +17,9 @@ cd "$run"
 model=${NNP_MODEL:-$here/water-preliminary.nnp}
 ranks=$([ "$jobs" -ge 2 ] && echo 2 || echo 1)
 echo "== LAMMPS ($lammps_tag), $ranks MPI rank(s), model $(basename "$model"), $steps steps"
-mpirun --oversubscribe --allow-run-as-root -np "$ranks" -x OMP_NUM_THREADS=1 "$lmp" -in "$here/in.water" \
+lammps_mpi "$ranks"
+"${mpi[@]}" -in "$here/in.water" \
   -var plugin "$plugin" -var model "$model" -var data water.data \
   -var steps "$steps" -var rdf_samples $((steps / 10)) -log log.lammps -screen none ||
-  { echo "LAMMPS failed; the end of $run/log.lammps:" >&2; tail -n 5 log.lammps >&2; exit 1; }
+  lammps_fail "$run"
 /usr/bin/python3 "$here/analyse.py" log.lammps rdf.dat "$ranks"

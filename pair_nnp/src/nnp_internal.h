@@ -122,7 +122,7 @@ void nnp_radial_mlp(const nnp_model *m, const nnp_layer *ly, const double *const
 void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nnp_mlp_tape *tape, int n,
                                const double *dR, double *scratch, double *grad);
 
-/* C[n x m] (+)= A[n x k] B[k x m], plain loops that vectorise over m, for small per-edge products */
+/* C[n x m] (+)= A[n x k] B[k x m] through BLAS (single-threaded inside the caller's thread), for the radial MLP */
 void nnp_gemm_nn(int n, int m, int k, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
                  int accumulate);
 static inline double nnp_silu(double x, double *dsilu) {

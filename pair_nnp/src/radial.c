@@ -1,6 +1,6 @@
 /* Radial functions: Bessel basis with a polynomial cutoff envelope, and the radial MLP (forward, forward-mode
  * tangent d/dr, and the parameter gradient). Weight matrices are (out x in) as in the file; the forward products
- * use transposed copies (in x out) so the inner loops run over contiguous outputs and vectorise. */
+ * take transposed copies (in x out), so that every product is a plain row-major GEMM. */
 #include "nnp_internal.h"
 
 #include <cblas.h>
