@@ -92,6 +92,12 @@ nnp_status nnp_model_set_meta(nnp_model *model, const char *key, const char *val
 size_t nnp_model_param_count(const nnp_model *model);
 double *nnp_model_params(nnp_model *model);
 const double *nnp_model_params_const(const nnp_model *model);
+/* Start dst from the weights of src (fine-tuning, or adding species to a trained model). The architectures must
+ * agree in everything but the species (l_max, channels, layers, radial basis and MLP, readout, r_cut). Arrays that
+ * do not depend on species are copied whole; the per-species rows (embedding, self-interactions) are copied for
+ * every element both models know, matched by symbol, and left as they are for the others. Normalisation constants
+ * are not touched. *n_shared (may be NULL) receives the number of species found in both models. */
+nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err);
 nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbors, const double *energy_shift,
                                        const double *energy_scale, nnp_error *err);
 
@@ -122,7 +128,8 @@ typedef struct {
 typedef struct nnp_cell_graph nnp_cell_graph;
 
 /* cell: rows are the lattice vectors a, b, c (Angstrom); pbc: periodic along each; cutoff: neighbour radius.
- * Positions may lie outside the cell; non-finite positions or a singular cell give NNP_ERR_GEOMETRY. */
+ * Positions may lie outside the cell: the graph wraps them in (its positions are the wrapped ones; results are the
+ * same). Non-finite positions or a singular cell give NNP_ERR_GEOMETRY. */
 nnp_status nnp_cell_graph_build(int n_atoms, const int *species, const double *positions, const double cell[3][3],
                                 const int pbc[3], double cutoff, nnp_cell_graph **out, nnp_error *err);
 void nnp_cell_graph_free(nnp_cell_graph *g);

@@ -297,6 +297,72 @@ static void test_symmetries(int l_max) {
   nnp_model_free(m);
 }
 
+/* Unwrapped input (atoms moved by up to 5 lattice vectors each, as in unwrapped trajectories) gives the same
+ * results, and the cell graph wraps it: the same number of ghosts as the wrapped input, not every image in between. */
+static void test_unwrapped_positions(void) {
+  nnp_model *m = make_model(1, 5, 3, 3, 23);
+  structure st = random_structure(14, 3, 5.2, 1, 77);
+  structure u = st;
+  for (int i = 0; i < st.n; ++i)
+    for (int v = 0; v < 3; ++v)
+      for (int k = 0; k < 3; ++k) u.pos[i][k] += (double)((i * 7 + v * 3) % 11 - 5) * st.cell[v][k];
+  outcome o = evaluate(m, &st, 1), p = evaluate(m, &u, 1);
+  const double fs = max_abs_force(&o, st.n);
+  double df = 0, dv = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  for (int v = 0; v < 6; ++v) dv = fmax(dv, fabs(o.virial[v] - p.virial[v]));
+  CHECK(fabs(p.energy - o.energy) < 1e-10 * fabs(o.energy) && df < 1e-10 * fs && dv < 1e-10 * fabs(o.virial[0]) + 1e-12,
+        "unwrapped positions: dE %.3e dF %.3e dW %.3e", p.energy - o.energy, df, dv);
+  nnp_cell_graph *gw = NULL, *gu = NULL;
+  const double rc = nnp_model_hyper(m)->r_cut;
+  nnp_cell_graph_build(st.n, st.species, &st.pos[0][0], st.cell, st.pbc, rc, &gw, NULL);
+  nnp_cell_graph_build(u.n, u.species, &u.pos[0][0], u.cell, u.pbc, rc, &gu, NULL);
+  CHECK(gw && gu && nnp_cell_graph_view(gu)->n_total <= nnp_cell_graph_view(gw)->n_total * 2,
+        "unwrapped positions: %d ghosts+locals against %d for the wrapped input",
+        gu ? nnp_cell_graph_view(gu)->n_total : -1, gw ? nnp_cell_graph_view(gw)->n_total : -1);
+  nnp_cell_graph_free(gw);
+  nnp_cell_graph_free(gu);
+  nnp_model_free(m);
+}
+
+/* Weights copied into a model with more species (in another order) reproduce the source model on structures of the
+ * shared species; different architectures are refused. */
+static void test_copy_weights(void) {
+  nnp_model *src = make_model(2, 4, 2, 2, 31); /* species3[0..1] */
+  nnp_hyper h = *nnp_model_hyper(src);
+  const char *sym[3] = {species3[2], species3[1], species3[0]};
+  h.n_species = 3;
+  for (int s = 0; s < 3; ++s) strcpy(h.species[s], sym[s]);
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) h.pair_cutoff[a][b] = h.r_cut;
+  h.pair_cutoff[1][2] = h.pair_cutoff[2][1] = nnp_model_hyper(src)->pair_cutoff[0][1];
+  double shift[3] = {0.0, nnp_model_hyper(src)->energy_shift[1], nnp_model_hyper(src)->energy_shift[0]};
+  double scale[3] = {1.0, nnp_model_hyper(src)->energy_scale[1], nnp_model_hyper(src)->energy_scale[0]};
+  for (int s = 0; s < 3; ++s) h.energy_shift[s] = shift[s], h.energy_scale[s] = scale[s];
+  nnp_model *dst = NULL;
+  int shared = -1;
+  nnp_error err;
+  CHECK(nnp_model_create_random(&h, 99, &dst, &err) == NNP_OK, "copy weights: a 3-species model");
+  CHECK(nnp_model_copy_weights(dst, src, &shared, &err) == NNP_OK && shared == 2, "copy weights: 2 species shared (%d)",
+        shared);
+  structure st = random_structure(12, 2, 4.6, 1, 5);
+  structure sd = st;
+  for (int i = 0; i < st.n; ++i) sd.species[i] = 2 - st.species[i];
+  outcome o = evaluate(src, &st, 1), p = evaluate(dst, &sd, 1);
+  double df = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  CHECK(fabs(o.energy - p.energy) < 1e-12 * fabs(o.energy) && df < 1e-12 * max_abs_force(&o, st.n),
+        "copy weights: the larger model reproduces the source (dE %.3e, dF %.3e)", o.energy - p.energy, df);
+  nnp_model *other = make_model(1, 4, 2, 2, 3);
+  CHECK(nnp_model_copy_weights(other, src, NULL, &err) == NNP_ERR_ARGUMENT && strstr(err.message, "architectures"),
+        "copy weights: another l_max is refused (%s)", err.message);
+  nnp_model_free(other);
+  nnp_model_free(dst);
+  nnp_model_free(src);
+}
+
 /* A periodic cell and the same cell repeated 2 x 1 x 1 give energies in the ratio 2: exercises ghosts + exchange. */
 static void test_supercell(void) {
   nnp_model *m = make_model(2, 6, 3, 2, 8);
@@ -616,6 +682,8 @@ int main(int argc, char **argv) {
   test_forces_fd(2, 2, 0);
   test_virial();
   for (int l = 1; l <= 3; ++l) test_symmetries(l);
+  test_unwrapped_positions();
+  test_copy_weights();
   test_supercell();
   test_cutoff_smoothness();
   test_threads();

@@ -11,7 +11,7 @@ struct nnp_cell_graph {
   nnp_graph view;
   int *species, *owner, *offset, *index;
   double *positions;
-  double *shift; /* [n_total][3]: ghost position = owner position + shift */
+  double *shift; /* [n_total][3]: position = owner's input position + shift (locals: their wrap into the cell) */
 };
 
 nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *pos, nnp_error *err) {
@@ -70,6 +70,22 @@ static int invert3(const double a[3][3], double inv[3][3]) {
   return 0;
 }
 
+/* out = pos moved by whole lattice vectors so that the fractional coordinates along periodic directions lie in
+ * [0, 1); inv == NULL (no periodic direction): a copy. */
+static void wrap_into_cell(int n, const double *pos, const double cell[3][3], const double inv[3][3], const int pbc[3],
+                           double *out) {
+  memcpy(out, pos, 3 * (size_t)n * sizeof *out);
+  if (!inv) return;
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < 3; ++k) {
+      if (!pbc[k]) continue;
+      double f = pos[3 * i] * inv[0][k] + pos[3 * i + 1] * inv[1][k] + pos[3 * i + 2] * inv[2][k];
+      double w = floor(f);
+      if (w != 0.0)
+        for (int d = 0; d < 3; ++d) out[3 * i + d] -= w * cell[k][d];
+    }
+}
+
 /* Image shifts needed along each periodic direction so that every image within `cutoff` of an atom is found. */
 static void image_ranges(int n, const double *pos, const double inv[3][3], const int pbc[3], double cutoff,
                          int range[3]) {
@@ -114,14 +130,27 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
   double inv[3][3];
   const int periodic = pbc[0] || pbc[1] || pbc[2];
   if (periodic && invert3(cell, inv)) return nnp_fail(err, NNP_ERR_GEOMETRY, "the cell is singular or not finite");
+  /* Work with every atom wrapped into the cell along its periodic directions: unwrapped input (trajectories often
+   * are) would otherwise spread the atoms over many cells, and every image inside their bounding box would become
+   * a ghost. The wrap is a lattice translation, recorded in the locals' shifts, so results do not change. */
+  const double *input = pos;
+  double *wrapped = malloc((3 * (size_t)n + 1) * sizeof *wrapped);
+  if (!wrapped) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory");
+  wrap_into_cell(n, input, cell, periodic ? inv : NULL, pbc, wrapped);
+  pos = wrapped;
   int range[3] = {0, 0, 0};
   if (periodic) image_ranges(n, pos, inv, pbc, cutoff, range);
-  if ((long long)(2 * range[0] + 1) * (2 * range[1] + 1) * (2 * range[2] + 1) > 100000)
+  if ((long long)(2 * range[0] + 1) * (2 * range[1] + 1) * (2 * range[2] + 1) > 100000) {
+    free(wrapped);
     return nnp_fail(err, NNP_ERR_GEOMETRY, "the cell is too thin for the cutoff (%d x %d x %d images)", range[0],
                     range[1], range[2]);
+  }
 
   nnp_cell_graph *g = calloc(1, sizeof *g);
-  if (!g) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory");
+  if (!g) {
+    free(wrapped);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory");
+  }
   /* bounding box of the local atoms, grown by the cutoff: only images inside it can be neighbours */
   double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
   for (int i = 0; i < n; ++i)
@@ -161,7 +190,7 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
   g->shift = malloc(3 * (total + 1) * sizeof *g->shift);
   if (!g->shift) goto nomem;
   for (size_t q = 0; q < total; ++q)
-    for (int k = 0; k < 3; ++k) g->shift[3 * q + k] = g->positions[3 * q + k] - pos[3 * g->owner[q] + k];
+    for (int k = 0; k < 3; ++k) g->shift[3 * q + k] = g->positions[3 * q + k] - input[3 * g->owner[q] + k];
   g->species = malloc((total + 1) * sizeof *g->species);
   g->offset = malloc(((size_t)n + 1) * sizeof *g->offset);
   if (!g->species || !g->offset) goto nomem;
@@ -236,9 +265,11 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
   if (!g->index) goto nomem;
   g->offset[n] = (int)nn;
   g->view = (nnp_graph){n, (int)total, g->species, g->positions, g->offset, g->index, exchange_with_owners, g};
+  free(wrapped);
   *out = g;
   return NNP_OK;
 nomem:
+  free(wrapped);
   nnp_cell_graph_free(g);
   return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building the neighbour graph");
 }

@@ -301,3 +301,48 @@ nnp_status nnp_model_set_normalisation(nnp_model *m, double avg_num_neighbors, c
   m->h = h;
   return NNP_OK;
 }
+
+/* Arrays whose first dimension runs over species (docs/model.md, "Parameters in order"). */
+static int is_per_species(const nnp_param_array *a) {
+  return strcmp(a->name, "embedding") == 0 || strstr(a->name, ".self") != NULL;
+}
+
+static int same_architecture(const nnp_hyper *a, const nnp_hyper *b) {
+  if (a->l_max != b->l_max || a->channels != b->channels || a->layers != b->layers ||
+      a->radial_basis != b->radial_basis || a->envelope_p != b->envelope_p || a->readout_hidden != b->readout_hidden ||
+      a->n_radial_hidden != b->n_radial_hidden || a->r_cut != b->r_cut)
+    return 0;
+  for (int k = 0; k < a->n_radial_hidden; ++k)
+    if (a->radial_hidden[k] != b->radial_hidden[k]) return 0;
+  return 1;
+}
+
+nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err) {
+  if (!dst || !src) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_copy_weights: NULL model");
+  if (!same_architecture(&dst->h, &src->h))
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "cannot copy weights between different architectures (l_max %d/%d, channels %d/%d, layers %d/%d, "
+                    "radial_basis %d/%d, r_cut %g/%g A, or the radial MLP and readout widths differ)",
+                    dst->h.l_max, src->h.l_max, dst->h.channels, src->h.channels, dst->h.layers, src->h.layers,
+                    dst->h.radial_basis, src->h.radial_basis, dst->h.r_cut, src->h.r_cut);
+  int src_of[NNP_MAX_SPECIES], shared = 0;
+  for (int s = 0; s < dst->h.n_species; ++s) {
+    src_of[s] = nnp_model_species_index(src, dst->h.species[s]);
+    shared += src_of[s] >= 0;
+  }
+  /* Same architecture means the same arrays in the same order; only the species dimension differs. */
+  for (int k = 0; k < dst->n_arrays; ++k) {
+    const nnp_param_array *d = &dst->arrays[k], *s = &src->arrays[k];
+    if (!is_per_species(d)) {
+      memcpy(dst->params + d->offset, src->params + s->offset, d->size * sizeof *dst->params);
+      continue;
+    }
+    size_t row = d->size / (size_t)dst->h.n_species;
+    for (int sp = 0; sp < dst->h.n_species; ++sp)
+      if (src_of[sp] >= 0)
+        memcpy(dst->params + d->offset + (size_t)sp * row, src->params + s->offset + (size_t)src_of[sp] * row,
+               row * sizeof *dst->params);
+  }
+  if (n_shared) *n_shared = shared;
+  return NNP_OK;
+}

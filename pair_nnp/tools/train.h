@@ -42,6 +42,7 @@ typedef struct {
   int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
+  char initial_model[TRAIN_PATH_MAX]; /* "": random weights; else start from this model's weights */
 } train_config;
 
 /* Read a configuration file; relative paths in it are taken relative to the file's directory.

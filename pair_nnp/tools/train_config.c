@@ -236,6 +236,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "output")) return one_path(l, dir, c->output);
   if (!strcmp(k, "checkpoint")) return one_path(l, dir, c->checkpoint);
   if (!strcmp(k, "log")) return one_path(l, dir, c->log);
+  if (!strcmp(k, "initial_model")) return one_path(l, dir, c->initial_model);
   *handled = 0;
   return 0;
 }

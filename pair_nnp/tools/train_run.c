@@ -118,6 +118,41 @@ static int resume(trainer *t, const char *path) {
   return 0;
 }
 
+/* Fine-tuning or transfer: the weights of initial_model, with its avg_num_neighbors and energy scales (the weights
+ * were trained for them); the energy shifts stay those fitted to this run's data, whose reference may differ. */
+static int start_from_model(trainer *t) {
+  nnp_error err;
+  nnp_model *src = NULL;
+  int shared = 0;
+  nnp_status st = nnp_model_read(t->cfg.initial_model, &src, &err);
+  if (st == NNP_OK) st = nnp_model_copy_weights(t->model, src, &shared, &err);
+  if (st == NNP_OK && shared == 0) {
+    snprintf(err.message, sizeof err.message, "it shares no species with the configuration");
+    st = NNP_ERR_SPECIES;
+  }
+  if (st != NNP_OK) {
+    fprintf(stderr, "nnp-train: initial_model %s: %s\n", t->cfg.initial_model, err.message);
+    nnp_model_free(src);
+    return -1;
+  }
+  const nnp_hyper *hs = nnp_model_hyper(src);
+  nnp_hyper *h = &t->cfg.hyper;
+  double mean_scale = 0;
+  for (int s = 0; s < hs->n_species; ++s) mean_scale += hs->energy_scale[s] / hs->n_species;
+  if (!t->cfg.have_avg_num_neighbors) h->avg_num_neighbors = hs->avg_num_neighbors;
+  if (!t->cfg.have_energy_scale)
+    for (int s = 0; s < h->n_species; ++s) {
+      int k = nnp_model_species_index(src, h->species[s]);
+      h->energy_scale[s] = k >= 0 ? hs->energy_scale[k] : mean_scale;
+    }
+  st = nnp_model_set_normalisation(t->model, h->avg_num_neighbors, h->energy_shift, h->energy_scale, &err);
+  nnp_model_free(src);
+  if (st != NNP_OK) return fail_msg(err.message);
+  printf("nnp-train: starting from the weights of %s (%d of %d species shared)\n", t->cfg.initial_model, shared,
+         h->n_species);
+  return 0;
+}
+
 static int open_log(trainer *t, int append) {
   t->log = fopen(t->cfg.log, append ? "a" : "w");
   if (!t->log) {
@@ -144,6 +179,7 @@ static int setup(trainer *t, const train_options *o) {
     fprintf(stderr, "nnp-train: %s: %s\n", o->config_path, err.message);
     return -1;
   }
+  if (t->cfg.initial_model[0] && !o->resume_path && start_from_model(t)) return -1;
   size_t P = nnp_model_param_count(t->model);
   t->grad = malloc(P * sizeof *t->grad);
   t->order = malloc((size_t)t->train.n * sizeof *t->order);
@@ -193,6 +229,7 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   snprintf(v, sizeof v, "%llu", (unsigned long long)t->cfg.seed);
   meta(t, "seed", v);
   meta_set_files(t, "train_data", &t->train);
+  if (t->cfg.initial_model[0]) meta(t, "initial_model", t->cfg.initial_model);
   if (t->cfg.validation_file[0])
     meta_set_files(t, "validation_data", &t->val);
   else {
