@@ -7,6 +7,7 @@
 #include "nnp_internal.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Pi[l][m] = Pi_l^m at (z, rho = 1) and its partial derivatives in z and rho, via
  * (l - m) Pi_l^m = (2l - 1) z Pi_{l-1}^m - (l + m - 1) rho Pi_{l-2}^m. */
@@ -31,7 +32,53 @@ static void legendre_derivatives(int L, double z, double P[][NNP_MAX_L + 1], dou
   }
 }
 
+/* l <= 2 in closed form (the same functions: S_1 = sqrt3 (y, z, x); S_2 = sqrt15 (xy, yz, (3z^2 - rho)/(2 sqrt3),
+ * xz, (x^2 - y^2)/2)); the general recurrence below costs several times more and these degrees are the common case. */
+static void sph_low(int L, const double r[3], double *Y, double *dY) {
+  const double s3 = 1.7320508075688772, s5 = 2.2360679774997898, s15 = 3.8729833462074170;
+  double len = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+  double inv = 1.0 / len;
+  double x = r[0] * inv, y = r[1] * inv, z = r[2] * inv;
+  /* S values and Euclidean gradients of the homogeneous polynomials at u, then dY = (grad S - l S u) / |r| */
+  double S[9], G[9][3];
+  int n = 1;
+  S[0] = 1.0;
+  G[0][0] = G[0][1] = G[0][2] = 0.0;
+  if (L >= 1) {
+    S[1] = s3 * y, S[2] = s3 * z, S[3] = s3 * x;
+    double g1[3][3] = {{0, s3, 0}, {0, 0, s3}, {s3, 0, 0}};
+    memcpy(G[1], g1, sizeof g1);
+    n = 4;
+  }
+  if (L >= 2) {
+    S[4] = s15 * x * y;
+    S[5] = s15 * y * z;
+    S[6] = 0.5 * s5 * (3.0 * z * z - 1.0);
+    S[7] = s15 * x * z;
+    S[8] = 0.5 * s15 * (x * x - y * y);
+    double g2[5][3] = {{s15 * y, s15 * x, 0},
+                       {0, s15 * z, s15 * y},
+                       {-s5 * x, -s5 * y, 2 * s5 * z},
+                       {s15 * z, 0, s15 * x},
+                       {s15 * x, -s15 * y, 0}};
+    memcpy(G[4], g2, sizeof g2);
+    n = 9;
+  }
+  for (int q = 0; q < n; ++q) {
+    Y[q] = S[q];
+    if (!dY) continue;
+    const double l = q == 0 ? 0.0 : q < 4 ? 1.0 : 2.0;
+    dY[3 * q + 0] = (G[q][0] - l * S[q] * x) * inv;
+    dY[3 * q + 1] = (G[q][1] - l * S[q] * y) * inv;
+    dY[3 * q + 2] = (G[q][2] - l * S[q] * z) * inv;
+  }
+}
+
 void nnp_sph(int L, const double r[3], double *Y, double *dY) {
+  if (L <= 2) {
+    sph_low(L, r, Y, dY);
+    return;
+  }
   double len = sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
   double inv = 1.0 / len;
   double x = r[0] * inv, y = r[1] * inv, z = r[2] * inv;
