@@ -25,10 +25,12 @@ import shutil
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lammps"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lammps"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pair_nnp", "tools"))
 import test_pair_nnp as lt  # noqa: E402  (shared helpers: check, run, lammps, thermo rows, dumps, predictions)
+import xyz2data  # noqa: E402
 
-MASS = {"H": 1.008, "O": 15.999, "Na": 22.990, "Cl": 35.45}
 REL = 1e-9
 
 
@@ -67,19 +69,6 @@ def model_species(path):
     raise ValueError("%s: no species line" % path)
 
 
-def read_frame(path):
-    with open(path) as f:
-        lines = f.read().splitlines()
-    n = int(lines[0])
-    lat = [float(x) for x in re.search(r'Lattice="([^"]*)"', lines[1]).group(1).split()]
-    sym, pos = [], []
-    for line in lines[2:2 + n]:
-        t = line.split()
-        sym.append(t[0])
-        pos.append([float(x) for x in t[1:4]])
-    return sym, pos, [lat[0:3], lat[3:6], lat[6:9]]
-
-
 def compare(name, got, card):
     lt.check(abs(got["energy"] - card["energy"]) <= REL * abs(card["energy"]),
              "%s: energy %.12f eV, recorded %.12f" % (name, got["energy"], card["energy"]))
@@ -102,21 +91,9 @@ def check_core(card, wd):
 
 
 def write_data(card, path):
-    """LAMMPS data file of the check configuration; type k+1 is the model's species k."""
     species = model_species(card["model"])
-    sym, pos, cell = read_frame(card["config"])
-    if any(abs(cell[a][b]) > 1e-12 for a in range(3) for b in range(3) if a != b):
-        raise ValueError("%s: only orthorhombic check configurations are supported here" % card["config"])
-    with open(path, "w") as f:
-        f.write("check configuration of %s\n\n%d atoms\n%d atom types\n\n" % (card["name"], len(sym), len(species)))
-        for k, a in enumerate("xyz"):
-            f.write("0 %.17g %slo %shi\n" % (cell[k][k], a, a))
-        f.write("\nMasses\n\n")
-        for t, s in enumerate(species):
-            f.write("%d %g\n" % (t + 1, MASS[s]))
-        f.write("\nAtoms # atomic\n\n")
-        for i, (s, p) in enumerate(zip(sym, pos)):
-            f.write("%d %d %.17g %.17g %.17g\n" % (i + 1, species.index(s) + 1, *p))
+    sym, pos, cell = xyz2data.read_frame(card["config"])
+    xyz2data.write_data(path, sym, pos, cell, species, "check configuration of %s" % card["name"])
     return species
 
 
@@ -152,7 +129,7 @@ run 0
                "forces": [[a, b, c] for a, b, c in zip(dump["fx"], dump["fy"], dump["fz"])]}
         compare("%s LAMMPS %d rank(s)" % (card["name"], np), got, card)
 
-    nsteps, n_atoms = 2000, len(read_frame(card["config"])[0])
+    nsteps, n_atoms = 2000, len(xyz2data.read_frame(card["config"])[0])
     s = HEAD.format(style="", **head) + """velocity all create 300.0 {seed} mom yes rot yes dist gaussian
 timestep 0.0005
 fix 1 all nve

@@ -215,7 +215,7 @@ static int run(const char *dir, const char *name, const char *resume, int thread
   char cfg[1024], ckpt[1024];
   snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
   snprintf(ckpt, sizeof ckpt, "%s/%s", dir, resume ? resume : "");
-  train_options o = {cfg, resume ? ckpt : NULL, threads, max_epochs, 0, "test_train", 1};
+  train_options o = {cfg, resume ? ckpt : NULL, threads, max_epochs, 0, "test_train", 1, 0};
   return train_run(&o, sum);
 }
 

@@ -20,7 +20,7 @@ typedef struct {
 struct nnp_workspace {
   const nnp_model *model;
   int n_threads;
-  size_t cap_total, cap_local, cap_edges, cap_deg, cap_chunk;
+  size_t cap_total, cap_local, cap_edges, cap_edges_b, cap_deg, cap_chunk;
   int *edge_offset, *edge_j;
   double *edge_r; /* [E][4]: x_j - x_i and its length */
   double *edge_rc, *edge_g;
@@ -231,8 +231,12 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
     GROW(ws->edge_kind, n_edges);
     GROW(ws->edge_Y, (size_t)NNP_NSH(m->h.l_max) * n_edges);
     GROW(ws->edge_dY, 3 * (size_t)NNP_NSH(m->h.l_max) * n_edges);
-    GROW(ws->edge_b, 2 * (size_t)m->h.radial_basis * n_edges);
     ws->cap_edges = n_edges;
+  }
+  const size_t n_basis_edges = ws->n_tables ? 0 : n_edges; /* the basis is cached for the exact radial MLP only */
+  if (n_basis_edges > ws->cap_edges_b || !ws->edge_b) {
+    GROW(ws->edge_b, 2 * (size_t)m->h.radial_basis * n_basis_edges);
+    ws->cap_edges_b = n_basis_edges;
   }
   size_t F = (size_t)m->feature_width;
   size_t chunk = EDGE_CHUNK_BYTES / (F * sizeof(double));

@@ -13,6 +13,7 @@
 
 static const char usage_text[] =
     "usage: nnp-train CONFIG.txt [--resume CHECKPOINT] [--threads N] [--max-epochs N] [--time-budget SECONDS]\n"
+    "                 [--list-validation]\n"
     "\n"
     "Train a pair_nnp potential on extended-XYZ energies and forces. CONFIG.txt holds `key values...` lines:\n"
     "the model's hyperparameters (species, r_cut, l_max, channels, layers, ...), the data (train FILE,\n"
@@ -24,6 +25,7 @@ static const char usage_text[] =
     "  --threads N          OpenMP threads, parallel over the structures of a batch (default: OpenMP default)\n"
     "  --max-epochs N       stop after epoch N (overrides `epochs`)\n"
     "  --time-budget S      stop before an epoch that would end later than S seconds after the start\n"
+    "  --list-validation    print the held-out validation frames (FILE FRAME, frames counted from 0) and stop\n"
     "  --help               show this text\n"
     "\n"
     "Results depend only on the configuration and the seed (not on the thread count); a run stopped at any time\n"
@@ -51,6 +53,8 @@ static int parse_args(int argc, char **argv, train_options *o) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
       return 1;
+    } else if (!strcmp(a, "--list-validation")) {
+      o->list_validation = 1;
     } else if (!strcmp(a, "--resume")) {
       if (!next) return usage_error("--resume needs a checkpoint file");
       o->resume_path = argv[++i];

@@ -194,6 +194,7 @@ typedef struct {
   double time_budget;       /* > 0: overrides `time_budget` */
   const char *command_line; /* recorded in the model's metadata */
   int quiet;                /* no progress lines (tests) */
+  int list_validation;      /* print the held-out frames (FILE FRAME per line) and stop */
 } train_options;
 
 typedef struct {

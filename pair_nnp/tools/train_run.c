@@ -413,6 +413,13 @@ int train_run(const train_options *o, train_summary *sum) {
 #else
   t.n_threads = 1;
 #endif
+  if (o->list_validation) {
+    int rc = train_config_read(o->config_path, &t.cfg) || load_data(&t);
+    for (int k = 0; rc == 0 && k < t.val.n; k++)
+      printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);
+    teardown(&t);
+    return rc == 0 ? 0 : 1;
+  }
   int rc = setup(&t, o);
   if (rc == 0 && !o->quiet) print_header(&t, o);
   if (rc == 0 && !o->resume_path) rc = initial_report(&t, o, sum);

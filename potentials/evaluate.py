@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""The figures of a shipped potential's model card: errors on the held-out validation frames (overall, per species,
+and on the near-equilibrium frames only), on all frames, and the `check` block (energy and forces of the check
+configuration, read back by tests/test_potentials.py).
+
+    potentials/evaluate.py NAME [--build build]      (NAME.cfg, NAME.nnp, NAME.check.xyz in potentials/)
+
+Writes NAME.eval.json and prints the Markdown rows and the check block. The validation frames are those nnp-train
+held out (nnp-train NAME.cfg --list-validation). "Near-equilibrium" excludes frames with an H more than 1.3 A from
+every O (stretched or dissociated water; ../shared/data/README.md).
+"""
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def frames(path):
+    with open(path) as f:
+        while True:
+            line = f.readline()
+            if not line.strip():
+                return
+            n = int(line)
+            yield line + "".join(f.readline() for _ in range(n + 1))
+
+
+def dissociated(text):
+    lines = text.splitlines()
+    L = np.array([float(x) for x in re.search(r'Lattice="([^"]*)"', lines[1]).group(1).split()]).reshape(3, 3)
+    sym = [l.split()[0] for l in lines[2:]]
+    pos = np.array([[float(x) for x in l.split()[1:4]] for l in lines[2:]])
+    O, H = pos[[s == "O" for s in sym]], pos[[s == "H" for s in sym]]
+    d = H[:, None, :] - O[None, :, :]
+    f = d @ np.linalg.inv(L)
+    d = (f - np.round(f)) @ L
+    return np.sqrt((d * d).sum(-1)).min(1).max() > 1.3
+
+
+def nnp_eval(o, model, xyz):
+    p = subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-eval"), model, xyz, "--json"], check=True,
+                       stdout=subprocess.PIPE, text=True)
+    return json.loads(p.stdout)
+
+
+def check_block(o, name, model):
+    pred = os.path.join(o.work, name + ".check.pred.xyz")
+    subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-eval"), model, os.path.join(HERE, name + ".check.xyz"),
+                    "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
+    lines = open(pred).read().splitlines()
+    n = int(lines[0])
+    energy = float(re.search(r"energy=(\S+)", lines[1]).group(1))
+    props = re.search(r"Properties=(\S+)", lines[1]).group(1).split(":")
+    col, c = None, 0
+    for i in range(0, len(props), 3):
+        if props[i] == "forces":
+            col = c
+        c += int(props[i + 2])
+    forces = [[float(x) for x in l.split()[col:col + 3]] for l in lines[2:2 + n]]
+    rms = math.sqrt(sum(x * x for f in forces for x in f) / (3 * n))
+    out = ["```check", "model %s.nnp" % name, "config %s.check.xyz" % name, "energy_eV %.10f" % energy,
+           "force_rms_eV_per_A %.10f" % rms]
+    for i in (0, 1, 2, n - 1):
+        out.append("force %d %.10f %.10f %.10f" % (i, *forces[i]))
+    out.append("```")
+    return "\n".join(out)
+
+
+def row(label, r):
+    per = ", ".join("%s %.1f" % (s, v["force_rmse_meV_per_A"]) for s, v in r["per_species"].items())
+    return "| %s | %d | %.2f | %.1f (%s) | %.1f |" % (label, r["n_frames"], r["energy_rmse_meV_per_atom"],
+                                                  r["force_rmse_meV_per_A"], per, r["force_mae_meV_per_A"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name")
+    ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"))
+    ap.add_argument("--work", default="/tmp/pair_nnp-evaluate")
+    o = ap.parse_args()
+    os.makedirs(o.work, exist_ok=True)
+    model, cfg = os.path.join(HERE, o.name + ".nnp"), os.path.join(HERE, o.name + ".cfg")
+    p = subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-train"), cfg, "--list-validation"], check=True,
+                       stdout=subprocess.PIPE, text=True, cwd=HERE)
+    held = {}
+    for line in p.stdout.splitlines():
+        f, k = line.rsplit(" ", 1)
+        held.setdefault(os.path.normpath(os.path.join(HERE, f)), set()).add(int(k))
+    sets = {"validation": [], "validation_near_equilibrium": [], "all": []}
+    for path, keep in held.items():
+        for k, text in enumerate(frames(path)):
+            sets["all"].append(text)
+            if k in keep:
+                sets["validation"].append(text)
+                if not dissociated(text):
+                    sets["validation_near_equilibrium"].append(text)
+    res = {}
+    for key, texts in sets.items():
+        xyz = os.path.join(o.work, "%s.%s.xyz" % (o.name, key))
+        with open(xyz, "w") as f:
+            f.write("".join(texts))
+        res[key] = nnp_eval(o, model, xyz)
+    with open(os.path.join(HERE, o.name + ".eval.json"), "w") as f:
+        json.dump({k: {x: v[x] for x in ("n_frames", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
+                                         "force_rmse_meV_per_A", "force_mae_meV_per_A", "per_species")}
+                   for k, v in res.items()}, f, indent=1)
+    print("| frames | n | energy RMSE (meV/atom) | force RMSE (meV/A), per species | force MAE (meV/A) |")
+    print("|---|---|---|---|---|")
+    print(row("validation (held out)", res["validation"]))
+    print(row("validation, near-equilibrium only", res["validation_near_equilibrium"]))
+    print(row("all frames (training + validation)", res["all"]))
+    print()
+    print(check_block(o, o.name, model))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
