@@ -9,6 +9,7 @@
 # Environment:
 #   LENGTH=short        (default) classical 10 ps equilibration + 10 ps production (2 fs steps, about 2 min on
 #                       2 cores); NNP 0.05 ps + 0.15 ps (0.5 fs steps: a smoke test)
+#   LENGTH=medium       classical 20 ps + 100 ps; NNP 5 ps + 15 ps (~15 min on 2 cores with the shipped potential)
 #   LENGTH=production   classical 50 ps + 1 ns; NNP 20 ps + 100 ps (hours: run it on a big machine)
 #   CL_EQUIL CL_STEPS NNP_EQUIL NNP_STEPS   override the step counts of the chosen LENGTH
 #   SKIP_CLASSICAL=1    reuse an existing classical run directory (analysis only)
@@ -21,8 +22,9 @@ model=${1:-}
 [ -z "$model" ] || model=$(realpath "$model")
 case "${LENGTH:-short}" in
   short)      ce=5000;  cs=5000;   cd_=50;  ne=100;   ns=300;    nd=20 ;;
+  medium)     ce=10000; cs=50000;  cd_=250; ne=10000; ns=30000;  nd=200 ;;
   production) ce=25000; cs=500000; cd_=500; ne=40000; ns=200000; nd=1000 ;;
-  *) echo "LENGTH must be short or production" >&2; exit 2 ;;
+  *) echo "LENGTH must be short, medium or production" >&2; exit 2 ;;
 esac
 ce=${CL_EQUIL:-$ce}; cs=${CL_STEPS:-$cs}; ne=${NNP_EQUIL:-$ne}; ns=${NNP_STEPS:-$ns}
 jobs=$(nproc 2>/dev/null || echo 2)

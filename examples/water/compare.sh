@@ -3,7 +3,7 @@
 # (in.water-npt) and with SPC/E + PPPM + SHAKE (in.spce-npt), then analyse_md.py: O-O/O-H/H-H radial distribution
 # functions, density, self-diffusion of O, cost per atom-step, and the figure water-compare.png.
 #
-# usage: examples/water/compare.sh [MODEL.nnp]     (default: examples/water/water-preliminary.nnp)
+# usage: examples/water/compare.sh [MODEL.nnp]     (default: potentials/water-revpbe0d3.nnp, the shipped potential)
 #   e.g. examples/water/compare.sh potentials/water-revpbe0d3.nnp
 #   LENGTH=production examples/water/compare.sh potentials/water-revpbe0d3.nnp
 # Environment:
@@ -11,6 +11,8 @@
 #                       on 2 idle cores, up to 3 min on busy ones); NNP 0.05 ps + 0.15 ps (0.5 fs steps,
 #                       400 steps: a smoke test, 10-20 s with the preliminary model at ~20 us/atom-step/core).
 #                       The short numbers are rough.
+#   LENGTH=medium       SPC/E 20 ps + 100 ps; NNP 5 ps + 15 ps (40000 steps: ~15 min on 2 cores with the shipped
+#                       potential); what the README's figure shows.
 #   LENGTH=production   SPC/E 20 ps + 100 ps; NNP 20 ps + 100 ps (240000 steps: hours; run it on a big machine).
 #   SPCE_EQUIL SPCE_STEPS NNP_EQUIL NNP_STEPS   override the step counts of the chosen LENGTH
 #   SKIP_SPCE=1 / SKIP_NNP=1   reuse an existing run directory for that model (analysis only for it)
@@ -22,11 +24,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
-model=$(realpath "${1:-$here/water-preliminary.nnp}")
+model=$(realpath "${1:-$top/potentials/water-revpbe0d3.nnp}")
 case "${LENGTH:-short}" in
   short)      se=10000; ss=5000;   sd=50;  sm=25;  ne=100;   ns=300;    nd=20;   nm=10 ;;
+  medium)     se=10000; ss=50000; sd=250; sm=50;  ne=10000; ns=30000;  nd=200;  nm=20 ;;
   production) se=10000; ss=50000; sd=250; sm=50;  ne=40000; ns=200000; nd=1000; nm=100 ;;
-  *) echo "LENGTH must be short or production" >&2; exit 2 ;;
+  *) echo "LENGTH must be short, medium or production" >&2; exit 2 ;;
 esac
 se=${SPCE_EQUIL:-$se}; ss=${SPCE_STEPS:-$ss}; ne=${NNP_EQUIL:-$ne}; ns=${NNP_STEPS:-$ns}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -14,7 +14,7 @@ run=$top/build/examples-water
 mkdir -p "$run"
 cd "$run"
 [ -f water.data ] || /usr/bin/python3 "$top/bench/make_water_box.py" water.xyz --replicate 2 --lammps-data water.data
-model=${NNP_MODEL:-$here/water-preliminary.nnp}
+model=${NNP_MODEL:-$top/potentials/water-revpbe0d3.nnp}
 ranks=$([ "$jobs" -ge 2 ] && echo 2 || echo 1)
 echo "== LAMMPS ($lammps_tag), $ranks MPI rank(s), model $(basename "$model"), $steps steps"
 lammps_mpi "$ranks"
