@@ -126,6 +126,8 @@ def time_reference(o):
 
 
 def write_outputs(o, rows, growth, ref):
+    if not rows:
+        return
     keys = list(rows[0].keys())
     with open(os.path.join(o.out, "bench.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys)
@@ -186,7 +188,8 @@ def main():
     ap.add_argument("--lmp", required=True)
     ap.add_argument("--plugin", required=True)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--sizes", default="2,4,8", help="copies of the 192-atom box per side")
+    ap.add_argument("--sizes", default="2,4,8", help="copies of the 192-atom box per side ('' with --reference: "
+                    "the reference timing only)")
     ap.add_argument("--layouts", default="1x1,1x2,2x1", help="RANKSxTHREADS, comma separated")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work-per-run", type=float, default=2e6, help="atom-steps per run (sets the step count)")
@@ -204,7 +207,7 @@ def main():
     print("%7s %7s %6s %10s %10s %7s %13s %9s %9s" % ("atoms", "layout", "steps", "NNP us", "SPC/E us", "ratio",
                                                    "[min-max]", "NNP kB/at", "SPC kB/at"))
     rows = []
-    for rep in (int(x) for x in o.sizes.split(",")):
+    for rep in (int(x) for x in o.sizes.split(",") if x):
         bench_size(o, rep, layouts, rows)
     base = {r["atoms"]: r["nnp_us_per_atom_step"] for r in rows if (r["ranks"], r["threads"]) == (1, 1)}
     for r in rows:
@@ -238,7 +241,8 @@ def main():
               "build included) "
               "%.4f s: %.0fx" % (ref[0], ref[1], ref[0] / ref[1]))
     write_outputs(o, rows, growth, ref)
-    print("wrote %s/bench.csv, bench.md, bench.png" % o.out)
+    if rows:
+        print("wrote %s/bench.csv, bench.md, bench.png" % o.out)
     return 0
 
 

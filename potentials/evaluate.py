@@ -5,7 +5,8 @@ configuration, read back by tests/test_potentials.py).
 
     potentials/evaluate.py NAME [--build build]      (NAME.cfg, NAME.nnp, NAME.check.xyz in potentials/)
 
-Writes NAME.eval.json and prints the Markdown rows and the check block. The validation frames are those nnp-train
+Writes NAME.eval.json and prints the Markdown rows and the check block; --stamp CITATION also records the
+per-species validation errors, the data citation and the card's name in the model file (meta lines). The validation frames are those nnp-train
 held out (nnp-train NAME.cfg --list-validation). "Near-equilibrium" excludes frames with an H more than 1.3 A from
 every O (stretched or dissociated water; ../shared/data/README.md).
 """
@@ -73,6 +74,27 @@ def check_block(o, name, model):
     return "\n".join(out)
 
 
+def fnv1a64(data):
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def stamp(model, entries):
+    """Add (or replace) `meta KEY VALUE` lines in a model file and rewrite its checksum (docs/model.md); the
+    parameters are not touched."""
+    lines = open(model, "rb").read().decode().split("\n")
+    keys = {k for k, _ in entries}
+    lines = [l for l in lines if not (l.startswith("meta ") and l.split()[1] in keys) and not l.startswith("checksum ")
+             and l != ""]
+    first_param = next(k for k, l in enumerate(lines) if l.startswith("param "))
+    lines[first_param:first_param] = ["meta %s %s" % kv for kv in entries]
+    data = ("\n".join(lines) + "\n").encode()
+    with open(model, "wb") as f:
+        f.write(data + b"checksum %016x\n" % fnv1a64(data))
+
+
 def row(label, r):
     per = ", ".join("%s %.1f" % (s, v["force_rmse_meV_per_A"]) for s, v in r["per_species"].items())
     return "| %s | %d | %.2f | %.1f (%s) | %.1f |" % (label, r["n_frames"], r["energy_rmse_meV_per_atom"],
@@ -84,6 +106,8 @@ def main():
     ap.add_argument("name")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"))
     ap.add_argument("--work", default="/tmp/pair_nnp-evaluate")
+    ap.add_argument("--stamp", metavar="CITATION", help="also write the errors, the card's name and this data "
+                    "citation into the model file as meta lines")
     o = ap.parse_args()
     os.makedirs(o.work, exist_ok=True)
     model, cfg = os.path.join(HERE, o.name + ".nnp"), os.path.join(HERE, o.name + ".cfg")
@@ -111,6 +135,14 @@ def main():
         json.dump({k: {x: v[x] for x in ("n_frames", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
                                          "force_rmse_meV_per_A", "force_mae_meV_per_A", "per_species")}
                    for k, v in res.items()}, f, indent=1)
+    if o.stamp:
+        v, ve = res["validation"], res["validation_near_equilibrium"]
+        per = " ".join("%s %.1f" % (k, x["force_rmse_meV_per_A"]) for k, x in v["per_species"].items())
+        stamp(model, [("model_card", "potentials/%s.md (how it was trained, validated, and its limits)" % o.name),
+                      ("data_reference", o.stamp),
+                      ("validation_force_rmse_meV_per_A_per_species", per),
+                      ("validation_near_equilibrium", "%d frames: force RMSE %.1f meV/A, energy RMSE %.2f meV/atom"
+                       % (ve["n_frames"], ve["force_rmse_meV_per_A"], ve["energy_rmse_meV_per_atom"]))])
     print("| frames | n | energy RMSE (meV/atom) | force RMSE (meV/A), per species | force MAE (meV/A) |")
     print("|---|---|---|---|---|")
     print(row("validation (held out)", res["validation"]))
