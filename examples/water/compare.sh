@@ -9,7 +9,7 @@
 # Environment:
 #   LENGTH=short        (default) SPC/E 20 ps equilibration + 10 ps production (2 fs steps, 15000 steps: 70 s
 #                       on 2 idle cores, up to 3 min on busy ones); NNP 0.05 ps + 0.15 ps (0.5 fs steps,
-#                       400 steps: a smoke test, 10-20 s with the preliminary model at ~20 us/atom-step/core).
+#                       400 steps: a smoke test, 10-20 s with the shipped potential at ~20 us/atom-step/core).
 #                       The short numbers are rough.
 #   LENGTH=medium       SPC/E 20 ps + 100 ps; NNP 5 ps + 15 ps (40000 steps: ~15 min on 2 cores with the shipped
 #                       potential); what the README's figure shows.
