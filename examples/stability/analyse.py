@@ -6,31 +6,17 @@ usage: analyse.py log.lammps [--json OUT.json]
 """
 import argparse
 import json
-import re
-import statistics
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "water"))
+from analyse_md import cost, thermo_tables  # noqa: E402
 
 
-def runs(path):
-    """Thermo blocks of the log: list of (header, rows, loop line)."""
-    out, header, rows = [], None, []
-    for line in open(path):
-        t = line.split()
-        if t[:2] == ["Step", "v_tps"]:
-            header, rows = t, []
-        elif header and line.startswith("Loop time"):
-            out.append((header, rows, line))
-            header = None
-        elif header and t:
-            try:
-                rows.append(dict(zip(header, (float(x) for x in t))))
-            except ValueError:
-                pass
-    return out
-
-
-def slope(xs, ys):
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+def slope(x, y):
+    """Least-squares slope of y against x (centred, so large energies lose no digits)."""
+    dx, dy = x - x.mean(), y - y.mean()
+    return float((dx * dy).sum() / (dx * dx).sum())
 
 
 def main():
@@ -38,26 +24,22 @@ def main():
     ap.add_argument("log")
     ap.add_argument("--json")
     o = ap.parse_args()
-    text = open(o.log).read()
-    natoms = int(re.search(r"^\s*(\d+) atoms\s*$", text, re.M).group(1))
-    blocks = runs(o.log)
-    if len(blocks) < 2:
-        raise SystemExit("analyse.py: %s: expected an NVT and an NVE run" % o.log)
-    (_, nvt, loop_nvt), (_, nve, loop_nve) = blocks[:2]
-    m = re.match(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms", loop_nvt)
-    t_loop, procs, steps = float(m.group(1)), int(m.group(2)), int(m.group(3))
-    temps, pes = [r["Temp"] for r in nvt[1:]], [r["PotEng"] for r in nvt[1:]]
+    tables = thermo_tables(o.log)
+    if len(tables) < 2 or cost(o.log, 1) is None:
+        raise SystemExit("analyse.py: %s: expected a finished NVT and NVE run" % o.log)
+    nvt, nve = tables[:2]
+    t_loop, procs, steps, natoms = cost(o.log, 0)
+    temps, pes = nvt["Temp"][1:], nvt["PotEng"][1:]
     tenth = max(1, len(pes) // 10)
-    ts = [r["v_tps"] for r in nve]
-    es = [r["TotEng"] for r in nve]
+    ts, es = nve["v_tps"], nve["TotEng"]
     res = {
-        "atoms": natoms, "nvt_ps": nvt[-1]["v_tps"] - nvt[0]["v_tps"], "nve_ps": ts[-1] - ts[0],
-        "nvt_temperature_K": [statistics.fmean(temps), statistics.pstdev(temps)],
-        "nvt_pe_eV_per_atom_first_last_tenth": [statistics.fmean(pes[:tenth]) / natoms,
-                                                statistics.fmean(pes[-tenth:]) / natoms],
+        "atoms": natoms, "nvt_ps": float(nvt["v_tps"][-1] - nvt["v_tps"][0]), "nve_ps": float(ts[-1] - ts[0]),
+        "nvt_temperature_K": [float(temps.mean()), float(temps.std())],
+        "nvt_pe_eV_per_atom_first_last_tenth": [float(pes[:tenth].mean()) / natoms,
+                                                float(pes[-tenth:].mean()) / natoms],
         "nve_drift_meV_per_atom_per_ps": 1e3 * slope(ts, es) / natoms,
-        "nve_total_energy_sd_meV_per_atom": 1e3 * statistics.pstdev(es) / natoms,
-        "nve_potential_energy_sd_meV_per_atom": 1e3 * statistics.pstdev([r["PotEng"] for r in nve]) / natoms,
+        "nve_total_energy_sd_meV_per_atom": 1e3 * float(es.std()) / natoms,
+        "nve_potential_energy_sd_meV_per_atom": 1e3 * float(nve["PotEng"].std()) / natoms,
         "us_per_atom_step": 1e6 * t_loop / (steps * natoms), "procs": procs,
     }
     print("%d atoms: NVT %.1f ps, T = %.1f +- %.1f K; PE %.5f -> %.5f eV/atom (first/last tenth)" % (

@@ -4,39 +4,16 @@ and the cost per atom-step. Writes rdf.png next to the inputs.
 
 usage: analyse.py log.lammps rdf.dat RANKS
 """
-import re
 import sys
 
 import numpy as np
+
+from analyse_md import cost, thermo_table  # the dynamics is the log's last run
 
 # Experimental O-O first peak of liquid water at 298 K (X-ray diffraction: L. B. Skinner et al.,
 # J. Chem. Phys. 138, 074506 (2013)): position 2.80 A, height 2.57.
 EXP_OO_PEAK = (2.80, 2.57)
 # Intramolecular O-H 0.97 A and H-H 1.55 A: neutron diffraction, A. K. Soper, ISRN Phys. Chem. 2013, 279463 (2013).
-
-
-def thermo_table(log):
-    rows, header = [], None
-    for line in open(log):
-        words = line.split()
-        if words[:2] == ["Step", "Time"]:  # the dynamics' thermo table (the minimisation prints another one)
-            header, rows = words, []
-        elif header and words and words[0] == "Loop":
-            break
-        elif header and len(words) == len(header):
-            try:
-                rows.append([float(w) for w in words])
-            except ValueError:
-                pass
-    return header, np.array(rows)
-
-
-def cost(log):
-    # the last loop is the dynamics (the first is the minimisation)
-    m = list(re.finditer(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms",
-                         open(log).read()))[-1]
-    seconds, procs, steps, atoms = float(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4))
-    return seconds, procs, steps, atoms
 
 
 def last_rdf(path):
@@ -55,14 +32,12 @@ def last_rdf(path):
 
 def main():
     log, rdf_path, ranks = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    header, t = thermo_table(log)
-    col = {k: i for i, k in enumerate(header)}
+    th = thermo_table(log)
     print("\n%8s %9s %9s %14s %14s %10s" % ("step", "time/ps", "T/K", "PE/eV", "Etot/eV", "rho/g cm-3"))
-    for r in t:
-        print("%8d %9.3f %9.1f %14.4f %14.4f %10.4f" % (r[col["Step"]], r[col["Time"]], r[col["Temp"]],
-                                                        r[col["PotEng"]], r[col["TotEng"]], r[col["Density"]]))
-    half = t[len(t) // 2:]
-    print("\nmean temperature over the second half: %.1f K" % half[:, col["Temp"]].mean())
+    for row in zip(th["Step"], th["Time"], th["Temp"], th["PotEng"], th["TotEng"], th["Density"]):
+        print("%8d %9.3f %9.1f %14.4f %14.4f %10.4f" % row)
+    temp = th["Temp"]
+    print("\nmean temperature over the second half: %.1f K" % temp[len(temp) // 2:].mean())
     rdf = last_rdf(rdf_path)
     # columns: bin, r, then g and coordination for the pairs O-O, O-H, H-H (the order of compute rdf in in.water)
     r, g_oo, g_oh, g_hh = rdf[:, 1], rdf[:, 2], rdf[:, 4], rdf[:, 6]

@@ -87,8 +87,8 @@ def msd_multi_origin(frames, atom_type, dt_frame, window=(0.2, 0.5)):
     return t, msd, (t0, t1), slope, intercept, slope / 6.0 * 1e-8
 
 
-def thermo_table(log):
-    """The last thermo table of a LAMMPS log, as {column: array}."""
+def thermo_tables(log):
+    """Every thermo table of a LAMMPS log, in order, each as {column: array}."""
     tables, header, rows = [], None, []
     for line in open(log):
         words = line.split()
@@ -104,19 +104,24 @@ def thermo_table(log):
                 pass
     if header and rows:  # a run still going (or killed): use what is there
         tables.append((header, np.array(rows)))
+    return [{k: t[:, i] for i, k in enumerate(header)} for header, t in tables]
+
+
+def thermo_table(log):
+    """The last thermo table of a LAMMPS log (the production run), as {column: array}."""
+    tables = thermo_tables(log)
     if not tables:
         raise SystemExit("no thermo table in %s" % log)
-    header, t = tables[-1]
-    return {k: t[:, i] for i, k in enumerate(header)}
+    return tables[-1]
 
 
-def cost(log):
-    """(seconds, procs, steps, atoms) of the last run (the production run)."""
+def cost(log, run=-1):
+    """(seconds, procs, steps, atoms) of a run of the log: by default the last (the production run)."""
     m = list(re.finditer(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms",
                          open(log).read()))
     if not m:
         return None
-    m = m[-1]
+    m = m[run]
     return float(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4))
 
 
