@@ -21,6 +21,8 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "reference"))
+import nnp_ref  # noqa: E402  (the project's Python reader of extended XYZ and of the model file's checksum)
 
 
 def frames(path):
@@ -55,30 +57,16 @@ def check_block(o, name, model):
     pred = os.path.join(o.work, name + ".check.pred.xyz")
     subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-eval"), model, os.path.join(HERE, name + ".check.xyz"),
                     "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
-    lines = open(pred).read().splitlines()
-    n = int(lines[0])
-    energy = float(re.search(r"energy=(\S+)", lines[1]).group(1))
-    props = re.search(r"Properties=(\S+)", lines[1]).group(1).split(":")
-    col, c = None, 0
-    for i in range(0, len(props), 3):
-        if props[i] == "forces":
-            col = c
-        c += int(props[i + 2])
-    forces = [[float(x) for x in l.split()[col:col + 3]] for l in lines[2:2 + n]]
-    rms = math.sqrt(sum(x * x for f in forces for x in f) / (3 * n))
+    frame = nnp_ref.read_extxyz(pred)[0]
+    energy, forces = float(frame["info"]["energy"]), frame["arrays"]["forces"]
+    n = len(forces)
+    rms = math.sqrt(float((forces * forces).mean()))
     out = ["```check", "model %s.nnp" % name, "config %s.check.xyz" % name, "energy_eV %.10f" % energy,
            "force_rms_eV_per_A %.10f" % rms]
     for i in (0, 1, 2, n - 1):
         out.append("force %d %.10f %.10f %.10f" % (i, *forces[i]))
     out.append("```")
     return "\n".join(out)
-
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def stamp(model, entries):
@@ -92,7 +80,7 @@ def stamp(model, entries):
     lines[first_param:first_param] = ["meta %s %s" % kv for kv in entries]
     data = ("\n".join(lines) + "\n").encode()
     with open(model, "wb") as f:
-        f.write(data + b"checksum %016x\n" % fnv1a64(data))
+        f.write(data + b"checksum %016x\n" % nnp_ref.fnv1a64(data))
 
 
 def row(label, r):
