@@ -160,6 +160,14 @@ static double max_abs_force(const outcome *o, int n) {
   return f;
 }
 
+/* Largest force difference between two outcomes for the same atoms in the same order. */
+static double max_force_diff(const outcome *a, const outcome *b, int n) {
+  double d = 0;
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < 3; ++k) d = fmax(d, fabs(a->forces[i][k] - b->forces[i][k]));
+  return d;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 static void test_forces_fd(int l_max, int layers, int periodic) {
@@ -277,9 +285,7 @@ static void test_symmetries(int l_max) {
     for (int k = 0; k < 3; ++k) t.pos[i][k] += 0.37 * (k + 1);
   for (int k = 0; k < 3; ++k) t.pos[3][k] += st.cell[1][k] - st.cell[2][k];
   outcome p = evaluate(m, &t, 1);
-  double df = 0;
-  for (int i = 0; i < st.n; ++i)
-    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  double df = max_force_diff(&o, &p, st.n);
   CHECK(fabs(p.energy - o.energy) < tol * fabs(o.energy) && df < tol * fs,
         "l_max %d translation + image shift: dE %.3e dF %.3e", l_max, p.energy - o.energy, df);
   /* permutation: reverse the atom order */
@@ -308,9 +314,7 @@ static void test_unwrapped_positions(void) {
       for (int k = 0; k < 3; ++k) u.pos[i][k] += (double)((i * 7 + v * 3) % 11 - 5) * st.cell[v][k];
   outcome o = evaluate(m, &st, 1), p = evaluate(m, &u, 1);
   const double fs = max_abs_force(&o, st.n);
-  double df = 0, dv = 0;
-  for (int i = 0; i < st.n; ++i)
-    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  double df = max_force_diff(&o, &p, st.n), dv = 0;
   for (int v = 0; v < 6; ++v) dv = fmax(dv, fabs(o.virial[v] - p.virial[v]));
   CHECK(fabs(p.energy - o.energy) < 1e-10 * fabs(o.energy) && df < 1e-10 * fs && dv < 1e-10 * fabs(o.virial[0]) + 1e-12,
         "unwrapped positions: dE %.3e dF %.3e dW %.3e", p.energy - o.energy, df, dv);
@@ -350,9 +354,7 @@ static void test_copy_weights(void) {
   structure sd = st;
   for (int i = 0; i < st.n; ++i) sd.species[i] = 2 - st.species[i];
   outcome o = evaluate(src, &st, 1), p = evaluate(dst, &sd, 1);
-  double df = 0;
-  for (int i = 0; i < st.n; ++i)
-    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(o.forces[i][k] - p.forces[i][k]));
+  double df = max_force_diff(&o, &p, st.n);
   CHECK(fabs(o.energy - p.energy) < 1e-12 * fabs(o.energy) && df < 1e-12 * max_abs_force(&o, st.n),
         "copy weights: the larger model reproduces the source (dE %.3e, dF %.3e)", o.energy - p.energy, df);
   nnp_model *other = make_model(1, 4, 2, 2, 3);
