@@ -8,6 +8,7 @@
 
 #include "extxyz.h"
 #include "nnp.h"
+#include "numbers.h"
 
 #include <errno.h>
 #include <math.h>
@@ -120,15 +121,6 @@ static double now_seconds(void) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Command line                                                                                                      */
 
-static int parse_threads(const char *s, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end != '\0' || errno == ERANGE || v < 0 || v > 4096) return -1;
-  *out = (int)v;
-  return 0;
-}
-
 static int usage_error(const char *fmt, ...) {
   va_list ap;
   fputs("nnp-eval: ", stderr);
@@ -154,7 +146,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (i + 1 >= argc) return usage_error("--predictions needs a file name\n");
       o->predictions_path = argv[++i];
     } else if (strcmp(a, "--threads") == 0) {
-      if (i + 1 >= argc || parse_threads(argv[++i], &o->threads) != 0)
+      if (i + 1 >= argc || tool_parse_int(argv[++i], 0, 4096, &o->threads) != 0)
         return usage_error("--threads needs an integer >= 0\n");
     } else if (strcmp(a, "--radial-step") == 0) {
       char *end = NULL;

@@ -7,10 +7,10 @@
  */
 #include "extxyz.h"
 #include "nnp.h"
+#include "numbers.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,23 +193,6 @@ static int read_hyper_file(const char *path, hyper_file *f) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Values                                                                                                            */
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-static int parse_real(const char *s, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !isfinite(v)) return -1;
-  *out = v;
-  return 0;
-}
-
 static int species_of(const nnp_hyper *h, const char *symbol) {
   for (int s = 0; s < h->n_species; s++) {
     if (strcmp(h->species[s], symbol) == 0) return s;
@@ -256,14 +239,15 @@ static int set_int(const hyper_file *f, const hyper_line *l, const key_spec *k, 
   char range[64];
   snprintf(range, sizeof range, "expected an integer in %d..%d", k->lo, k->hi);
   if (l->n_tok != 2) return fail_line(f, l, k->name, "expected one value");
-  if (parse_int(l->tok[1], k->lo, k->hi, (int *)((char *)h + k->offset)) != 0) return fail_line(f, l, k->name, range);
+  if (tool_parse_int(l->tok[1], k->lo, k->hi, (int *)((char *)h + k->offset)) != 0)
+    return fail_line(f, l, k->name, range);
   return 0;
 }
 
 static int set_real(const hyper_file *f, const hyper_line *l, const key_spec *k, nnp_hyper *h) {
   double v;
   if (l->n_tok != 2) return fail_line(f, l, k->name, "expected one value");
-  if (parse_real(l->tok[1], &v) != 0) return fail_line(f, l, k->name, "not a finite number");
+  if (tool_parse_real(l->tok[1], &v) != 0) return fail_line(f, l, k->name, "not a finite number");
   if (v < 0 || (v == 0 && strcmp(k->name, "r_min") != 0)) return fail_line(f, l, k->name, "must be positive");
   *(double *)((char *)h + k->offset) = v;
   if (strcmp(k->name, "r_cut") == 0) { /* pair_cutoff lines, applied later, may lower single pairs */
@@ -279,7 +263,7 @@ static int set_int_list(const hyper_file *f, const hyper_line *l, const key_spec
   int max = (int)(sizeof h->radial_hidden / sizeof h->radial_hidden[0]);
   if (n < 1 || n > max) return fail_line(f, l, k->name, "expected 1 to 8 integers");
   for (int i = 0; i < n; i++) {
-    if (parse_int(l->tok[i + 1], k->lo, k->hi, &h->radial_hidden[i]) != 0)
+    if (tool_parse_int(l->tok[i + 1], k->lo, k->hi, &h->radial_hidden[i]) != 0)
       return fail_line(f, l, k->name, "expected positive integers");
   }
   h->n_radial_hidden = n;
@@ -292,7 +276,7 @@ static int set_per_species(const hyper_file *f, const hyper_line *l, const key_s
   snprintf(what, sizeof what, "expected %d numbers (one per species)", h->n_species);
   if (l->n_tok - 1 != h->n_species) return fail_line(f, l, k->name, what);
   for (int s = 0; s < h->n_species; s++) {
-    if (parse_real(l->tok[s + 1], &dst[s]) != 0) return fail_line(f, l, k->name, "not a finite number");
+    if (tool_parse_real(l->tok[s + 1], &dst[s]) != 0) return fail_line(f, l, k->name, "not a finite number");
   }
   return 0;
 }
@@ -302,7 +286,7 @@ static int set_pair(const hyper_file *f, const hyper_line *l, nnp_hyper *h) {
   if (l->n_tok != 4) return fail_line(f, l, "pair_cutoff", "expected A B r");
   int a = species_of(h, l->tok[1]), b = species_of(h, l->tok[2]);
   if (a < 0 || b < 0) return fail_line(f, l, "pair_cutoff", "element is not in the species list");
-  if (parse_real(l->tok[3], &r) != 0 || r <= 0) return fail_line(f, l, "pair_cutoff", "not a positive number");
+  if (tool_parse_real(l->tok[3], &r) != 0 || r <= 0) return fail_line(f, l, "pair_cutoff", "not a positive number");
   if (r > h->r_cut) return fail_line(f, l, "pair_cutoff", "larger than r_cut");
   h->pair_cutoff[a][b] = r;
   h->pair_cutoff[b][a] = r;

@@ -4,9 +4,9 @@
  *
  * The work is done by train_run() (train_run.c); this file only reads the command line.
  */
+#include "numbers.h"
 #include "train.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +36,10 @@ static int usage_error(const char *what) {
   return -1;
 }
 
-static int to_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end || errno == ERANGE || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
 /* 0: run, 1: help shown, -1: bad usage. */
 static int parse_args(int argc, char **argv, train_options *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-    long v;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
       return 1;
@@ -59,12 +49,11 @@ static int parse_args(int argc, char **argv, train_options *o) {
       if (!next) return usage_error("--resume needs a checkpoint file");
       o->resume_path = argv[++i];
     } else if (!strcmp(a, "--threads")) {
-      if (!next || to_long(next, 1, 4096, &v)) return usage_error("--threads needs an integer >= 1");
-      o->threads = (int)v;
+      if (!next || tool_parse_int(next, 1, 4096, &o->threads)) return usage_error("--threads needs an integer >= 1");
       i++;
     } else if (!strcmp(a, "--max-epochs")) {
-      if (!next || to_long(next, 1, 1L << 24, &v)) return usage_error("--max-epochs needs an integer >= 1");
-      o->max_epochs = (int)v;
+      if (!next || tool_parse_int(next, 1, 1L << 24, &o->max_epochs))
+        return usage_error("--max-epochs needs an integer >= 1");
       i++;
     } else if (!strcmp(a, "--time-budget")) {
       char *end;

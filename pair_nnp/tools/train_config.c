@@ -2,11 +2,11 @@
  * key). `#` starts a comment. The species line is read first because other keys (pair_cutoff, energy_reference,
  * energy_scale) name or count species. */
 #include "extxyz.h"
+#include "numbers.h"
 #include "train.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,27 +46,10 @@ void train_config_defaults(train_config *c) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Values                                                                                                            */
 
-static int to_int(const char *s, long lo, long hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end || errno == ERANGE || v < lo || v > hi) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-static int to_real(const char *s, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end == s || *end || !isfinite(v)) return -1;
-  *out = v;
-  return 0;
-}
-
 static int one_int(const cfg_line *l, long lo, long hi, int *out) {
   char what[80];
   snprintf(what, sizeof what, "expected one integer in %ld..%ld", lo, hi);
-  if (l->n != 2 || to_int(l->tok[1], lo, hi, out)) return fail(l, l->tok[0], what);
+  if (l->n != 2 || tool_parse_int(l->tok[1], lo, hi, out)) return fail(l, l->tok[0], what);
   return 0;
 }
 
@@ -75,7 +58,8 @@ static int one_real(const cfg_line *l, double lo, double hi, int open_lo, double
   double v;
   char what[96];
   snprintf(what, sizeof what, "expected one number in %s%g, %g]", open_lo ? "(" : "[", lo, hi);
-  if (l->n != 2 || to_real(l->tok[1], &v) || v < lo || v > hi || (open_lo && v == lo)) return fail(l, l->tok[0], what);
+  if (l->n != 2 || tool_parse_real(l->tok[1], &v) || v < lo || v > hi || (open_lo && v == lo))
+    return fail(l, l->tok[0], what);
   *out = v;
   return 0;
 }
@@ -118,7 +102,7 @@ static int set_radial_hidden(const cfg_line *l, nnp_hyper *h) {
   int n = l->n - 1;
   if (n < 1 || n > 8) return fail(l, "radial_hidden", "expected 1 to 8 integers");
   for (int i = 0; i < n; i++)
-    if (to_int(l->tok[i + 1], 1, 1 << 16, &h->radial_hidden[i]))
+    if (tool_parse_int(l->tok[i + 1], 1, 1 << 16, &h->radial_hidden[i]))
       return fail(l, "radial_hidden", "expected positive integers");
   h->n_radial_hidden = n;
   return 0;
@@ -129,7 +113,8 @@ static int set_pair_cutoff(const cfg_line *l, nnp_hyper *h) {
   if (l->n != 4) return fail(l, "pair_cutoff", "expected A B r");
   int a = species_index(h, l->tok[1]), b = species_index(h, l->tok[2]);
   if (a < 0 || b < 0) return fail(l, "pair_cutoff", "element is not in the species list");
-  if (to_real(l->tok[3], &r) || r <= 0 || r > h->r_cut) return fail(l, "pair_cutoff", "expected 0 < r <= r_cut");
+  if (tool_parse_real(l->tok[3], &r) || r <= 0 || r > h->r_cut)
+    return fail(l, "pair_cutoff", "expected 0 < r <= r_cut");
   h->pair_cutoff[a][b] = h->pair_cutoff[b][a] = r;
   return 0;
 }
@@ -138,7 +123,7 @@ static int set_energy_scale(const cfg_line *l, train_config *c) {
   nnp_hyper *h = &c->hyper;
   if (l->n - 1 != h->n_species) return fail(l, "energy_scale", "expected one positive number per species");
   for (int s = 0; s < h->n_species; s++)
-    if (to_real(l->tok[s + 1], &h->energy_scale[s]) || h->energy_scale[s] <= 0)
+    if (tool_parse_real(l->tok[s + 1], &h->energy_scale[s]) || h->energy_scale[s] <= 0)
       return fail(l, "energy_scale", "expected positive numbers");
   c->have_energy_scale = 1;
   return 0;
@@ -162,7 +147,8 @@ static int set_energy_reference(const cfg_line *l, train_config *c) {
     int s = species_index(h, sym);
     if (s < 0) return fail(l, "energy_reference: element is not in the species list", sym);
     if (seen[s]++) return fail(l, "energy_reference: element given twice", sym);
-    if (to_real(colon + 1, &c->energy_reference[s])) return fail(l, "energy_reference: not a number", colon + 1);
+    if (tool_parse_real(colon + 1, &c->energy_reference[s]))
+      return fail(l, "energy_reference: not a number", colon + 1);
   }
   for (int s = 0; s < h->n_species; s++)
     if (!seen[s]) return fail(l, "energy_reference: no value for", h->species[s]);
