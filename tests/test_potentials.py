@@ -5,13 +5,16 @@
 
 Every model card carries a fenced block tagged `check`:
 
+    model    NAME.nnp                the potential, beside the card
     config   NAME.check.xyz          a configuration shipped beside the card (extended XYZ, one frame)
     energy_eV  E                     the model's energy of it (exact radial functions)
     force_rms_eV_per_A  R            RMS of all its force components
     force  I  FX FY FZ               forces on a few atoms (eV/A), as many lines as wanted
 
-Without --lmp: the model loads and nnp-eval reproduces the recorded energy and forces (relative 1e-9: float64
-round-off between compilers and machines, nothing looser). With --lmp: pair_style nnp (exact radial functions)
+(written by potentials/evaluate.py with 10 decimals). Without --lmp: the model loads and nnp-eval reproduces the
+recorded energy to 1e-9 relative, the force RMS to 1e-7 relative and the listed forces to 1e-8 eV/A (for RMS forces
+below 1 eV/A; 10x the relative 1e-9 of the RMS above): float64 round-off between compilers and machines and the
+10-decimal record, nothing looser. With --lmp: pair_style nnp (exact radial functions)
 reproduces them too, on 1 and 2 ranks, and a 1 ps NVE run at 300 K from the check configuration (default radial
 tables, 0.5 fs steps, 2 ranks) conserves the total energy: no drift beyond 0.05 meV/atom over the run (measured:
 0.01) and a total-energy fluctuation below 3% of the potential energy's (velocity Verlet at 0.5 fs gives 1-1.6% for
