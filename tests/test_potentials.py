@@ -96,10 +96,11 @@ def check_core(card, wd):
 
 
 def write_data(card, path):
+    """The check configuration as a LAMMPS data file; returns the model's species (type order) and the atom count."""
     species = model_species(card["model"])
     sym, pos, cell = xyz2data.read_frame(card["config"])
     xyz2data.write_data(path, sym, pos, cell, species, "check configuration of %s" % card["name"])
-    return species
+    return species, len(sym)
 
 
 HEAD = """units metal
@@ -115,7 +116,7 @@ neighbor 1.0 bin
 
 
 def check_lammps(card, wd):
-    species = write_data(card, os.path.join(wd, "check.data"))
+    species, n_atoms = write_data(card, os.path.join(wd, "check.data"))
     head = dict(plugin=OPT.plugin, model=card["model"], elements=" ".join(species))
     for np in (1, 2):
         s = HEAD.format(style="radial_step 0", **head) + """compute pea all pe/atom
@@ -134,7 +135,7 @@ run 0
                "forces": [[a, b, c] for a, b, c in zip(dump["fx"], dump["fy"], dump["fz"])]}
         compare("%s LAMMPS %d rank(s)" % (card["name"], np), got, card)
 
-    nsteps, n_atoms = 2000, len(xyz2data.read_frame(card["config"])[0])
+    nsteps = 2000
     s = HEAD.format(style="", **head) + """velocity all create 300.0 {seed} mom yes rot yes dist gaussian
 timestep 0.0005
 fix 1 all nve
