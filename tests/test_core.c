@@ -426,6 +426,73 @@ static void test_threads(void) {
   nnp_model_free(m);
 }
 
+/* Energy and forces of an open cluster through a hand-made neighbour list: every other atom, except that atom 0 does
+ * not list atom `drop` (drop < 0: full lists). */
+static double cluster_energy(const nnp_model *m, const structure *st, int drop, int threads, double *forces) {
+  int off[65], idx[64 * 64], n = 0;
+  for (int i = 0; i < st->n; ++i) {
+    off[i] = n;
+    for (int j = 0; j < st->n; ++j)
+      if (j != i && !(i == 0 && j == drop)) idx[n++] = j;
+  }
+  off[st->n] = n;
+  nnp_graph g = {st->n, st->n, st->species, &st->pos[0][0], off, idx, NULL, NULL};
+  nnp_workspace *ws;
+  nnp_error err;
+  double f[64 * 3];
+  nnp_result r = {0, {0}, NULL, forces ? forces : f, NULL};
+  if (nnp_workspace_create(m, threads, &ws, &err) || nnp_compute(m, ws, &g, &r, &err)) {
+    printf("cluster evaluation failed: %s\n", err.message);
+    abort();
+  }
+  nnp_workspace_free(ws);
+  return r.energy;
+}
+
+/* Lists that are not symmetric (a half list, or one edited by hand) define a directed graph. The core then cannot
+ * pair an edge with its reverse and takes its general path for the feature adjoints; its forces must still be the
+ * gradient of its energy, and thread-independent. Full lists must give what the cell graph gives. */
+static void test_asymmetric_lists(void) {
+  nnp_model *m = make_model(2, 6, 3, 3, 23);
+  structure st = random_structure(12, 3, 4.5, 0, 77);
+  int drop = -1;
+  for (int j = 1; j < st.n && drop < 0; ++j) {
+    double d2 = 0;
+    for (int k = 0; k < 3; ++k) d2 += (st.pos[j][k] - st.pos[0][k]) * (st.pos[j][k] - st.pos[0][k]);
+    if (d2 < 3.0 * 3.0) drop = j;
+  }
+  CHECK(drop > 0, "the cluster has a neighbour of atom 0 within 3 A to drop");
+  double f_full[64 * 3];
+  outcome o = evaluate(m, &st, 1);
+  const double e_full = cluster_energy(m, &st, -1, 2, f_full);
+  double df = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) df = fmax(df, fabs(f_full[3 * i + k] - o.forces[i][k]));
+  CHECK(fabs(e_full - o.energy) < 1e-12 * fabs(o.energy) && df < 1e-12,
+        "full hand-made lists give the cell graph's energy and forces (dE %.2e, dF %.2e)", e_full - o.energy, df);
+  double f1[64 * 3], f2[64 * 3], f3[64 * 3];
+  const double e1 = cluster_energy(m, &st, drop, 1, f1), e2 = cluster_energy(m, &st, drop, 2, f2),
+               e3 = cluster_energy(m, &st, drop, 3, f3);
+  CHECK(e1 != e_full, "dropping atom %d from atom 0's list changes the energy", drop);
+  CHECK(e1 == e2 && e1 == e3 && !memcmp(f1, f2, sizeof(double) * 3 * st.n) &&
+            !memcmp(f1, f3, sizeof(double) * 3 * st.n),
+        "asymmetric lists: 1, 2 and 3 threads bitwise identical");
+  const double h = 1e-5;
+  double worst = 0, fmax_ = 0;
+  for (int i = 0; i < st.n; ++i)
+    for (int k = 0; k < 3; ++k) {
+      structure p = st, q = st;
+      p.pos[i][k] += h;
+      q.pos[i][k] -= h;
+      const double fd = -(cluster_energy(m, &p, drop, 1, NULL) - cluster_energy(m, &q, drop, 1, NULL)) / (2 * h);
+      worst = fmax(worst, fabs(fd - f1[3 * i + k]));
+      fmax_ = fmax(fmax_, fabs(f1[3 * i + k]));
+    }
+  CHECK(worst < 1e-6 * fmax_, "asymmetric lists: forces vs finite differences, max error %.3e of %.3e", worst, fmax_);
+  printf("asymmetric lists: forces vs FD max |dF| = %.2e, max |F| = %.2e\n", worst, fmax_);
+  nnp_model_free(m);
+}
+
 static void test_param_gradient(void) {
   nnp_model *m = make_model(2, 5, 3, 2, 17);
   structure st = random_structure(10, 2, 5.0, 1, 55);
@@ -689,6 +756,7 @@ int main(int argc, char **argv) {
   test_supercell();
   test_cutoff_smoothness();
   test_threads();
+  test_asymmetric_lists();
   test_param_gradient();
   test_radial_tables();
   test_update_positions();

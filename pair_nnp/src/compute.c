@@ -1,9 +1,13 @@
 /* Evaluation: the forward pass through all layers, then the hand-written adjoint pass that yields edge gradients
  * (hence forces and virials) and, for training, parameter gradients. docs/model.md has the equations.
  *
- * Parallel layout: OpenMP threads split receiver atoms. Everything a receiver computes lands in its own rows; the
- * one scatter (feature adjoints flowing from a receiver to its neighbours) goes through a per-edge buffer that is
- * summed in edge order, so results do not depend on the number of threads. */
+ * Parallel layout: OpenMP threads split atoms, and every sum lands in a row its thread owns, added in an order that
+ * does not depend on the thread count, so results are bitwise the same for any number of threads. Work done per
+ * receiver (messages, edge gradients) walks the receiver's edges. What flows back to a sender (its force, its
+ * feature adjoint) is gathered per sender through the transposed edge list, in edge order; for the feature adjoint,
+ * a local sender j of edge i <- j whose lists are symmetric gets it instead at its own edge j <- i (same r, same
+ * radial weights), so only edges from ghosts go through a per-edge buffer. Streaming such a buffer for every edge
+ * made two threads contend for memory bandwidth (1.4x on two cores). */
 #include "nnp_internal.h"
 
 #include <math.h>
@@ -11,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EDGE_CHUNK_BYTES (32u << 20)
+#define VIRIAL_BLOCK 4096 /* edges per partial sum of the global virial */
 
 typedef struct {
   double *tape, *R, *Rdot, *dR, *dYv, *mlp_scratch, *tp, *grad;
@@ -20,14 +24,21 @@ typedef struct {
 struct nnp_workspace {
   const nnp_model *model;
   int n_threads;
-  size_t cap_total, cap_local, cap_edges, cap_edges_b, cap_deg, cap_chunk;
-  int *edge_offset, *edge_j;
-  double *edge_r; /* [E][4]: x_j - x_i and its length */
+  size_t cap_total, cap_local, cap_edges, cap_edges_b, cap_deg;
+  int *edge_offset, *edge_i, *edge_j; /* edges of receiver i: edge_offset[i] .. edge_offset[i+1]; i <- j */
+  int *in_offset, *in_edge;           /* edges whose sender is j: in_edge[in_offset[j] .. in_offset[j+1]] */
+  int *in_pos;                        /* in_edge[in_pos[e]] == e */
+  int *mark;                          /* n_threads x cap_local, for the symmetry check */
+  int paired;                         /* every local-local edge has its reverse: see conv_adjoint */
+  size_t cap_dx_edges;
+  double *edge_dx; /* feature adjoints of the edges from unpaired senders, in transposed order */
+  double *edge_r;  /* [E][4]: x_j - x_i and its length */
   double *edge_rc, *edge_g;
+  double *block_virial; /* [n_edges / VIRIAL_BLOCK + 1][6] */
   /* per-edge quantities every layer and pass reuses: harmonics Y [E][nsh], dY/dr [E][nsh][3], and (exact radial
    * MLP only) the basis b and db/dr [E][2][N_b] */
   double *edge_Y, *edge_dY, *edge_b;
-  double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *edge_dx;
+  double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *atom_e;
   double *wt; /* transposed radial weights of every layer */
   size_t *wt_offset;
   thread_scratch *thr;
@@ -49,10 +60,17 @@ static void free_tables(nnp_workspace *ws) {
 
 static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->edge_offset);
+  free(ws->edge_i);
   free(ws->edge_j);
+  free(ws->in_offset);
+  free(ws->in_edge);
+  free(ws->in_pos);
+  free(ws->mark);
+  free(ws->edge_dx);
   free(ws->edge_r);
   free(ws->edge_rc);
   free(ws->edge_g);
+  free(ws->block_virial);
   free(ws->edge_Y);
   free(ws->edge_dY);
   free(ws->edge_b);
@@ -65,7 +83,7 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->dx);
   free(ws->dmsg);
   free(ws->dpre);
-  free(ws->edge_dx);
+  free(ws->atom_e);
   free(ws->thr_block);
   free(ws->edge_kind);
 }
@@ -208,6 +226,7 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->dh_a, n_total * F);
     GROW(ws->dh_b, n_total * F);
     GROW(ws->dx, n_total * F);
+    GROW(ws->in_offset, n_total + 1);
     ws->cap_total = n_total;
   }
   if (n_local > ws->cap_local || !ws->edge_offset) {
@@ -216,6 +235,8 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->pre, n_local * msg_stride_total(m, 0));
     GROW(ws->dmsg, n_local * (size_t)max_width(m, 1));
     GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
+    GROW(ws->atom_e, n_local);
+    GROW(ws->mark, n_local * (size_t)ws->n_threads);
     ws->cap_local = n_local;
   }
   return NNP_OK;
@@ -224,10 +245,14 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
 static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max_deg, int want_grad, nnp_error *err) {
   const nnp_model *m = ws->model;
   if (n_edges > ws->cap_edges || !ws->edge_j) {
+    GROW(ws->edge_i, n_edges);
     GROW(ws->edge_j, n_edges);
+    GROW(ws->in_edge, n_edges);
+    GROW(ws->in_pos, n_edges);
     GROW(ws->edge_r, 4 * n_edges);
     GROW(ws->edge_rc, n_edges);
     GROW(ws->edge_g, 3 * n_edges);
+    GROW(ws->block_virial, 6 * (n_edges / VIRIAL_BLOCK + 1));
     GROW(ws->edge_kind, n_edges);
     GROW(ws->edge_Y, (size_t)NNP_NSH(m->h.l_max) * n_edges);
     GROW(ws->edge_dY, 3 * (size_t)NNP_NSH(m->h.l_max) * n_edges);
@@ -237,14 +262,6 @@ static nnp_status ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max
   if (n_basis_edges > ws->cap_edges_b || !ws->edge_b) {
     GROW(ws->edge_b, 2 * (size_t)m->h.radial_basis * n_basis_edges);
     ws->cap_edges_b = n_basis_edges;
-  }
-  size_t F = (size_t)m->feature_width;
-  size_t chunk = EDGE_CHUNK_BYTES / (F * sizeof(double));
-  if (chunk < max_deg) chunk = max_deg;
-  if (chunk > n_edges) chunk = n_edges > max_deg ? n_edges : max_deg;
-  if (chunk > ws->cap_chunk || !ws->edge_dx) {
-    GROW(ws->edge_dx, chunk * F);
-    ws->cap_chunk = chunk;
   }
   const size_t PC = (size_t)max_paths_x_channels(m), nsh = (size_t)NNP_NSH(m->h.l_max);
   int maxw = m->h.radial_basis;
@@ -296,18 +313,104 @@ static nnp_status check_inputs(const nnp_model *m, const nnp_graph *g, nnp_error
   return NNP_OK;
 }
 
+/* The first local atom of the k-th of nt contiguous ranges that hold about equal shares of the neighbour-list
+ * entries (the edges' proxy, known before the edges are). */
+static int split_atoms(const nnp_graph *g, int k, int nt) {
+  if (k <= 0) return 0;
+  if (k >= nt) return g->n_local;
+  const int *off = g->neigh_offset;
+  const long long target = off[0] + (long long)(off[g->n_local] - off[0]) * k / nt;
+  int lo = 0, hi = g->n_local; /* first i with off[i] >= target */
+  while (lo < hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (off[mid] < target)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The calling OpenMP thread's range of local atoms. Every pass over receivers splits them the same way, so a
+ * thread reads the edges it wrote itself (build_edges, edge_geometry) and the neighbours of its atoms stay in its
+ * own core's cache; interleaved chunks made the two cores trade cache lines and cost 30% on two threads. */
+static void thread_atoms(const nnp_graph *g, int *lo, int *hi) {
+  const int nt = omp_get_num_threads(), id = omp_get_thread_num();
+  *lo = split_atoms(g, id, nt);
+  *hi = split_atoms(g, id + 1, nt);
+}
+
 /* Harmonics and (for the exact radial MLP) the radial basis of every edge: the same for all layers and passes. */
-static void edge_geometry(nnp_workspace *ws, int n_edges) {
+static void edge_geometry(nnp_workspace *ws, const nnp_graph *g) {
   const nnp_model *m = ws->model;
   const int nsh = NNP_NSH(m->h.l_max), nb = m->h.radial_basis;
-#pragma omp parallel for schedule(static)
-  for (int e = 0; e < n_edges; ++e) {
-    const double *rv = ws->edge_r + 4 * (size_t)e;
-    nnp_sph(m->h.l_max, rv, ws->edge_Y + (size_t)e * nsh, ws->edge_dY + 3 * (size_t)e * nsh);
-    if (!ws->n_tables)
-      nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], rv[3], ws->edge_b + 2 * (size_t)e * nb,
-                       ws->edge_b + (2 * (size_t)e + 1) * nb);
+#pragma omp parallel
+  {
+    int lo, hi;
+    thread_atoms(g, &lo, &hi);
+    for (int e = ws->edge_offset[lo]; e < ws->edge_offset[hi]; ++e) {
+      const double *rv = ws->edge_r + 4 * (size_t)e;
+      nnp_sph(m->h.l_max, rv, ws->edge_Y + (size_t)e * nsh, ws->edge_dY + 3 * (size_t)e * nsh);
+      if (!ws->n_tables)
+        nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], rv[3], ws->edge_b + 2 * (size_t)e * nb,
+                         ws->edge_b + (2 * (size_t)e + 1) * nb);
+    }
   }
+}
+
+/* The transposed edge list: a counting sort of the edges by sender, stable, so each sender's edges come in edge
+ * order. */
+static void transpose_edges(nnp_workspace *ws, int n_total, int n_edges) {
+  int *off = ws->in_offset;
+  memset(off, 0, ((size_t)n_total + 1) * sizeof *off);
+  for (int e = 0; e < n_edges; ++e) ++off[ws->edge_j[e] + 1];
+  for (int j = 0; j < n_total; ++j) off[j + 1] += off[j];
+  for (int e = 0; e < n_edges; ++e) {
+    ws->in_pos[e] = off[ws->edge_j[e]]++; /* off[j] ends at j's end... */
+    ws->in_edge[ws->in_pos[e]] = e;
+  }
+  memmove(off + 1, off, (size_t)n_total * sizeof *off); /* ...so shift back by one */
+  off[0] = 0;
+}
+
+/* Whether every edge between two local atoms has its reverse, exactly once: true for the full neighbour lists of
+ * LAMMPS and nnp_cell_graph_build, not for half lists or hand-made ones. Local i's local senders (marked, and
+ * duplicates caught) must be exactly the receivers of its transposed list, which are all local. */
+static int edges_paired(nnp_workspace *ws, const nnp_graph *g) {
+  const int n_local = g->n_local;
+  int ok = 1;
+#pragma omp parallel reduction(&& : ok)
+  {
+    int lo, hi, *mark = ws->mark + (size_t)omp_get_thread_num() * n_local;
+    thread_atoms(g, &lo, &hi);
+    for (int j = 0; j < n_local; ++j) mark[j] = -1;
+    for (int i = lo; i < hi; ++i) {
+      int n_out = 0;
+      for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+        const int j = ws->edge_j[e];
+        if (j >= n_local) continue;
+        if (mark[j] == i) ok = 0;
+        mark[j] = i;
+        ++n_out;
+      }
+      if (n_out != ws->in_offset[i + 1] - ws->in_offset[i]) ok = 0;
+      for (int k = ws->in_offset[i]; k < ws->in_offset[i + 1]; ++k)
+        if (mark[ws->edge_i[ws->in_edge[k]]] != i) ok = 0;
+    }
+  }
+  return ok;
+}
+
+/* Room for the feature adjoints of the edges whose senders are not paired (all of them when the lists are not
+ * symmetric), F doubles each. */
+static nnp_status reserve_edge_dx(nnp_workspace *ws, int n_local, int n_total, nnp_error *err) {
+  const int first = ws->paired ? n_local : 0;
+  const size_t n = (size_t)(ws->in_offset[n_total] - ws->in_offset[first]);
+  if (n > ws->cap_dx_edges || !ws->edge_dx) {
+    GROW(ws->edge_dx, (n ? n : 1) * (size_t)ws->model->feature_width);
+    ws->cap_dx_edges = n;
+  }
+  return NNP_OK;
 }
 
 /* Walks atom i's neighbour list; with fill, writes its edges from slot e. Returns the number of edges, or -1 for a
@@ -330,6 +433,7 @@ static int atom_edges(nnp_workspace *ws, const nnp_graph *g, int i, int fill, in
     if (r2 < rmin2) return *bad_j = j, *bad_r2 = r2, -2;
     if (fill) {
       const size_t k = (size_t)(e + n);
+      ws->edge_i[k] = i;
       ws->edge_j[k] = j;
       ws->edge_r[4 * k + 0] = d[0];
       ws->edge_r[4 * k + 1] = d[1];
@@ -360,13 +464,17 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
   if (st) return st;
   int first_bad = nl;
   ws->edge_offset[0] = 0;
-#pragma omp parallel for schedule(static) reduction(min : first_bad)
-  for (int i = 0; i < nl; ++i) {
-    int j;
-    double r2;
-    const int n = atom_edges(ws, g, i, 0, 0, &j, &r2);
-    ws->edge_offset[i + 1] = n > 0 ? n : 0;
-    if (n < 0 && i < first_bad) first_bad = i;
+#pragma omp parallel reduction(min : first_bad)
+  {
+    int lo, hi;
+    thread_atoms(g, &lo, &hi);
+    for (int i = lo; i < hi; ++i) {
+      int j;
+      double r2;
+      const int n = atom_edges(ws, g, i, 0, 0, &j, &r2);
+      ws->edge_offset[i + 1] = n > 0 ? n : 0;
+      if (n < 0 && i < first_bad) first_bad = i;
+    }
   }
   if (first_bad < nl) {
     int j = 0;
@@ -381,15 +489,22 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
                     i, m->h.species[si], xi[0], xi[1], xi[2], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
   }
   for (int i = 0; i < nl; ++i) ws->edge_offset[i + 1] += ws->edge_offset[i];
-#pragma omp parallel for schedule(static)
-  for (int i = 0; i < nl; ++i) {
-    int j;
-    double r2;
-    atom_edges(ws, g, i, 1, ws->edge_offset[i], &j, &r2);
+#pragma omp parallel
+  {
+    int lo, hi;
+    thread_atoms(g, &lo, &hi);
+    for (int i = lo; i < hi; ++i) {
+      int j;
+      double r2;
+      atom_edges(ws, g, i, 1, ws->edge_offset[i], &j, &r2);
+    }
   }
   const int e = ws->edge_offset[nl];
-  memset(ws->edge_g, 0, 3 * (size_t)e * sizeof *ws->edge_g);
-  edge_geometry(ws, e);
+  transpose_edges(ws, g->n_total, e);
+  ws->paired = edges_paired(ws, g);
+  st = reserve_edge_dx(ws, nl, g->n_total, err);
+  if (st) return st;
+  edge_geometry(ws, g);
   return NNP_OK;
 }
 
@@ -416,53 +531,59 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
-#pragma omp parallel for schedule(dynamic, 8)
-  for (int i = 0; i < g->n_local; ++i) {
-    thread_scratch *s = &ws->thr[omp_get_thread_num()];
-    double *out = msg_t + (size_t)i * ly->msg_width;
-    memset(out, 0, (size_t)ly->msg_width * sizeof *out);
-    const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
-    if (n == 0) continue;
-    if (ws->n_tables) {
-      for (int k = 0; k < n; ++k)
-        nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
-                              ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, NULL);
-    } else {
-      nnp_mlp_tape tape;
-      nnp_mlp_tape_bind(m, &tape, s->tape, n);
-      edge_basis(m, ws, e0, n, 0, &tape);
-      nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
+#pragma omp parallel
+  {
+    int lo, hi;
+    thread_atoms(g, &lo, &hi);
+    for (int i = lo; i < hi; ++i) {
+      thread_scratch *s = &ws->thr[omp_get_thread_num()];
+      double *out = msg_t + (size_t)i * ly->msg_width;
+      memset(out, 0, (size_t)ly->msg_width * sizeof *out);
+      const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+      if (n == 0) continue;
+      if (ws->n_tables) {
+        for (int k = 0; k < n; ++k)
+          nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
+                                ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, NULL);
+      } else {
+        nnp_mlp_tape tape;
+        nnp_mlp_tape_bind(m, &tape, s->tape, n);
+        edge_basis(m, ws, e0, n, 0, &tape);
+        nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
+      }
+      for (int k = 0; k < n; ++k) {
+        const int e = e0 + k;
+        nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * NNP_NSH(m->h.l_max),
+                            s->R + (size_t)k * PC, out, s->tp);
+      }
+      for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
     }
-    for (int k = 0; k < n; ++k) {
-      const int e = e0 + k;
-      nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * NNP_NSH(m->h.l_max),
-                          s->R + (size_t)k * PC, out, s->tp);
-    }
-    for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
   }
 }
 
-/* Adjoint of the convolution of layer t: edge gradients into edge_g, feature adjoints into ws->dx (all atoms),
- * radial-MLP parameter gradients into the threads' gradient buffers. dmsg is already scaled by nu^-1/2. */
-static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const double *dmsg) {
+/* Adjoint of the convolution of layer t: edge gradients into edge_g (assigned when first, else added), feature
+ * adjoints of every atom (ghosts included) into ws->dx, radial-MLP parameter gradients into the threads' gradient
+ * buffers. dmsg is already scaled by nu^-1/2. A receiver's edge from a paired sender yields the receiver's own
+ * feature adjoint (see nnp_tp_edge_adjoint_paired); an edge from any other sender writes the sender's into edge_dx,
+ * gathered per sender afterwards. */
+static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const double *dmsg, int first) {
   const nnp_model *m = ws->model;
   const nnp_layer *ly = &m->layers[t];
   const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max), PC = ly->n_paths * m->h.channels;
   const int Fin = m->h.channels * NNP_NSH(ly->lin);
+  const int unpaired = ws->paired ? g->n_local : 0; /* senders from here on go through edge_dx */
+  const int base = ws->in_offset[unpaired];
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
-#pragma omp parallel for schedule(static)
-  for (int q = 0; q < g->n_total; ++q) memset(ws->dx + (size_t)q * F, 0, (size_t)Fin * sizeof(double));
-  int begin = 0;
-  while (begin < g->n_local) {
-    int end = begin + 1;
-    const int e_begin = ws->edge_offset[begin];
-    while (end < g->n_local && (size_t)(ws->edge_offset[end + 1] - e_begin) <= ws->cap_chunk) ++end;
-    const int e_end = ws->edge_offset[end];
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int i = begin; i < end; ++i) {
+#pragma omp parallel
+  {
+    int lo, hi;
+    thread_atoms(g, &lo, &hi);
+    for (int i = lo; i < hi; ++i) {
       thread_scratch *s = &ws->thr[omp_get_thread_num()];
       const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+      double *dxi = ws->dx + (size_t)i * F;
+      if (ws->paired) memset(dxi, 0, (size_t)Fin * sizeof *dxi);
       if (n == 0) continue;
       nnp_mlp_tape tape;
       if (ws->n_tables) {
@@ -476,38 +597,38 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       }
       const double *dm = dmsg + (size_t)i * ly->msg_width;
       for (int k = 0; k < n; ++k) {
-        const int e = e0 + k;
+        const int e = e0 + k, j = ws->edge_j[e];
         const double *rv = ws->edge_r + 4 * (size_t)e;
         const double *Y = ws->edge_Y + (size_t)e * nsh, *dY = ws->edge_dY + 3 * (size_t)e * nsh;
+        const double *xj = ws->x + (size_t)j * F, *R = s->R + (size_t)k * PC;
         double *dR = s->dR + (size_t)k * PC;
-        double *dxe = ws->edge_dx + (size_t)(e - e_begin) * F;
-        memset(dxe, 0, (size_t)Fin * sizeof *dxe);
-        nnp_tp_edge_adjoint(m, ly, ws->x + (size_t)ws->edge_j[e] * F, Y, s->R + (size_t)k * PC, dm, dxe, dR, s->dYv,
-                            s->tp);
+        if (j < unpaired) {
+          nnp_tp_edge_adjoint_paired(m, ly, xj, Y, R, dm, dmsg + (size_t)j * ly->msg_width, dxi, dR, s->dYv, s->tp);
+        } else {
+          double *dxe = ws->edge_dx + (size_t)(ws->in_pos[e] - base) * F;
+          memset(dxe, 0, (size_t)Fin * sizeof *dxe);
+          nnp_tp_edge_adjoint(m, ly, xj, Y, R, dm, dxe, dR, s->dYv, s->tp);
+        }
         double dEdr = 0.0;
         const double *Rd = s->Rdot + (size_t)k * PC;
         for (int q = 0; q < PC; ++q) dEdr += dR[q] * Rd[q];
         double gvec[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
         for (int q = 0; q < nsh; ++q)
           for (int a = 0; a < 3; ++a) gvec[a] += s->dYv[q] * dY[3 * q + a];
-        for (int a = 0; a < 3; ++a) ws->edge_g[3 * (size_t)e + a] += gvec[a];
+        double *ge = ws->edge_g + 3 * (size_t)e;
+        for (int a = 0; a < 3; ++a) ge[a] = first ? gvec[a] : ge[a] + gvec[a];
       }
       if (s->grad) nnp_radial_mlp_param_grad(m, ly, &tape, n, s->dR, s->mlp_scratch, s->grad);
     }
-    /* Each thread owns a range of target atoms and adds that range's contributions in edge order. */
-#pragma omp parallel
-    {
-      const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-      const int lo = (int)((long long)g->n_total * tid / nt), hi = (int)((long long)g->n_total * (tid + 1) / nt);
-      for (int e = e_begin; e < e_end; ++e) {
-        const int j = ws->edge_j[e];
-        if (j < lo || j >= hi) continue;
-        double *restrict d = ws->dx + (size_t)j * F;
-        const double *restrict c = ws->edge_dx + (size_t)(e - e_begin) * F;
-        for (int q = 0; q < Fin; ++q) d[q] += c[q];
-      }
+  }
+#pragma omp parallel for schedule(static)
+  for (int j = unpaired; j < g->n_total; ++j) {
+    double *restrict d = ws->dx + (size_t)j * F;
+    memset(d, 0, (size_t)Fin * sizeof *d);
+    for (int k = ws->in_offset[j]; k < ws->in_offset[j + 1]; ++k) {
+      const double *restrict c = ws->edge_dx + (size_t)(k - base) * F;
+      for (int q = 0; q < Fin; ++q) d[q] += c[q];
     }
-    begin = end;
   }
 }
 
@@ -531,41 +652,83 @@ static nnp_status exchange(const nnp_graph *g, double *data, int width, int dire
   return NNP_OK;
 }
 
-/* Forces and per-atom virials from the edge gradients. Each thread owns a range of atoms and adds, in edge order,
- * every contribution that lands in its range: the same sums in the same order as a serial loop. */
-static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, nnp_result *res) {
+/* Edge e's share of the virial, -r (x) g symmetrised, in Voigt order xx yy zz xy xz yz (eV). */
+static void edge_virial(const nnp_workspace *ws, int e, double w[6]) {
   static const int va[6] = {0, 1, 2, 0, 0, 1}, vb[6] = {0, 1, 2, 1, 2, 2};
-  if (res->forces) memset(res->forces, 0, 3 * (size_t)g->n_total * sizeof *res->forces);
-  if (res->atom_virial) memset(res->atom_virial, 0, 6 * (size_t)g->n_total * sizeof *res->atom_virial);
-  memset(res->virial, 0, sizeof res->virial);
-  const int n_edges = ws->edge_offset[g->n_local];
-  for (int e = 0; e < n_edges; ++e) {
-    const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
-    for (int v = 0; v < 6; ++v) res->virial[v] -= 0.5 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
+  const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
+  for (int v = 0; v < 6; ++v) w[v] = -0.5 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
+}
+
+/* The global virial, summed over fixed blocks of edges and then over the blocks in order, so that the sum does not
+ * depend on the thread count. */
+static void global_virial(const nnp_workspace *ws, int n_edges, double virial[6]) {
+  const int n_blocks = (n_edges + VIRIAL_BLOCK - 1) / VIRIAL_BLOCK;
+  double *part = ws->block_virial;
+#pragma omp parallel for schedule(static)
+  for (int b = 0; b < n_blocks; ++b) {
+    double w[6], *p = part + 6 * (size_t)b;
+    memset(p, 0, 6 * sizeof *p);
+    const int end = (b + 1) * VIRIAL_BLOCK < n_edges ? (b + 1) * VIRIAL_BLOCK : n_edges;
+    for (int e = b * VIRIAL_BLOCK; e < end; ++e) {
+      edge_virial(ws, e, w);
+      for (int v = 0; v < 6; ++v) p[v] += w[v];
+    }
   }
+  memset(virial, 0, 6 * sizeof *virial);
+  for (int b = 0; b < n_blocks; ++b)
+    for (int v = 0; v < 6; ++v) virial[v] += part[6 * (size_t)b + v];
+}
+
+/* Forces and per-atom virials from the edge gradients, per atom: what it receives along its own edges, then what it
+ * sends along the transposed list, each in edge order. Each edge's virial is split half to either end. */
+static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, nnp_result *res) {
+  global_virial(ws, ws->edge_offset[g->n_local], res->virial);
   if (!res->forces && !res->atom_virial) return;
-#pragma omp parallel
-  {
-    const int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int lo = (int)((long long)g->n_total * id / nt), hi = (int)((long long)g->n_total * (id + 1) / nt);
-    for (int i = 0; i < g->n_local; ++i)
-      for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
-        const int j = ws->edge_j[e], own_i = i >= lo && i < hi, own_j = j >= lo && j < hi;
-        if (!own_i && !own_j) continue;
-        const double *gv = ws->edge_g + 3 * (size_t)e, *rv = ws->edge_r + 4 * (size_t)e;
-        if (res->forces)
-          for (int a = 0; a < 3; ++a) {
-            if (own_i) res->forces[3 * (size_t)i + a] += gv[a];
-            if (own_j) res->forces[3 * (size_t)j + a] -= gv[a];
-          }
-        if (res->atom_virial)
-          for (int v = 0; v < 6; ++v) {
-            const double w = -0.25 * (rv[va[v]] * gv[vb[v]] + rv[vb[v]] * gv[va[v]]);
-            if (own_i) res->atom_virial[6 * (size_t)i + v] += w;
-            if (own_j) res->atom_virial[6 * (size_t)j + v] += w;
-          }
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < g->n_total; ++i) {
+    double f[3] = {0, 0, 0}, vir[6] = {0, 0, 0, 0, 0, 0}, w[6];
+    const int out_end = i < g->n_local ? ws->edge_offset[i + 1] : 0;
+    for (int e = i < g->n_local ? ws->edge_offset[i] : 0; e < out_end; ++e) {
+      const double *gv = ws->edge_g + 3 * (size_t)e;
+      for (int a = 0; a < 3; ++a) f[a] += gv[a];
+      if (res->atom_virial) {
+        edge_virial(ws, e, w);
+        for (int v = 0; v < 6; ++v) vir[v] += 0.5 * w[v];
       }
+    }
+    for (int k = ws->in_offset[i]; k < ws->in_offset[i + 1]; ++k) {
+      const int e = ws->in_edge[k];
+      const double *gv = ws->edge_g + 3 * (size_t)e;
+      for (int a = 0; a < 3; ++a) f[a] -= gv[a];
+      if (res->atom_virial) {
+        edge_virial(ws, e, w);
+        for (int v = 0; v < 6; ++v) vir[v] += 0.5 * w[v];
+      }
+    }
+    if (res->forces) memcpy(res->forces + 3 * (size_t)i, f, sizeof f);
+    if (res->atom_virial) memcpy(res->atom_virial + 6 * (size_t)i, vir, sizeof vir);
   }
+}
+
+/* Per-atom energies into ws->atom_e and their feature adjoints into dh; returns the total, summed in atom order.
+ * Parallel over atoms unless a parameter gradient is accumulated, which every atom adds to. */
+static double readout(nnp_workspace *ws, const nnp_graph *g, const double *hT, double *dh, double *grad) {
+  const nnp_model *m = ws->model;
+  const int F = m->feature_width;
+#pragma omp parallel for schedule(static) if (!grad)
+  for (int i = 0; i < g->n_local; ++i) {
+    double *row = dh + (size_t)i * F;
+    if (g->species[i] < 0) {
+      memset(row, 0, (size_t)F * sizeof *row);
+      ws->atom_e[i] = 0.0;
+    } else {
+      ws->atom_e[i] =
+          nnp_readout(m, g->species[i], hT + (size_t)i * F, row, grad, ws->thr[omp_get_thread_num()].mlp_scratch);
+    }
+  }
+  double e_total = 0.0;
+  for (int i = 0; i < g->n_local; ++i) e_total += ws->atom_e[i];
+  return e_total;
 }
 
 /* Forward and adjoint passes. res may be NULL (parameter gradient only); grad may be NULL (no training). */
@@ -606,20 +769,9 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     nnp_down_forward(m, ly, nl, g->species, msg_t[t], h, pre_t[t]);
     nnp_gate_forward(m, ly, nl, g->species, pre_t[t], h, h_next);
   }
-  double e_total = 0.0;
   double *dh_next = ws->dh_a, *dh = ws->dh_b;
-  const double *hT = ws->h + (size_t)T * hstride;
-  for (int i = 0; i < nl && !st; ++i) {
-    double *row = dh_next + (size_t)i * F;
-    if (g->species[i] < 0) {
-      memset(row, 0, (size_t)F * sizeof *row);
-      if (res && res->atom_energy) res->atom_energy[i] = 0.0;
-      continue;
-    }
-    double ei = nnp_readout(m, g->species[i], hT + (size_t)i * F, row, grad, ws->thr[0].mlp_scratch);
-    if (res && res->atom_energy) res->atom_energy[i] = ei;
-    e_total += ei;
-  }
+  const double e_total = st ? 0.0 : readout(ws, g, ws->h + (size_t)T * hstride, dh_next, grad);
+  if (res && res->atom_energy) memcpy(res->atom_energy, ws->atom_e, (size_t)nl * sizeof *ws->atom_e);
 
   /* adjoint */
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
@@ -633,7 +785,7 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     for (int i = 0; i < nl; ++i)
       for (int q = 0; q < ly->msg_width; ++q) ws->dmsg[(size_t)i * ly->msg_width + q] *= inv_sqrt_nu;
     nnp_up_forward(m, ly, nt, h, ws->x); /* recomputed rather than stored per layer */
-    conv_adjoint(ws, g, t, ws->dmsg);
+    conv_adjoint(ws, g, t, ws->dmsg, t == T - 1);
     nnp_up_adjoint(m, ly, nt, h, ws->dx, dh, grad);
     if (t > 0) {
       st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);

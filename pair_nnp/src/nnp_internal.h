@@ -163,12 +163,17 @@ double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, doub
 
 /* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
 /* scratch: NNP_TP_SCRATCH(C) doubles */
-#define NNP_TP_SCRATCH(C) ((size_t)(2 * (2 * NNP_MAX_L + 1) + NNP_NSH(NNP_MAX_L)) * (C))
+#define NNP_TP_SCRATCH(C) ((size_t)(3 * (2 * NNP_MAX_L + 1) + NNP_NSH(NNP_MAX_L)) * (C))
 void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y, const double *R,
                          double *msg, double *scratch);
 /* Adjoint of one edge: given dmsg (adjoint of the receiver's message block), accumulates dx_j, returns
  * dR[p*C+c] and dY[(L+1)^2] (overwritten). */
 void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y, const double *R,
                          const double *dmsg, double *dx_j, double *dR, double *dYv, double *scratch);
+/* The same for an edge i <- j whose reverse j <- i also exists (j local, full neighbour lists): dR and dY as above,
+ * but the feature adjoint accumulated is dx_i, the receiver's share as the sender of the reverse edge, from dmsg_j. */
+void nnp_tp_edge_adjoint_paired(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                const double *R, const double *dmsg_i, const double *dmsg_j, double *dx_i, double *dR,
+                                double *dYv, double *scratch);
 
 #endif

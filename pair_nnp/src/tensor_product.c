@@ -47,19 +47,27 @@ static inline __attribute__((always_inline)) void tp_forward(const nnp_model *m,
   }
 }
 
+/* The adjoint of edge i <- j: dR and dY of the edge, and a feature adjoint. Unpaired, that is the sender's, dx_j +=
+ * sum G Y[m2] R[c] dmsg_i[m3][c]. Paired, it is instead the receiver's own share as the sender of the reverse edge
+ * j <- i (same r and R, Y(-u) = (-1)^l2 Y(u)): dx_i += sum G (-1)^l2 Y[m2] R[c] dmsg_j[m3][c], which keeps the sum in
+ * a row the receiver's thread owns. */
 static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j,
                                                              const double *Y, const double *R, const double *dmsg,
-                                                             double *dx_j, double *dR, double *dYv, double *scratch,
-                                                             const int C) {
+                                                             const double *dmsg_rev, double *dx, double *dR,
+                                                             double *dYv, double *scratch, const int C,
+                                                             const int paired) {
   const int nsh = NNP_NSH(m->h.l_max);
   double *t = scratch, *u = t + (2 * NNP_MAX_L + 1) * C, *acc = u + (2 * NNP_MAX_L + 1) * C; /* acc: nsh x C */
+  double *v = acc + (size_t)nsh * C;                                                         /* paired: w * dmsg_rev */
   memset(acc, 0, (size_t)nsh * C * sizeof *acc);
   for (int p = 0; p < ly->n_paths; ++p) {
     const nnp_path *path = &ly->paths[p];
     const int l3 = path->l3, stride = ly->l3_count[l3] * C;
-    const double *dout = dmsg + ly->msg_offset[l3] + (p - ly->l3_first[l3]) * C;
+    const int block = ly->msg_offset[l3] + (p - ly->l3_first[l3]) * C;
+    const double *dout = dmsg + block, *drev = paired ? dmsg_rev + block : NULL;
     const double *xin = x_j + C * path->l1 * path->l1;
-    double *dxin = dx_j + C * path->l1 * path->l1;
+    double *dxin = dx + C * path->l1 * path->l1;
+    const double parity = (path->l2 & 1) ? -1.0 : 1.0;
     const double *Yl2 = Y + path->l2 * path->l2;
     double *accl2 = acc + (size_t)path->l2 * path->l2 * C;
     const double *restrict w = R + (size_t)p * C;
@@ -76,16 +84,32 @@ static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m,
         dw[c] += d[c] * tr[c];
         ur[c] = w[c] * d[c];
       }
+      if (paired) {
+        const double *restrict dr = drev + m3 * stride;
+        double *restrict vr = v + m3 * C;
+#pragma omp simd
+        for (int c = 0; c < C; ++c) vr[c] = w[c] * dr[c];
+      }
     }
     for (int e = path->cg_begin; e < path->cg_end; ++e) {
       const nnp_cg_entry *g = &m->cg[e];
       const double coef = g->value * Yl2[g->m2], gv = g->value;
       const double *restrict xr = xin + g->m1 * C, *restrict ur = u + g->m3 * C;
       double *restrict dxr = dxin + g->m1 * C, *restrict ar = accl2 + g->m2 * C;
+      if (paired) {
+        const double coef_rev = parity * coef;
+        const double *restrict vr = v + g->m3 * C;
 #pragma omp simd
-      for (int c = 0; c < C; ++c) {
-        dxr[c] += coef * ur[c];
-        ar[c] += gv * ur[c] * xr[c];
+        for (int c = 0; c < C; ++c) {
+          dxr[c] += coef_rev * vr[c];
+          ar[c] += gv * ur[c] * xr[c];
+        }
+      } else {
+#pragma omp simd
+        for (int c = 0; c < C; ++c) {
+          dxr[c] += coef * ur[c];
+          ar[c] += gv * ur[c] * xr[c];
+        }
       }
     }
   }
@@ -127,8 +151,16 @@ NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const 
 
 NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
                                  const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv,
-                                 double *scratch) {
-#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg, dx_j, dR, dYv, scratch, c)
+                                 double *scratch){
+#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg, NULL, dx_j, dR, dYv, scratch, c, 0)
+    DISPATCH_CHANNELS(ADJOINT, m->h.channels)
+#undef ADJOINT
+}
+
+NNP_HOT void nnp_tp_edge_adjoint_paired(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
+                                        const double *R, const double *dmsg_i, const double *dmsg_j, double *dx_i,
+                                        double *dR, double *dYv, double *scratch) {
+#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg_i, dmsg_j, dx_i, dR, dYv, scratch, c, 1)
   DISPATCH_CHANNELS(ADJOINT, m->h.channels)
 #undef ADJOINT
 }
