@@ -53,7 +53,7 @@ std::string species_list(const nnp_model *model) {
 
 PairNNP::PairNNP(LAMMPS *lmp)
     : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
-      comm_data(nullptr), comm_width(0) {
+      comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -211,6 +211,7 @@ void PairNNP::coeff(int narg, char **arg) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 void PairNNP::init_style() {
+  lists_copied_at = -1; // a new list is requested below: copy it at the next compute()
   if (!model) error->all(FLERR, std::string("pair_style nnp: no model loaded (missing pair_coeff * * MODEL ...)"));
   if (force->newton_pair == 0)
     error->all(FLERR, std::string("pair_style nnp requires newton pair on: forces and feature adjoints on ghost "
@@ -272,18 +273,11 @@ double PairNNP::init_one(int i, int j) {
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
-void PairNNP::compute(int eflag, int vflag) {
-  ev_init(eflag, vflag);
-
-  const int nlocal = atom->nlocal;
-  const int nall = nlocal + atom->nghost;
-  const int *type = atom->type;
-
-  // Species (LAMMPS types mapped to NULL become -1: the core leaves those atoms out).
-  species.resize(nall > 0 ? nall : 1);
-  for (int i = 0; i < nall; i++) species[i] = type_species[type[i]];
-
-  // CSR neighbour lists indexed by local atom; atoms absent from ilist (hybrid skip lists) get none.
+/* CSR neighbour lists indexed by local atom; atoms absent from ilist (hybrid skip lists) get none. The copy is
+ * redone only when LAMMPS has rebuilt its lists (Neighbor::ncalls counts the builds): in between, the lists and the
+ * atom order do not change, and copying some 100 candidates per atom every step was serial work that held back
+ * threads. */
+void PairNNP::copy_neighbour_lists(int nlocal) {
   const int inum = list->inum;
   const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
@@ -303,6 +297,22 @@ void PairNNP::compute(int eflag, int vflag) {
     for (int jj = 0; jj < numneigh[i]; jj++) out[jj] = jlist[jj] & NEIGHMASK;
   }
 
+  lists_copied_at = neighbor->ncalls;
+  lists_copied_nlocal = nlocal;
+}
+
+void PairNNP::compute(int eflag, int vflag) {
+  ev_init(eflag, vflag);
+
+  const int nlocal = atom->nlocal;
+  const int nall = nlocal + atom->nghost;
+  const int *type = atom->type;
+
+  // Species (LAMMPS types mapped to NULL become -1: the core leaves those atoms out).
+  species.resize(nall > 0 ? nall : 1);
+  for (int i = 0; i < nall; i++) species[i] = type_species[type[i]];
+
+  if (neighbor->ncalls != lists_copied_at || nlocal != lists_copied_nlocal) copy_neighbour_lists(nlocal);
   positions_empty.assign(3, 0.0);
   nnp_graph graph;
   graph.n_local = nlocal;

@@ -59,6 +59,10 @@ protected:
   // Scratch arrays for one compute() call.
   std::vector<int> species, neigh_offset, neigh_index;
   std::vector<double> positions_empty, forces, atom_energy, atom_virial;
+  bigint lists_copied_at; // Neighbor::ncalls when neigh_offset/neigh_index were copied from LAMMPS's list
+  int lists_copied_nlocal;
+
+  void copy_neighbour_lists(int nlocal);
 
   void allocate();
   void fail_one(const std::string &msg);

@@ -15,6 +15,8 @@ Cases:
   nve        energy conservation over 3000 steps of NVE on 2 ranks
   hybrid     hybrid/overlay nnp coul/long + pppm adds up; a type mapped to NULL is left out of nnp
   units      units real = units metal x 23.060549 (kcal/mol per eV)
+  relist     atoms moved during a run (neighbour lists rebuilt, atoms migrating between 2 ranks, and a second run
+             after atoms are deleted): the last step's energy and forces equal nnp-eval's for those positions
 Exit status 0 when every case passes.
 """
 import argparse
@@ -672,8 +674,63 @@ def case_units():
     close(r["energies"], [EV_TO_KCAL * x for x in m["energies"]], 1e-12, "units: per-atom energies")
 
 
+def case_relist():
+    """pair_style nnp copies LAMMPS's neighbour lists only when LAMMPS rebuilds them (Neighbor::ncalls). fix move
+    drives every atom with its own constant velocity, so lists are rebuilt during the run and atoms change rank;
+    a stale copy would pair the wrong atoms. A second run after delete_atoms checks the copy is renewed at init."""
+    d = casedir("relist")
+    model = make_model(d)
+    cfg = water_config(random.Random(13), 9.0, 10.0, 11.0)
+    cfg.write_data(os.path.join(d, "data.lmp"), {"O": 1, "H": 2})
+    s = LMP_HEAD.format(units="metal", atom_style="atomic", processors="", data="data.lmp", plugin=OPT.plugin)
+    s += LMP_NNP.format(model=model, elements="O H")
+    s += """neighbor 0.1 bin
+neigh_modify every 1 delay 0 check yes
+variable vx atom 0.5*sin(1.7*id)
+variable vy atom 0.5*cos(2.3*id)
+variable vz atom 0.5*sin(0.9*id+1)
+fix move all move variable NULL NULL NULL v_vx v_vy v_vz
+timestep 0.001
+thermo_style custom step pe
+thermo_modify format float %.17g
+thermo 300
+dump d all custom 300 dump.*.out id type x y z fx fy fz
+dump_modify d sort id format float %.17g
+run 300
+undump d
+group gone id 1 2 3
+delete_atoms group gone compress no
+dump e all custom 1 dump.after.out id type x y z fx fy fz
+dump_modify e sort id format float %.17g
+run 0
+"""
+    rc, out = lammps(d, s, np=2)
+    if not check(rc == 0, "relist: lmp run with moving atoms on 2 ranks"):
+        print(out[-3000:])
+        return
+    builds = [int(m) for m in re.findall(r"Neighbor list builds = (\d+)", out)]
+    check(builds and builds[0] >= 3, "relist: the lists were rebuilt during the run (%s builds)" % builds[:1])
+    rows = thermo_rows(out)
+    final = [r for r in rows if r["Step"] == 300]
+    for label, dump, energy, keep in (("step 300", "dump.300.out", final[0]["PotEng"] if final else None, None),
+                                      ("after delete_atoms", "dump.after.out", rows[-1]["PotEng"], {1, 2, 3})):
+        data = read_dump(os.path.join(d, dump))
+        moved = Config(cfg.lx, cfg.ly, cfg.lz)
+        moved.pos = [[x, y, z] for x, y, z in zip(data["x"], data["y"], data["z"])]
+        moved.symbols = ["O" if t == 1 else "H" for t in data["type"]]
+        moved.write_extxyz(os.path.join(d, "moved.extxyz"))
+        ref = nnp_eval(d, model, os.path.join(d, "moved.extxyz"))
+        if energy is None or not check(len(moved.pos) == len(cfg.pos) - (3 if keep else 0), "relist: %s atom count"
+                                       % label):
+            continue
+        close(energy, ref["energy"], 1e-10, "relist: %s energy vs nnp-eval" % label)
+        forces = [[a, b, c] for a, b, c in zip(data["fx"], data["fy"], data["fz"])]
+        close(forces, ref["forces"], 1e-10, "relist: %s forces vs nnp-eval" % label)
+
+
 CASES = {"eval": case_eval, "tables": case_tables, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
-         "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units}
+         "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units,
+         "relist": case_relist}
 
 
 def main():
