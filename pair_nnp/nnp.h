@@ -111,7 +111,9 @@ enum { NNP_EXCHANGE_FORWARD = 0, NNP_EXCHANGE_REVERSE = 1 };
  * `data` holds n_total * width doubles. Returns 0 on success, anything else aborts the evaluation. */
 typedef int (*nnp_exchange_fn)(void *ctx, double *data, int width, int direction);
 
-/* Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). */
+/* Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). Each listed pair
+ * within the cutoff is one edge i <- j, so a pair listed twice counts twice. Full lists (every local pair listed from
+ * both sides, as LAMMPS's full lists and nnp_cell_graph_build give) take a faster path; any other list is valid. */
 typedef struct {
   int n_local;              /* atoms [0, n_local) are owned: they have neighbour lists and energies */
   int n_total;              /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
