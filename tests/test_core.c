@@ -718,6 +718,18 @@ static void test_bad_input(void) {
   bad.n = 0;
   o = evaluate(m, &bad, 1);
   CHECK(o.status == NNP_OK && o.energy == 0.0, "no atoms -> energy 0 (%s)", o.message);
+  {
+    /* an empty graph without any arrays (an MPI rank with an empty subdomain may pass one), on several threads */
+    nnp_graph empty = {0, 0, NULL, NULL, NULL, NULL, NULL, NULL};
+    nnp_workspace *ws3;
+    nnp_error e3;
+    nnp_result r3 = {1.0, {0}, NULL, NULL, NULL};
+    nnp_status s3 = nnp_workspace_create(m, 3, &ws3, &e3);
+    if (!s3) s3 = nnp_compute(m, ws3, &empty, &r3, &e3);
+    CHECK(s3 == NNP_OK && r3.energy == 0.0, "empty graph with NULL arrays on 3 threads -> energy 0 (%s)",
+          s3 ? e3.message : "ok");
+    nnp_workspace_free(ws3);
+  }
   structure with_ignored = st;
   with_ignored.species[5] = -1;
   structure without = st;

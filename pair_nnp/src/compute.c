@@ -324,7 +324,7 @@ static nnp_status check_inputs(const nnp_model *m, const nnp_graph *g, nnp_error
 /* The first local atom of the k-th of nt contiguous ranges that hold about equal shares of the neighbour-list
  * entries (the edges' proxy, known before the edges are). */
 static int split_atoms(const nnp_graph *g, int k, int nt) {
-  if (k <= 0) return 0;
+  if (k <= 0 || g->n_local == 0) return 0; /* neigh_offset may be NULL without local atoms */
   if (k >= nt) return g->n_local;
   const int *off = g->neigh_offset;
   const long long target = off[0] + (long long)(off[g->n_local] - off[0]) * k / nt;
