@@ -94,22 +94,14 @@ static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m,
     for (int e = path->cg_begin; e < path->cg_end; ++e) {
       const nnp_cg_entry *g = &m->cg[e];
       const double coef = g->value * Yl2[g->m2], gv = g->value;
+      const double coef_dx = paired ? parity * coef : coef; /* the feature adjoint's coefficient and source */
       const double *restrict xr = xin + g->m1 * C, *restrict ur = u + g->m3 * C;
+      const double *restrict sr = (paired ? v : u) + g->m3 * C;
       double *restrict dxr = dxin + g->m1 * C, *restrict ar = accl2 + g->m2 * C;
-      if (paired) {
-        const double coef_rev = parity * coef;
-        const double *restrict vr = v + g->m3 * C;
 #pragma omp simd
-        for (int c = 0; c < C; ++c) {
-          dxr[c] += coef_rev * vr[c];
-          ar[c] += gv * ur[c] * xr[c];
-        }
-      } else {
-#pragma omp simd
-        for (int c = 0; c < C; ++c) {
-          dxr[c] += coef * ur[c];
-          ar[c] += gv * ur[c] * xr[c];
-        }
+      for (int c = 0; c < C; ++c) {
+        dxr[c] += coef_dx * sr[c];
+        ar[c] += gv * ur[c] * xr[c];
       }
     }
   }
