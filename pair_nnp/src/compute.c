@@ -783,7 +783,7 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   }
   double *dh_next = ws->dh_a, *dh = ws->dh_b;
   const double e_total = st ? 0.0 : readout(ws, g, ws->h + (size_t)T * hstride, dh_next, grad);
-  if (res && res->atom_energy) memcpy(res->atom_energy, ws->atom_e, (size_t)nl * sizeof *ws->atom_e);
+  if (!st && res && res->atom_energy) memcpy(res->atom_energy, ws->atom_e, (size_t)nl * sizeof *ws->atom_e);
 
   /* adjoint */
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
