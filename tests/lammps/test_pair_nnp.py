@@ -711,18 +711,19 @@ run 0
     builds = [int(m) for m in re.findall(r"Neighbor list builds = (\d+)", out)]
     check(builds and builds[0] >= 3, "relist: the lists were rebuilt during the run (%s builds)" % builds[:1])
     rows = thermo_rows(out)
-    final = [r for r in rows if r["Step"] == 300]
-    for label, dump, energy, keep in (("step 300", "dump.300.out", final[0]["PotEng"] if final else None, None),
-                                      ("after delete_atoms", "dump.after.out", rows[-1]["PotEng"], {1, 2, 3})):
+    final = [r for r in rows if r["Step"] == 300]  # the moving run's last row, then the second run's (also step 300)
+    if not check(len(final) == 2, "relist: thermo rows at the end of the moving run and of the second run"):
+        return
+    for label, dump, energy, n_deleted in (("step 300", "dump.300.out", final[0]["PotEng"], 0),
+                                           ("after delete_atoms", "dump.after.out", final[1]["PotEng"], 3)):
         data = read_dump(os.path.join(d, dump))
         moved = Config(cfg.lx, cfg.ly, cfg.lz)
         moved.pos = [[x, y, z] for x, y, z in zip(data["x"], data["y"], data["z"])]
         moved.symbols = ["O" if t == 1 else "H" for t in data["type"]]
+        if not check(len(moved.pos) == len(cfg.pos) - n_deleted, "relist: %s atom count" % label):
+            continue
         moved.write_extxyz(os.path.join(d, "moved.extxyz"))
         ref = nnp_eval(d, model, os.path.join(d, "moved.extxyz"))
-        if energy is None or not check(len(moved.pos) == len(cfg.pos) - (3 if keep else 0), "relist: %s atom count"
-                                       % label):
-            continue
         close(energy, ref["energy"], 1e-10, "relist: %s energy vs nnp-eval" % label)
         forces = [[a, b, c] for a, b, c in zip(data["fx"], data["fy"], data["fz"])]
         close(forces, ref["forces"], 1e-10, "relist: %s forces vs nnp-eval" % label)
