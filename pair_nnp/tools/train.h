@@ -24,6 +24,16 @@
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Configuration (train_config.c)                                                                                    */
 
+/* `exclude FILE FRAME` (weight 0, the frame is dropped) or `frame_weight FILE FRAME|all W`. */
+typedef struct {
+  char file[TRAIN_PATH_MAX]; /* as resolved against the configuration's directory */
+  long frame;                /* counted from 0; -1: every frame of the file */
+  double weight;             /* 0: excluded */
+  long line;                 /* where the configuration gave it, for messages */
+} train_frame_rule;
+
+enum { TRAIN_LR_PLATEAU = 0, TRAIN_LR_COSINE = 1 };
+
 typedef struct {
   nnp_hyper hyper;            /* architecture; normalisation filled in from the data unless overridden */
   int have_avg_num_neighbors; /* avg_num_neighbors given in the file: do not measure it */
@@ -36,6 +46,11 @@ typedef struct {
   double energy_weight, force_weight;
   double learning_rate, lr_factor, min_learning_rate;
   int lr_patience;
+  int lr_schedule;       /* TRAIN_LR_PLATEAU or TRAIN_LR_COSINE */
+  double warmup_epochs;  /* linear warm-up of the rate over this many epochs (fractions allowed); 0: none */
+  int final_stage_epoch; /* > 0: from this epoch on the final loss weights apply */
+  double final_energy_weight, final_force_weight; /* < 0: unset (the first-stage weights) */
+  double divergence_factor; /* stop when the validation loss exceeds this multiple of the best; 0: never */
   int batch_size, epochs;
   double time_budget; /* seconds of wall time for one invocation; 0: none */
   double ema_decay, grad_clip;
@@ -43,6 +58,9 @@ typedef struct {
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
   char initial_model[TRAIN_PATH_MAX]; /* "": random weights; else start from this model's weights */
+  train_frame_rule *rules; /* [n_rules] exclusions and frame weights, in configuration order (later rules win) */
+  int n_rules;
+  char path[TRAIN_PATH_MAX]; /* the configuration file, for messages */
 } train_config;
 
 /* Read a configuration file; relative paths in it are taken relative to the file's directory.
@@ -50,6 +68,9 @@ typedef struct {
 int train_config_read(const char *path, train_config *cfg);
 /* Defaults of every training key (the hyperparameters are those of nnp_hyper_default for the given species). */
 void train_config_defaults(train_config *cfg);
+void train_config_free(train_config *cfg);
+/* The loss weights of epoch `epoch` (counted from 1; epoch 0, the starting model, is judged as epoch 1). */
+void train_config_weights(const train_config *cfg, int epoch, double *w_energy, double *w_force);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Data (train_data.c)                                                                                                */
@@ -63,6 +84,7 @@ typedef struct {
   nnp_cell_graph *graph; /* built with r_cut + TRAIN_GRAPH_SKIN; positions are reset before every use */
   int file;              /* index into the list of files the set was read from */
   long frame;            /* frame number in that file */
+  double weight;         /* per-frame weight of its share of the training loss (1 unless frame_weight says) */
 } train_structure;
 
 typedef struct {
@@ -79,6 +101,11 @@ int train_set_load(train_set *set, const char *const *paths, int n_paths, const 
 void train_set_free(train_set *set);
 /* Move a seeded random `fraction` of the frames of `all` into `val` (the rest into `train`); `all` is emptied. */
 int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val);
+/* Apply exclusions and frame weights to the sets (removed frames are freed; frames_per_file recounted). Every rule
+ * must name a file of the sets (by file identity) and a frame that exists in it. Returns 0, or -1 after printing
+ * "nnp-train: CONFIG:LINE: what". */
+int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
+                           const char *config_path);
 
 /* Normalisation measured on a training set: average neighbour count within the pair cutoffs, RMS of the force
  * components, and per-species energy shifts (least squares against species counts, minimum norm). */
@@ -151,14 +178,18 @@ void train_rng_seed(train_rng *r, uint64_t seed);
 uint64_t train_rng_next(train_rng *r);
 void train_rng_shuffle(train_rng *r, int *a, int n);
 
+#define TRAIN_IDENTITY_MAX 8192
+
 /* Everything that a resumed run needs besides the configuration and the data. */
 typedef struct {
   size_t n_params;
   double *params, *ema, *adam_m, *adam_v; /* [n_params] each */
   long step;                              /* optimiser steps taken */
   int epoch;                              /* epochs completed */
-  double lr;
-  double best_loss; /* best validation loss so far (EMA weights); INFINITY before the first */
+  double lr;                              /* the rate of the latest step (what the log shows) */
+  double base_lr;                         /* the plateau schedule's rate, before warm-up */
+  long skipped_steps;                     /* steps skipped for a non-finite loss or gradient */
+  double best_loss;                       /* best validation loss so far (EMA weights); INFINITY before the first */
   int best_epoch;
   double plateau_best; /* the schedule's reference loss */
   int plateau_count;   /* epochs without improvement on plateau_best */
@@ -166,7 +197,8 @@ typedef struct {
   double avg_num_neighbors; /* the normalisation the run started with */
   int n_species;
   double energy_shift[NNP_MAX_SPECIES], energy_scale[NNP_MAX_SPECIES];
-  long n_train, n_val; /* frame counts: a resumed run must see the same split */
+  long n_train, n_val;               /* frame counts: a resumed run must see the same split */
+  char identity[TRAIN_IDENTITY_MAX]; /* "key value" lines that define the run (train_run.c); resume compares them */
 } train_state;
 
 int train_state_alloc(train_state *s, size_t n_params);
@@ -174,10 +206,14 @@ void train_state_free(train_state *s);
 
 /* One Adam step with bias correction on params (s->params) from grad, then the EMA update. */
 void train_adam_step(train_state *s, const double *grad, double ema_decay);
-/* Scale grad so that its Euclidean norm is at most max_norm (no-op when max_norm <= 0). Returns the norm. */
+/* Scale grad so that its Euclidean norm is at most max_norm (no-op when max_norm <= 0). Returns the norm; a
+ * non-finite norm leaves grad untouched (the caller skips the step: scaling would turn inf into NaN). */
 double train_clip_gradient(double *grad, size_t n, double max_norm);
 /* The plateau schedule after an epoch with validation loss `loss`: returns 1 when the rate was lowered. */
 int train_schedule_update(train_state *s, double loss, int patience, double factor, double min_lr);
+/* The rate of the next step (s->step steps done) under the configured schedule: warm-up, then the plateau rate
+ * s->base_lr or a cosine from learning_rate down to min_learning_rate at the end of `epochs`. */
+double train_step_lr(const train_state *s, const train_config *c, long steps_per_epoch);
 
 /* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return 0, or -1 with a message. */
 int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size);
@@ -203,6 +239,8 @@ typedef struct {
   double best_val_force_rmse, best_val_energy_rmse;
   double seconds_per_epoch;
   size_t n_params;
+  int best_epoch;     /* epoch of the model in `output` (0: the starting model) */
+  long skipped_steps; /* optimiser steps skipped for a non-finite loss or gradient, over the whole run */
 } train_summary;
 
 /* Train as the configuration says. Returns 0, or 1 after printing what went wrong. */

@@ -40,7 +40,22 @@ void train_config_defaults(train_config *c) {
   c->epochs = 100;
   c->ema_decay = 0.99;
   c->grad_clip = 100.0;
+  c->lr_schedule = TRAIN_LR_PLATEAU;
+  c->final_energy_weight = c->final_force_weight = -1;
+  c->divergence_factor = 1000;
   snprintf(c->output, sizeof c->output, "model.nnp");
+}
+
+void train_config_free(train_config *c) {
+  free(c->rules);
+  c->rules = NULL;
+  c->n_rules = 0;
+}
+
+void train_config_weights(const train_config *c, int epoch, double *w_energy, double *w_force) {
+  int final = c->final_stage_epoch > 0 && (epoch < 1 ? 1 : epoch) >= c->final_stage_epoch;
+  *w_energy = final && c->final_energy_weight >= 0 ? c->final_energy_weight : c->energy_weight;
+  *w_force = final && c->final_force_weight >= 0 ? c->final_force_weight : c->force_weight;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -171,6 +186,51 @@ static int set_seed(const cfg_line *l, train_config *c) {
   return 0;
 }
 
+static int parse_frame(const char *text, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end || errno == ERANGE || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
+/* `exclude FILE FRAME` and `frame_weight FILE FRAME|all W`: a rule matched against the data once it is read. */
+static int add_frame_rule(const cfg_line *l, const char *dir, train_config *c) {
+  int is_exclude = !strcmp(l->tok[0], "exclude");
+  if (l->n != (is_exclude ? 3 : 4))
+    return fail(l, l->tok[0], is_exclude ? "expected FILE FRAME (frames counted from 0)" : "expected FILE FRAME W");
+  train_frame_rule r;
+  memset(&r, 0, sizeof r);
+  r.line = l->line;
+  cfg_line path_only = *l;
+  path_only.n = 2;
+  if (one_path(&path_only, dir, r.file)) return -1;
+  int every = !is_exclude && !strcmp(l->tok[2], "all");
+  if (every)
+    r.frame = -1;
+  else if (parse_frame(l->tok[2], &r.frame))
+    return fail(l, l->tok[0], "FRAME: expected a frame number >= 0 (or `all` for frame_weight)");
+  r.weight = 0;
+  if (!is_exclude && (tool_parse_real(l->tok[3], &r.weight) || !(r.weight >= 0 && r.weight <= 1e6)))
+    return fail(l, "frame_weight", "W: expected a number in [0, 1e6]");
+  train_frame_rule *p = realloc(c->rules, (size_t)(c->n_rules + 1) * sizeof *p);
+  if (!p) return fail(l, l->tok[0], "out of memory");
+  c->rules = p;
+  c->rules[c->n_rules++] = r;
+  return 0;
+}
+
+static int set_lr_schedule(const cfg_line *l, train_config *c) {
+  if (l->n == 2 && !strcmp(l->tok[1], "plateau"))
+    c->lr_schedule = TRAIN_LR_PLATEAU;
+  else if (l->n == 2 && !strcmp(l->tok[1], "cosine"))
+    c->lr_schedule = TRAIN_LR_COSINE;
+  else
+    return fail(l, "lr_schedule", "expected `plateau` or `cosine`");
+  return 0;
+}
+
 /* The architecture keys, which write into nnp_hyper. */
 static int apply_model_key(const cfg_line *l, train_config *c, int *handled) {
   nnp_hyper *h = &c->hyper;
@@ -219,6 +279,13 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "ema_decay")) return one_real(l, 0, 0.999999, 0, &c->ema_decay);
   if (!strcmp(k, "grad_clip")) return one_real(l, 0, 1e300, 0, &c->grad_clip);
   if (!strcmp(k, "energy_reference")) return set_energy_reference(l, c);
+  if (!strcmp(k, "lr_schedule")) return set_lr_schedule(l, c);
+  if (!strcmp(k, "warmup_epochs")) return one_real(l, 0, 1e6, 0, &c->warmup_epochs);
+  if (!strcmp(k, "final_stage_epoch")) return one_int(l, 1, 1 << 24, &c->final_stage_epoch);
+  if (!strcmp(k, "final_energy_weight")) return one_real(l, 0, 1e12, 0, &c->final_energy_weight);
+  if (!strcmp(k, "final_force_weight")) return one_real(l, 0, 1e12, 0, &c->final_force_weight);
+  if (!strcmp(k, "divergence_factor")) return one_real(l, 0, 1e300, 0, &c->divergence_factor);
+  if (!strcmp(k, "exclude") || !strcmp(k, "frame_weight")) return add_frame_rule(l, dir, c);
   if (!strcmp(k, "output")) return one_path(l, dir, c->output);
   if (!strcmp(k, "checkpoint")) return one_path(l, dir, c->checkpoint);
   if (!strcmp(k, "log")) return one_path(l, dir, c->log);
@@ -281,6 +348,19 @@ static int finish(const char *path, train_config *c) {
     return -1;
   }
   if (c->min_learning_rate > c->learning_rate) c->min_learning_rate = c->learning_rate;
+  if (c->final_stage_epoch == 0 && (c->final_energy_weight >= 0 || c->final_force_weight >= 0)) {
+    fprintf(stderr, "nnp-train: %s: final_energy_weight/final_force_weight need final_stage_epoch\n", path);
+    return -1;
+  }
+  double we, wf;
+  for (int e = 1; e <= 2; e++) {
+    train_config_weights(c, e == 1 ? 1 : c->final_stage_epoch, &we, &wf);
+    if (we == 0 && wf == 0) {
+      fprintf(stderr, "nnp-train: %s: the energy and force weights are both 0%s: nothing to fit\n", path,
+              e == 2 ? " in the final stage" : "");
+      return -1;
+    }
+  }
   int n1 = c->checkpoint[0] ? 0 : snprintf(c->checkpoint, TRAIN_PATH_MAX, "%s.ckpt", c->output);
   int n2 = c->log[0] ? 0 : snprintf(c->log, TRAIN_PATH_MAX, "%s.log.csv", c->output);
   if (n1 >= TRAIN_PATH_MAX || n2 >= TRAIN_PATH_MAX) {
@@ -299,6 +379,7 @@ static int finish(const char *path, train_config *c) {
 
 int train_config_read(const char *path, train_config *c) {
   train_config_defaults(c);
+  snprintf(c->path, sizeof c->path, "%s", path);
   FILE *fp = fopen(path, "r");
   if (!fp) {
     fprintf(stderr, "nnp-train: %s: cannot open: %s\n", path, strerror(errno));

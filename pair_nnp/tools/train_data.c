@@ -1,5 +1,7 @@
 /* nnp-train data: frames read and checked once, with their neighbour graphs, kept in memory for all epochs; the
  * validation split; and the normalisation constants measured on the training frames. */
+#define _POSIX_C_SOURCE 200809L /* stat */
+
 #include "extxyz.h"
 #include "train.h"
 
@@ -7,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int frame_error(const char *file, const xyz_frame *f, const char *what) {
   fprintf(stderr, "nnp-train: %s: frame %ld, line %ld: %s\n", file, f->index, f->line, what);
@@ -82,6 +85,7 @@ static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper 
   s->n_atoms = f->n_atoms;
   s->energy = f->energy;
   s->frame = f->index;
+  s->weight = 1;
   s->species = malloc(n * sizeof *s->species);
   s->positions = malloc(3 * n * sizeof *s->positions);
   s->forces = malloc(3 * n * sizeof *s->forces);
@@ -214,6 +218,68 @@ int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *t
   all->n = 0;
   free(perm);
   free(is_val);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Exclusions and frame weights                                                                                      */
+
+/* The same file, judged by device and inode (so `./a.xyz` and `data/../a.xyz` match); by name if stat fails. */
+static int same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return strcmp(a, b) == 0;
+}
+
+/* Frames (of any of the sets) that one rule names; sets the weights. Returns how many frames matched, and the
+ * frame count of the rule's file in *frames_in_file (-1 when no set holds the file). */
+static long apply_rule(train_set *const *sets, int n_sets, const train_frame_rule *r, long *frames_in_file) {
+  long matched = 0;
+  *frames_in_file = -1;
+  for (int k = 0; k < n_sets; k++) {
+    train_set *set = sets[k];
+    for (int f = 0; f < set->n_files; f++) {
+      if (!same_file(set->files[f], r->file)) continue;
+      *frames_in_file = *frames_in_file < 0 ? set->frames_per_file[f] : *frames_in_file + set->frames_per_file[f];
+      for (int i = 0; i < set->n; i++)
+        if (set->items[i].file == f && (r->frame < 0 || set->items[i].frame == r->frame)) {
+          set->items[i].weight = r->weight;
+          matched++;
+        }
+    }
+  }
+  return matched;
+}
+
+/* Frames whose weight is 0 leave the set (freed); the others keep their order. */
+static void drop_excluded(train_set *set) {
+  int kept = 0;
+  for (int i = 0; i < set->n; i++) {
+    if (set->items[i].weight == 0)
+      free_structure(&set->items[i]);
+    else
+      set->items[kept++] = set->items[i];
+  }
+  set->n = kept;
+  memset(set->frames_per_file, 0, sizeof set->frames_per_file);
+  for (int i = 0; i < set->n; i++) set->frames_per_file[set->items[i].file]++;
+}
+
+int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
+                           const char *config_path) {
+  for (int k = 0; k < n_rules; k++) {
+    const train_frame_rule *r = &rules[k];
+    long in_file;
+    if (apply_rule(sets, n_sets, r, &in_file) > 0) continue;
+    if (in_file < 0)
+      fprintf(stderr, "nnp-train: %s:%ld: %s: not one of the training or validation files\n", config_path, r->line,
+              r->file);
+    else
+      fprintf(stderr, "nnp-train: %s:%ld: %s has no frame %ld (it has %ld, counted from 0)\n", config_path, r->line,
+              r->file, r->frame, in_file);
+    return -1;
+  }
+  for (int k = 0; k < n_sets; k++) drop_excluded(sets[k]);
   return 0;
 }
 

@@ -211,6 +211,12 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
     name_structure(set, &set->items[idx[first_k]], err);
     return first;
   }
+  /* per-frame weights (`frame_weight`, default 1) scale each structure's share of the loss and its gradient */
+  for (int k = 0; k < n; k++) {
+    const double w = set->items[idx[k]].weight;
+    if (w != 1)
+      for (size_t q = 0; q < P; q++) e->slots[(size_t)k * P + q] *= w;
+  }
   /* the fixed-order sum that makes the result independent of the number of threads */
   memcpy(grad, e->slots, P * sizeof *grad);
   for (int k = 1; k < n; k++) {
@@ -221,6 +227,7 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
   for (int k = 0; k < n; k++) {
     train_errors *se = &e->slot_errors[k];
     se->loss = e->energy_weight * se->energy_sq / n + (n_comp ? e->force_weight * se->force_sq / (double)n_comp : 0);
+    se->loss *= set->items[idx[k]].weight;
     total += se->loss;
     if (acc) add_errors(acc, se);
   }

@@ -95,7 +95,7 @@ double train_clip_gradient(double *grad, size_t n, double max_norm) {
   double norm2 = 0;
   for (size_t q = 0; q < n; q++) norm2 += grad[q] * grad[q];
   double norm = sqrt(norm2);
-  if (max_norm > 0 && norm > max_norm) {
+  if (max_norm > 0 && isfinite(norm) && norm > max_norm) {
     double f = max_norm / norm;
     for (size_t q = 0; q < n; q++) grad[q] *= f;
   }
@@ -110,17 +110,32 @@ int train_schedule_update(train_state *s, double loss, int patience, double fact
     s->plateau_count = 0;
     return 0;
   }
-  if (++s->plateau_count < patience || s->lr <= min_lr) return 0;
+  if (++s->plateau_count < patience || s->base_lr <= min_lr) return 0;
   s->plateau_count = 0;
-  s->lr = fmax(s->lr * factor, min_lr);
+  s->base_lr = fmax(s->base_lr * factor, min_lr);
   return 1;
+}
+
+/* Warm-up multiplies the rate by (t + 1) / W over the first W steps (the first step is not taken at rate 0).
+ * The cosine runs over the steps after the warm-up to the end of `epochs`, from learning_rate to the floor:
+ * lr = floor + (lr0 - floor) (1 + cos(pi p)) / 2, p the fraction of those steps done. */
+double train_step_lr(const train_state *s, const train_config *c, long steps_per_epoch) {
+  const double pi = 3.14159265358979323846, t = (double)s->step, warm = c->warmup_epochs * (double)steps_per_epoch;
+  double lr = s->base_lr;
+  if (c->lr_schedule == TRAIN_LR_COSINE) {
+    double total = (double)c->epochs * (double)steps_per_epoch - warm;
+    double p = total > 0 ? fmin(1.0, fmax(0.0, (t - warm) / total)) : 1.0;
+    lr = c->min_learning_rate + (c->learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(pi * p));
+  }
+  if (t < warm) lr *= (t + 1) / warm;
+  return lr;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Checkpoints: "NNPCKPT" + format byte, a fixed header of 64-bit fields, four parameter arrays, and the FNV-1a hash
  * of every byte before it. Native byte order: a checkpoint resumes a run on the machine family that wrote it. */
 
-static const char ckpt_magic[8] = {'N', 'N', 'P', 'C', 'K', 'P', 'T', 1};
+static const char ckpt_magic[8] = {'N', 'N', 'P', 'C', 'K', 'P', 'T', 2};
 
 typedef struct {
   FILE *fp;
@@ -148,8 +163,8 @@ static void get(ckpt_stream *c, void *p, size_t n) {
 
 /* The fields in file order; the same function reads and writes so that the two cannot disagree. */
 static void transfer_header(ckpt_stream *c, train_state *s, void (*io)(ckpt_stream *, void *, size_t)) {
-  int64_t i64[8] = {(int64_t)s->n_params, s->step,      s->epoch,   s->best_epoch,
-                    s->plateau_count,     s->n_species, s->n_train, s->n_val};
+  int64_t i64[9] = {(int64_t)s->n_params, s->step,    s->epoch, s->best_epoch,   s->plateau_count,
+                    s->n_species,         s->n_train, s->n_val, s->skipped_steps};
   io(c, i64, sizeof i64);
   s->n_params = (size_t)i64[0];
   s->step = (long)i64[1];
@@ -159,15 +174,19 @@ static void transfer_header(ckpt_stream *c, train_state *s, void (*io)(ckpt_stre
   s->n_species = (int)i64[5];
   s->n_train = (long)i64[6];
   s->n_val = (long)i64[7];
-  double d[4] = {s->lr, s->best_loss, s->plateau_best, s->avg_num_neighbors};
+  s->skipped_steps = (long)i64[8];
+  double d[5] = {s->lr, s->best_loss, s->plateau_best, s->avg_num_neighbors, s->base_lr};
   io(c, d, sizeof d);
   s->lr = d[0];
   s->best_loss = d[1];
   s->plateau_best = d[2];
   s->avg_num_neighbors = d[3];
+  s->base_lr = d[4];
   io(c, s->energy_shift, sizeof s->energy_shift);
   io(c, s->energy_scale, sizeof s->energy_scale);
   io(c, s->rng.s, sizeof s->rng.s);
+  io(c, s->identity, sizeof s->identity);
+  s->identity[sizeof s->identity - 1] = '\0'; /* a damaged file cannot leave it unterminated */
 }
 
 static void put_io(ckpt_stream *c, void *p, size_t n) { put(c, p, n); }

@@ -5,7 +5,9 @@
 
 #include "train.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,8 @@ typedef struct {
   int n_threads;
   double t_start, epoch_seconds_sum;
   int epochs_timed;
+  double w_energy, w_force;          /* the loss weights of the current epoch (final_stage_epoch switches them) */
+  char identity[TRAIN_IDENTITY_MAX]; /* what defines this run (run_identity); a checkpoint must match it */
 } trainer;
 
 /* The errors of one epoch. */
@@ -63,13 +67,14 @@ static int load_data(trainer *t) {
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    return train_set_load(&t->val, &vp, 1, &c->hyper);
-  }
-  if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
+    if (train_set_load(&t->val, &vp, 1, &c->hyper)) return -1;
+  } else if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
     train_set_free(&all);
     return fail_msg("out of memory splitting the data");
   }
-  return 0;
+  /* after the split, so that excluding a frame never moves other frames between training and validation */
+  train_set *const sets[2] = {&t->train, &t->val};
+  return train_sets_apply_rules(sets, 2, c->rules, c->n_rules, c->path);
 }
 
 /* Normalisation from the training frames, unless the configuration fixed it. */
@@ -88,7 +93,7 @@ static void init_state_from_model(trainer *t) {
   const nnp_hyper *h = nnp_model_hyper(t->model);
   memcpy(s->params, nnp_model_params_const(t->model), s->n_params * sizeof *s->params);
   memcpy(s->ema, s->params, s->n_params * sizeof *s->ema);
-  s->lr = t->cfg.learning_rate;
+  s->lr = s->base_lr = t->cfg.learning_rate;
   train_rng_seed(&s->rng, t->cfg.seed);
   s->avg_num_neighbors = h->avg_num_neighbors;
   s->n_species = h->n_species;
@@ -96,6 +101,169 @@ static void init_state_from_model(trainer *t) {
   memcpy(s->energy_scale, h->energy_scale, sizeof s->energy_scale);
   s->n_train = t->train.n;
   s->n_val = t->val.n;
+  memcpy(s->identity, t->identity, sizeof s->identity);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* What defines a run                                                                                                */
+
+/* The identity of a run is a list of `key value` lines (a ` # ` starts a note that is not compared): the data
+ * (bytes and FNV-1a hash of every file, not its name, so moved data still resumes), the split, exclusions and frame
+ * weights, the seed, the architecture and the recipe. A resumed run must reproduce every line; the keys that may
+ * change on resume (epochs, time_budget, min_learning_rate, divergence_factor, the output paths) are not in it. */
+typedef struct {
+  char *text;
+  size_t used, size;
+  int overflow;
+} text_buf;
+
+static void add_line(text_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(b->text + b->used, b->size - b->used, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= b->size - b->used)
+    b->overflow = 1;
+  else
+    b->used += (size_t)n;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Bytes and FNV-1a hash of a file's contents. */
+static int file_digest(const char *path, long long *bytes, uint64_t *hash) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return -1;
+  unsigned char buf[1 << 16];
+  size_t n;
+  *bytes = 0;
+  *hash = 0xcbf29ce484222325ULL;
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    *hash = fnv1a(*hash, buf, n);
+    *bytes += (long long)n;
+  }
+  int bad = ferror(fp);
+  fclose(fp);
+  return bad ? -1 : 0;
+}
+
+static int add_file_line(text_buf *b, const char *key, const char *path) {
+  long long bytes;
+  uint64_t hash;
+  if (file_digest(path, &bytes, &hash)) {
+    fprintf(stderr, "nnp-train: %s: cannot read: %s\n", path, strerror(errno));
+    return -1;
+  }
+  add_line(b, "%s bytes=%lld fnv1a=%016llx # %s\n", key, bytes, (unsigned long long)hash, path);
+  return 0;
+}
+
+/* Which frame is where, with its weight: the split after exclusions. */
+static uint64_t frames_hash(const trainer *t) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const train_set *sets[2] = {&t->train, &t->val};
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < sets[k]->n; i++) {
+      const train_structure *s = &sets[k]->items[i];
+      long long rec[2] = {s->file, s->frame};
+      h = fnv1a(h, &k, sizeof k);
+      h = fnv1a(h, rec, sizeof rec);
+      h = fnv1a(h, &s->weight, sizeof s->weight);
+    }
+  return h;
+}
+
+static void add_architecture(text_buf *b, const nnp_hyper *h) {
+  add_line(b, "species");
+  for (int s = 0; s < h->n_species; s++) add_line(b, " %s", h->species[s]);
+  add_line(b,
+           "\nr_cut %.17g\nr_min %.17g\nl_max %d\nchannels %d\nlayers %d\nradial_basis %d\nenvelope_p %d\n"
+           "readout_hidden %d\nradial_hidden",
+           h->r_cut, h->r_min, h->l_max, h->channels, h->layers, h->radial_basis, h->envelope_p, h->readout_hidden);
+  for (int k = 0; k < h->n_radial_hidden; k++) add_line(b, " %d", h->radial_hidden[k]);
+  uint64_t pc = 0xcbf29ce484222325ULL;
+  for (int a = 0; a < h->n_species; a++) pc = fnv1a(pc, h->pair_cutoff[a], (size_t)h->n_species * sizeof(double));
+  add_line(b, "\npair_cutoff fnv1a=%016llx\n", (unsigned long long)pc);
+}
+
+static void add_recipe(text_buf *b, const train_config *c) {
+  add_line(b, "seed %llu\nvalidation_fraction %.17g\n", (unsigned long long)c->seed, c->validation_fraction);
+  add_line(b,
+           "energy_weight %.17g\nforce_weight %.17g\nfinal_stage_epoch %d\nfinal_energy_weight %.17g\n"
+           "final_force_weight %.17g\n",
+           c->energy_weight, c->force_weight, c->final_stage_epoch, c->final_energy_weight, c->final_force_weight);
+  add_line(b, "learning_rate %.17g\nlr_schedule %s\nwarmup_epochs %.17g\nlr_patience %d\nlr_factor %.17g\n",
+           c->learning_rate, c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau", c->warmup_epochs, c->lr_patience,
+           c->lr_factor);
+  add_line(b, "batch_size %d\nema_decay %.17g\ngrad_clip %.17g\n", c->batch_size, c->ema_decay, c->grad_clip);
+  add_line(b, "energy_reference");
+  if (!c->energy_reference_given) add_line(b, " least_squares");
+  for (int s = 0; c->energy_reference_given && s < c->hyper.n_species; s++)
+    add_line(b, " %.17g", c->energy_reference[s]);
+  add_line(b, "\navg_num_neighbors %s\nenergy_scale %s\n", c->have_avg_num_neighbors ? "given" : "measured",
+           c->have_energy_scale ? "given" : "measured");
+}
+
+static int run_identity(trainer *t) {
+  text_buf b = {t->identity, 0, sizeof t->identity, 0};
+  const train_config *c = &t->cfg;
+  char key[64];
+  add_architecture(&b, &c->hyper);
+  for (int k = 0; k < c->n_train_files; k++) {
+    snprintf(key, sizeof key, "train_file_%d", k + 1);
+    if (add_file_line(&b, key, c->train_files[k])) return -1;
+  }
+  if (c->validation_file[0] && add_file_line(&b, "validation_file", c->validation_file)) return -1;
+  add_line(&b, "frames train=%d validation=%d split+exclusions+weights=%016llx\n", t->train.n, t->val.n,
+           (unsigned long long)frames_hash(t));
+  add_recipe(&b, c);
+  if (b.overflow) return fail_msg("the run's identity does not fit in a checkpoint (too many training files)");
+  return 0;
+}
+
+/* The value of `key` in an identity text, without its note: copied into out (empty when absent). */
+static void identity_value(const char *text, const char *key, char *out, size_t n, char *note, size_t n_note) {
+  size_t k = strlen(key);
+  out[0] = note[0] = '\0';
+  for (const char *line = text; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : line + strlen(line)) {
+    if (strncmp(line, key, k) != 0 || (line[k] != ' ' && line[k] != '\n')) continue;
+    size_t len = strcspn(line, "\n");
+    const char *hash = strstr(line, " # ");
+    size_t vlen = (hash && hash < line + len) ? (size_t)(hash - line) : len;
+    snprintf(out, n, "%.*s", (int)vlen, line);
+    if (hash && hash < line + len) snprintf(note, n_note, "%.*s", (int)(line + len - hash - 3), hash + 3);
+    return;
+  }
+}
+
+/* 0 when the checkpoint's run is this run; otherwise prints the first difference, naming the key. */
+static int compare_identity(const char *ckpt_path, const char *saved, const char *now) {
+  for (int pass = 0; pass < 2; pass++) {
+    const char *text = pass ? now : saved;
+    for (const char *line = text; *line;) {
+      char key[128], a[2048], b[2048], na[TRAIN_PATH_MAX], nb[TRAIN_PATH_MAX];
+      size_t klen = strcspn(line, " \n");
+      snprintf(key, sizeof key, "%.*s", (int)(klen < sizeof key ? klen : sizeof key - 1), line);
+      identity_value(saved, key, a, sizeof a, na, sizeof na);
+      identity_value(now, key, b, sizeof b, nb, sizeof nb);
+      if (strcmp(a, b) != 0) {
+        fprintf(stderr,
+                "nnp-train: --resume %s: `%s` differs from the run that wrote the checkpoint: it was `%s`%s%s%s, "
+                "the configuration now gives `%s`%s%s%s. Resume with the original configuration and data, or start "
+                "a new run (docs/training.md lists the keys that may change on resume)\n",
+                ckpt_path, key, a[0] ? a : "(absent)", na[0] ? " (" : "", na, na[0] ? ")" : "", b[0] ? b : "(absent)",
+                nb[0] ? " (" : "", nb, nb[0] ? ")" : "");
+        return -1;
+      }
+      line += strcspn(line, "\n");
+      if (*line) line++;
+    }
+  }
+  return 0;
 }
 
 /* A resumed run takes everything from the checkpoint, including the normalisation it started with. */
@@ -103,6 +271,7 @@ static int resume(trainer *t, const char *path) {
   char msg[TRAIN_PATH_MAX + 256];
   train_state *s = &t->state;
   if (train_checkpoint_read(path, s, msg, sizeof msg)) return fail_msg(msg);
+  if (compare_identity(path, s->identity, t->identity)) return -1;
   if (s->n_species != t->cfg.hyper.n_species || s->n_train != t->train.n || s->n_val != t->val.n) {
     snprintf(msg, sizeof msg,
              "%s: the checkpoint was written for %ld training and %ld validation frames and %d species; the "
@@ -153,18 +322,26 @@ static int start_from_model(trainer *t) {
   return 0;
 }
 
+/* Every write of the learning curve is checked: a full disk or a bad path stops the run instead of leaving a
+ * silently truncated log. fflush after each row makes the error surface at the row that failed. */
+static int log_written(const trainer *t, int printed) {
+  if (printed >= 0 && fflush(t->log) == 0 && !ferror(t->log)) return 0;
+  fprintf(stderr, "nnp-train: %s: cannot write the learning curve: %s\n", t->cfg.log, strerror(errno));
+  return -1;
+}
+
 static int open_log(trainer *t, int append) {
   t->log = fopen(t->cfg.log, append ? "a" : "w");
   if (!t->log) {
-    fprintf(stderr, "nnp-train: %s: cannot open the log for writing\n", t->cfg.log);
+    fprintf(stderr, "nnp-train: %s: cannot open the log for writing: %s\n", t->cfg.log, strerror(errno));
     return -1;
   }
+  int printed = 0;
   if (!append)
-    fprintf(t->log, "epoch,step,time_s,learning_rate,train_loss,train_energy_rmse_meV_per_atom,"
-                    "train_force_rmse_meV_per_A,val_loss,val_energy_rmse_meV_per_atom,val_force_rmse_meV_per_A,"
-                    "best\n");
-  fflush(t->log);
-  return 0;
+    printed = fprintf(t->log, "epoch,step,time_s,learning_rate,train_loss,train_energy_rmse_meV_per_atom,"
+                              "train_force_rmse_meV_per_A,val_loss,val_energy_rmse_meV_per_atom,"
+                              "val_force_rmse_meV_per_A,best\n");
+  return log_written(t, printed);
 }
 
 static int setup(trainer *t, const train_options *o) {
@@ -174,6 +351,7 @@ static int setup(trainer *t, const train_options *o) {
   if (load_data(t)) return -1;
   if (t->train.n == 0) return fail_msg("no training frames");
   set_normalisation(t);
+  if (run_identity(t)) return -1;
   nnp_error err;
   if (nnp_model_create_random(&t->cfg.hyper, t->cfg.seed, &t->model, &err) != NNP_OK) {
     fprintf(stderr, "nnp-train: %s: %s\n", o->config_path, err.message);
@@ -192,7 +370,19 @@ static int setup(trainer *t, const train_options *o) {
   return open_log(t, o->resume_path != NULL);
 }
 
+/* Closes the log (the last chance for a buffered write to fail); 0 or -1 with a message. */
+static int close_log(trainer *t) {
+  if (!t->log) return 0;
+  int rc = fclose(t->log);
+  t->log = NULL;
+  if (rc == 0) return 0;
+  fprintf(stderr, "nnp-train: %s: cannot write the learning curve: %s\n", t->cfg.log, strerror(errno));
+  return -1;
+}
+
 static void teardown(trainer *t) {
+  close_log(t);
+  train_config_free(&t->cfg);
   train_engine_free(&t->engine);
   train_state_free(&t->state);
   nnp_model_free(t->model);
@@ -200,7 +390,6 @@ static void teardown(trainer *t) {
   train_set_free(&t->val);
   free(t->grad);
   free(t->order);
-  if (t->log) fclose(t->log);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -267,19 +456,79 @@ static int save_model(trainer *t, const train_options *o, const epoch_report *r)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Epochs                                                                                                            */
 
+static int all_finite(const double *a, size_t n) {
+  for (size_t q = 0; q < n; q++)
+    if (!isfinite(a[q])) return 0;
+  return 1;
+}
+
+static void add_batch_errors(train_errors *acc, const train_errors *e) {
+  acc->energy_sq += e->energy_sq;
+  acc->force_sq += e->force_sq;
+  acc->n_structures += e->n_structures;
+  acc->n_components += e->n_components;
+  acc->loss += e->loss;
+}
+
+/* A batch whose loss or gradient is not finite: say which frames (those whose own errors or gradient share are not
+ * finite; all of the batch when only the sum overflowed). The step is skipped by the caller. */
+static void report_skipped_batch(const trainer *t, int batch, const int *idx, int n, double loss) {
+  const train_engine *e = &t->engine;
+  const size_t P = t->state.n_params;
+  int named = 0;
+  fprintf(stderr,
+          "nnp-train: epoch %d, batch %d (step %ld): %s; step skipped, weights unchanged; frames:", t->state.epoch + 1,
+          batch + 1, t->state.step + 1, isfinite(loss) ? "non-finite gradient" : "non-finite loss");
+  for (int pass = 0; pass < 2 && !named; pass++)
+    for (int k = 0; k < n && k < e->n_slots; k++) {
+      const train_errors *se = &e->slot_errors[k];
+      int bad = !isfinite(se->energy_sq) || !isfinite(se->force_sq) || !all_finite(e->slots + (size_t)k * P, P);
+      if (pass == 1 || bad) {
+        const train_structure *s = &t->train.items[idx[k]];
+        fprintf(stderr, " %s frame %ld%s", t->train.files[s->file], s->frame, bad ? " (non-finite)" : "");
+        named += pass == 0;
+      }
+    }
+  fprintf(stderr, "\n");
+}
+
+/* One pass over the shuffled training frames. A batch with a non-finite loss or gradient is skipped (reported, not
+ * applied: clipping an infinite norm would write NaN into every weight); more than half the batches skipped
+ * means the run has diverged. */
 static int train_epoch(trainer *t, train_errors *acc) {
   train_state *s = &t->state;
   const int B = t->cfg.batch_size;
+  const long steps_per_epoch = (t->train.n + B - 1) / B;
   nnp_error err;
+  int skipped = 0, batches = 0;
   for (int i = 0; i < t->train.n; i++) t->order[i] = i;
   train_rng_shuffle(&s->rng, t->order, t->train.n);
-  for (int b = 0; b < t->train.n; b += B) {
+  for (int b = 0; b < t->train.n; b += B, batches++) {
     int n = t->train.n - b < B ? t->train.n - b : B;
+    train_errors batch;
+    double loss = 0;
+    memset(&batch, 0, sizeof batch);
     memcpy(nnp_model_params(t->model), s->params, s->n_params * sizeof(double));
-    if (train_batch_gradient(&t->engine, &t->train, t->order + b, n, t->grad, NULL, acc, &err) != NNP_OK)
+    if (train_batch_gradient(&t->engine, &t->train, t->order + b, n, t->grad, &loss, &batch, &err) != NNP_OK)
       return fail_msg(err.message);
+    if (!isfinite(loss) || !all_finite(t->grad, s->n_params)) {
+      report_skipped_batch(t, b / B, t->order + b, n, loss);
+      s->skipped_steps++;
+      skipped++;
+      continue;
+    }
+    add_batch_errors(acc, &batch);
     train_clip_gradient(t->grad, s->n_params, t->cfg.grad_clip);
+    s->lr = train_step_lr(s, &t->cfg, steps_per_epoch);
     train_adam_step(s, t->grad, t->cfg.ema_decay);
+  }
+  if (2 * skipped > batches) {
+    fprintf(stderr,
+            "nnp-train: training diverged in epoch %d: %d of %d steps had a non-finite loss or gradient. Stopped; "
+            "the best model (epoch %d) stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate, set "
+            "grad_clip, or exclude the frames named above\n",
+            s->epoch + 1, skipped, batches, s->best_epoch, t->cfg.output, s->epoch, t->cfg.checkpoint);
+    return -1;
   }
   return 0;
 }
@@ -294,9 +543,11 @@ static int validate(trainer *t, train_errors *acc) {
   return 0;
 }
 
+/* The loss that judges an epoch: validation errors under the epoch's weights (training errors without a
+ * validation set). */
 static double report_loss(const trainer *t, const epoch_report *r) {
   const train_errors *e = r->val.n_structures ? &r->val : &r->train;
-  return train_errors_loss(e, t->cfg.energy_weight, t->cfg.force_weight);
+  return train_errors_loss(e, t->w_energy, t->w_force);
 }
 
 static void format_duration(double s, char *out, size_t n) {
@@ -327,12 +578,53 @@ static void print_progress(const trainer *t, const epoch_report *r) {
   fflush(stdout);
 }
 
-static void log_row(const trainer *t, const epoch_report *r) {
-  fprintf(t->log, "%d,%ld,%.3f,%.6e,%.9e,%.6f,%.6f,%.9e,%.6f,%.6f,%d\n", t->state.epoch, t->state.step, r->seconds,
-          t->state.lr, train_errors_loss(&r->train, t->cfg.energy_weight, t->cfg.force_weight),
-          train_errors_energy_rmse(&r->train), train_errors_force_rmse(&r->train), report_loss(t, r),
-          train_errors_energy_rmse(&r->val), train_errors_force_rmse(&r->val), r->improved);
-  fflush(t->log);
+static int log_row(const trainer *t, const epoch_report *r) {
+  int printed = fprintf(t->log, "%d,%ld,%.3f,%.6e,%.9e,%.6f,%.6f,%.9e,%.6f,%.6f,%d\n", t->state.epoch, t->state.step,
+                        r->seconds, t->state.lr, train_errors_loss(&r->train, t->w_energy, t->w_force),
+                        train_errors_energy_rmse(&r->train), train_errors_force_rmse(&r->train), report_loss(t, r),
+                        train_errors_energy_rmse(&r->val), train_errors_force_rmse(&r->val), r->improved);
+  return log_written(t, printed);
+}
+
+/* The loss weights of the coming epoch; on the first epoch of the final stage the best loss and the plateau
+ * reference restart, because losses under different weights cannot be compared. */
+static void begin_epoch(trainer *t, const train_options *o) {
+  train_state *s = &t->state;
+  const int e = s->epoch + 1;
+  train_config_weights(&t->cfg, e, &t->w_energy, &t->w_force);
+  t->engine.energy_weight = t->w_energy;
+  t->engine.force_weight = t->w_force;
+  if (t->cfg.final_stage_epoch > 1 && e == t->cfg.final_stage_epoch) {
+    s->best_loss = s->plateau_best = INFINITY;
+    s->plateau_count = 0;
+    if (!o->quiet)
+      printf("nnp-train: final stage from epoch %d: energy_weight %g, force_weight %g (the best model restarts)\n", e,
+             t->w_energy, t->w_force);
+  }
+}
+
+/* A validation loss that is not finite, or more than divergence_factor times the best so far, stops the run: the
+ * best model and the previous checkpoint are kept. */
+static int diverged(const trainer *t, double loss) {
+  const train_state *s = &t->state;
+  const double f = t->cfg.divergence_factor;
+  if (isfinite(loss) && !(f > 0 && isfinite(s->best_loss) && loss > f * s->best_loss)) return 0;
+  fprintf(stderr,
+          "nnp-train: training diverged at epoch %d: validation loss %.6g%s%.6g (epoch %d). Stopped; the best "
+          "model (epoch %d) stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate or set grad_clip "
+          "(divergence_factor %g)\n",
+          s->epoch, loss, isfinite(loss) ? " is more than divergence_factor times the best, " : "; the best was ",
+          s->best_loss, s->best_epoch, s->best_epoch, t->cfg.output, s->epoch - 1, t->cfg.checkpoint, f);
+  return 1;
+}
+
+static void note_best(trainer *t, const epoch_report *r, train_summary *sum) {
+  train_state *s = &t->state;
+  const train_errors *e = r->val.n_structures ? &r->val : &r->train;
+  s->best_loss = r->val_loss;
+  s->best_epoch = s->epoch;
+  sum->best_val_energy_rmse = train_errors_energy_rmse(e);
+  sum->best_val_force_rmse = train_errors_force_rmse(e);
 }
 
 /* One epoch end to end: steps, validation, best model, schedule, checkpoint, log. */
@@ -340,38 +632,56 @@ static int run_epoch(trainer *t, const train_options *o, train_summary *sum) {
   epoch_report r;
   memset(&r, 0, sizeof r);
   double t0 = now_seconds();
+  begin_epoch(t, o);
   if (train_epoch(t, &r.train) || validate(t, &r.val)) return -1;
   train_state *s = &t->state;
   s->epoch++;
   r.val_loss = report_loss(t, &r);
+  if (diverged(t, r.val_loss)) {
+    r.seconds = now_seconds() - t0;
+    log_row(t, &r);
+    return -1;
+  }
   if (!(r.val_loss >= s->best_loss)) { /* also true for the first finite loss */
     r.improved = 1;
-    s->best_loss = r.val_loss;
-    s->best_epoch = s->epoch;
-    sum->best_val_energy_rmse = train_errors_energy_rmse(r.val.n_structures ? &r.val : &r.train);
-    sum->best_val_force_rmse = train_errors_force_rmse(r.val.n_structures ? &r.val : &r.train);
+    note_best(t, &r, sum);
     if (save_model(t, o, &r)) return -1;
   }
-  r.lr_lowered = train_schedule_update(s, r.val_loss, t->cfg.lr_patience, t->cfg.lr_factor, t->cfg.min_learning_rate);
+  if (t->cfg.lr_schedule == TRAIN_LR_PLATEAU)
+    r.lr_lowered = train_schedule_update(s, r.val_loss, t->cfg.lr_patience, t->cfg.lr_factor, t->cfg.min_learning_rate);
   char msg[TRAIN_PATH_MAX + 256];
   if (train_checkpoint_write(t->cfg.checkpoint, s, msg, sizeof msg)) return fail_msg(msg);
   r.seconds = now_seconds() - t0;
   t->epoch_seconds_sum += r.seconds;
   t->epochs_timed++;
-  log_row(t, &r);
+  if (log_row(t, &r)) return -1;
   if (!o->quiet) print_progress(t, &r);
   sum->epochs_done = s->epoch;
   return 0;
 }
 
-/* The errors before the first step (epoch 0), so a learning curve starts where training started. */
+/* Epoch 0: the errors of the starting model, which is the first candidate for the best model (a fine-tune that only
+ * gets worse keeps it). Without a validation set the training frames are evaluated instead. */
 static int initial_report(trainer *t, const train_options *o, train_summary *sum) {
   epoch_report r;
   memset(&r, 0, sizeof r);
+  nnp_error err;
+  train_config_weights(&t->cfg, 0, &t->w_energy, &t->w_force);
   if (validate(t, &r.val)) return -1;
-  sum->initial_val_energy_rmse = train_errors_energy_rmse(&r.val);
-  sum->initial_val_force_rmse = train_errors_force_rmse(&r.val);
-  log_row(t, &r);
+  if (t->val.n == 0 && train_evaluate(&t->engine, &t->train, &r.train, &err) != NNP_OK) return fail_msg(err.message);
+  const train_errors *e = t->val.n ? &r.val : &r.train;
+  sum->initial_val_energy_rmse = train_errors_energy_rmse(e);
+  sum->initial_val_force_rmse = train_errors_force_rmse(e);
+  r.val_loss = report_loss(t, &r);
+  if (!isfinite(r.val_loss)) {
+    fprintf(stderr, "nnp-train: the starting model's validation loss is %g: nothing to train from\n", r.val_loss);
+    return -1;
+  }
+  r.improved = 1;
+  note_best(t, &r, sum);
+  char msg[TRAIN_PATH_MAX + 256];
+  if (save_model(t, o, &r) || log_row(t, &r)) return -1;
+  if (train_checkpoint_write(t->cfg.checkpoint, &t->state, msg, sizeof msg)) return fail_msg(msg);
   if (!o->quiet) {
     printf("epoch    0/%d  initial model                                   | val E %8.3f meV/atom F %8.2f meV/A\n",
            t->cfg.epochs, sum->initial_val_energy_rmse, sum->initial_val_force_rmse);
@@ -396,6 +706,15 @@ static void print_header(const trainer *t, const train_options *o) {
          t->norm.rank);
   for (int s = 0; s < h->n_species; s++) printf(" %s %.6g", h->species[s], h->energy_shift[s]);
   printf(" eV\n");
+  const train_config *c = &t->cfg;
+  printf("nnp-train: loss weights energy %g force %g", c->energy_weight, c->force_weight);
+  if (c->final_stage_epoch > 0)
+    printf(", from epoch %d energy %g force %g", c->final_stage_epoch,
+           c->final_energy_weight >= 0 ? c->final_energy_weight : c->energy_weight,
+           c->final_force_weight >= 0 ? c->final_force_weight : c->force_weight);
+  printf("; %s learning rate %g", c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau", c->learning_rate);
+  if (c->warmup_epochs > 0) printf(" after %g warm-up epochs", c->warmup_epochs);
+  printf(", floor %g; EMA decay %g; %d frame rules\n", c->min_learning_rate, c->ema_decay, c->n_rules);
   if (o->resume_path)
     printf("nnp-train: resuming from %s after epoch %d (lr %.2e, best loss %.6g at epoch %d)\n", o->resume_path,
            t->state.epoch, t->state.lr, t->state.best_loss, t->state.best_epoch);
@@ -435,7 +754,10 @@ int train_run(const train_options *o, train_summary *sum) {
     printf("nnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
            t.cfg.output, t.cfg.checkpoint, t.cfg.log);
   }
+  if (close_log(&t)) rc = -1;
   sum->epochs_done = t.state.epoch;
+  sum->best_epoch = t.state.best_epoch;
+  sum->skipped_steps = t.state.skipped_steps;
   sum->seconds_per_epoch = t.epochs_timed ? t.epoch_seconds_sum / t.epochs_timed : NAN;
   sum->n_params = t.state.n_params;
   teardown(&t);
