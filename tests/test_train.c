@@ -87,8 +87,9 @@ static void place_atoms(train_rng *rng, xyz_frame *f) {
   }
 }
 
-/* n frames alternating periodic cubic cells (side 4.6-5.2 A, 7 atoms) and open clusters (5 atoms). */
-static int write_morse_data(const char *path, int n, uint64_t seed) {
+/* n frames alternating periodic cubic cells (side 4.6-5.2 A, 7 atoms) and open clusters (5 atoms); frame `poisoned`
+ * (-1: none) gets the finite but absurd energy 1e300 eV, whose squared error overflows to inf. */
+static int write_morse_data_poisoned(const char *path, int n, uint64_t seed, int poisoned) {
   FILE *fp = fopen(path, "w");
   if (!fp) return -1;
   train_rng rng;
@@ -117,6 +118,7 @@ static int write_morse_data(const char *path, int n, uint64_t seed) {
     }
     place_atoms(&rng, &f);
     morse_frame(&f, sp);
+    if (k == poisoned) f.energy = 1e300;
     xyz_error err;
     if (xyz_write_frame(fp, &f, NULL, &err)) {
       fclose(fp);
@@ -124,6 +126,10 @@ static int write_morse_data(const char *path, int n, uint64_t seed) {
     }
   }
   return fclose(fp);
+}
+
+static int write_morse_data(const char *path, int n, uint64_t seed) {
+  return write_morse_data_poisoned(path, n, seed, -1);
 }
 
 static const char model_keys[] =
@@ -205,7 +211,7 @@ static void test_gradient(tally *t, const char *dir) {
 /* 2. Resume equivalence                                                                                             */
 
 static int write_config(const char *dir, const char *name, const char *data, const char *extra) {
-  char path[1024], text[4096];
+  char path[1024], text[8192];
   snprintf(path, sizeof path, "%s/%s.cfg", dir, name);
   snprintf(text, sizeof text, "%strain %s\noutput %s.nnp\n%s", model_keys, data, name, extra);
   return write_text(path, text);
@@ -329,6 +335,252 @@ static void test_bad_input(tally *t, const char *dir) {
   CHECK(t, load_fails(dir, "empty.xyz", ""));
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 5. Robustness: divergence, non-finite batches, resume identity (issue 18, items 6 and 7)                         */
+
+static const char *model_meta(const nnp_model *m, const char *key) {
+  for (int i = 0; i < nnp_model_meta_count(m); i++)
+    if (!strcmp(nnp_model_meta_key(m, i), key)) return nnp_model_meta_value(m, i);
+  return "";
+}
+
+static int params_finite(const nnp_model *m) {
+  const double *p = nnp_model_params_const(m);
+  for (size_t q = 0; q < nnp_model_param_count(m); q++)
+    if (!isfinite(p[q])) return 0;
+  return 1;
+}
+
+/* learning_rate 10 without clipping: the run must stop with an error instead of writing a garbage "best" model; the
+ * model in `output` is then the starting model (epoch 0 is a candidate), finite, with epoch 0 in its metadata. */
+static void test_divergence(tally *t, const char *dir) {
+  char data[1024], out[1024];
+  snprintf(data, sizeof data, "%s/diverge.xyz", dir);
+  CHECK(t, write_morse_data(data, 16, 41) == 0);
+  CHECK(t,
+        write_config(dir, "diverge", "diverge.xyz",
+                     "seed 5\nbatch_size 2\nepochs 6\nvalidation_fraction 0.25\nlearning_rate 10\ngrad_clip 0\n") == 0);
+  train_summary s;
+  printf("  expected error: ");
+  fflush(stdout);
+  int rc = run(dir, "diverge", NULL, 1, 0, &s);
+  CHECK(t, rc != 0);
+  CHECK(t, s.best_epoch == 0);
+  snprintf(out, sizeof out, "%s/diverge.nnp", dir);
+  nnp_model *m = NULL;
+  nnp_error err;
+  CHECK(t, nnp_model_read(out, &m, &err) == NNP_OK);
+  CHECK(t, m && params_finite(m) && !strcmp(model_meta(m, "epoch"), "0"));
+  printf(
+      "divergence: learning_rate 10, grad_clip 0 -> exit %d after %d epochs, best model = epoch %d (meta epoch %s)\n",
+      rc, s.epochs_done, s.best_epoch, m ? model_meta(m, "epoch") : "?");
+  nnp_model_free(m);
+}
+
+/* One training frame whose energy error squared overflows: its batch is skipped (batch_size 1, so exactly one step
+ * per epoch), the weights stay finite, and the run goes on. Before, clipping scaled the infinite gradient by 0 and
+ * wrote NaN into every weight. */
+static void test_nonfinite_batch(tally *t, const char *dir) {
+  char train[1024], val[1024], out[1024];
+  snprintf(train, sizeof train, "%s/poisoned.xyz", dir);
+  snprintf(val, sizeof val, "%s/poisoned_val.xyz", dir);
+  CHECK(t, write_morse_data_poisoned(train, 8, 43, 3) == 0);
+  CHECK(t, write_morse_data(val, 4, 44) == 0);
+  /* given shifts: least squares would fit the shifts to the 1e300 eV frame */
+  CHECK(t, write_config(dir, "poisoned", "poisoned.xyz",
+                        "seed 2\nbatch_size 1\nepochs 2\nvalidation poisoned_val.xyz\nlearning_rate 0.005\n"
+                        "energy_reference C:0 O:0\n") == 0);
+  train_summary s;
+  printf("  expected report of a skipped step: ");
+  fflush(stdout);
+  CHECK(t, run(dir, "poisoned", NULL, 2, 0, &s) == 0);
+  CHECK(t, s.epochs_done == 2 && s.skipped_steps == 2);
+  CHECK(t, isfinite(s.best_val_force_rmse) && s.best_val_force_rmse < s.initial_val_force_rmse);
+  snprintf(out, sizeof out, "%s/poisoned.nnp.ckpt", dir);
+  train_state st;
+  char msg[2048];
+  CHECK(t, train_state_alloc(&st, s.n_params) == 0);
+  CHECK(t, train_checkpoint_read(out, &st, msg, sizeof msg) == 0);
+  int finite = 1;
+  for (size_t q = 0; q < st.n_params; q++) finite &= isfinite(st.params[q]) && isfinite(st.ema[q]);
+  CHECK(t, finite);
+  train_state_free(&st);
+  printf("non-finite batch: %ld of 16 steps skipped, weights finite, val force RMSE %.1f -> %.1f meV/A\n",
+         s.skipped_steps, s.initial_val_force_rmse, s.best_val_force_rmse);
+}
+
+/* --resume refuses a changed seed, loss weight, recipe key or data file, and accepts the changeable keys. */
+static void test_resume_identity(tally *t, const char *dir) {
+  char data[1024];
+  snprintf(data, sizeof data, "%s/ident.xyz", dir);
+  CHECK(t, write_morse_data(data, 12, 23) == 0);
+  const char *base = "seed 7\nbatch_size 4\nepochs 1\nvalidation_fraction 0.25\n";
+  CHECK(t, write_config(dir, "ident", "ident.xyz", base) == 0);
+  train_summary s;
+  CHECK(t, run(dir, "ident", NULL, 1, 0, &s) == 0 && s.epochs_done == 1);
+  const char *changed[] = {
+      "seed 8\n",       "energy_weight 10\n",    "force_weight 100\n", "lr_schedule cosine\n", "final_stage_epoch 3\n",
+      "batch_size 2\n", "exclude ident.xyz 3\n", "learning_rate 0.1\n"};
+  char text[4096];
+  for (size_t k = 0; k < sizeof changed / sizeof *changed; k++) {
+    snprintf(text, sizeof text, "%s%sepochs 2\n", base, changed[k]);
+    CHECK(t, write_config(dir, "ident", "ident.xyz", text) == 0);
+    printf("  expected error (%.*s): ", (int)strcspn(changed[k], "\n"), changed[k]);
+    fflush(stdout);
+    CHECK(t, run(dir, "ident", "ident.nnp.ckpt", 1, 0, &s) != 0);
+  }
+  /* the same number of frames, other contents */
+  snprintf(data, sizeof data, "%s/ident2.xyz", dir);
+  CHECK(t, write_morse_data(data, 12, 24) == 0);
+  snprintf(text, sizeof text, "%sepochs 2\n", base);
+  CHECK(t, write_config(dir, "ident", "ident2.xyz", text) == 0);
+  printf("  expected error (data): ");
+  fflush(stdout);
+  CHECK(t, run(dir, "ident", "ident.nnp.ckpt", 1, 0, &s) != 0);
+  /* deliberately changeable: epochs, min_learning_rate, time_budget, divergence_factor, log */
+  snprintf(text, sizeof text,
+           "%sepochs 2\nmin_learning_rate 1e-6\ntime_budget 1000\ndivergence_factor 50\n"
+           "log ident2.csv\n",
+           base);
+  CHECK(t, write_config(dir, "ident", "ident.xyz", text) == 0);
+  CHECK(t, run(dir, "ident", "ident.nnp.ckpt", 1, 0, &s) == 0 && s.epochs_done == 2);
+  printf("resume identity: 9 changed run definitions refused, changeable keys accepted\n");
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 6. The recipe: schedule, final stage, exclusions and frame weights                                               */
+
+static void test_schedule(tally *t) {
+  train_config c;
+  train_config_defaults(&c);
+  c.learning_rate = 0.01;
+  c.min_learning_rate = 0.001;
+  c.epochs = 10;
+  c.warmup_epochs = 2;
+  c.lr_schedule = TRAIN_LR_COSINE;
+  train_state s;
+  CHECK(t, train_state_alloc(&s, 1) == 0);
+  const long spe = 5; /* steps per epoch: warm-up 10 steps, cosine over 40 */
+  s.step = 0;
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.01 / 10) < 1e-15);
+  s.step = 9;
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.01) < 1e-15);
+  s.step = 10;
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.01) < 1e-15);
+  s.step = 30; /* half-way through the cosine: the mean of start and floor */
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.0055) < 1e-15);
+  s.step = 50;
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.001) < 1e-15);
+  s.step = 80; /* epochs raised on resume would continue from here; past the end it stays at the floor */
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.001) < 1e-15);
+  c.lr_schedule = TRAIN_LR_PLATEAU;
+  s.base_lr = 0.004;
+  s.step = 4;
+  CHECK(t, fabs(train_step_lr(&s, &c, spe) - 0.004 * 5 / 10) < 1e-15);
+  s.step = 12;
+  CHECK(t, train_step_lr(&s, &c, spe) == 0.004);
+  train_state_free(&s);
+  /* loss weights by epoch */
+  double we, wf;
+  c.energy_weight = 1;
+  c.force_weight = 100;
+  c.final_stage_epoch = 4;
+  c.final_energy_weight = 1000;
+  c.final_force_weight = -1; /* unset: the first-stage value */
+  train_config_weights(&c, 3, &we, &wf);
+  CHECK(t, we == 1 && wf == 100);
+  train_config_weights(&c, 4, &we, &wf);
+  CHECK(t, we == 1000 && wf == 100);
+  train_config_weights(&c, 0, &we, &wf);
+  CHECK(t, we == 1 && wf == 100);
+}
+
+/* A run that crosses warm-up, the cosine and the final stage resumes bit for bit (the schedule is a function of
+ * the step count in the checkpoint, the stage of the epoch count). */
+static void test_recipe_resume(tally *t, const char *dir) {
+  const char *extra = "seed 9\nbatch_size 2\nepochs 4\nvalidation_fraction 0.25\nlearning_rate 0.02\n"
+                      "lr_schedule cosine\nwarmup_epochs 1.5\nmin_learning_rate 0.001\nforce_weight 100\n"
+                      "final_stage_epoch 3\nfinal_energy_weight 1000\nema_decay 0.9\nexclude resume.xyz 5\n"
+                      "frame_weight resume.xyz 2 3\n";
+  CHECK(t, write_config(dir, "rstraight", "resume.xyz", extra) == 0);
+  CHECK(t, write_config(dir, "rresumed", "resume.xyz", extra) == 0);
+  train_summary a, b, c;
+  CHECK(t, run(dir, "rstraight", NULL, 2, 0, &a) == 0 && a.epochs_done == 4);
+  CHECK(t, run(dir, "rresumed", NULL, 1, 3, &b) == 0 && b.epochs_done == 3);
+  CHECK(t, run(dir, "rresumed", "rresumed.nnp.ckpt", 2, 0, &c) == 0 && c.epochs_done == 4);
+  CHECK(t, same_checkpoints(dir, "rstraight.nnp.ckpt", "rresumed.nnp.ckpt", a.n_params));
+  CHECK(t, same_model_params(dir, "rstraight.nnp", "rresumed.nnp"));
+  CHECK(t, a.best_epoch >= 3); /* the final stage restarts the best model */
+  printf("recipe resume: cosine + warm-up + final stage + exclusion + frame weight, 4 straight == 3 + 1, bitwise\n");
+}
+
+/* exclude drops a frame from whichever set holds it; frame_weight scales a structure's loss and gradient share;
+ * rules naming a missing frame or file are refused. */
+static void test_frame_rules(tally *t, const char *dir) {
+  char data[1024], other[1024];
+  snprintf(data, sizeof data, "%s/rules.xyz", dir);
+  snprintf(other, sizeof other, "%s/./rules.xyz", dir); /* another name for the same file */
+  CHECK(t, write_morse_data(data, 4, 51) == 0);
+  const char *names[2] = {"C", "O"};
+  nnp_error err;
+  train_config cfg;
+  train_config_defaults(&cfg);
+  nnp_hyper_default(&cfg.hyper, 2, names, &err);
+  cfg.hyper.r_cut = 3.5;
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++) cfg.hyper.pair_cutoff[a][b] = 3.5;
+  cfg.hyper.channels = 4;
+  cfg.hyper.radial_hidden[0] = 8;
+  cfg.hyper.n_radial_hidden = 1;
+  train_set set, none;
+  memset(&set, 0, sizeof set);
+  memset(&none, 0, sizeof none);
+  const char *paths[1] = {data};
+  CHECK(t, train_set_load(&set, paths, 1, &cfg.hyper) == 0 && set.n == 4);
+  train_frame_rule rules[3];
+  memset(rules, 0, sizeof rules);
+  snprintf(rules[0].file, sizeof rules[0].file, "%s", other);
+  rules[0].frame = 1;
+  rules[0].weight = 0;
+  snprintf(rules[1].file, sizeof rules[1].file, "%s", data);
+  rules[1].frame = -1;
+  rules[1].weight = 2;
+  train_set *const sets[2] = {&set, &none};
+  CHECK(t, train_sets_apply_rules(sets, 2, rules, 1, "test") == 0);
+  CHECK(t, set.n == 3 && set.items[0].frame == 0 && set.items[1].frame == 2 && set.frames_per_file[0] == 3);
+  /* weight 2 on every frame doubles the loss and its gradient exactly (a power-of-two scale) */
+  nnp_model *m = NULL;
+  CHECK(t, nnp_model_create_random(&cfg.hyper, 3, &m, &err) == NNP_OK);
+  train_engine e;
+  CHECK(t, train_engine_create(&e, m, 1, 3, 1.0, 1.0, &err) == NNP_OK);
+  size_t P = nnp_model_param_count(m);
+  double *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2), l1 = 0, l2 = 0;
+  int idx[3] = {0, 1, 2};
+  CHECK(t, train_batch_gradient(&e, &set, idx, 3, g1, &l1, NULL, &err) == NNP_OK);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 1, 1, "test") == 0 && set.items[2].weight == 2);
+  CHECK(t, train_batch_gradient(&e, &set, idx, 3, g2, &l2, NULL, &err) == NNP_OK);
+  int doubled = l2 == 2 * l1;
+  for (size_t q = 0; q < P; q++) doubled &= g2[q] == 2 * g1[q];
+  CHECK(t, doubled);
+  /* a frame that is not there, a file that is not in the data */
+  rules[2] = rules[0];
+  rules[2].frame = 4;
+  printf("  expected error: ");
+  fflush(stdout);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  snprintf(rules[2].file, sizeof rules[2].file, "%s/resume.xyz", dir);
+  rules[2].frame = 0;
+  printf("  expected error: ");
+  fflush(stdout);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  free(g1);
+  free(g2);
+  train_engine_free(&e);
+  nnp_model_free(m);
+  train_set_free(&set);
+  printf("frame rules: exclusion by file identity, weight 2 doubles loss and gradient exactly, bad rules refused\n");
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   mkdir(dir, 0755);
@@ -337,6 +589,12 @@ int main(int argc, char **argv) {
   test_gradient(&t, dir);
   test_resume(&t, dir);
   test_learning(&t, dir);
+  test_schedule(&t);
+  test_recipe_resume(&t, dir);
+  test_frame_rules(&t, dir);
+  test_divergence(&t, dir);
+  test_nonfinite_batch(&t, dir);
+  test_resume_identity(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }

@@ -23,7 +23,7 @@ static const char usage_text[] =
     "options:\n"
     "  --resume FILE        continue the run that wrote checkpoint FILE (same configuration and data)\n"
     "  --threads N          OpenMP threads, parallel over the structures of a batch (default: OpenMP default)\n"
-    "  --max-epochs N       stop after epoch N (overrides `epochs`)\n"
+    "  --max-epochs N       stop after epoch N (the schedule still plans for `epochs`; N > epochs raises it)\n"
     "  --time-budget S      stop before an epoch that would end later than S seconds after the start\n"
     "  --list-validation    print the held-out validation frames (FILE FRAME, frames counted from 0) and stop\n"
     "  --help               show this text\n"

@@ -29,6 +29,7 @@ typedef struct {
   int n_threads;
   double t_start, epoch_seconds_sum;
   int epochs_timed;
+  int stop_epoch;                    /* the last epoch of this invocation: `epochs`, or --max-epochs */
   double w_energy, w_force;          /* the loss weights of the current epoch (final_stage_epoch switches them) */
   char identity[TRAIN_IDENTITY_MAX]; /* what defines this run (run_identity); a checkpoint must match it */
 } trainer;
@@ -177,33 +178,51 @@ static uint64_t frames_hash(const trainer *t) {
   return h;
 }
 
+/* `key value` with the shortest of %.15g, %.17g that reads back as the value (so 0.1 shows as 0.1). */
+static void add_num(text_buf *b, const char *key, double v) {
+  char text[32];
+  snprintf(text, sizeof text, "%.15g", v);
+  if (strtod(text, NULL) != v) snprintf(text, sizeof text, "%.17g", v);
+  add_line(b, "%s %s\n", key, text);
+}
+
 static void add_architecture(text_buf *b, const nnp_hyper *h) {
   add_line(b, "species");
   for (int s = 0; s < h->n_species; s++) add_line(b, " %s", h->species[s]);
-  add_line(b,
-           "\nr_cut %.17g\nr_min %.17g\nl_max %d\nchannels %d\nlayers %d\nradial_basis %d\nenvelope_p %d\n"
-           "readout_hidden %d\nradial_hidden",
-           h->r_cut, h->r_min, h->l_max, h->channels, h->layers, h->radial_basis, h->envelope_p, h->readout_hidden);
+  add_line(b, "\n");
+  add_num(b, "r_cut", h->r_cut);
+  add_num(b, "r_min", h->r_min);
+  add_line(b, "l_max %d\nchannels %d\nlayers %d\nradial_basis %d\nenvelope_p %d\nreadout_hidden %d\nradial_hidden",
+           h->l_max, h->channels, h->layers, h->radial_basis, h->envelope_p, h->readout_hidden);
   for (int k = 0; k < h->n_radial_hidden; k++) add_line(b, " %d", h->radial_hidden[k]);
   uint64_t pc = 0xcbf29ce484222325ULL;
   for (int a = 0; a < h->n_species; a++) pc = fnv1a(pc, h->pair_cutoff[a], (size_t)h->n_species * sizeof(double));
   add_line(b, "\npair_cutoff fnv1a=%016llx\n", (unsigned long long)pc);
 }
 
+/* The seed first: a changed seed also changes the split, and the message should name the cause. */
+static void add_seed(text_buf *b, const train_config *c) {
+  add_line(b, "seed %llu\n", (unsigned long long)c->seed);
+  add_num(b, "validation_fraction", c->validation_fraction);
+}
+
 static void add_recipe(text_buf *b, const train_config *c) {
-  add_line(b, "seed %llu\nvalidation_fraction %.17g\n", (unsigned long long)c->seed, c->validation_fraction);
-  add_line(b,
-           "energy_weight %.17g\nforce_weight %.17g\nfinal_stage_epoch %d\nfinal_energy_weight %.17g\n"
-           "final_force_weight %.17g\n",
-           c->energy_weight, c->force_weight, c->final_stage_epoch, c->final_energy_weight, c->final_force_weight);
-  add_line(b, "learning_rate %.17g\nlr_schedule %s\nwarmup_epochs %.17g\nlr_patience %d\nlr_factor %.17g\n",
-           c->learning_rate, c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau", c->warmup_epochs, c->lr_patience,
-           c->lr_factor);
-  add_line(b, "batch_size %d\nema_decay %.17g\ngrad_clip %.17g\n", c->batch_size, c->ema_decay, c->grad_clip);
+  add_num(b, "energy_weight", c->energy_weight);
+  add_num(b, "force_weight", c->force_weight);
+  add_line(b, "final_stage_epoch %d\n", c->final_stage_epoch);
+  add_num(b, "final_energy_weight", c->final_energy_weight);
+  add_num(b, "final_force_weight", c->final_force_weight);
+  add_num(b, "learning_rate", c->learning_rate);
+  add_line(b, "lr_schedule %s\n", c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau");
+  add_num(b, "warmup_epochs", c->warmup_epochs);
+  add_line(b, "lr_patience %d\nbatch_size %d\n", c->lr_patience, c->batch_size);
+  add_num(b, "lr_factor", c->lr_factor);
+  add_num(b, "ema_decay", c->ema_decay);
+  add_num(b, "grad_clip", c->grad_clip);
   add_line(b, "energy_reference");
   if (!c->energy_reference_given) add_line(b, " least_squares");
   for (int s = 0; c->energy_reference_given && s < c->hyper.n_species; s++)
-    add_line(b, " %.17g", c->energy_reference[s]);
+    add_line(b, " %s:%.17g", c->hyper.species[s], c->energy_reference[s]);
   add_line(b, "\navg_num_neighbors %s\nenergy_scale %s\n", c->have_avg_num_neighbors ? "given" : "measured",
            c->have_energy_scale ? "given" : "measured");
 }
@@ -212,6 +231,7 @@ static int run_identity(trainer *t) {
   text_buf b = {t->identity, 0, sizeof t->identity, 0};
   const train_config *c = &t->cfg;
   char key[64];
+  add_seed(&b, c);
   add_architecture(&b, &c->hyper);
   for (int k = 0; k < c->n_train_files; k++) {
     snprintf(key, sizeof key, "train_file_%d", k + 1);
@@ -346,7 +366,13 @@ static int open_log(trainer *t, int append) {
 
 static int setup(trainer *t, const train_options *o) {
   if (train_config_read(o->config_path, &t->cfg)) return -1;
-  if (o->max_epochs > 0) t->cfg.epochs = o->max_epochs;
+  /* --max-epochs stops early without shortening the schedule (so a run done in pieces is the same run), and
+   * extends `epochs` when it asks for more */
+  t->stop_epoch = t->cfg.epochs;
+  if (o->max_epochs > 0) {
+    t->stop_epoch = o->max_epochs;
+    if (o->max_epochs > t->cfg.epochs) t->cfg.epochs = o->max_epochs;
+  }
   if (o->time_budget > 0) t->cfg.time_budget = o->time_budget;
   if (load_data(t)) return -1;
   if (t->train.n == 0) return fail_msg("no training frames");
@@ -561,7 +587,7 @@ static void format_duration(double s, char *out, size_t n) {
 
 static double time_left(const trainer *t) {
   double per = t->epochs_timed ? t->epoch_seconds_sum / t->epochs_timed : NAN;
-  double left = per * (t->cfg.epochs - t->state.epoch);
+  double left = per * (t->stop_epoch - t->state.epoch);
   if (t->cfg.time_budget > 0) left = fmin(left, t->cfg.time_budget - (now_seconds() - t->t_start));
   return left;
 }
@@ -742,14 +768,14 @@ int train_run(const train_options *o, train_summary *sum) {
   int rc = setup(&t, o);
   if (rc == 0 && !o->quiet) print_header(&t, o);
   if (rc == 0 && !o->resume_path) rc = initial_report(&t, o, sum);
-  while (rc == 0 && t.state.epoch < t.cfg.epochs && time_for_epoch(&t)) rc = run_epoch(&t, o, sum);
+  while (rc == 0 && t.state.epoch < t.stop_epoch && time_for_epoch(&t)) rc = run_epoch(&t, o, sum);
   if (rc == 0 && t.state.best_epoch < 0) {
     epoch_report r; /* no epoch ran (epochs 0): still leave a model with the data's normalisation */
     memset(&r, 0, sizeof r);
     rc = save_model(&t, o, &r);
   }
   if (rc == 0 && !o->quiet) {
-    if (t.state.epoch < t.cfg.epochs)
+    if (t.state.epoch < t.stop_epoch)
       printf("nnp-train: stopped after epoch %d: time budget of %g s reached\n", t.state.epoch, t.cfg.time_budget);
     printf("nnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
            t.cfg.output, t.cfg.checkpoint, t.cfg.log);
