@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""Command-line behaviour of nnp-init and nnp-eval: bad input ends with a message that names the problem and a
-non-zero exit; a model evaluated on its own predictions has zero error.
+"""Command-line behaviour of nnp-init, nnp-eval and nnp-train: bad input ends with a message that names the problem
+and a non-zero exit; a model evaluated on its own predictions has zero error; nnp-train checks every write of its
+learning curve and refuses to resume a checkpoint of another run.
 
-usage: test_tools.py --nnp-init PATH --nnp-eval PATH --data DIR --workdir DIR
+usage: test_tools.py --nnp-init PATH --nnp-eval PATH --nnp-train PATH --data DIR --workdir DIR
 """
 import argparse
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -30,9 +32,49 @@ def expect_error(args, pattern, what):
     check(rc != 0 and re.search(pattern, out) is not None, "%s -> exit %d, %s" % (what, rc, out.strip()[:200]))
 
 
+def write_water_frames(path, n, seed):
+    """n random water molecules in 6 A boxes with made-up energies and forces (only the plumbing is tested)."""
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(n):
+            f.write('3\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3:forces:R:3 energy=%.6f pbc="T T T"\n'
+                    % (-14.0 + 0.1 * rng.random()))
+            for sym, x in (("O", (3.0, 3.0, 3.0)), ("H", (3.96, 3.0, 3.0)), ("H", (2.76, 3.93, 3.0))):
+                pos = [c + 0.05 * (rng.random() - 0.5) for c in x]
+                frc = [rng.random() - 0.5 for _ in range(3)]
+                f.write("%s %.5f %.5f %.5f %.5f %.5f %.5f\n" % (sym, *pos, *frc))
+
+
+def test_train(a, w):
+    """Issue 18 items 7 and 8 from the command line."""
+    write_water_frames(w("train.xyz"), 8, 5)
+    base = ("species H O\nr_cut 3.0\nl_max 1\nchannels 4\nlayers 1\nradial_basis 4\nradial_hidden 8\n"
+            "readout_hidden 4\ntrain train.xyz\nvalidation_fraction 0.25\nbatch_size 2\nepochs 1\n")
+    with open(w("full.cfg"), "w") as f:
+        f.write(base + "output full.nnp\nlog /dev/full\n")
+    expect_error([a.nnp_train, w("full.cfg"), "--threads", "1"], r"/dev/full.*learning curve",
+                 "nnp-train: log /dev/full")
+    with open(w("run.cfg"), "w") as f:
+        f.write(base + "seed 1\noutput run.nnp\n")
+    rc, out = run([a.nnp_train, w("run.cfg"), "--threads", "1"])
+    check(rc == 0, "nnp-train: a one-epoch run: " + out.strip()[-200:])
+    with open(w("run.cfg"), "w") as f:
+        f.write(base.replace("epochs 1", "epochs 2") + "seed 2\noutput run.nnp\n")
+    expect_error([a.nnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")],
+                 r"`seed` differs.*`seed 1`.*`seed 2`", "nnp-train: --resume with a changed seed")
+    with open(w("run.cfg"), "w") as f:
+        f.write(base.replace("epochs 1", "epochs 2") + "seed 1\noutput run.nnp\nmin_learning_rate 1e-6\n")
+    rc, out = run([a.nnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")])
+    check(rc == 0, "nnp-train: --resume with more epochs and another floor: " + out.strip()[-200:])
+    with open(w("excl.cfg"), "w") as f:
+        f.write(base + "output excl.nnp\nexclude train.xyz 8\n")
+    expect_error([a.nnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
+                 "nnp-train: exclude names a frame that is not there")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("--nnp-init", "--nnp-eval", "--data", "--workdir"):
+    for k in ("--nnp-init", "--nnp-eval", "--nnp-train", "--data", "--workdir"):
         ap.add_argument(k, required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
@@ -78,6 +120,7 @@ def main():
     with open(w("bad_hyper2.txt"), "w") as f:
         f.write("species H O\nl_max 9\n")
     expect_error([a.nnp_init, w("bad_hyper2.txt"), w("x.nnp")], r"l_max", "l_max out of range")
+    test_train(a, w)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 

@@ -378,8 +378,9 @@ static void test_divergence(tally *t, const char *dir) {
 }
 
 /* One training frame whose energy error squared overflows: its batch is skipped (batch_size 1, so exactly one step
- * per epoch), the weights stay finite, and the run goes on. Before, clipping scaled the infinite gradient by 0 and
- * wrote NaN into every weight. */
+ * per epoch), the weights and Adam's moments stay finite, and the run goes on. Before, without clipping, the
+ * squared gradient made Adam's second moments infinite, which froze those weights for the rest of the run; with
+ * clipping an infinite norm scaled the gradient by 0 (and an infinite entry to NaN). */
 static void test_nonfinite_batch(tally *t, const char *dir) {
   char train[1024], val[1024], out[1024];
   snprintf(train, sizeof train, "%s/poisoned.xyz", dir);
@@ -387,9 +388,10 @@ static void test_nonfinite_batch(tally *t, const char *dir) {
   CHECK(t, write_morse_data_poisoned(train, 8, 43, 3) == 0);
   CHECK(t, write_morse_data(val, 4, 44) == 0);
   /* given shifts: least squares would fit the shifts to the 1e300 eV frame */
-  CHECK(t, write_config(dir, "poisoned", "poisoned.xyz",
-                        "seed 2\nbatch_size 1\nepochs 2\nvalidation poisoned_val.xyz\nlearning_rate 0.005\n"
-                        "energy_reference C:0 O:0\n") == 0);
+  CHECK(t,
+        write_config(dir, "poisoned", "poisoned.xyz",
+                     "seed 2\nbatch_size 1\nepochs 2\nvalidation poisoned_val.xyz\nlearning_rate 0.005\ngrad_clip 0\n"
+                     "energy_reference C:0 O:0\n") == 0);
   train_summary s;
   printf("  expected report of a skipped step: ");
   fflush(stdout);
@@ -402,7 +404,8 @@ static void test_nonfinite_batch(tally *t, const char *dir) {
   CHECK(t, train_state_alloc(&st, s.n_params) == 0);
   CHECK(t, train_checkpoint_read(out, &st, msg, sizeof msg) == 0);
   int finite = 1;
-  for (size_t q = 0; q < st.n_params; q++) finite &= isfinite(st.params[q]) && isfinite(st.ema[q]);
+  for (size_t q = 0; q < st.n_params; q++)
+    finite &= isfinite(st.params[q]) && isfinite(st.ema[q]) && isfinite(st.adam_m[q]) && isfinite(st.adam_v[q]);
   CHECK(t, finite);
   train_state_free(&st);
   printf("non-finite batch: %ld of 16 steps skipped, weights finite, val force RMSE %.1f -> %.1f meV/A\n",
@@ -480,6 +483,9 @@ static void test_schedule(tally *t) {
   s.step = 12;
   CHECK(t, train_step_lr(&s, &c, spe) == 0.004);
   train_state_free(&s);
+  /* clipping leaves a non-finite gradient alone (the caller skips the step); before, inf * (max / inf) was NaN */
+  double g[2] = {INFINITY, 1.0};
+  CHECK(t, isinf(train_clip_gradient(g, 2, 1.0)) && isinf(g[0]) && g[1] == 1.0);
   /* loss weights by epoch */
   double we, wf;
   c.energy_weight = 1;
