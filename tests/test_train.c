@@ -499,6 +499,17 @@ static void test_schedule(tally *t) {
   CHECK(t, we == 1000 && wf == 100);
   train_config_weights(&c, 0, &we, &wf);
   CHECK(t, we == 1 && wf == 100);
+  /* final_learning_rate caps the rate from the final stage on (s.epoch counts completed epochs) */
+  CHECK(t, train_state_alloc(&s, 1) == 0);
+  c.lr_schedule = TRAIN_LR_PLATEAU;
+  c.warmup_epochs = 0;
+  c.final_learning_rate = 0.001;
+  s.base_lr = 0.004;
+  s.epoch = 2; /* the coming epoch 3 is before the stage */
+  CHECK(t, train_step_lr(&s, &c, spe) == 0.004);
+  s.epoch = 3; /* epoch 4: the final stage */
+  CHECK(t, train_step_lr(&s, &c, spe) == 0.001);
+  train_state_free(&s);
 }
 
 /* A run that crosses warm-up, the cosine and the final stage resumes bit for bit (the schedule is a function of
@@ -506,7 +517,8 @@ static void test_schedule(tally *t) {
 static void test_recipe_resume(tally *t, const char *dir) {
   const char *extra = "seed 9\nbatch_size 2\nepochs 4\nvalidation_fraction 0.25\nlearning_rate 0.02\n"
                       "lr_schedule cosine\nwarmup_epochs 1.5\nmin_learning_rate 0.001\nforce_weight 100\n"
-                      "final_stage_epoch 3\nfinal_energy_weight 1000\nema_decay 0.9\nexclude resume.xyz 5\n"
+                      "final_stage_epoch 3\nfinal_energy_weight 1000\nfinal_learning_rate 0.005\nema_decay 0.9\n"
+                      "exclude resume.xyz 5\n"
                       "frame_weight resume.xyz 2 3\n";
   CHECK(t, write_config(dir, "rstraight", "resume.xyz", extra) == 0);
   CHECK(t, write_config(dir, "rresumed", "resume.xyz", extra) == 0);

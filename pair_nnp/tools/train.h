@@ -50,6 +50,7 @@ typedef struct {
   double warmup_epochs;  /* linear warm-up of the rate over this many epochs (fractions allowed); 0: none */
   int final_stage_epoch; /* > 0: from this epoch on the final loss weights apply */
   double final_energy_weight, final_force_weight; /* < 0: unset (the first-stage weights) */
+  double final_learning_rate;                     /* > 0: the rate never exceeds this in the final stage */
   double divergence_factor; /* stop when the validation loss exceeds this multiple of the best; 0: never */
   int batch_size, epochs;
   double time_budget; /* seconds of wall time for one invocation; 0: none */
@@ -71,6 +72,8 @@ void train_config_defaults(train_config *cfg);
 void train_config_free(train_config *cfg);
 /* The loss weights of epoch `epoch` (counted from 1; epoch 0, the starting model, is judged as epoch 1). */
 void train_config_weights(const train_config *cfg, int epoch, double *w_energy, double *w_force);
+/* 1 when epoch `epoch` (counted from 1) belongs to the final stage. */
+int train_config_final_stage(const train_config *cfg, int epoch);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Data (train_data.c)                                                                                                */

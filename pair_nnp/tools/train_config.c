@@ -52,8 +52,12 @@ void train_config_free(train_config *c) {
   c->n_rules = 0;
 }
 
+int train_config_final_stage(const train_config *c, int epoch) {
+  return c->final_stage_epoch > 0 && (epoch < 1 ? 1 : epoch) >= c->final_stage_epoch;
+}
+
 void train_config_weights(const train_config *c, int epoch, double *w_energy, double *w_force) {
-  int final = c->final_stage_epoch > 0 && (epoch < 1 ? 1 : epoch) >= c->final_stage_epoch;
+  int final = train_config_final_stage(c, epoch);
   *w_energy = final && c->final_energy_weight >= 0 ? c->final_energy_weight : c->energy_weight;
   *w_force = final && c->final_force_weight >= 0 ? c->final_force_weight : c->force_weight;
 }
@@ -284,6 +288,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "final_stage_epoch")) return one_int(l, 1, 1 << 24, &c->final_stage_epoch);
   if (!strcmp(k, "final_energy_weight")) return one_real(l, 0, 1e12, 0, &c->final_energy_weight);
   if (!strcmp(k, "final_force_weight")) return one_real(l, 0, 1e12, 0, &c->final_force_weight);
+  if (!strcmp(k, "final_learning_rate")) return one_real(l, 0, 10, 1, &c->final_learning_rate);
   if (!strcmp(k, "divergence_factor")) return one_real(l, 0, 1e300, 0, &c->divergence_factor);
   if (!strcmp(k, "exclude") || !strcmp(k, "frame_weight")) return add_frame_rule(l, dir, c);
   if (!strcmp(k, "output")) return one_path(l, dir, c->output);
@@ -348,8 +353,12 @@ static int finish(const char *path, train_config *c) {
     return -1;
   }
   if (c->min_learning_rate > c->learning_rate) c->min_learning_rate = c->learning_rate;
-  if (c->final_stage_epoch == 0 && (c->final_energy_weight >= 0 || c->final_force_weight >= 0)) {
-    fprintf(stderr, "nnp-train: %s: final_energy_weight/final_force_weight need final_stage_epoch\n", path);
+  if (c->final_stage_epoch == 0 &&
+      (c->final_energy_weight >= 0 || c->final_force_weight >= 0 || c->final_learning_rate > 0)) {
+    fprintf(stderr,
+            "nnp-train: %s: final_energy_weight, final_force_weight and final_learning_rate need "
+            "final_stage_epoch\n",
+            path);
     return -1;
   }
   double we, wf;

@@ -128,6 +128,8 @@ double train_step_lr(const train_state *s, const train_config *c, long steps_per
     lr = c->min_learning_rate + (c->learning_rate - c->min_learning_rate) * 0.5 * (1 + cos(pi * p));
   }
   if (t < warm) lr *= (t + 1) / warm;
+  /* the final stage changes the loss abruptly; a capped rate keeps that from throwing the weights about */
+  if (c->final_learning_rate > 0 && train_config_final_stage(c, s->epoch + 1)) lr = fmin(lr, c->final_learning_rate);
   return lr;
 }
 

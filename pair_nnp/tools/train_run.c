@@ -212,6 +212,7 @@ static void add_recipe(text_buf *b, const train_config *c) {
   add_line(b, "final_stage_epoch %d\n", c->final_stage_epoch);
   add_num(b, "final_energy_weight", c->final_energy_weight);
   add_num(b, "final_force_weight", c->final_force_weight);
+  add_num(b, "final_learning_rate", c->final_learning_rate);
   add_num(b, "learning_rate", c->learning_rate);
   add_line(b, "lr_schedule %s\n", c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau");
   add_num(b, "warmup_epochs", c->warmup_epochs);
