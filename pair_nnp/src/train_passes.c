@@ -23,6 +23,7 @@
 #include <cblas.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -589,9 +590,9 @@ static void zero_ghosts(const nnp_train_workspace *w, double *rows) {
   memset(rows + (size_t)w->n_local * F, 0, (size_t)(w->n_total - w->n_local) * F * sizeof *rows);
 }
 
-nnp_status nnp_train_forces(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad, const nnp_graph *g,
-                            double *energy, double *forces, nnp_error *err) {
-  if (!m || !w || !rad || !g || !energy) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_forces: NULL argument");
+static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
+                              const nnp_graph *g, double *energy, double *forces, nnp_error *err) {
+
   if (w->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the training workspace was made for another model");
   w->have_forward = 0;
   nnp_status st = check_graph(m, g, err);
@@ -842,11 +843,9 @@ static void conv_reverse(nnp_train_workspace *w, const nnp_train_radial *rad, in
   }
 }
 
-nnp_status nnp_train_gradient(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
-                              const nnp_graph *g, const double *v, double w_energy, double w_dir, double *grad,
-                              double *knot_grad, nnp_error *err) {
-  if (!m || !w || !rad || !g || !v || !grad || (rad->tables && !knot_grad))
-    return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_gradient: NULL argument");
+static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
+                                const nnp_graph *g, const double *v, double w_energy, double w_dir, double *grad,
+                                double *knot_grad, nnp_error *err) {
   if (!w->have_forward || w->graph != g || w->radial != rad || w->model != m || g->n_total != w->n_total)
     return nnp_fail(err, NNP_ERR_ARGUMENT,
                     "nnp_train_gradient needs nnp_train_forces on the same graph and radial functions first");
@@ -916,5 +915,30 @@ nnp_status nnp_train_gradient(const nnp_model *m, nnp_train_workspace *w, const 
     An = Ah, Ah = tmp;
     tmp = Bn, Bn = Bh, Bh = tmp;
   }
+  return st;
+}
+
+/* The passes are serial: the dense per-atom operations they share with the core open OpenMP regions, which here
+ * run with one thread (inside a trainer's parallel region they would anyway, and outside one a team would only
+ * contend with the caller's own threads). */
+nnp_status nnp_train_forces(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad, const nnp_graph *g,
+                            double *energy, double *forces, nnp_error *err) {
+  if (!m || !w || !rad || !g || !energy) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_forces: NULL argument");
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  nnp_status st = forces_pass(m, w, rad, g, energy, forces, err);
+  omp_set_num_threads(saved);
+  return st;
+}
+
+nnp_status nnp_train_gradient(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
+                              const nnp_graph *g, const double *v, double w_energy, double w_dir, double *grad,
+                              double *knot_grad, nnp_error *err) {
+  if (!m || !w || !rad || !g || !v || !grad || (rad->tables && !knot_grad))
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_gradient: NULL argument");
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  nnp_status st = gradient_pass(m, w, rad, g, v, w_energy, w_dir, grad, knot_grad, err);
+  omp_set_num_threads(saved);
   return st;
 }

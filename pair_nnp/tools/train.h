@@ -39,6 +39,7 @@ typedef struct {
   int batch_size, epochs;
   double time_budget; /* seconds of wall time for one invocation; 0: none */
   double ema_decay, grad_clip;
+  double radial_step;         /* Angstrom between radial-table knots; 0: exact radial MLP */
   int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];

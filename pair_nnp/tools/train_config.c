@@ -40,6 +40,7 @@ void train_config_defaults(train_config *c) {
   c->epochs = 100;
   c->ema_decay = 0.99;
   c->grad_clip = 100.0;
+  c->radial_step = TRAIN_RADIAL_STEP;
   snprintf(c->output, sizeof c->output, "model.nnp");
 }
 
@@ -218,6 +219,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "time_budget")) return one_real(l, 0, 1e9, 0, &c->time_budget);
   if (!strcmp(k, "ema_decay")) return one_real(l, 0, 0.999999, 0, &c->ema_decay);
   if (!strcmp(k, "grad_clip")) return one_real(l, 0, 1e300, 0, &c->grad_clip);
+  if (!strcmp(k, "radial_step")) return one_real(l, 0, 0.1, 0, &c->radial_step);
   if (!strcmp(k, "energy_reference")) return set_energy_reference(l, c);
   if (!strcmp(k, "output")) return one_path(l, dir, c->output);
   if (!strcmp(k, "checkpoint")) return one_path(l, dir, c->checkpoint);

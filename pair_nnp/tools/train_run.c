@@ -187,7 +187,8 @@ static int setup(trainer *t, const train_options *o) {
   init_state_from_model(t);
   if (o->resume_path && resume(t, o->resume_path)) return -1;
   if (train_engine_create(&t->engine, t->model, t->n_threads, t->cfg.batch_size, t->cfg.energy_weight,
-                          t->cfg.force_weight, &err) != NNP_OK)
+                          t->cfg.force_weight, &err) != NNP_OK ||
+      train_engine_set_radial_step(&t->engine, t->cfg.radial_step, &err) != NNP_OK)
     return fail_msg(err.message);
   return open_log(t, o->resume_path != NULL);
 }
