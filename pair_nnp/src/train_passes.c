@@ -937,10 +937,9 @@ static void gate_reverse(const nnp_model *m, const nnp_layer *ly, int n, const i
 /* Readout with its tangent, reversed with seeds a on E and b on Ed: the adjoints of hT (A) and hdT (B) and the
  * readout weights' gradient. E_i = mu + sigma sum_k w_k SiLU(z_k), z = V h, zd = V hd. */
 static void readout_reverse(const nnp_model *m, int s, const double *h0, const double *hd0, double a, double b,
-                            double *A, double *B, double *grad, double *scratch) {
+                            double *A, double *B, double *grad) {
   const int C = m->h.channels, Cr = m->h.readout_hidden;
   const double *V = m->params + m->readout_hidden, *wk = m->params + m->readout_out, sigma = m->h.energy_scale[s];
-  (void)scratch;
   memset(A, 0, (size_t)m->feature_width * sizeof *A);
   memset(B, 0, (size_t)m->feature_width * sizeof *B);
   for (int k = 0; k < Cr; ++k) {
@@ -1028,8 +1027,7 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
       memset(B, 0, (size_t)F * sizeof *B);
       continue;
     }
-    readout_reverse(m, g->species[i], hT + (size_t)i * F, hdT + (size_t)i * F, w_energy, w_dir, A, B, grad,
-                    w->readout_scratch);
+    readout_reverse(m, g->species[i], hT + (size_t)i * F, hdT + (size_t)i * F, w_energy, w_dir, A, B, grad);
   }
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
   double *An = w->ahn, *Bn = w->bhn, *Ah = w->ah, *Bh = w->bh;
