@@ -121,8 +121,7 @@ int main(int argc, char **argv) {
   printf("  tables: build + knot backprop    %8.4f  %.2f  (once per optimiser step)\n", median(t_kn),
          median(t_kn) / ef);
   printf("  per structure: old 3 x E+F+dE/dtheta = %.2f, new pass 1 + pass 2 (tables) = %.2f: %.2fx\n",
-         3 * median(t_pg) / ef, (median(t_p1) + median(t_p2)) / ef,
-         3 * median(t_pg) / (median(t_p1) + median(t_p2)));
+         3 * median(t_pg) / ef, (median(t_p1) + median(t_p2)) / ef, 3 * median(t_pg) / (median(t_p1) + median(t_p2)));
   nnp_train_radial_free(tab);
   nnp_train_radial_free(exact);
   nnp_train_workspace_free(tw);
