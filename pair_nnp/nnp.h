@@ -176,6 +176,40 @@ nnp_status nnp_compute(const nnp_model *model, nnp_workspace *ws, const nnp_grap
 nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph,
                                       nnp_result *result, double *energy, double *dE_dparams, nnp_error *err);
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Training passes (docs/training.md, "The force term's parameter gradient")                                        */
+
+/* The radial functions of one optimiser step: a snapshot of the radial MLP weights and, with step > 0, the cubic
+ * Hermite tables MD uses (nnp_workspace_tabulate_radial), knots `step` Angstrom apart; step 0: the exact MLP.
+ * Rebuild after every change of the weights. Read-only once built: threads may share one. */
+typedef struct nnp_train_radial nnp_train_radial;
+nnp_status nnp_train_radial_build(const nnp_model *model, double step, nnp_train_radial **out, nnp_error *err);
+void nnp_train_radial_free(nnp_train_radial *radial);
+/* Length of the knot gradient that nnp_train_gradient accumulates (values and r-derivatives of every knot of every
+ * table); 0 for the exact MLP. */
+size_t nnp_train_radial_knot_size(const nnp_train_radial *radial);
+/* grad += the knot gradient carried to the radial MLP weights through the knots (indexed like the parameters). */
+nnp_status nnp_train_radial_backprop(const nnp_model *model, const nnp_train_radial *radial, const double *knot_grad,
+                                     double *grad, nnp_error *err);
+
+/* Work buffers of the training passes; single-threaded (a trainer runs one structure per thread). */
+typedef struct nnp_train_workspace nnp_train_workspace;
+nnp_status nnp_train_workspace_create(const nnp_model *model, nnp_train_workspace **out, nnp_error *err);
+void nnp_train_workspace_free(nnp_train_workspace *ws);
+
+/* Pass 1: energy (eV) and forces ([n_total][3] eV/Angstrom, ghost rows to fold onto their owners; may be NULL) with
+ * the given radial functions; keeps the forward pass for nnp_train_gradient. */
+nnp_status nnp_train_forces(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
+                            const nnp_graph *graph, double *energy, double *forces, nnp_error *err);
+/* Pass 2, right after nnp_train_forces on the same graph, positions, weights and radial functions:
+ *   grad += w_energy dE/dtheta + w_dir d/dtheta <v, dE/dx>
+ * exactly (a tangent sweep along v and one reverse sweep), v [n_total][3] a direction in configuration space (a
+ * ghost's row is its owner's). With tables the radial part goes to knot_grad (added to, nnp_train_radial_knot_size
+ * doubles; NULL allowed for the exact MLP), to be carried to the weights by nnp_train_radial_backprop. */
+nnp_status nnp_train_gradient(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
+                              const nnp_graph *graph, const double *v, double w_energy, double w_dir, double *grad,
+                              double *knot_grad, nnp_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,11 +15,11 @@
 #define TRAIN_MAX_FILES 64
 #define TRAIN_PATH_MAX  4096
 
-/* How large a displacement the central difference of the force-term gradient takes (Angstrom, for the atom
- * with the largest force error) and how far beyond r_cut the neighbour lists reach so that displaced evaluations
- * never miss a pair. docs/training.md, "The force term". */
-#define TRAIN_FD_DISPLACEMENT 1e-4
-#define TRAIN_GRAPH_SKIN      0.05
+/* Knot spacing of the radial tables in training (Angstrom), the MD default of pair_style nnp; 0 is the exact MLP.
+ * And how far beyond r_cut the neighbour lists reach (kept from the displaced evaluations of earlier versions; the
+ * exact gradient needs no skin, but it costs little and keeps graphs valid for small moves). */
+#define TRAIN_RADIAL_STEP 0.01
+#define TRAIN_GRAPH_SKIN  0.05
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Configuration (train_config.c)                                                                                    */
@@ -55,6 +55,7 @@ typedef struct {
   int batch_size, epochs;
   double time_budget; /* seconds of wall time for one invocation; 0: none */
   double ema_decay, grad_clip;
+  double radial_step;         /* Angstrom between radial-table knots; 0: exact radial MLP */
   int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
@@ -126,13 +127,13 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Loss and gradients (train_loss.c)                                                                                 */
 
-/* Per-thread buffers: a workspace of the core (single-threaded) and scratch for the three passes. */
+/* Per-thread buffers: the core's training workspace (single-threaded) and scratch for one structure. */
 typedef struct {
-  nnp_workspace *ws;
-  double *g_plus, *g_minus; /* [n_params] */
+  nnp_workspace *ws;        /* plain evaluation (validation with the exact MLP) */
+  nnp_train_workspace *tws; /* the training passes */
   double *forces;           /* [n_total][3] */
-  double *displaced;        /* [n_atoms][3] */
   double *v;                /* [n_atoms][3] force error */
+  double *v_total;          /* [n_total][3] force error of every atom's owner: the tangent direction */
   size_t cap_forces, cap_atoms;
 } train_thread;
 
@@ -152,11 +153,17 @@ typedef struct {
   double *slots; /* [batch_size][n_params]: one gradient per structure of a batch, summed in batch order */
   int n_slots;
   train_errors *slot_errors;
+  double radial_step;       /* TRAIN_RADIAL_STEP unless train_engine_set_radial_step says otherwise */
+  nnp_train_radial *radial; /* the radial functions of the current weights, rebuilt at every batch */
+  double *knot_slots;       /* [batch_size][knot size]: each structure's table-knot gradient */
+  size_t knot_size, cap_knots;
 } train_engine;
 
 int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, int batch_size, double w_energy,
                         double w_force, nnp_error *err);
 void train_engine_free(train_engine *e);
+/* Radial functions from cubic Hermite tables with knots `step` Angstrom apart (the MD tables), or exact (0). */
+int train_engine_set_radial_step(train_engine *e, double step, nnp_error *err);
 
 /* Loss and its gradient over a batch (structure indices idx[0..n)), grad overwritten [n_params]; the errors of
  * the batch are added to `acc`. Deterministic for any thread count (per-structure buffers, fixed-order sum).

@@ -43,6 +43,7 @@ void train_config_defaults(train_config *c) {
   c->lr_schedule = TRAIN_LR_PLATEAU;
   c->final_energy_weight = c->final_force_weight = -1;
   c->divergence_factor = 1000;
+  c->radial_step = TRAIN_RADIAL_STEP;
   snprintf(c->output, sizeof c->output, "model.nnp");
 }
 
@@ -282,6 +283,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "time_budget")) return one_real(l, 0, 1e9, 0, &c->time_budget);
   if (!strcmp(k, "ema_decay")) return one_real(l, 0, 0.999999, 0, &c->ema_decay);
   if (!strcmp(k, "grad_clip")) return one_real(l, 0, 1e300, 0, &c->grad_clip);
+  if (!strcmp(k, "radial_step")) return one_real(l, 0, 0.1, 0, &c->radial_step);
   if (!strcmp(k, "energy_reference")) return set_energy_reference(l, c);
   if (!strcmp(k, "lr_schedule")) return set_lr_schedule(l, c);
   if (!strcmp(k, "warmup_epochs")) return one_real(l, 0, 1e6, 0, &c->warmup_epochs);

@@ -3,8 +3,10 @@
  * Batch loss L = w_E (1/B) sum_s ((E_s - E_s^ref) / N_s)^2 + w_F (1/n) sum_{s,i,k} (F_sik - F_sik^ref)^2,
  * with n the number of force components in the batch. The force term's parameter gradient uses
  *   dL_F/dtheta = -(2 w_F / n) d/dtheta <v, dE/dx>,   v = F - F^ref held fixed,
- * and d/dtheta <v, dE/dx> = [dE/dtheta(x + h v) - dE/dtheta(x - h v)] / (2h) + O(h^2): three passes of the core per
- * structure. docs/training.md explains the choice of h. */
+ * which the core's training passes give exactly: nnp_train_forces (energy, forces, hence v), then
+ * nnp_train_gradient (a tangent sweep along v and one reverse sweep for both loss terms). The radial functions come
+ * from the MD tables, rebuilt from the weights at every batch; their gradient lands on the knots, is summed over the
+ * batch and reaches the MLP weights once per batch. docs/training.md has the details and costs. */
 #include "train.h"
 
 #include <math.h>
@@ -40,6 +42,7 @@ int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, 
   e->n_threads = n_threads;
   e->energy_weight = w_energy;
   e->force_weight = w_force;
+  e->radial_step = TRAIN_RADIAL_STEP;
   e->n_slots = batch_size;
   e->threads = calloc((size_t)n_threads, sizeof *e->threads);
   e->slots = malloc((size_t)batch_size * P * sizeof *e->slots);
@@ -49,13 +52,11 @@ int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, 
     train_thread *th = &e->threads[t];
     /* one single-threaded workspace per thread: the parallelism is over structures */
     nnp_status st = nnp_workspace_create(model, 1, &th->ws, err);
+    if (st == NNP_OK) st = nnp_train_workspace_create(model, &th->tws, err);
     if (st != NNP_OK) {
       train_engine_free(e);
       return st;
     }
-    th->g_plus = malloc(P * sizeof *th->g_plus);
-    th->g_minus = malloc(P * sizeof *th->g_minus);
-    if (!th->g_plus || !th->g_minus) goto nomem;
   }
   return NNP_OK;
 nomem:
@@ -64,108 +65,115 @@ nomem:
   return NNP_ERR_NOMEM;
 }
 
+int train_engine_set_radial_step(train_engine *e, double step, nnp_error *err) {
+  if (!(step == 0.0 || (step >= 1e-5 && step <= 0.1))) {
+    snprintf(err->message, sizeof err->message, "radial_step must be 0 (exact) or 1e-5 to 0.1 Angstrom, not %g", step);
+    return NNP_ERR_ARGUMENT;
+  }
+  e->radial_step = step;
+  return NNP_OK;
+}
+
 void train_engine_free(train_engine *e) {
   for (int t = 0; e->threads && t < e->n_threads; t++) {
     train_thread *th = &e->threads[t];
     nnp_workspace_free(th->ws);
-    free(th->g_plus);
-    free(th->g_minus);
+    nnp_train_workspace_free(th->tws);
     free(th->forces);
-    free(th->displaced);
     free(th->v);
+    free(th->v_total);
   }
+  nnp_train_radial_free(e->radial);
+  free(e->knot_slots);
   free(e->threads);
   free(e->slots);
   free(e->slot_errors);
   memset(e, 0, sizeof *e);
 }
 
+/* The radial functions (tables or exact) of the model's current weights, and room for one knot gradient per
+ * structure of a batch. */
+static nnp_status refresh_radial(train_engine *e, nnp_error *err) {
+  nnp_train_radial_free(e->radial);
+  e->radial = NULL;
+  nnp_status st = nnp_train_radial_build(e->model, e->radial_step, &e->radial, err);
+  if (st) return st;
+  e->knot_size = nnp_train_radial_knot_size(e->radial);
+  const size_t need = e->knot_size * (size_t)e->n_slots;
+  if (need > e->cap_knots) {
+    free(e->knot_slots);
+    e->knot_slots = malloc(need * sizeof *e->knot_slots);
+    e->cap_knots = e->knot_slots ? need : 0;
+    if (!e->knot_slots) {
+      snprintf(err->message, sizeof err->message, "out of memory for the radial-table gradients");
+      return NNP_ERR_NOMEM;
+    }
+  }
+  return NNP_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 static nnp_status reserve(train_thread *th, const train_structure *s, nnp_error *err) {
   size_t n_total = (size_t)nnp_cell_graph_view(s->graph)->n_total, n = (size_t)s->n_atoms;
-  if (grow(&th->forces, &th->cap_forces, 3 * n_total)) goto nomem;
-  if (3 * n > th->cap_atoms) {
-    size_t cap = th->cap_atoms;
-    if (grow(&th->displaced, &cap, 3 * n)) goto nomem;
-    cap = th->cap_atoms;
-    if (grow(&th->v, &cap, 3 * n)) goto nomem;
-    th->cap_atoms = 3 * n;
+  if (3 * n_total > th->cap_forces) {
+    size_t cap = th->cap_forces;
+    if (grow(&th->forces, &cap, 3 * n_total)) goto nomem;
+    cap = th->cap_forces;
+    if (grow(&th->v_total, &cap, 3 * n_total)) goto nomem;
+    th->cap_forces = 3 * n_total;
   }
+  if (grow(&th->v, &th->cap_atoms, 3 * n)) goto nomem;
   return NNP_OK;
 nomem:
   snprintf(err->message, sizeof err->message, "out of memory");
   return NNP_ERR_NOMEM;
 }
 
-/* Energy and folded forces at the reference geometry; dE/dtheta into grad when grad is not NULL. */
-static nnp_status evaluate_at_reference(const nnp_model *m, train_thread *th, const train_structure *s, double *grad,
+/* Energy and folded forces at the reference geometry (training pass 1, kept for pass 2). */
+static nnp_status evaluate_at_reference(const train_engine *e, train_thread *th, const train_structure *s,
                                         double *energy, nnp_error *err) {
   nnp_status st = nnp_cell_graph_update_positions(s->graph, s->positions, err);
   if (st) return st;
-  nnp_result res;
-  memset(&res, 0, sizeof res);
-  res.forces = th->forces;
-  const nnp_graph *g = nnp_cell_graph_view(s->graph);
-  st = grad ? nnp_compute_param_gradient(m, th->ws, g, &res, energy, grad, err) : nnp_compute(m, th->ws, g, &res, err);
+  st = nnp_train_forces(e->model, th->tws, e->radial, nnp_cell_graph_view(s->graph), energy, th->forces, err);
   if (st) return st;
-  if (!grad) *energy = res.energy;
   nnp_cell_graph_fold(s->graph, th->forces, 3);
   return NNP_OK;
 }
 
-/* Squared errors of one structure into `out`; the force error v = F - F^ref into th->v. Returns max_i |v_i|. */
-static double structure_errors(train_thread *th, const train_structure *s, double energy, train_errors *out) {
-  double de = (energy - s->energy) / s->n_atoms, vmax = 0;
+/* Squared errors of one structure into `out`; the force error v = F - F^ref into th->v. */
+static void structure_errors(train_thread *th, const train_structure *s, double energy, train_errors *out) {
+  double de = (energy - s->energy) / s->n_atoms;
   out->energy_sq = de * de;
   out->force_sq = 0;
   out->n_structures = 1;
   out->n_components = 3 * (long)s->n_atoms;
-  for (int i = 0; i < s->n_atoms; i++) {
-    double v2 = 0;
-    for (int k = 0; k < 3; k++) {
-      double v = th->forces[3 * i + k] - s->forces[3 * i + k];
-      th->v[3 * i + k] = v;
-      v2 += v * v;
-    }
-    out->force_sq += v2;
-    vmax = fmax(vmax, sqrt(v2));
+  for (int q = 0; q < 3 * s->n_atoms; q++) {
+    double v = th->forces[q] - s->forces[q];
+    th->v[q] = v;
+    out->force_sq += v * v;
   }
-  return vmax;
 }
 
-/* dE/dtheta at x + step * v, into grad. */
-static nnp_status displaced_gradient(const nnp_model *m, train_thread *th, const train_structure *s, double step,
-                                     double *grad, nnp_error *err) {
-  for (int q = 0; q < 3 * s->n_atoms; q++) th->displaced[q] = s->positions[q] + step * th->v[q];
-  nnp_status st = nnp_cell_graph_update_positions(s->graph, th->displaced, err);
-  if (st) return st;
-  return nnp_compute_param_gradient(m, th->ws, nnp_cell_graph_view(s->graph), NULL, NULL, grad, err);
-}
-
-/* The gradient of one structure's share of the batch loss, into out [n_params]. ce = 2 w_E / B, cf = 2 w_F / n. */
+/* The gradient of one structure's share of the batch loss into out [n_params] (overwritten) and its table-knot
+ * gradient into knots (overwritten). ce = 2 w_E / B, cf = 2 w_F / n:
+ *   d/dtheta [(w_E/B) de^2] = ce de / N dE/dtheta,  dL_F/dtheta = -cf d/dtheta <v, dE/dx>. */
 static nnp_status structure_gradient(const train_engine *e, train_thread *th, const train_structure *s, double ce,
-                                     double cf, double *out, train_errors *errs, nnp_error *err) {
+                                     double cf, double *out, double *knots, train_errors *errs, nnp_error *err) {
   const size_t P = nnp_model_param_count(e->model);
   double energy;
   nnp_status st = reserve(th, s, err);
-  if (!st) st = evaluate_at_reference(e->model, th, s, out, &energy, err);
+  if (!st) st = evaluate_at_reference(e, th, s, &energy, err);
   if (st) return st;
-  double vmax = structure_errors(th, s, energy, errs);
-  double de = (energy - s->energy) / s->n_atoms;
-  /* energy term: d/dtheta (w_E/B) de^2 = (2 w_E / B) de / N dE/dtheta */
-  double a = ce * de / s->n_atoms;
-  for (size_t q = 0; q < P; q++) out[q] *= a;
-  if (cf > 0 && vmax > 0) {
-    /* h so that the atom with the largest force error moves TRAIN_FD_DISPLACEMENT Angstrom */
-    double h = TRAIN_FD_DISPLACEMENT / vmax;
-    st = displaced_gradient(e->model, th, s, h, th->g_plus, err);
-    if (!st) st = displaced_gradient(e->model, th, s, -h, th->g_minus, err);
-    if (st) return st;
-    double b = -cf / (2 * h);
-    for (size_t q = 0; q < P; q++) out[q] += b * (th->g_plus[q] - th->g_minus[q]);
-  }
-  return nnp_cell_graph_update_positions(s->graph, s->positions, err);
+  structure_errors(th, s, energy, errs);
+  const nnp_graph *g = nnp_cell_graph_view(s->graph);
+  const int *owner = nnp_cell_graph_owner(s->graph);
+  for (int i = 0; i < g->n_total; i++)
+    for (int k = 0; k < 3; k++) th->v_total[3 * i + k] = th->v[3 * owner[i] + k];
+  memset(out, 0, P * sizeof *out);
+  if (knots) memset(knots, 0, e->knot_size * sizeof *knots);
+  const double de = (energy - s->energy) / s->n_atoms;
+  return nnp_train_gradient(e->model, th->tws, e->radial, g, th->v_total, ce * de / s->n_atoms, -cf, out, knots, err);
 }
 
 static void add_errors(train_errors *acc, const train_errors *e) {
@@ -190,14 +198,16 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
   long n_comp = 0;
   for (int k = 0; k < n; k++) n_comp += 3L * set->items[idx[k]].n_atoms;
   const double ce = 2 * e->energy_weight / n, cf = n_comp ? 2 * e->force_weight / (double)n_comp : 0;
-  nnp_status first = NNP_OK;
+  nnp_status first = refresh_radial(e, err);
+  if (first) return first;
   int first_k = n;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->n_threads)
   for (int k = 0; k < n; k++) {
     nnp_error local;
     train_thread *th = &e->threads[thread_id()];
     const train_structure *s = &set->items[idx[k]];
-    nnp_status st = structure_gradient(e, th, s, ce, cf, e->slots + (size_t)k * P, &e->slot_errors[k], &local);
+    double *knots = e->knot_size ? e->knot_slots + (size_t)k * e->knot_size : NULL;
+    nnp_status st = structure_gradient(e, th, s, ce, cf, e->slots + (size_t)k * P, knots, &e->slot_errors[k], &local);
     if (st) {
 #pragma omp critical(train_batch_error)
       if (k < first_k) { /* report the first failing structure of the batch, whatever the thread order */
@@ -214,14 +224,23 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
   /* per-frame weights (`frame_weight`, default 1) scale each structure's share of the loss and its gradient */
   for (int k = 0; k < n; k++) {
     const double w = set->items[idx[k]].weight;
-    if (w != 1)
-      for (size_t q = 0; q < P; q++) e->slots[(size_t)k * P + q] *= w;
+    if (w == 1) continue;
+    for (size_t q = 0; q < P; q++) e->slots[(size_t)k * P + q] *= w;
+    for (size_t q = 0; q < e->knot_size; q++) e->knot_slots[(size_t)k * e->knot_size + q] *= w; /* radial share */
   }
   /* the fixed-order sum that makes the result independent of the number of threads */
   memcpy(grad, e->slots, P * sizeof *grad);
   for (int k = 1; k < n; k++) {
     const double *g = e->slots + (size_t)k * P;
     for (size_t q = 0; q < P; q++) grad[q] += g[q];
+  }
+  if (e->knot_size) { /* the batch's knot gradient, summed in the same order, to the MLP weights */
+    for (int k = 1; k < n; k++) {
+      const double *g = e->knot_slots + (size_t)k * e->knot_size;
+      for (size_t q = 0; q < e->knot_size; q++) e->knot_slots[q] += g[q];
+    }
+    nnp_status st = nnp_train_radial_backprop(e->model, e->radial, e->knot_slots, grad, err);
+    if (st) return st;
   }
   double total = 0;
   for (int k = 0; k < n; k++) {
@@ -241,7 +260,11 @@ nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *a
     snprintf(err->message, sizeof err->message, "out of memory");
     return NNP_ERR_NOMEM;
   }
-  nnp_status first = NNP_OK;
+  nnp_status first = refresh_radial(e, err);
+  if (first) {
+    free(per);
+    return first;
+  }
   int first_k = set->n;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->n_threads)
   for (int k = 0; k < set->n; k++) {
@@ -250,7 +273,7 @@ nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *a
     const train_structure *s = &set->items[k];
     double energy = 0;
     nnp_status st = reserve(th, s, &local);
-    if (!st) st = evaluate_at_reference(e->model, th, s, NULL, &energy, &local);
+    if (!st) st = evaluate_at_reference(e, th, s, &energy, &local);
     if (!st) structure_errors(th, s, energy, &per[k]);
     if (st) {
 #pragma omp critical(train_eval_error)

@@ -220,6 +220,7 @@ static void add_recipe(text_buf *b, const train_config *c) {
   add_num(b, "lr_factor", c->lr_factor);
   add_num(b, "ema_decay", c->ema_decay);
   add_num(b, "grad_clip", c->grad_clip);
+  add_num(b, "radial_step", c->radial_step);
   add_line(b, "energy_reference");
   if (!c->energy_reference_given) add_line(b, " least_squares");
   for (int s = 0; c->energy_reference_given && s < c->hyper.n_species; s++)
@@ -392,7 +393,8 @@ static int setup(trainer *t, const train_options *o) {
   init_state_from_model(t);
   if (o->resume_path && resume(t, o->resume_path)) return -1;
   if (train_engine_create(&t->engine, t->model, t->n_threads, t->cfg.batch_size, t->cfg.energy_weight,
-                          t->cfg.force_weight, &err) != NNP_OK)
+                          t->cfg.force_weight, &err) != NNP_OK ||
+      train_engine_set_radial_step(&t->engine, t->cfg.radial_step, &err) != NNP_OK)
     return fail_msg(err.message);
   return open_log(t, o->resume_path != NULL);
 }
