@@ -22,7 +22,7 @@ Readings of docs/model.md taken here (where the text leaves a choice):
    positions (x -> (1 + eps) x), i.e. the symmetric part of W, which equals W for a rotation-invariant E.
  * The checksum is 16 hex digits; written in lower case, read in either case.  It covers all bytes up to and
    including the newline that ends the line before `checksum`.
- * Header: blank lines are ignored; an unknown key is an error; `units` must be `metal`; the version must be 1.
+ * Header: blank lines are ignored; an unknown key is an error; `units` must be `metal`; the version must be 1 or 2.
    `meta` lines keep their text verbatim (key + free text).  pair_cutoff lines are symmetric (A B == B A).
  * Parameter values may be spread over any number of lines; the writer puts one innermost row per line.
  * random_model: std 1/sqrt(last dimension) for every array except the embedding (std 1).
