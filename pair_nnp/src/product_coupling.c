@@ -18,6 +18,10 @@
 #define ENTRY_TOL 1e-12
 #define QUAD_MAX  32
 
+static nnp_status out_of_memory(nnp_error *err) {
+  return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Dense normalised Gaunt tensors G(l1, l2, l3)[m1][m2][m3] for all valid paths with degrees <= l_max */
 
@@ -67,7 +71,7 @@ static nnp_status gaunt_table_build(int l_max, gaunt_table *t, nnp_error *err) {
   if (!Y || !w) {
     free(Y);
     free(w);
-    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+    return out_of_memory(err);
   }
   for (int i = 0; i < nz; ++i)
     for (int k = 0; k < nphi; ++k) {
@@ -84,7 +88,7 @@ static nnp_status gaunt_table_build(int l_max, gaunt_table *t, nnp_error *err) {
         const int n1 = 2 * l1 + 1, n2 = 2 * l2 + 1, n3 = 2 * l3 + 1;
         double *g = calloc((size_t)n1 * n2 * n3, sizeof *g);
         if (!g) {
-          st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+          st = out_of_memory(err);
           break;
         }
         double norm2 = 0.0;
@@ -163,7 +167,7 @@ static nnp_status monomial_set_build(int n, const int *deg, int n_alpha, monomia
   size_t count = 1;
   for (int a = 0; a < n; ++a) count *= (size_t)(2 * deg[a] + 1);
   ms->key = malloc(count * sizeof *ms->key);
-  if (!ms->key) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+  if (!ms->key) return out_of_memory(err);
   int m[NNP_MAX_CORRELATION] = {0}, alpha[NNP_MAX_CORRELATION];
   size_t k = 0;
   do {
@@ -234,15 +238,15 @@ static void chain_tensor(const builder *b, int n, const int *o, const int *inter
   }
 }
 
-static nnp_status grow(void **p, int *cap, int need, size_t elem, nnp_error *err) {
-  if (need <= *cap) return NNP_OK;
+/* Room for `need` elements of `elem` bytes: the (possibly moved) block, or NULL when out of memory (the old block then
+ * stays valid and *cap unchanged). */
+static void *reserve(void *p, int *cap, int need, size_t elem) {
+  if (need <= *cap) return p;
   int c = *cap ? *cap : 16;
   while (c < need) c *= 2;
-  void *q = realloc(*p, (size_t)c * elem);
-  if (!q) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
-  *p = q;
-  *cap = c;
-  return NNP_OK;
+  void *q = realloc(p, (size_t)c * elem);
+  if (q) *cap = c;
+  return q;
 }
 
 /* One candidate (ordering o, intermediates inter): monomial coefficients, rank test, and when kept its product and
@@ -264,7 +268,11 @@ static nnp_status visit_candidate(builder *b, int n, const int *o, const int *in
   /* modified Gram-Schmidt against the products kept for this multiset */
   double norm2 = 0.0;
   for (int i = 0; i < b->vec_len; ++i) norm2 += b->v[i] * b->v[i];
-  double *r = b->kept_basis + (size_t)b->n_kept * b->vec_len; /* room reserved by the caller */
+  /* one row per kept product plus the residual under test (a multiset keeps few: its equivariant dimension) */
+  double *kept = reserve(b->kept_basis, &b->cap_kept, b->n_kept + 1, (size_t)b->vec_len * sizeof *kept);
+  if (!kept) return out_of_memory(err);
+  b->kept_basis = kept;
+  double *r = b->kept_basis + (size_t)b->n_kept * b->vec_len;
   memcpy(r, b->v, (size_t)b->vec_len * sizeof *r);
   for (int k = 0; k < b->n_kept; ++k) {
     const double *e = b->kept_basis + (size_t)k * b->vec_len;
@@ -280,8 +288,9 @@ static nnp_status visit_candidate(builder *b, int n, const int *o, const int *in
   b->n_kept++;
 
   nnp_product_basis *pb = b->pb;
-  nnp_status st = grow((void **)&pb->products, &b->cap_products, pb->n_products + 1, sizeof *pb->products, err);
-  if (st) return st;
+  nnp_product *products = reserve(pb->products, &b->cap_products, pb->n_products + 1, sizeof *products);
+  if (!products) return out_of_memory(err);
+  pb->products = products;
   nnp_product *p = &pb->products[pb->n_products];
   memset(p, 0, sizeof *p);
   p->n = n;
@@ -295,8 +304,9 @@ static nnp_status visit_candidate(builder *b, int n, const int *o, const int *in
     for (int k = 0; k < b->ms.n_monomials; ++k) {
       double value = b->v[(size_t)k * nJ + M];
       if (!(fabs(value) >= ENTRY_TOL)) continue;
-      st = grow((void **)&pb->entries, &b->cap_entries, pb->n_entries + 1, sizeof *pb->entries, err);
-      if (st) return st;
+      nnp_product_entry *entries = reserve(pb->entries, &b->cap_entries, pb->n_entries + 1, sizeof *entries);
+      if (!entries) return out_of_memory(err);
+      pb->entries = entries;
       nnp_product_entry *e = &pb->entries[pb->n_entries++];
       e->product = pb->n_products;
       e->M = M;
@@ -360,15 +370,14 @@ static nnp_status visit_multiset(builder *b, int n, const int *lambda, nnp_error
     b->T = malloc(tmax * sizeof *b->T);
     b->T_next = malloc(tmax * sizeof *b->T_next);
     b->cap_T = tmax;
-    if (!b->T || !b->T_next)
-      return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+    if (!b->T || !b->T_next) return out_of_memory(err);
   }
   free(b->v);
   free(b->kept_basis);
+  b->kept_basis = NULL;
+  b->cap_kept = 0;
   b->v = malloc((size_t)b->vec_len * sizeof *b->v);
-  b->kept_basis = malloc((size_t)b->vec_len * (b->vec_len + 1) * sizeof *b->kept_basis);
-  if (!b->v || !b->kept_basis)
-    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building product coupling coefficients");
+  if (!b->v) return out_of_memory(err);
   b->n_kept = 0;
   int o[NNP_MAX_CORRELATION], inter[NNP_MAX_CORRELATION] = {0};
   memcpy(o, lambda, (size_t)n * sizeof *o);
