@@ -1103,6 +1103,13 @@ def selftest_model(chk, rng, hyper, seed, tmpdir):
               0.0 if data.startswith(b"%s %d\n" % (MAGIC.encode(), file_version(hyper))) else 1.0, 0.0)
     if interaction(hyper) == "product":
         selftest_version_rules(chk, bytes(data))
+    else:   # the same tensor-family model as version 2 with `interaction tensor`: accepted, same parameters
+        head, rest = bytes(data).split(b"\n", 1)
+        v2 = parse_model(resign(b"pair_nnp-model 2\ninteraction tensor\n" + rest))
+        same = ({k: v for k, v in v2.hyper.items() if k != "interaction"} == back.hyper
+                and interaction(v2.hyper) == "tensor"
+                and all(np.array_equal(v2.params[k], back.params[k]) for k in back.params))
+        chk.check("version 2 with `interaction tensor` == version 1", 0.0 if same else 1.0, 0.0)
     model = back
     S = len(hyper["species"])
     cases = [
