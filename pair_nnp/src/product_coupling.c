@@ -213,15 +213,13 @@ static void chain_tensor(const builder *b, int n, const int *o, const int *inter
       for (int M = 0; M < 2 * J + 1; ++M) T[i * (2 * J + 1) + M] = i == M;
     return;
   }
-  /* running tensor R[lead][mu]: lead = (m_1..m_a) flattened, mu the running degree's offset */
-  int k_prev = o[0];
-  int k_next = n == 2 ? J : inter[0];
-  const double *g = b->gt->g[o[0]][o[1]][k_next];
+  /* the running tensor T[lead][mu]: lead = (m_1..m_a) flattened, mu the offset of the running degree k_prev */
+  int k_prev = n == 2 ? J : inter[0];
+  const double *g = b->gt->g[o[0]][o[1]][k_prev];
   size_t lead = (size_t)(2 * o[0] + 1) * (2 * o[1] + 1);
-  memcpy(T, g, lead * (2 * k_next + 1) * sizeof *T);
-  k_prev = k_next;
+  memcpy(T, g, lead * (2 * k_prev + 1) * sizeof *T);
   for (int a = 2; a < n; ++a) {
-    k_next = a == n - 1 ? J : inter[a - 1];
+    const int k_next = a == n - 1 ? J : inter[a - 1];
     const int nk = 2 * k_prev + 1, no = 2 * o[a] + 1, nn = 2 * k_next + 1;
     g = b->gt->g[k_prev][o[a]][k_next];
     memset(T_next, 0, lead * no * nn * sizeof *T_next);
@@ -260,6 +258,7 @@ static nnp_status visit_candidate(builder *b, int n, const int *o, const int *in
   size_t row = 0;
   do {
     for (int a = 0; a < n; ++a) alpha[a] = o[a] * o[a] + m[a];
+    /* o is an ordering of the multiset the monomials were built from, so every key is found */
     int idx = monomial_index(&b->ms, monomial_key(n, alpha, n_alpha));
     for (int M = 0; M < nJ; ++M) b->v[(size_t)idx * nJ + M] += b->T[row * nJ + M];
     ++row;
