@@ -97,8 +97,8 @@ def main():
             n_nb = DENSITY * 4.0 / 3.0 * math.pi * r ** 3
             cols.append("%8.2f  %10.2f" % (edge * n_nb / 1e6, edge * n_nb / 1e6 + atom / 1e6))
         print("%-36s %12.1f %14.2f %s" % (describe(h), edge / 1e3, atom / 1e6, "  ".join(cols)))
-    print("(MFLOP per atom-step; neighbours %s)" % ", ".join("%.1f within %g A" % (DENSITY * 4 / 3 * math.pi * r ** 3, r)
-                                                              for r in args.r_cut))
+    within = ["%.1f within %g A" % (DENSITY * 4 / 3 * math.pi * r ** 3, r) for r in args.r_cut]
+    print("(MFLOP per atom-step; neighbours %s)" % ", ".join(within))
     return 0
 
 
