@@ -54,8 +54,26 @@ CASES = [
                             energy_shift=[-3.5], energy_scale=[0.8], readout_hidden=4, avg_num_neighbors=20.0)),
 ]
 
+# The product interaction family (docs/model.md, issue 13): run with --product (the C tools do not build it yet) and
+# always with --self-check.  Correlation 1-4, invariant and vector messages, 1-3 species, 1-3 layers.
+PRODUCT_CASES = [
+    ("P_L3_S1_T2_c3_m0", 21, _hyper(species=["O"], r_cut=4.5, l_max=3, channels=4, layers=2, radial_hidden=[8, 8],
+                                     energy_shift=[-2.1], energy_scale=[1.2], interaction="product", correlation=3,
+                                     message_l_max=0)),
+    ("P_L2_S2_T2_c2_m1", 22, _hyper(species=["H", "O"], r_cut=4.2, l_max=2, channels=4, layers=2,
+                                     pair_cutoff=[("H", "H", 3.0)], energy_shift=[-0.7, -3.1],
+                                     energy_scale=[0.6, 1.4], interaction="product", correlation=2, message_l_max=1)),
+    ("P_L2_S3_T3_c1_m0", 23, _hyper(species=["C", "H", "N"], r_cut=4.0, l_max=2, channels=3, layers=3,
+                                     energy_shift=[-1.2, -0.4, -2.6], energy_scale=[1.1, 0.5, 0.9],
+                                     interaction="product", correlation=1, message_l_max=0)),
+    ("P_L1_S4_T1_c4_m0", 24, _hyper(species=["H", "C", "N", "O"], r_cut=4.0, l_max=1, channels=3, layers=1,
+                                     energy_shift=[-0.4, -1.2, -2.6, -3.1], energy_scale=[0.5, 1.1, 0.9, 1.4],
+                                     interaction="product", correlation=4, message_l_max=0)),
+]
+
 HYPER_KEYS = ("species", "r_cut", "pair_cutoff", "r_min", "l_max", "channels", "layers", "radial_basis",
-              "radial_hidden", "envelope_p", "readout_hidden", "avg_num_neighbors", "energy_shift", "energy_scale")
+              "radial_hidden", "envelope_p", "readout_hidden", "avg_num_neighbors", "energy_shift", "energy_scale",
+              "interaction", "correlation", "message_l_max")
 
 
 def write_hyper(path, hyper):
@@ -226,8 +244,9 @@ def run_case(tools, workdir, name, seed, hyper):
         tools.init(hyper_path, model_path, seed, hyper)
         model = ref.read_model(model_path)          # also checks the C writer: format, shapes, checksum
         for key in ("species", "l_max", "channels", "layers", "radial_basis", "radial_hidden", "envelope_p",
-                    "readout_hidden"):
-            if model.hyper[key] != hyper[key]:
+                    "readout_hidden", "interaction", "correlation", "message_l_max"):
+            if model.hyper.get(key) != hyper.get(key) and not (key == "interaction" and
+                                                               ref.interaction(model.hyper) == ref.interaction(hyper)):
                 raise RuntimeError("model file has %s = %s, hyperparameter file said %s"
                                    % (key, model.hyper[key], hyper[key]))
         if np.max(np.abs(model.rc - ref.cutoff_matrix(hyper))) > 0:
@@ -253,6 +272,7 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--self-check", action="store_true", help="reference against itself (no C tools)")
     ap.add_argument("--case", action="append", help="run only these cases (by name)")
+    ap.add_argument("--product", action="store_true", help="also the product-family cases (always with --self-check)")
     args = ap.parse_args()
     if args.self_check:
         tools = SelfTools()
@@ -264,7 +284,7 @@ def main():
 
     t0 = time.time()
     rows = []
-    for name, seed, hyper in CASES:
+    for name, seed, hyper in CASES + (PRODUCT_CASES if args.product or args.self_check else []):
         if args.case and name not in args.case:
             continue
         rows += run_case(tools, args.workdir, name, seed, hyper)

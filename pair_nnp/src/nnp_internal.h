@@ -98,6 +98,41 @@ void nnp_sph(int L, const double r[3], double *Y, double *dY);
 /* coupling.c: real Gaunt tensors for all paths of all layers */
 nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err);
 
+/* product_coupling.c: coupling coefficients of the product family (docs/model.md, "Product coupling coefficients") */
+#define NNP_MAX_CORRELATION 4
+
+/* One monomial of one product: B^q[M, c] += value * A[alpha[0], c] ... A[alpha[n-1], c] (n = the product's order). */
+typedef struct {
+  int product;                    /* index q in nnp_product_basis.products (and the weight index) */
+  int M;                          /* output component, 0..2J */
+  int alpha[NNP_MAX_CORRELATION]; /* flat indices l*l + m + l into A, non-decreasing; -1 beyond n */
+  double value;
+} nnp_product_entry;
+
+typedef struct {
+  int n;                          /* correlation order 1..NNP_MAX_CORRELATION */
+  int J;                          /* output degree */
+  int order[NNP_MAX_CORRELATION]; /* factor degrees o_1..o_n in coupling order; -1 beyond n */
+  int inter[NNP_MAX_CORRELATION]; /* intermediate degrees k_2..k_{n-1} at [0, n-2); -1 beyond */
+  int entry_begin, entry_end;     /* its entries, sorted by M, then alpha */
+} nnp_product;
+
+/* Q(l_max, J, n_max): products of orders 1..n_max in the doc's order; products of order n are
+ * [order_first[n], order_first[n+1]), and so are their entries (entries follow the products' order). */
+typedef struct {
+  int l_max, J, n_max;
+  int n_products;
+  nnp_product *products;
+  int n_entries;
+  nnp_product_entry *entries;
+  int order_first[NNP_MAX_CORRELATION + 2];
+} nnp_product_basis;
+
+/* Builds Q(l_max, J, n_max) (0 <= J <= l_max <= NNP_MAX_L, 1 <= n_max <= NNP_MAX_CORRELATION) into pb (freed with
+ * nnp_product_basis_free; left empty on failure). */
+nnp_status nnp_product_basis_build(int l_max, int J, int n_max, nnp_product_basis *pb, nnp_error *err);
+void nnp_product_basis_free(nnp_product_basis *pb);
+
 /* radial.c */
 double nnp_envelope(double x, int p, double *dfdx);
 /* b[n] and db/dr[n] for n = 1..N_b at distance r with pair cutoff rc */

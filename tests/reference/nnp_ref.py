@@ -22,7 +22,7 @@ Readings of docs/model.md taken here (where the text leaves a choice):
    positions (x -> (1 + eps) x), i.e. the symmetric part of W, which equals W for a rotation-invariant E.
  * The checksum is 16 hex digits; written in lower case, read in either case.  It covers all bytes up to and
    including the newline that ends the line before `checksum`.
- * Header: blank lines are ignored; an unknown key is an error; `units` must be `metal`; the version must be 1.
+ * Header: blank lines are ignored; an unknown key is an error; `units` must be `metal`; the version must be 1 or 2.
    `meta` lines keep their text verbatim (key + free text).  pair_cutoff lines are symmetric (A B == B A).
  * Parameter values may be spread over any number of lines; the writer puts one innermost row per line.
  * random_model: std 1/sqrt(last dimension) for every array except the embedding (std 1).
@@ -36,13 +36,17 @@ import sys
 import numpy as np
 
 MAGIC = "pair_nnp-model"
-VERSION = 1
+VERSION = 2            # newest format version read and written (version 1: tensor family only, no `interaction`)
 INT_KEYS = ("l_max", "channels", "layers", "radial_basis", "envelope_p", "readout_hidden")
 FLOAT_KEYS = ("r_cut", "r_min", "avg_num_neighbors")
 REQUIRED_KEYS = ("species", "units", "r_cut", "r_min") + INT_KEYS + (
     "radial_hidden", "avg_num_neighbors", "energy_shift", "energy_scale")
 HEADER_ORDER = ("species", "units", "r_cut", "pair_cutoff", "r_min") + INT_KEYS + (
     "radial_hidden", "avg_num_neighbors", "energy_shift", "energy_scale")
+# version 2: the interaction family and, for the product family, its two integers (after the version-1 keys)
+PRODUCT_KEYS = ("correlation", "message_l_max")
+INTERACTIONS = ("tensor", "product")
+MAX_CORRELATION = 4
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -99,10 +103,14 @@ def parse_header(lines, what="model header"):
                 if vals != ["metal"]:
                     raise ValueError("only `metal` is supported")
                 hyper[key] = "metal"
-            elif key in INT_KEYS:
+            elif key in INT_KEYS or key in PRODUCT_KEYS:
                 if len(vals) != 1:
                     raise ValueError("needs one integer")
                 hyper[key] = int(vals[0])
+            elif key == "interaction":
+                if len(vals) != 1 or vals[0] not in INTERACTIONS:
+                    raise ValueError("needs `tensor` or `product`")
+                hyper[key] = vals[0]
             elif key in FLOAT_KEYS:
                 if len(vals) != 1:
                     raise ValueError("needs one number")
@@ -142,6 +150,28 @@ def check_hyper(hyper, what="hyperparameters"):
     numbers = [hyper[k] for k in FLOAT_KEYS] + hyper["energy_shift"] + hyper["energy_scale"]
     if not all(math.isfinite(v) for v in numbers):
         raise ValueError("%s: non-finite number" % what)
+    if interaction(hyper) == "product":
+        for key in PRODUCT_KEYS:
+            if key not in hyper:
+                raise ValueError("%s: missing key `%s` (required by `interaction product`)" % (what, key))
+        if not 1 <= hyper["correlation"] <= MAX_CORRELATION:
+            raise ValueError("%s: `correlation` must be 1..%d" % (what, MAX_CORRELATION))
+        if not 0 <= hyper["message_l_max"] <= min(hyper["l_max"], 2):
+            raise ValueError("%s: `message_l_max` must be 0..min(l_max, 2)" % what)
+    else:
+        for key in PRODUCT_KEYS:
+            if key in hyper:
+                raise ValueError("%s: key `%s` needs `interaction product`" % (what, key))
+
+
+def interaction(hyper):
+    """The interaction family: `tensor` (docs/model.md, "Layers") unless the header says `product`."""
+    return hyper.get("interaction", "tensor")
+
+
+def file_version(hyper):
+    """Writers use the oldest format that can hold the model: 1 for the tensor family, 2 for the product family."""
+    return 1 if interaction(hyper) == "tensor" else 2
 
 
 def format_header(hyper, meta=()):
@@ -161,6 +191,9 @@ def format_header(hyper, meta=()):
             out.append(key + " " + " ".join(fmt(v) for v in hyper[key]))
         else:
             out.append("%s %s" % (key, fmt(hyper[key])))
+    if interaction(hyper) == "product":
+        out.append("interaction product")
+        out += ["%s %d" % (key, hyper[key]) for key in PRODUCT_KEYS]
     out += ["meta " + m for m in meta]
     return out
 
@@ -175,9 +208,16 @@ def cutoff_matrix(hyper):
 
 
 def layer_degrees(hyper, t):
-    """(Lin_t, Lout_t)."""
+    """(Lin_t, Lout_t): degrees read and written by layer t (the message degree for the product family)."""
     L, T = hyper["l_max"], hyper["layers"]
+    if interaction(hyper) == "product":
+        L = hyper["message_l_max"]
     return (0 if t == 0 else L), (L if t < T - 1 else 0)
+
+
+def conv_l3_max(hyper, t):
+    """Largest l3 of the convolution paths of layer t: Lout_t (tensor family), l_max (product family: A)."""
+    return hyper["l_max"] if interaction(hyper) == "product" else layer_degrees(hyper, t)[1]
 
 
 def layer_paths(L, lin, lout):
@@ -191,15 +231,21 @@ def param_shapes(hyper):
     S, C, L, T = len(hyper["species"]), hyper["channels"], hyper["l_max"], hyper["layers"]
     H = [hyper["radial_basis"]] + list(hyper["radial_hidden"])
     shapes = [("embedding", (S, C))]
+    product = interaction(hyper) == "product"
     for t in range(T):
         lin, lout = layer_degrees(hyper, t)
-        P = layer_paths(L, lin, lout)
+        P = layer_paths(L, lin, conv_l3_max(hyper, t))
         cout = lambda l: C + C * lout if l == 0 else C
         n_l = lambda l: sum(1 for p in P if p[2] == l)
         shapes += [("layer%d.up%d" % (t, l), (C, C)) for l in range(lin + 1)]
         shapes += [("layer%d.radial%d" % (t, k), (H[k], H[k - 1])) for k in range(1, len(H))]
         shapes += [("layer%d.radial_out" % t, (len(P) * C, H[-1]))]
-        shapes += [("layer%d.down%d" % (t, l), (cout(l), n_l(l) * C)) for l in range(lout + 1)]
+        if product:
+            nu = hyper["correlation"]
+            shapes += [("layer%d.mix%d" % (t, l), (C, n_l(l) * C)) for l in range(L + 1)]
+            shapes += [("layer%d.product%d" % (t, l), (S, len(product_basis(L, l, nu)), C))
+                       for l in range(lout + 1)]
+        shapes += [("layer%d.down%d" % (t, l), (cout(l), (C if product else n_l(l) * C))) for l in range(lout + 1)]
         shapes += [("layer%d.self%d" % (t, l), (S, cout(l), C)) for l in range(min(lin, lout) + 1)]
     shapes += [("readout.hidden", (hyper["readout_hidden"], C)), ("readout.out", (hyper["readout_hidden"],))]
     return shapes
@@ -237,8 +283,9 @@ def parse_model(data, name="model"):
         raise ValueError("%s: bad format version `%s`" % (name, first[1]))
     if int(first[1]) > VERSION:
         raise ValueError("%s: format version %s is newer than %d" % (name, first[1], VERSION))
-    if int(first[1]) != VERSION:
+    if int(first[1]) < 1:
         raise ValueError("%s: unsupported format version %s" % (name, first[1]))
+    version = int(first[1])
     # checksum line: the last non-empty line
     pos = data.rfind(b"\nchecksum ")
     tail = data[pos + 1:].decode("utf-8", errors="replace").split() if pos >= 0 else []
@@ -250,6 +297,12 @@ def parse_model(data, name="model"):
         raise ValueError("%s: checksum mismatch (file %s, contents %016x)" % (name, tail[1], fnv1a64(data[:pos + 1])))
     body = data[:pos + 1].decode("utf-8").split("\n")[1:]
     first_param = next((k for k, ln in enumerate(body) if ln.split()[:1] == ["param"]), len(body))
+    keys = [ln.split()[0] for ln in body[:first_param] if ln.split()]
+    new_keys = [k for k in ("interaction",) + PRODUCT_KEYS if k in keys]
+    if version == 1 and new_keys:
+        raise ValueError("%s: key `%s` needs format version 2" % (name, new_keys[0]))
+    if version >= 2 and "interaction" not in keys:
+        raise ValueError("%s: missing key `interaction` (required from format version 2)" % name)
     hyper, meta = parse_header(body[:first_param], name + " header")
     # group the remaining lines into blocks: a `param NAME dims...` line and the value lines after it
     blocks = []
@@ -286,7 +339,7 @@ def parse_model(data, name="model"):
 
 
 def write_model(path, hyper, params, meta=()):
-    lines = ["%s %d" % (MAGIC, VERSION)] + format_header(hyper, meta)
+    lines = ["%s %d" % (MAGIC, file_version(hyper))] + format_header(hyper, meta)
     for name, shape in param_shapes(hyper):
         arr = np.asarray(params[name], dtype=np.float64).reshape(shape)
         lines.append("param %s %s" % (name, " ".join(str(d) for d in shape)))
@@ -397,6 +450,114 @@ def gaunt(l1, l2, l3):
 
 
 # ------------------------------------------------------------------------------------------------------------------
+# Product basis (docs/model.md, "Product basis: coupling coefficients")
+
+RANK_TOL = 1e-6      # a candidate is kept when its residual exceeds RANK_TOL times its norm
+ENTRY_TOL = 1e-12    # monomial coefficients below this are zero in exact arithmetic and dropped
+
+
+def even_path(l1, l2, l3):
+    return abs(l1 - l2) <= l3 <= l1 + l2 and (l1 + l2 + l3) % 2 == 0
+
+
+def product_candidates(l_max, L, nu):
+    """[(lam, order, ks)] for correlation order nu and output degree L, in the doc's order: degree multisets lam
+    (non-decreasing tuples) lexicographically, then their distinct orderings lexicographically, then the
+    intermediate degrees (k_2..k_{nu-1}), each <= l_max, lexicographically."""
+    import itertools
+    out = []
+    for lam in itertools.combinations_with_replacement(range(l_max + 1), nu):
+        if (sum(lam) + L) % 2:
+            continue
+        for order in sorted(set(itertools.permutations(lam))):
+            if nu == 1:
+                if order[0] == L:
+                    out.append((lam, order, ()))
+                continue
+            # k_1 = l_1, k_nu = L; (k_{xi-1}, l_xi, k_xi) an even path for xi = 2..nu
+            chains = [((), order[0])]
+            for xi in range(1, nu - 1):
+                chains = [(ks + (k,), k) for ks, prev in chains for k in range(l_max + 1)
+                          if even_path(prev, order[xi], k)]
+            out += [(lam, order, ks) for ks, prev in chains if even_path(prev, order[-1], L)]
+    return out
+
+
+def chain_tensor(order, ks, L):
+    """T[m_1, ..., m_nu, M]: sequential Gaunt coupling ((A^l1 A^l2)_k2 A^l3)_k3 ... -> L (dense)."""
+    if len(order) == 1:
+        return np.eye(2 * L + 1)
+    degs = (order[0],) + tuple(ks) + (L,)
+    T = gaunt(order[0], order[1], degs[1])
+    for xi in range(2, len(order)):
+        T = np.tensordot(T, gaunt(degs[xi - 1], order[xi], degs[xi]), axes=([T.ndim - 1], [0]))
+    return T
+
+
+def monomial_coefficients(order, T):
+    """{alpha: c[M]}: the coefficients of B[M] = sum_m T[m.., M] prod_xi A[l_xi^2 + m_xi] on the monomials
+    prod A[alpha_xi], alpha a non-decreasing tuple of flat indices into A (index l*l + m + l)."""
+    import itertools
+    out = {}
+    for ms in itertools.product(*[range(2 * l + 1) for l in order]):
+        alpha = tuple(sorted(l * l + m for l, m in zip(order, ms)))
+        out[alpha] = out.get(alpha, 0.0) + T[ms]
+    return out
+
+
+_PRODUCT_CACHE = {}
+_RANK_REJECTED = {}   # largest relative residual of a rejected candidate, per basis (for the self-test)
+
+
+def product_basis(l_max, L, nu_max):
+    """The kept products of output degree L for correlation orders 1..nu_max: a list of dicts with nu, order, ks,
+    entries [(M, alpha, value)] sorted by M, then alpha; and residual (relative, of the rank test)."""
+    key = (l_max, L, nu_max)
+    if key not in _PRODUCT_CACHE:
+        kept = []
+        for nu in range(1, nu_max + 1):
+            basis, last_lam = [], None
+            for lam, order, ks in product_candidates(l_max, L, nu):
+                if lam != last_lam:      # products of different degree multisets share no monomial
+                    basis, last_lam = [], lam
+                coef = monomial_coefficients(order, chain_tensor(order, ks, L))
+                v = np.concatenate([coef[a] for a in sorted(coef)])
+                r = v.copy()
+                for b in basis:          # modified Gram-Schmidt against the kept ones of this multiset
+                    r -= (b @ r) * b
+                rel = np.sqrt(r @ r) / np.sqrt(v @ v)
+                if rel <= RANK_TOL:
+                    _RANK_REJECTED[key] = max(_RANK_REJECTED.get(key, 0.0), rel)
+                    continue
+                basis.append(r / np.sqrt(r @ r))
+                entries = [(M, a, coef[a][M]) for M in range(2 * L + 1) for a in sorted(coef)
+                           if abs(coef[a][M]) >= ENTRY_TOL]
+                kept.append({"nu": nu, "order": order, "ks": ks, "L": L, "entries": entries, "residual": rel})
+        _PRODUCT_CACHE[key] = kept
+    return _PRODUCT_CACHE[key]
+
+
+def product_features(products, A):
+    """B_q[..., M, c] = sum over entries value * prod_xi A[..., alpha_xi, c] for each product q.
+
+    A (..., (l_max+1)^2, C) holds every degree of the atomic basis at its flat index; returns a list of arrays
+    (..., 2L+1, C)."""
+    out = []
+    for q in products:
+        nrow = 2 * q["L"] + 1
+        M = np.array([e[0] for e in q["entries"]])
+        alpha = np.array([e[1] for e in q["entries"]]).reshape(len(q["entries"]), q["nu"])
+        val = np.array([e[2] for e in q["entries"]])
+        prod = A[..., alpha[:, 0], :]
+        for xi in range(1, q["nu"]):
+            prod = prod * A[..., alpha[:, xi], :]                 # (..., n_entries, C)
+        scatter = np.zeros((nrow, len(val)))
+        scatter[M, np.arange(len(val))] = val
+        out.append(scatter @ prod)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
 # Geometry: neighbour list over periodic images
 
 def neighbour_list(species, positions, cell, pbc, rc):
@@ -480,9 +641,10 @@ def evaluate_edges(model, species, i, j, rvec):
     M[i, np.arange(E)] = 1.0
 
     h = {0: np.broadcast_to(P["embedding"][species][None, :, None, :], (B, N, 1, C)).astype(dtype)}
+    product = interaction(hp) == "product"
     for t in range(T):
         lin, lout = layer_degrees(hp, t)
-        paths = layer_paths(L, lin, lout)
+        paths = layer_paths(L, lin, conv_l3_max(hp, t))
         pre = "layer%d." % t
         # 1. up-projection
         xf = {l: h[l] @ P[pre + "up%d" % l].T for l in range(lin + 1)}
@@ -502,11 +664,22 @@ def evaluate_edges(model, species, i, j, rvec):
             msg = (YG @ xj[l1]) * R[:, :, p, None, :]                                  # (B, E, m3, C)
             agg = M @ msg.reshape(B, E, (2 * l3 + 1) * C)   # explicit size: E may be 0
             a.append(agg.reshape(B, N, 2 * l3 + 1, C) / math.sqrt(nu))
+        if product:
+            # product family: atomic basis A (channel mixing of each degree's paths), products, per-species weights
+            A = np.concatenate([np.concatenate([a[p] for p, path in enumerate(paths) if path[2] == l], axis=-1)
+                                @ P[pre + "mix%d" % l].T for l in range(L + 1)], axis=-2)   # (B, N, (L+1)^2, C)
+            msg = {}
+            for l3 in range(lout + 1):
+                Bq = product_features(product_basis(L, l3, hp["correlation"]), A)
+                W = P[pre + "product%d" % l3][species]                                # (N, n_q, C)
+                msg[l3] = sum(W[None, :, q, None, :] * Bq[q] for q in range(len(Bq)))
+        else:
+            msg = {l3: np.concatenate([a[p] for p, path in enumerate(paths) if path[2] == l3], axis=-1)
+                   for l3 in range(lout + 1)}
         # 3. down-projection + self-connection
         y = {}
         for l3 in range(lout + 1):
-            A = np.concatenate([a[p] for p, path in enumerate(paths) if path[2] == l3], axis=-1)
-            y[l3] = A @ P[pre + "down%d" % l3].T
+            y[l3] = msg[l3] @ P[pre + "down%d" % l3].T
             if l3 <= lin:   # K[s_i] per atom: (B, N, m, C) @ (1, N, C, C_out)
                 y[l3] = y[l3] + h[l3] @ P[pre + "self%d" % l3][species].transpose(0, 2, 1)[None]
         # 4. gate
@@ -686,6 +859,24 @@ def selftest_hypers():
     ]
 
 
+def selftest_product_hypers():
+    """Product-family models: invariant (L = 0) and vector messages, correlation 1..4, 1-3 species, 1-3 layers."""
+    base = dict(units="metal", r_min=0.5, radial_basis=6, envelope_p=6, readout_hidden=5, avg_num_neighbors=7.0,
+                interaction="product")
+    return [
+        dict(base, species=["O"], r_cut=3.6, pair_cutoff=[], l_max=3, channels=3, layers=2, radial_hidden=[6],
+             energy_shift=[-2.0], energy_scale=[0.9], correlation=3, message_l_max=0),
+        dict(base, species=["H", "O"], r_cut=3.8, pair_cutoff=[("H", "H", 2.6)], l_max=2, channels=3, layers=2,
+             radial_hidden=[6, 5], energy_shift=[-0.5, -2.0], energy_scale=[0.7, 1.3], correlation=2,
+             message_l_max=1),
+        dict(base, species=["C", "H", "N"], r_cut=3.4, pair_cutoff=[("C", "N", 2.9)], l_max=2, channels=2,
+             layers=1, radial_hidden=[5], energy_shift=[-1.0, -0.3, -2.2], energy_scale=[1.1, 0.6, 0.9],
+             correlation=4, message_l_max=0),
+        dict(base, species=["H", "O"], r_cut=3.5, pair_cutoff=[], l_max=2, channels=2, layers=3, radial_hidden=[5],
+             energy_shift=[-0.5, -2.0], energy_scale=[0.7, 1.3], correlation=1, message_l_max=2),
+    ]
+
+
 class Checker:
     def __init__(self):
         self.failed = 0
@@ -752,6 +943,119 @@ def selftest_gaunt(chk, rng):
               1e-13)
 
 
+def equivariant_dimension(lam, L):
+    """Multiplicity of degree L in the symmetric products of A^l1 ... A^lnu (degree multiset lam), counted on the
+    complex weights: #(monomials of total weight L) - #(total weight L + 1).  With sum(lam) + L even every SO(3)
+    map is also an O(3) map of the right parity."""
+    import itertools
+    weights = {}
+    for ms in itertools.product(*[range(-l, l + 1) for l in lam]):
+        weights[tuple(sorted(zip(lam, ms)))] = sum(ms)
+    w = list(weights.values())
+    return w.count(L) - w.count(L + 1)
+
+
+def selftest_product_basis(chk, rng):
+    """The product basis: complete, free of redundancy, equivariant, and its sparse entries equal the chain tensors."""
+    import itertools
+    worst_count = 0
+    min_kept, max_rej = 1.0, 0.0
+    for l_max, nu_max in ((1, 4), (2, 4), (3, 3)):
+        for L in range(min(l_max, 2) + 1):
+            pb = product_basis(l_max, L, nu_max)
+            min_kept = min(min_kept, min(q["residual"] for q in pb))
+            max_rej = max(max_rej, _RANK_REJECTED.get((l_max, L, nu_max), 0.0))
+            for nu in range(1, nu_max + 1):
+                for lam in itertools.combinations_with_replacement(range(l_max + 1), nu):
+                    if (sum(lam) + L) % 2 == 0:
+                        kept = sum(1 for q in pb if q["nu"] == nu and tuple(sorted(q["order"])) == lam)
+                        worst_count = max(worst_count, abs(kept - equivariant_dimension(lam, L)))
+    chk.check("products per degree multiset = dim of equivariant maps", worst_count, 0)
+    chk.check("rank test: kept residuals >= 1e-2 (relative)", 0.0 if min_kept >= 1e-2 else 1.0, 0.0)
+    chk.check("rank test: rejected residuals (relative)", max_rej, 1e-12)
+    # B(D A) = D^L B(A) for rotations and reflections, on random atomic bases with 2 channels
+    l_max, nu_max = 3, 3
+    for reflect in (False, True):
+        R = random_rotation(rng, reflect)
+        D = [wigner_d(l, R, rng)[0] for l in range(l_max + 1)]
+        Dfull = np.zeros(((l_max + 1) ** 2, (l_max + 1) ** 2))
+        for l in range(l_max + 1):
+            Dfull[l * l:(l + 1) ** 2, l * l:(l + 1) ** 2] = D[l]
+        A = rng.normal(size=((l_max + 1) ** 2, 2))
+        worst = 0.0
+        for L in range(3):
+            pb = product_basis(l_max, L, nu_max)
+            for b0, b1 in zip(product_features(pb, A), product_features(pb, Dfull @ A)):
+                worst = max(worst, np.max(np.abs(D[L] @ b0 - b1)) / max(np.max(np.abs(b0)), 1.0))
+        chk.check("B(D A) = D^L B(A), l_max 3, nu <= 3, L <= 2 (reflect=%s)" % reflect, worst, 1e-12)
+    # the sparse monomial entries evaluate the (unsymmetrised) chain tensor contracted with copies of A
+    A = rng.normal(size=((l_max + 1) ** 2, 1))
+    worst = 0.0
+    for L in range(3):
+        pb = product_basis(l_max, L, nu_max)
+        for q, b in zip(pb, product_features(pb, A)):
+            T = chain_tensor(q["order"], q["ks"], L)
+            for l in q["order"]:
+                T = np.tensordot(A[l * l:(l + 1) ** 2, 0], T, axes=([0], [0]))
+            worst = max(worst, np.max(np.abs(T - b[:, 0])))
+    chk.check("sparse entries == dense chain tensor contraction", worst, 1e-12)
+    # nu = 1: B = A^L; nu = 2, order (l1, l2): B = G(l1, l2, L) contracted with A^l1 A^l2
+    q1 = [q for q in product_basis(2, 1, 2) if q["nu"] == 1]
+    chk.check("nu = 1: one product, the identity on A^L",
+              0.0 if len(q1) == 1 and q1[0]["entries"] == [(M, (1 + M,), 1.0) for M in range(3)] else 1.0, 0.0)
+    q2 = [q for q in product_basis(3, 2, 2) if q["nu"] == 2 and q["order"] == (1, 3)][0]
+    b = product_features([q2], A)[0][:, 0]
+    chk.check("nu = 2: (1, 3) -> 2 is the Gaunt coupling G(1,3,2)",
+              np.max(np.abs(b - np.einsum("abc,a,b->c", gaunt(1, 3, 2), A[1:4, 0], A[9:16, 0]))), 1e-13)
+
+
+def selftest_product_reduces(chk, rng):
+    """Correlation 1 with message_l_max = l_max is the tensor family with down = D diag(w) W_mix (w the same for
+    every species)."""
+    for hyper in (selftest_hypers()[0], selftest_hypers()[1]):
+        prod = dict(hyper, interaction="product", correlation=1, message_l_max=hyper["l_max"])
+        pm = random_model(prod, 31)
+        params = dict(pm.params)
+        for name in list(params):
+            if ".product" in name:    # one weight vector for all species
+                params[name] = np.broadcast_to(params[name][:1], params[name].shape).copy()
+        pm = Model(prod, params)
+        tens = {k: v for k, v in params.items() if ".mix" not in k and ".product" not in k}
+        for t in range(hyper["layers"]):
+            # paths are ordered by l3 first, so the tensor family's (l3 <= Lout_t) are a prefix of the product's
+            # (l3 <= l_max); with correlation 1 the others only feed unused A^l
+            n_paths = len(layer_paths(hyper["l_max"], *layer_degrees(hyper, t)))
+            tens["layer%d.radial_out" % t] = params["layer%d.radial_out" % t][:n_paths * hyper["channels"]]
+            for l in range(layer_degrees(hyper, t)[1] + 1):
+                w = params["layer%d.product%d" % (t, l)][0, 0]           # (C,)
+                tens["layer%d.down%d" % (t, l)] = params["layer%d.down%d" % (t, l)] @ (
+                    w[:, None] * params["layer%d.mix%d" % (t, l)])
+        tm = Model(hyper, tens)
+        n = 7
+        sp = rng.integers(0, len(hyper["species"]), size=n)
+        pos = random_structure(rng, n, None, (False,) * 3, box=3.5)
+        e_p, ea_p = energy(pm, sp, pos)
+        e_t, ea_t = energy(tm, sp, pos)
+        chk.check("correlation 1 == tensor family, %d species, %d layers" % (len(hyper["species"]), hyper["layers"]),
+                  np.max(np.abs(ea_p - ea_t)) / max(abs(e_t), 1.0), 1e-13)
+
+
+def selftest_version_rules(chk, data):
+    """Format version 2: `interaction` required; the new keys are errors in version 1 files."""
+    v1 = b"pair_nnp-model 1" + data[data.index(b"\n"):]
+    no_inter = b"\n".join(ln for ln in data.split(b"\n") if not ln.startswith(b"interaction"))
+    no_corr = b"\n".join(ln for ln in data.split(b"\n") if not ln.startswith(b"correlation"))
+    bad = {"needs format version 2": resign(v1), "missing key `interaction`": resign(no_inter),
+           "missing key `correlation`": resign(no_corr)}
+    for word, blob in bad.items():
+        try:
+            parse_model(blob)
+            msg = "(accepted)"
+        except ValueError as exc:
+            msg = str(exc)
+        chk.check("reader rejects: %s" % word, 0.0 if word in msg else 1.0, 0.0)
+
+
 def resign(data):
     """Recompute the checksum of a (modified) model file."""
     body = data[:data.rfind(b"\nchecksum ") + 1]
@@ -765,7 +1069,7 @@ def selftest_reader_errors(chk, data):
     value_line = first_param + 1
     bad = {
         "wrong magic": resign(b"pair_nnq-model 1" + data[data.index(b"\n"):]),
-        "newer": resign(b"pair_nnp-model 2" + data[data.index(b"\n"):]),
+        "newer": resign(b"pair_nnp-model %d" % (VERSION + 1) + data[data.index(b"\n"):]),
         "missing key `r_min`": resign(b"\n".join(ln for ln in lines if not ln.startswith(b"r_min"))),
         "dims": resign(b"\n".join(lines[:first_param] + [lines[first_param] + b" 1"] + lines[first_param + 1:])),
         "non-finite": resign(b"\n".join(lines[:value_line] + [b"nan " + lines[value_line].split(b" ", 1)[1]]
@@ -795,6 +1099,17 @@ def selftest_model(chk, rng, hyper, seed, tmpdir):
     with open(path, "rb") as f:
         data = bytearray(f.read())
     selftest_reader_errors(chk, bytes(data))
+    chk.check("file version %d written" % file_version(hyper),
+              0.0 if data.startswith(b"%s %d\n" % (MAGIC.encode(), file_version(hyper))) else 1.0, 0.0)
+    if interaction(hyper) == "product":
+        selftest_version_rules(chk, bytes(data))
+    else:   # the same tensor-family model as version 2 with `interaction tensor`: accepted, same parameters
+        head, rest = bytes(data).split(b"\n", 1)
+        v2 = parse_model(resign(b"pair_nnp-model 2\ninteraction tensor\n" + rest))
+        same = ({k: v for k, v in v2.hyper.items() if k != "interaction"} == back.hyper
+                and interaction(v2.hyper) == "tensor"
+                and all(np.array_equal(v2.params[k], back.params[k]) for k in back.params))
+        chk.check("version 2 with `interaction tensor` == version 1", 0.0 if same else 1.0, 0.0)
     model = back
     S = len(hyper["species"])
     cases = [
@@ -926,6 +1241,18 @@ def selftest():
                                                                hyper["layers"]))
             selftest_model(chk, rng, hyper, 100 + k, tmp)
             selftest_cutoff(chk, hyper, 200 + k)
+        # the product family (its own random stream: the tensor family's checks above stay as they were)
+        prng = np.random.default_rng(54321)
+        print("product basis")
+        selftest_product_basis(chk, prng)
+        print("product family: correlation 1 reduces to the tensor family")
+        selftest_product_reduces(chk, prng)
+        for k, hyper in enumerate(selftest_product_hypers()):
+            print("product model: l_max %d, messages l <= %d, correlation %d, %d species, %d layers"
+                  % (hyper["l_max"], hyper["message_l_max"], hyper["correlation"], len(hyper["species"]),
+                     hyper["layers"]))
+            selftest_model(chk, prng, hyper, 300 + k, tmp)
+            selftest_cutoff(chk, hyper, 400 + k)
     print("selftest: %d failed (%.1f s)" % (chk.failed, time.time() - t0))
     return 1 if chk.failed else 0
 
