@@ -42,7 +42,8 @@ typedef struct {
   int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
-  char initial_model[TRAIN_PATH_MAX]; /* "": random weights; else start from this model's weights */
+  char initial_model[TRAIN_PATH_MAX];      /* "": random weights; else start from this model's weights */
+  char baseline_cache_dir[TRAIN_PATH_MAX]; /* "": baseline caches next to the data (hyper.baseline declares one) */
 } train_config;
 
 /* Read a configuration file; relative paths in it are taken relative to the file's directory.
@@ -92,6 +93,13 @@ typedef struct {
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
                                  train_normalisation *out);
+
+/* Baseline (train_baseline.c): subtract the LAMMPS-computed baseline (cached by nnp-baseline) from the reference
+ * energies and forces of every structure, when the configuration declares one. A missing or stale cache is refused
+ * with the command that makes it. The LAMMPS version that computed the caches goes to lammps_version ("" if none).
+ * Returns 0, or -1 after printing "nnp-train: what". */
+int train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path, char *lammps_version,
+                            size_t version_size);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Loss and gradients (train_loss.c)                                                                                 */

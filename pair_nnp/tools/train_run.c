@@ -27,6 +27,8 @@ typedef struct {
   int n_threads;
   double t_start, epoch_seconds_sum;
   int epochs_timed;
+  const char *config_path;   /* for the command in baseline messages */
+  char baseline_lammps[128]; /* LAMMPS version that computed the baseline caches; "" without a baseline */
 } trainer;
 
 /* The errors of one epoch. */
@@ -56,14 +58,16 @@ static int load_data(trainer *t) {
   for (int k = 0; k < c->n_train_files; k++) paths[k] = c->train_files[k];
   train_set all;
   memset(&all, 0, sizeof all);
-  if (train_set_load(&all, paths, c->n_train_files, &c->hyper)) {
+  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) ||
+      train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps)) {
     train_set_free(&all);
     return -1;
   }
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    return train_set_load(&t->val, &vp, 1, &c->hyper);
+    return train_set_load(&t->val, &vp, 1, &c->hyper) ||
+           train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps);
   }
   if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
     train_set_free(&all);
@@ -168,6 +172,7 @@ static int open_log(trainer *t, int append) {
 }
 
 static int setup(trainer *t, const train_options *o) {
+  t->config_path = o->config_path;
   if (train_config_read(o->config_path, &t->cfg)) return -1;
   if (o->max_epochs > 0) t->cfg.epochs = o->max_epochs;
   if (o->time_budget > 0) t->cfg.time_budget = o->time_budget;
@@ -230,6 +235,7 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   meta(t, "seed", v);
   meta_set_files(t, "train_data", &t->train);
   if (t->cfg.initial_model[0]) meta(t, "initial_model", t->cfg.initial_model);
+  if (t->baseline_lammps[0]) meta(t, "baseline_lammps", t->baseline_lammps);
   if (t->cfg.validation_file[0])
     meta_set_files(t, "validation_data", &t->val);
   else {
@@ -414,6 +420,7 @@ int train_run(const train_options *o, train_summary *sum) {
   t.n_threads = 1;
 #endif
   if (o->list_validation) {
+    t.config_path = o->config_path;
     int rc = train_config_read(o->config_path, &t.cfg) || load_data(&t);
     for (int k = 0; rc == 0 && k < t.val.n; k++)
       printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);
