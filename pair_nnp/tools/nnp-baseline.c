@@ -28,7 +28,12 @@ static const char usage_text[] =
     "  --lmp LMP        the LAMMPS binary (default: $NNP_LMP, else lmp in PATH); needs KSPACE for coulomb and\n"
     "                   dispersion/d3 (EXTRA-PAIR, LAMMPS >= 7 Feb 2024) for d3\n"
     "  --cache-dir DIR  where the caches go (default: next to the data)\n"
-    "  --force          recompute even when the cache is up to date\n";
+    "  --force          recompute even when the cache is up to date\n"
+    "\n"
+    "       nnp-baseline --lammps MODEL.nnp\n"
+    "prints the model's force field for LAMMPS (potentials/NAME.lammps): pair_style (hybrid/overlay nnp + the\n"
+    "baseline), pair_coeff, kspace_style and per-type charges, taking the model path and element list from the\n"
+    "LAMMPS variables `model` and `elements`.\n";
 
 #define MAX_DATA 64
 
@@ -38,6 +43,7 @@ typedef struct {
   int n_data;
   const char *lmp, *cache_dir;
   int force;
+  int lammps; /* --lammps: print the LAMMPS lines and stop */
 } options;
 
 static int parse_args(int argc, char **argv, options *o) {
@@ -48,6 +54,8 @@ static int parse_args(int argc, char **argv, options *o) {
       return 1;
     } else if (!strcmp(a, "--force")) {
       o->force = 1;
+    } else if (!strcmp(a, "--lammps")) {
+      o->lammps = 1;
     } else if (!strcmp(a, "--lmp") || !strcmp(a, "--cache-dir")) {
       if (i + 1 >= argc) return fprintf(stderr, "nnp-baseline: %s needs a value\n", a), -1;
       *(!strcmp(a, "--lmp") ? &o->lmp : &o->cache_dir) = argv[++i];
@@ -133,11 +141,42 @@ static int one_file(const nnp_hyper *h, const char *data, const char *cache_dir,
   return 0;
 }
 
+/* potentials/NAME.lammps: the model's whole force field, from the variables `model` and `elements`. */
+static int print_lammps(const char *model_path) {
+  nnp_model *model = NULL;
+  nnp_error err;
+  if (nnp_model_read(model_path, &model, &err) != NNP_OK) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
+  const nnp_hyper *h = nnp_model_hyper(model);
+  char lines[16384], def[2048];
+  nnp_baseline_lammps_lines(h, "${nnp_options}", "${model}", "${elements}", 0, lines, sizeof lines);
+  nnp_baseline_format(h, def, sizeof def);
+  const char *slash = strrchr(model_path, '/');
+  printf("# The force field of %s for LAMMPS (written by nnp-baseline --lammps; docs/model.md, \"Baselines\").\n"
+         "# Before `include` this file, the input sets units metal, newton on, the atoms%s, and\n"
+         "#   variable model string %s\n"
+         "#   variable elements string \"...\"   (the element of each atom type, in type order; species: ",
+         slash ? slash + 1 : model_path, h->baseline.coulomb ? " (atom_style charge or full)" : "", model_path);
+  for (int s = 0; s < h->n_species; s++) printf("%s%s", s ? " " : "", h->species[s]);
+  printf(")\n# and optionally `variable nnp_options string \"radial_step 0\"` (pair_style nnp keywords).\n");
+  if (nnp_baseline_present(h)) {
+    printf("# The model was trained on reference minus this baseline, which LAMMPS adds here:\n");
+    for (char *line = strtok(def, "\n"); line; line = strtok(NULL, "\n")) printf("#   %s\n", line);
+    printf("%s", h->baseline.d3 ? "# pair_style dispersion/d3 needs LAMMPS >= 7 Feb 2024 (EXTRA-PAIR); LAMMPS 2021 "
+                                  "(Debian bookworm) lacks it.\n"
+                                : "");
+  } else
+    printf("# No baseline: the network is the whole potential.\n");
+  printf("variable nnp_options index \"\"\n%s", lines);
+  nnp_model_free(model);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   options o;
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc > 0 ? 0 : 2;
+  if (o.lammps) return print_lammps(o.first);
   static train_config cfg;
   nnp_model *model = NULL;
   const nnp_hyper *h;
