@@ -161,11 +161,17 @@ static void charge_lines(out_text *o, const nnp_hyper *h, const char *elements, 
     for (int s = 0; s < h->n_species; ++s) put(o, "set type %d charge %s\n", s + 1, num(h->baseline.charge[s], q));
     return;
   }
-  put(o, "variable nnp_element index %s\nvariable nnp_type loop 1000\nlabel nnp_set_charge\n", elements);
+  /* the loop variables are deleted before and after, so that a second include (another run) starts afresh: an index
+   * variable that exists already is not redefined, and `next` removes only the exhausted one */
+  put(o,
+      "variable nnp_element delete\nvariable nnp_type delete\nvariable nnp_element index %s\n"
+      "variable nnp_type loop 1000\nlabel nnp_set_charge\n",
+      elements);
   for (int s = 0; s < h->n_species; ++s)
     put(o, "if \"${nnp_element} == %s\" then \"set type ${nnp_type} charge %s\"\n", h->species[s],
         num(h->baseline.charge[s], q));
-  put(o, "next nnp_element nnp_type\njump SELF nnp_set_charge\n");
+  put(o, "next nnp_element\nnext nnp_type\njump SELF nnp_set_charge\nvariable nnp_element delete\nvariable nnp_type "
+         "delete\n");
 }
 
 /* Under pair_style hybrid*, LAMMPS ends a sub-style's arguments at the next word that names a pair style, and

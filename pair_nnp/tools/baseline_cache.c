@@ -138,8 +138,16 @@ static int write_data_file(const char *path, const xyz_frame *f, const int *spec
   FILE *out = fopen(path, "w");
   if (!out) return fail(msg, ms, "%s: cannot write: %s", path, strerror(errno));
   fprintf(out, "pair_nnp baseline frame %ld\n\n%d atoms\n%d atom types\n\n", f->index, f->n_atoms, n_species);
-  fprintf(out, "0 %.17g xlo xhi\n0 %.17g ylo yhi\n0 %.17g zlo zhi\n%.17g %.17g %.17g xy xz yz\n\nAtoms # charge\n\n",
-          a[0], b[1], c[2], b[0], c[0], c[1]);
+  /* An orthorhombic cell stays an orthogonal LAMMPS box: pppm takes other code paths for triclinic boxes, which
+   * agree with the orthogonal ones only to pppm's accuracy, and MD of such a cell runs in an orthogonal box. Tilts
+   * below 1e-12 of the box length are rotation round-off of an orthorhombic cell. */
+  const double tiny = 1e-12 * (a[0] + b[1] + c[2]);
+  if (fabs(b[0]) < tiny) b[0] = 0.0;
+  if (fabs(c[0]) < tiny) c[0] = 0.0;
+  if (fabs(c[1]) < tiny) c[1] = 0.0;
+  fprintf(out, "0 %.17g xlo xhi\n0 %.17g ylo yhi\n0 %.17g zlo zhi\n", a[0], b[1], c[2]);
+  if (b[0] != 0.0 || c[0] != 0.0 || c[1] != 0.0) fprintf(out, "%.17g %.17g %.17g xy xz yz\n", b[0], c[0], c[1]);
+  fprintf(out, "\nAtoms # charge\n\n");
   /* fractional coordinates wrapped into [0, 1): read_data then needs no remapping; energies and forces of a periodic
    * system do not depend on which image an atom is given as */
   double inv[3][3], bc[3], ca[3], ab[3];
