@@ -77,8 +77,8 @@ def main():
     check("baseline d3 zero revpbe0 12 10\n" in text and "baseline coulomb 10 1e-06 O:-0.834 H:0.417\n" in text,
           "the baseline lines are canonical (species order, shortest round-trip numbers)")
     rc, out = run([o.nnp_baseline, "--lammps", "both.nnp"], d)
-    check(rc == 0 and "pair_style hybrid/overlay nnp ${nnp_options} dispersion/d3 original revpbe0 12 10 coul/long 10"
-          in out, "--lammps: one hybrid/overlay line; zero damping spelled `original` (hybrid takes `zero` for "
+    check(rc == 0 and "pair_style hybrid/overlay nnp ${nnp_options} dispersion/d3 ZERO revpbe0 12 10 coul/long 10"
+          in out, "--lammps: one hybrid/overlay line; zero damping spelled `ZERO` (hybrid takes `zero` for "
           "pair_style zero)")
     check("pair_coeff * * dispersion/d3 ${elements}" in out and "kspace_style pppm 1e-06" in out and
           'if "${nnp_element} == O" then "set type ${nnp_type} charge -0.834"' in out,

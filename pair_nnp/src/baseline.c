@@ -175,10 +175,11 @@ static void charge_lines(out_text *o, const nnp_hyper *h, const char *elements, 
 }
 
 /* Under pair_style hybrid*, LAMMPS ends a sub-style's arguments at the next word that names a pair style, and
- * `zero` is one (pair_style zero): `dispersion/d3 zero ...` would be cut after its first word. dispersion/d3 lower-
- * cases its damping keyword and knows `original` as another name of the zero damping, so the LAMMPS lines spell
- * zero damping `original`, which parses the same inside and outside hybrid. */
-static const char *lammps_damping(const char *damping) { return strcmp(damping, "zero") ? damping : "original"; }
+ * `zero` is one (pair_style zero): `dispersion/d3 zero ...` would be cut after its first word. dispersion/d3
+ * lower-cases its damping keyword (LAMMPS 7 Feb 2024 to at least 2025), and style names are case-sensitive, so the
+ * LAMMPS lines spell zero damping `ZERO`, which parses the same inside and outside hybrid. (Newer versions also know
+ * `original`; 4 Feb 2025 does not, and silently computes nothing for a damping name it does not know.) */
+static const char *lammps_damping(const char *damping) { return strcmp(damping, "zero") ? damping : "ZERO"; }
 
 size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model, const char *elements,
                                  int elements_are_species, char *buf, size_t size) {
