@@ -4,7 +4,7 @@ nnp-baseline --lammps derives from them, and the refusals of nnp-eval / nnp-trai
 no LAMMPS is at hand. (What LAMMPS computes is tested in tests/lammps/test_baseline.py.)
 
     test_baseline_format.py --nnp-init nnp-init --nnp-eval nnp-eval --nnp-baseline nnp-baseline
-                            --nnp-train nnp-train --workdir DIR
+                            --nnp-train nnp-train --workdir DIR --source REPO
 """
 import argparse
 import os
@@ -53,10 +53,10 @@ def init(o, d, name, extra):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("nnp-init", "nnp-eval", "nnp-baseline", "nnp-train", "workdir"):
+    for k in ("nnp-init", "nnp-eval", "nnp-baseline", "nnp-train", "workdir", "source"):
         ap.add_argument("--" + k, required=True)
     o = ap.parse_args()
-    for k in ("nnp_init", "nnp_eval", "nnp_baseline", "nnp_train", "workdir"):
+    for k in ("nnp_init", "nnp_eval", "nnp_baseline", "nnp_train", "workdir", "source"):
         setattr(o, k, os.path.abspath(getattr(o, k)))
     d = o.workdir
     shutil.rmtree(d, ignore_errors=True)
@@ -134,6 +134,14 @@ def main():
         f.write(body + "checksum %016x\n" % h)
     rc, out = run([o.nnp_eval, "damaged.nnp", "frame.extxyz"], d)
     check(rc != 0 and "line 16: baseline d3: damping 'fancy'" in out, "the reader names the line of a bad baseline")
+
+    # every shipped potential has its LAMMPS include file, as nnp-baseline --lammps writes it today
+    pot = os.path.join(o.source, "potentials")
+    for name in sorted(f[:-4] for f in os.listdir(pot) if f.endswith(".nnp")):
+        rc, out = run([o.nnp_baseline, "--lammps", "potentials/%s.nnp" % name], o.source)
+        path = os.path.join(pot, name + ".lammps")
+        shipped = open(path).read() if os.path.exists(path) else None
+        check(rc == 0 and out == shipped, "potentials/%s.lammps is what nnp-baseline --lammps writes" % name)
 
     print("%d check(s) failed" % len(FAILURES) if FAILURES else "all checks passed")
     return 1 if FAILURES else 0
