@@ -14,7 +14,8 @@ Cases:
   d3          the same with dispersion/d3 bj (skipped where LAMMPS lacks dispersion/d3, i.e. before 7 Feb 2024)
   d3_coulomb  dispersion/d3 zero + coul/long + pppm together (zero damping under hybrid/overlay; skipped likewise)
   refusal     pair_style nnp refuses a baseline model when the run lacks its lines or charges, naming them;
-              `baseline ignore` runs it; a D3 model on a LAMMPS without dispersion/d3 names the version it needs
+              `baseline ignore` runs it; a D3 model on a LAMMPS without dispersion/d3 names the version it needs;
+              a shipped potential's include file (no baseline) runs and equals nnp-eval
   train       nnp-train refuses without the cache (naming nnp-baseline); with it, the epoch-0 errors of nnp-train
               (network vs reference - baseline) equal nnp-eval's (network + baseline vs reference); a changed data
               file makes the cache stale for nnp-eval
@@ -243,6 +244,15 @@ def case_refusal():
         "charge 0.4\n", "charge 0.417\n")
     rc, out = T.lammps(d, base + wrong_cut + TAIL, name="in.cut.lmp")
     T.check(rc != 0 and "cutoff 6" in out, "refusal: a coul/long cutoff other than the model's is refused")
+    # a shipped potential without a baseline: its include file runs and equals nnp-eval
+    pot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "potentials")
+    water = os.path.abspath(os.path.join(pot, "water-revpbe0d3.nnp"))
+    cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+    ref = T.nnp_eval(d, water, os.path.join(d, "conf.extxyz"))
+    rc, out = T.lammps(d, md_input(d, cfg, water, os.path.join(pot, "water-revpbe0d3.lammps")), name="in.ship.lmp")
+    r = lmp_result(d, out) if rc == 0 else None
+    T.check(r is not None and abs(r["energy"] - ref["energy"]) <= REL * abs(ref["energy"]),
+            "refusal: potentials/water-revpbe0d3.lammps (no baseline) runs and gives nnp-eval's energy")
     # a D3 model
     d3 = T.make_model(d, name="d3.nnp", hyper=HYPER + D3_BJ)
     rc, out = T.lammps(d, base + plain.replace(model, d3) + TAIL, name="in.d3.lmp")
