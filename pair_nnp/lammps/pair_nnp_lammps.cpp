@@ -335,8 +335,19 @@ void PairNNP::check_baseline() {
                                 missing + "); running without it (baseline ignore)");
     return;
   }
-  char lines[8192];
-  nnp_baseline_lammps_lines(h, nullptr, "${model}", "${elements}", 0, lines, sizeof lines);
+  char buf[8192];
+  nnp_baseline_lammps_lines(h, nullptr, "${model}", "${elements}", 0, buf, sizeof buf);
+  // The include file's charge loop over ${elements} is long; this run's type -> species map gives it directly.
+  std::string lines = buf;
+  size_t loop = lines.find("variable nnp_element");
+  if (loop != std::string::npos) {
+    lines.erase(loop);
+    for (int t = 1; t < (int)type_species.size(); t++)
+      if (type_species[t] >= 0) {
+        snprintf(num, sizeof num, "%.15g", b.charge[type_species[t]]); // within the 1e-12 the check allows
+        lines += "set type " + std::to_string(t) + " charge " + num + "\n";
+      }
+  }
   error->all(FLERR, "pair_style nnp: model " + model_path +
                         " was trained on top of a long-range baseline that "
                         "LAMMPS adds, and this run lacks: " +
