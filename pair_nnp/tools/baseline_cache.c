@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CACHE_MAGIC "pair_nnp-baseline-cache 1"
@@ -643,6 +644,8 @@ int baseline_cache_compute(const char *data_path, const char *cache_dir, const n
   uint64_t data_hash;
   long long data_bytes;
   if (hash_file(data_path, &data_hash, &data_bytes, msg, ms)) return -1;
+  if (cache_dir && *cache_dir && mkdir(cache_dir, 0777) != 0 && errno != EEXIST)
+    return fail(msg, ms, "cannot make the cache directory %s: %s", cache_dir, strerror(errno));
   scratch s;
   memset(&s, 0, sizeof s);
   snprintf(s.dir, sizeof s.dir, "%s.tmpXXXXXX", path);
