@@ -19,7 +19,7 @@ extern "C" {
 #define NNP_VERSION_MAJOR       0
 #define NNP_VERSION_MINOR       1
 #define NNP_VERSION_PATCH       0
-#define NNP_FILE_FORMAT_VERSION 1
+#define NNP_FILE_FORMAT_VERSION 2 /* 2 adds `baseline` lines; files without a baseline are still written as 1 */
 #define NNP_MAX_SPECIES         32
 #define NNP_MAX_L               6
 
@@ -49,6 +49,19 @@ const char *nnp_status_string(nnp_status status);
 
 typedef struct nnp_model nnp_model;
 
+/* A long-range baseline that LAMMPS computes and the model's energies are added to (docs/model.md, "Baselines").
+ * The network was trained on reference minus baseline; the physical potential is network + baseline. */
+typedef struct {
+  int d3;                         /* 1: pair_style dispersion/d3 DAMPING FUNCTIONAL CUTOFF CN_CUTOFF */
+  char d3_damping[8];             /* zero, zerom, bj, bjm */
+  char d3_functional[32];         /* a functional name LAMMPS's dispersion/d3 knows, e.g. revpbe0 */
+  double d3_cutoff, d3_cn_cutoff; /* Angstrom */
+  int coulomb;                    /* 1: pair_style coul/long CUTOFF + kspace_style pppm ACCURACY */
+  double coul_cutoff;             /* Angstrom */
+  double kspace_accuracy;         /* relative force accuracy of pppm */
+  double charge[NNP_MAX_SPECIES]; /* e, per model species */
+} nnp_baseline;
+
 /* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
 typedef struct {
   int n_species;
@@ -62,6 +75,7 @@ typedef struct {
   double avg_num_neighbors;
   double energy_shift[NNP_MAX_SPECIES]; /* eV */
   double energy_scale[NNP_MAX_SPECIES]; /* eV */
+  nnp_baseline baseline;                /* all zero: none */
 } nnp_hyper;
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */
@@ -100,6 +114,22 @@ const double *nnp_model_params_const(const nnp_model *model);
 nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err);
 nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbors, const double *energy_shift,
                                        const double *energy_scale, nnp_error *err);
+
+/* Baselines (baseline.c). */
+/* 1 when h declares any baseline term. */
+int nnp_baseline_present(const nnp_hyper *h);
+/* Parse the values of one `baseline` line (the text after the key, e.g. "d3 bj revpbe0 12.0 10.0" or
+ * "coulomb 10.0 1e-6 -0.834 0.417") into h->baseline; the species must already be set. Each term at most once. */
+nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err);
+/* The `baseline ...` lines of the model header, canonical (what the file holds, what caches are keyed on).
+ * Writes a NUL-terminated string (empty when there is no baseline); returns the length it needs. */
+size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size);
+/* The LAMMPS input lines of the model + its baseline: pair_style hybrid/overlay nnp NNP_OPTIONS + the baseline
+ * styles, pair_coeff lines, per-type charges, kspace_style. model and elements are inserted as given (a path and
+ * "O H", or "${model}" and "${elements}"); charges: per LAMMPS type in species order when `elements_are_species`,
+ * else a loop over ${elements} (for potentials/NAME.lammps). Returns the length it needs, like snprintf. */
+size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model, const char *elements,
+                                 int elements_are_species, char *buf, size_t size);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Graphs: atoms, ghosts and neighbour lists                                                                        */

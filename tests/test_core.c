@@ -653,7 +653,7 @@ static void test_model_files(const char *dir) {
   CHECK(s == NNP_ERR_CHECKSUM && strstr(msg, "checksum"), "edited byte -> checksum error: %s", msg);
   s = parse_edited(text, n, "channels 4", "channels 5", 1, msg);
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "shape"), "inconsistent shape -> %s", msg);
-  s = parse_edited(text, n, "pair_nnp-model 1", "pair_nnp-model 2", 1, msg);
+  s = parse_edited(text, n, "pair_nnp-model 1", "pair_nnp-model 3", 1, msg); /* 2 adds baselines */
   CHECK(s == NNP_ERR_VERSION && strstr(msg, "newer"), "future version -> %s", msg);
   s = parse_edited(text, n, "units metal", "units real", 1, msg);
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "units"), "wrong units -> %s", msg);

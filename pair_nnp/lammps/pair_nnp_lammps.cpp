@@ -6,6 +6,8 @@
 #include "comm.h"
 #include "error.h"
 #include "force.h"
+#include "kspace.h"
+#include "lammps.h"
 #include "memory.h"
 #include "neigh_list.h"
 #include "neigh_request.h"
@@ -17,6 +19,7 @@
 #include <mpi.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -53,7 +56,7 @@ std::string species_list(const nnp_model *model) {
 
 PairNNP::PairNNP(LAMMPS *lmp)
     : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
-      comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1) {
+      comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1), baseline_check(true) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -104,17 +107,24 @@ void PairNNP::fail_one(const std::string &msg) {
   error->one(FLERR, msg);
 }
 
-/* pair_style nnp [radial_step A]: radial functions from cubic Hermite tables with knots A Angstrom apart (default
- * 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0. */
+/* pair_style nnp [radial_step A] [baseline check|ignore]: radial functions from cubic Hermite tables with knots A
+ * Angstrom apart (default 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0;
+ * `baseline ignore` runs a model that declares a baseline without it (see check_baseline()). */
 void PairNNP::settings(int narg, char **arg) {
-  const std::string usage = "pair_style nnp takes one optional keyword, `radial_step A` (Angstrom, 0 = exact); "
-                            "the model is named in pair_coeff";
-  if (narg != 0 && narg != 2) error->all(FLERR, usage);
-  if (narg == 2) {
-    if (std::string(arg[0]) != "radial_step") error->all(FLERR, usage + ", not " + arg[0]);
-    char *end = nullptr;
-    radial_step = strtod(arg[1], &end);
-    if (end == arg[1] || *end || !(radial_step >= 0.0)) error->all(FLERR, usage + ": bad value " + arg[1]);
+  const std::string usage = "pair_style nnp takes the optional keywords `radial_step A` (Angstrom, 0 = exact) and "
+                            "`baseline check|ignore`; the model is named in pair_coeff";
+  if (narg % 2) error->all(FLERR, usage);
+  for (int k = 0; k < narg; k += 2) {
+    const std::string key = arg[k], value = arg[k + 1];
+    if (key == "radial_step") {
+      char *end = nullptr;
+      radial_step = strtod(arg[k + 1], &end);
+      if (end == arg[k + 1] || *end || !(radial_step >= 0.0)) error->all(FLERR, usage + ": bad value " + value);
+    } else if (key == "baseline" && (value == "check" || value == "ignore")) {
+      baseline_check = value == "check";
+    } else {
+      error->all(FLERR, usage + ", not " + key + " " + value);
+    }
   }
 }
 
@@ -233,6 +243,8 @@ void PairNNP::init_style() {
     if (force->pair->comm_reverse < comm_reverse) force->pair->comm_reverse = comm_reverse;
   }
 
+  check_baseline();
+
   // A full neighbour list: every local atom sees all its neighbours, local or ghost.
 #ifdef NNP_LAMMPS_ADD_REQUEST
   neighbor->add_request(this, NeighConst::REQ_FULL);
@@ -258,6 +270,93 @@ void PairNNP::init_style() {
       fail_one(std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
     workspace_threads = nthreads;
   }
+}
+
+/* A model trained on top of a baseline (docs/model.md, "Baselines") gives the physical forces only together with
+ * it: refuse a run that lacks any of its LAMMPS lines, and name them. What is checked: the sub-styles
+ * dispersion/d3 and coul/long exist (coul/long with the model's cutoff), kspace pppm with the model's accuracy,
+ * and every atom of a type mapped to a species carries that species' charge. D3's damping, functional and cutoffs
+ * are not visible from here (dispersion/d3 does not export them). `baseline ignore` skips the check. */
+void PairNNP::check_baseline() {
+  const nnp_hyper *h = nnp_model_hyper(model);
+  if (!nnp_baseline_present(h)) return;
+  const nnp_baseline &b = h->baseline;
+  std::string missing;
+  auto miss = [&](const std::string &what) { missing += (missing.empty() ? "" : "; ") + what; };
+  char num[64];
+  if (b.d3 && !force->pair_match("dispersion/d3", 1)) {
+    if (force->pair_map && !force->pair_map->count("dispersion/d3"))
+      miss("pair_style dispersion/d3, which this LAMMPS (" + std::string(lmp->version) +
+           ") does not have: it came with LAMMPS 7 Feb 2024 (package EXTRA-PAIR); LAMMPS 2021 (Debian bookworm) "
+           "lacks it");
+    else
+      miss("the hybrid/overlay sub-style dispersion/d3");
+  }
+  if (b.coulomb) {
+    Pair *coul = force->pair_match("coul/long", 1);
+    int dim = 0;
+    double *cut = coul ? static_cast<double *>(coul->extract("cut_coul", dim)) : nullptr;
+    if (!coul) {
+      miss("the hybrid/overlay sub-style coul/long");
+    } else if (cut && std::fabs(*cut - b.coul_cutoff) > 1e-12 * b.coul_cutoff) {
+      snprintf(num, sizeof num, "%.17g (the run has %.17g)", b.coul_cutoff, *cut);
+      miss(std::string("coul/long with cutoff ") + num);
+    }
+    if (!force->kspace || !force->kspace_match("pppm", 1)) {
+      miss("kspace_style pppm");
+    } else if (std::fabs(force->kspace->accuracy_relative - b.kspace_accuracy) > 1e-12 * b.kspace_accuracy) {
+      snprintf(num, sizeof num, "%.17g (the run has %.17g)", b.kspace_accuracy, force->kspace->accuracy_relative);
+      miss(std::string("kspace_style pppm with accuracy ") + num);
+    }
+    long long wrong = 0, first_tag = -1;
+    if (!atom->q_flag) {
+      miss("per-atom charges (atom_style charge or full)");
+    } else {
+      for (int i = 0; i < atom->nlocal; i++) {
+        int s = type_species[atom->type[i]];
+        if (s >= 0 && std::fabs(atom->q[i] - b.charge[s]) > 1e-12 * (1.0 + std::fabs(b.charge[s]))) {
+          if (!wrong++) first_tag = (long long)atom->tag[i];
+        }
+      }
+      long long all = 0, tag = -1;
+      MPI_Allreduce(&wrong, &all, 1, MPI_LONG_LONG, MPI_SUM, world);
+      MPI_Allreduce(&first_tag, &tag, 1, MPI_LONG_LONG, MPI_MAX, world);
+      if (all)
+        miss(std::to_string(all) + " atoms (e.g. atom ID " + std::to_string(tag) +
+             ") whose charge is not the model's charge of their species (set type N charge Q)");
+    }
+  }
+  if (missing.empty()) return;
+  if (!baseline_check) {
+    if (comm->me == 0)
+      error->warning(FLERR, "pair_style nnp: model " + model_path +
+                                " was trained on top of a baseline that this "
+                                "run lacks (" +
+                                missing + "); running without it (baseline ignore)");
+    return;
+  }
+  char buf[8192];
+  nnp_baseline_lammps_lines(h, nullptr, "${model}", "${elements}", 0, buf, sizeof buf);
+  // The include file's charge loop over ${elements} is long; this run's type -> species map gives it directly.
+  std::string lines = buf;
+  size_t loop = lines.find("variable nnp_element");
+  if (loop != std::string::npos) {
+    lines.erase(loop);
+    for (int t = 1; t < (int)type_species.size(); t++)
+      if (type_species[t] >= 0) {
+        snprintf(num, sizeof num, "%.15g", b.charge[type_species[t]]); // within the 1e-12 the check allows
+        lines += "set type " + std::to_string(t) + " charge " + num + "\n";
+      }
+  }
+  error->all(FLERR, "pair_style nnp: model " + model_path +
+                        " was trained on top of a long-range baseline that "
+                        "LAMMPS adds, and this run lacks: " +
+                        missing +
+                        ". The model's lines (potentials/NAME.lammps "
+                        "holds them) are:\n" +
+                        std::string(lines) +
+                        "Add `baseline ignore` to pair_style nnp to run "
+                        "without them (the forces are then not those of the trained potential).");
 }
 
 /* The cutoff of a type pair is the model's cutoff of the species pair; the ghost shell is r_cut (+ skin), not

@@ -63,6 +63,8 @@ protected:
   int lists_copied_nlocal;
 
   void copy_neighbour_lists(int nlocal);
+  void check_baseline();
+  bool baseline_check; // pair_style nnp ... baseline check (default) | ignore
 
   void allocate();
   void fail_one(const std::string &msg);

@@ -119,6 +119,16 @@ typedef struct {
   double r;
 } pair_entry;
 
+/* Puts "line N: " before the message an inner parser left in c->err. */
+static nnp_status prefix_line(cursor *c, nnp_status st) {
+  if (c->err) {
+    char msg[sizeof c->err->message];
+    snprintf(msg, sizeof msg, "line %d: %.480s", c->line, c->err->message);
+    memcpy(c->err->message, msg, sizeof msg);
+  }
+  return st;
+}
+
 /* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
 static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
                                char ***metas, int *n_metas) {
@@ -126,6 +136,11 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
   memset(h, 0, sizeof *h);
   while (next_line(c, line, size)) {
     if (strncmp(line, "param ", 6) == 0) break;
+    if (strncmp(line, "baseline ", 9) == 0) { /* format version 2 (docs/model.md, "Baselines") */
+      nnp_status bst = nnp_baseline_parse(h, line + 9, c->err);
+      if (bst) return prefix_line(c, bst);
+      continue;
+    }
     if (strncmp(line, "meta ", 5) == 0) {
       char **grown = realloc(*metas, (size_t)(*n_metas + 1) * sizeof *grown);
       if (!grown) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
@@ -431,7 +446,9 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
 
 static void write_header(strbuf *b, const nnp_model *m) {
   const nnp_hyper *h = &m->h;
-  sb_printf(b, "pair_nnp-model %d\nspecies", NNP_FILE_FORMAT_VERSION);
+  /* a file without a baseline stays version 1, readable by every pair_nnp; one with a baseline is version 2, which
+   * older readers refuse ("newer than this pair_nnp supports") instead of running without the baseline */
+  sb_printf(b, "pair_nnp-model %d\nspecies", nnp_baseline_present(h) ? 2 : 1);
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %s", h->species[s]);
   sb_printf(b, "\nunits metal\nr_cut %.17g\n", h->r_cut);
   for (int a = 0; a < h->n_species; ++a)
@@ -447,6 +464,8 @@ static void write_header(strbuf *b, const nnp_model *m) {
   sb_printf(b, "\nenergy_scale");
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %.17g", h->energy_scale[s]);
   sb_printf(b, "\n");
+  char baseline[2048];
+  if (nnp_baseline_format(h, baseline, sizeof baseline) < sizeof baseline) sb_printf(b, "%s", baseline);
   for (int k = 0; k < m->n_meta; ++k) sb_printf(b, "meta %s %s\n", m->meta[k].key, m->meta[k].value);
 }
 

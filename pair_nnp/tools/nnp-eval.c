@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
+#include "baseline_cache.h"
 #include "extxyz.h"
 #include "nnp.h"
 #include "numbers.h"
@@ -23,7 +24,7 @@
 
 static const char usage_text[] =
     "usage: nnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]\n"
-    "                [--radial-step A]\n"
+    "                [--radial-step A] [--baseline-cache DIR] [--lmp LMP]\n"
     "\n"
     "Evaluate a pair_nnp model on every frame of an extended-XYZ file and report the errors against the\n"
     "reference energies (header key energy, else REF_energy, else free_energy) and forces (column forces or force),\n"
@@ -36,6 +37,9 @@ static const char usage_text[] =
     "  --per-frame            also report every frame\n"
     "  --radial-step A        interpolate the radial functions from tables with knots A Angstrom apart (faster;\n"
     "                         0.01 keeps forces within ~1e-7 eV/A); default 0: evaluate them exactly\n"
+    "  --baseline-cache DIR   where the baseline cache of a model with a baseline lives (default: next to the data)\n"
+    "  --lmp LMP              LAMMPS binary that computes a missing or stale baseline cache (default: $NNP_LMP,\n"
+    "                         else lmp in PATH); energies, forces and virials are then model + baseline\n"
     "  --help                 show this text\n"
     "\n"
     "Units: energies in meV/atom, forces in meV/Angstrom; time is wall time of graph build + evaluation.\n";
@@ -48,6 +52,7 @@ typedef struct {
   int per_frame;
   int threads;
   double radial_step;
+  const char *baseline_cache_dir, *lmp;
 } eval_options;
 
 /* Sum of squares and of absolute values of errors. */
@@ -91,6 +96,7 @@ typedef struct {
   nnp_workspace *ws;
   FILE *predictions;
   const eval_options *opt;
+  const baseline_cache *baseline; /* NULL: the model has no baseline */
 } eval_context;
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -152,6 +158,9 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       char *end = NULL;
       if (i + 1 < argc) o->radial_step = strtod(argv[++i], &end);
       if (!end || *end || !(o->radial_step >= 0.0)) return usage_error("--radial-step needs a length >= 0\n");
+    } else if (strcmp(a, "--baseline-cache") == 0 || strcmp(a, "--lmp") == 0) {
+      if (i + 1 >= argc) return usage_error("%s needs a value\n", a);
+      *(strcmp(a, "--lmp") == 0 ? &o->lmp : &o->baseline_cache_dir) = argv[++i];
     } else if (a[0] == '-' && a[1] == '-') {
       return usage_error("unknown option %s (see --help)\n", a);
     } else if (n_pos < 2) {
@@ -281,6 +290,19 @@ static int compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers
   return 0;
 }
 
+/* Model + baseline: the errors are against the reference (DFT) itself (docs/training.md, "Baselines"). The
+ * per-atom energies stay the network's: LAMMPS's baseline is cached per frame, not per atom. */
+static int add_baseline(const eval_context *c, const xyz_frame *f, eval_buffers *b, nnp_result *r) {
+  const baseline_cache *bc = c->baseline;
+  if (f->index >= bc->n_frames || bc->n_atoms[f->index] != f->n_atoms)
+    return report_frame(c->opt, f, "the baseline cache does not match this frame (stale cache?)");
+  r->energy += bc->energy[f->index];
+  for (int k = 0; k < 6; k++) r->virial[k] += bc->virial[6 * f->index + k];
+  const double *bf = bc->forces + 3 * bc->first[f->index];
+  for (int i = 0; i < 3 * f->n_atoms; i++) b->forces[i] += bf[i];
+  return 0;
+}
+
 static int evaluate_frame(const eval_context *c, const xyz_frame *f, eval_buffers *b, eval_stats *s) {
   nnp_result r;
   memset(&r, 0, sizeof r);
@@ -290,6 +312,7 @@ static int evaluate_frame(const eval_context *c, const xyz_frame *f, eval_buffer
   if (compute_frame(c, f, b, &r) != 0) return -1;
   double dt = now_seconds() - t0;
   s->seconds += dt;
+  if (c->baseline && add_baseline(c, f, b, &r) != 0) return -1;
   frame_record rec;
   accumulate(s, f, b->species, b->forces, r.energy, &rec);
   rec.seconds = dt;
@@ -394,6 +417,14 @@ static void json_species(FILE *out, const nnp_hyper *h, const eval_stats *s) {
 static void print_json(FILE *out, const eval_options *o, const nnp_hyper *h, const eval_stats *s) {
   fputs("{\n  \"model\": ", out);
   json_string(out, o->model_path);
+  if (nnp_baseline_present(h)) {
+    char def[2048];
+    nnp_baseline_format(h, def, sizeof def);
+    def[strcspn(def, "\n")] = nnp_baseline_present(h) && h->baseline.d3 && h->baseline.coulomb ? ';' : '\0';
+    def[strcspn(def, "\n")] = '\0';
+    fputs(",\n  \"baseline\": ", out);
+    json_string(out, def);
+  }
   fputs(",\n  \"data\": ", out);
   json_string(out, o->data_path);
   fprintf(out, ",\n  \"n_frames\": %ld,\n  \"n_atoms\": %ld,\n  \"n_energy_frames\": %ld,\n  \"n_force_atoms\": %ld",
@@ -443,6 +474,11 @@ static void print_frames_table(FILE *out, const eval_stats *s) {
 
 static void print_table(FILE *out, const eval_options *o, const nnp_hyper *h, const eval_stats *s) {
   fprintf(out, "model  %s\n", o->model_path);
+  if (nnp_baseline_present(h)) {
+    char def[2048];
+    nnp_baseline_format(h, def, sizeof def);
+    fprintf(out, "       + its baseline, computed by LAMMPS (errors are of model + baseline):\n       %s", def);
+  }
   fprintf(out, "data   %s: %ld frames, %ld atoms\n\n", o->data_path, s->n_frames, s->n_atoms);
   if (o->per_frame) print_frames_table(out, s);
   fprintf(out, "%-20s %12s %12s %12s\n", "", "RMSE", "MAE", "count");
@@ -469,6 +505,27 @@ static void print_table(FILE *out, const eval_options *o, const nnp_hyper *h, co
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 
+/* The baseline cache of a model that declares one: loaded, or computed with LAMMPS when missing or stale. */
+static int prepare_baseline(const eval_options *o, const nnp_model *model, baseline_cache *bc) {
+  const nnp_hyper *h = nnp_model_hyper(model);
+  char msg[1400], version[128], vmsg[512];
+  if (baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) == 0) return 0;
+  const char *lmp = baseline_lammps_binary(o->lmp);
+  if (baseline_lammps_version(lmp, version, sizeof version, vmsg, sizeof vmsg) != 0) {
+    fprintf(stderr,
+            "nnp-eval: %s\nnnp-eval: the model declares a baseline and no LAMMPS ran (%s); compute it with\n"
+            "    nnp-baseline %s %s%s%s --lmp PATH/TO/lmp\n",
+            msg, vmsg, o->model_path, o->data_path, o->baseline_cache_dir ? " --cache-dir " : "",
+            o->baseline_cache_dir ? o->baseline_cache_dir : "");
+    return -1;
+  }
+  fprintf(stderr, "nnp-eval: %s; computing the baseline with %s (LAMMPS %s)\n", msg, lmp, version);
+  if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, msg, sizeof msg) != 0 ||
+      baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) != 0)
+    return report(o->data_path, msg);
+  return 0;
+}
+
 static int run(const eval_options *o) {
   nnp_error err;
   nnp_model *model = NULL;
@@ -476,8 +533,14 @@ static int run(const eval_options *o) {
   eval_stats stats;
   memset(&stats, 0, sizeof stats);
   if (nnp_model_read(o->model_path, &model, &err) != NNP_OK) return report(o->model_path, err.message);
-  eval_context c = {model, NULL, NULL, o};
+  eval_context c = {model, NULL, NULL, o, NULL};
+  baseline_cache bc;
+  memset(&bc, 0, sizeof bc);
   int rc = -1;
+  if (nnp_baseline_present(nnp_model_hyper(model))) {
+    if (prepare_baseline(o, model, &bc) != 0) goto done;
+    c.baseline = &bc;
+  }
   if (nnp_workspace_create(model, o->threads, &ws, &err) != NNP_OK) {
     report(o->model_path, err.message);
     goto done;
@@ -506,6 +569,7 @@ static int run(const eval_options *o) {
 done:
   if (c.predictions) fclose(c.predictions);
   free(stats.frames);
+  baseline_cache_free(&bc);
   nnp_workspace_free(ws);
   nnp_model_free(model);
   return rc;

@@ -36,6 +36,8 @@ static const char usage_text[] =
     "  energy_shift E1 E2 ...   one number per species (eV)\n"
     "  energy_scale S1 S2 ...   one number per species (eV)\n"
     "  units metal              accepted for symmetry with the model file\n"
+    "  baseline d3 DAMPING FUNCTIONAL CUTOFF CN_CUTOFF, baseline coulomb CUTOFF ACCURACY El:q ...\n"
+    "                           a long-range baseline computed by LAMMPS (docs/model.md, \"Baselines\")\n"
     "\n"
     "options:\n"
     "  --seed N   seed of the weight generator (default 1)\n"
@@ -346,11 +348,26 @@ static int apply_line(const hyper_file *f, const hyper_line *l, const key_spec *
   return 0;
 }
 
+/* `baseline d3 ...` / `baseline coulomb ...` (docs/model.md, "Baselines"); one line per term. */
+static int set_baseline(const hyper_file *f, const hyper_line *l, nnp_hyper *h) {
+  char values[MAX_LINE] = "";
+  for (int k = 1; k < l->n_tok; k++) {
+    size_t used = strlen(values);
+    snprintf(values + used, sizeof values - used, "%s%s", k > 1 ? " " : "", l->tok[k]);
+  }
+  nnp_error err;
+  return nnp_baseline_parse(h, values, &err) == NNP_OK ? 0 : fail_line(f, l, "baseline", err.message);
+}
+
 /* Every key but species and pair_cutoff, in file order; unknown and repeated keys are errors. */
 static int apply_keys(const hyper_file *f, nnp_hyper *h) {
   int seen[N_KEYS] = {0};
   for (int i = 0; i < f->n_lines; i++) {
     const hyper_line *l = f->lines[i];
+    if (strcmp(l->tok[0], "baseline") == 0) {
+      if (set_baseline(f, l, h) != 0) return -1;
+      continue;
+    }
     const key_spec *k = find_key(l->tok[0]);
     if (!k) return fail_line(f, l, "unknown key", l->tok[0]);
     if (k->kind != KEY_PAIR && seen[k - keys]++) return fail_line(f, l, "key given twice", l->tok[0]);

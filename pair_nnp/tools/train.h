@@ -60,6 +60,7 @@ typedef struct {
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
   char initial_model[TRAIN_PATH_MAX]; /* "": random weights; else start from this model's weights */
+  char baseline_cache_dir[TRAIN_PATH_MAX]; /* "": baseline caches next to the data (hyper.baseline declares one) */
   train_frame_rule *rules; /* [n_rules] exclusions and frame weights, in configuration order (later rules win) */
   int n_rules;
   char path[TRAIN_PATH_MAX]; /* the configuration file, for messages */
@@ -123,6 +124,13 @@ typedef struct {
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
                                  train_normalisation *out);
+
+/* Baseline (train_baseline.c): subtract the LAMMPS-computed baseline (cached by nnp-baseline) from the reference
+ * energies and forces of every structure, when the configuration declares one. A missing or stale cache is refused
+ * with the command that makes it. The LAMMPS version that computed the caches goes to lammps_version ("" if none).
+ * Returns 0, or -1 after printing "nnp-train: what". */
+int train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path, char *lammps_version,
+                            size_t version_size);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Loss and gradients (train_loss.c)                                                                                 */

@@ -236,6 +236,17 @@ static int set_lr_schedule(const cfg_line *l, train_config *c) {
   return 0;
 }
 
+/* baseline d3 ... / baseline coulomb ...: the model file's grammar (docs/model.md, "Baselines"). */
+static int set_baseline(const cfg_line *l, train_config *c) {
+  char values[1024] = "";
+  for (int k = 1; k < l->n; k++) {
+    size_t used = strlen(values);
+    snprintf(values + used, sizeof values - used, "%s%s", k > 1 ? " " : "", l->tok[k]);
+  }
+  nnp_error err;
+  return nnp_baseline_parse(&c->hyper, values, &err) == NNP_OK ? 0 : fail(l, "baseline", err.message);
+}
+
 /* The architecture keys, which write into nnp_hyper. */
 static int apply_model_key(const cfg_line *l, train_config *c, int *handled) {
   nnp_hyper *h = &c->hyper;
@@ -257,6 +268,7 @@ static int apply_model_key(const cfg_line *l, train_config *c, int *handled) {
   if (!strcmp(k, "radial_hidden")) return set_radial_hidden(l, h);
   if (!strcmp(k, "units")) return (l->n == 2 && !strcmp(l->tok[1], "metal")) ? 0 : fail(l, "units", "only `metal`");
   if (!strcmp(k, "energy_scale")) return set_energy_scale(l, c);
+  if (!strcmp(k, "baseline")) return set_baseline(l, c);
   if (!strcmp(k, "avg_num_neighbors")) {
     c->have_avg_num_neighbors = 1;
     return one_real(l, 0, 1e6, 1, &h->avg_num_neighbors);
@@ -297,6 +309,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "checkpoint")) return one_path(l, dir, c->checkpoint);
   if (!strcmp(k, "log")) return one_path(l, dir, c->log);
   if (!strcmp(k, "initial_model")) return one_path(l, dir, c->initial_model);
+  if (!strcmp(k, "baseline_cache")) return one_path(l, dir, c->baseline_cache_dir);
   *handled = 0;
   return 0;
 }

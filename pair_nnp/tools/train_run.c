@@ -32,6 +32,8 @@ typedef struct {
   int stop_epoch;                    /* the last epoch of this invocation: `epochs`, or --max-epochs */
   double w_energy, w_force;          /* the loss weights of the current epoch (final_stage_epoch switches them) */
   char identity[TRAIN_IDENTITY_MAX]; /* what defines this run (run_identity); a checkpoint must match it */
+  const char *config_path;   /* for the command in baseline messages */
+  char baseline_lammps[128]; /* LAMMPS version that computed the baseline caches; "" without a baseline */
 } trainer;
 
 /* The errors of one epoch. */
@@ -61,14 +63,17 @@ static int load_data(trainer *t) {
   for (int k = 0; k < c->n_train_files; k++) paths[k] = c->train_files[k];
   train_set all;
   memset(&all, 0, sizeof all);
-  if (train_set_load(&all, paths, c->n_train_files, &c->hyper)) {
+  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) ||
+      train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps)) {
     train_set_free(&all);
     return -1;
   }
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    if (train_set_load(&t->val, &vp, 1, &c->hyper)) return -1;
+    if (train_set_load(&t->val, &vp, 1, &c->hyper) ||
+        train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps))
+      return -1;
   } else if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
     train_set_free(&all);
     return fail_msg("out of memory splitting the data");
@@ -198,6 +203,10 @@ static void add_architecture(text_buf *b, const nnp_hyper *h) {
   uint64_t pc = 0xcbf29ce484222325ULL;
   for (int a = 0; a < h->n_species; a++) pc = fnv1a(pc, h->pair_cutoff[a], (size_t)h->n_species * sizeof(double));
   add_line(b, "\npair_cutoff fnv1a=%016llx\n", (unsigned long long)pc);
+  char lines[1024]; /* the labels are reference minus baseline: a changed baseline is another run */
+  if (nnp_baseline_format(h, lines, sizeof lines) < sizeof lines)
+    for (char *p = lines; *p; ++p) add_line(b, "%c", *p == '\n' ? ';' : *p);
+  add_line(b, "\n");
 }
 
 /* The seed first: a changed seed also changes the split, and the message should name the cause. */
@@ -367,6 +376,7 @@ static int open_log(trainer *t, int append) {
 }
 
 static int setup(trainer *t, const train_options *o) {
+  t->config_path = o->config_path;
   if (train_config_read(o->config_path, &t->cfg)) return -1;
   /* --max-epochs stops early without shortening the schedule (so a run done in pieces is the same run), and
    * extends `epochs` when it asks for more */
@@ -448,6 +458,7 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   meta(t, "seed", v);
   meta_set_files(t, "train_data", &t->train);
   if (t->cfg.initial_model[0]) meta(t, "initial_model", t->cfg.initial_model);
+  if (t->baseline_lammps[0]) meta(t, "baseline_lammps", t->baseline_lammps);
   if (t->cfg.validation_file[0])
     meta_set_files(t, "validation_data", &t->val);
   else {
@@ -762,6 +773,7 @@ int train_run(const train_options *o, train_summary *sum) {
   t.n_threads = 1;
 #endif
   if (o->list_validation) {
+    t.config_path = o->config_path;
     int rc = train_config_read(o->config_path, &t.cfg) || load_data(&t);
     for (int k = 0; rc == 0 && k < t.val.n; k++)
       printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);

@@ -504,7 +504,7 @@ def case_errors():
     expect_error(d, "type mapped to NULL outside hybrid", inp("O NULL"), r"atom type 2 is mapped to NULL")
     expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
     expect_error(d, "pair_style with a stray argument", inp().replace("pair_style nnp radial_step 0", "pair_style nnp 5.0"),
-                 r"pair_style nnp takes one optional keyword")
+                 r"pair_style nnp takes the optional keywords")
     expect_error(d, "pair_style with an unknown keyword", inp().replace("pair_style nnp radial_step 0", "pair_style nnp tables 5.0"),
                  r"radial_step A.*not tables")
     # Not an error: a relative model path is also looked up in $LAMMPS_POTENTIALS.

@@ -95,6 +95,11 @@ def parse_header(lines, what="model header"):
                 if len(vals) != 3:
                     raise ValueError("needs `A B r`")
                 hyper["pair_cutoff"].append((vals[0], vals[1], float(vals[2])))
+            elif key == "baseline":
+                # long-range terms LAMMPS adds (docs/model.md, "Baselines"): kept verbatim, not evaluated here
+                if not vals:
+                    raise ValueError("needs a term")
+                hyper.setdefault("baseline", []).append(" ".join(vals))
             elif key in hyper:
                 raise ValueError("repeated key")
             elif key == "species":
@@ -170,8 +175,8 @@ def interaction(hyper):
 
 
 def file_version(hyper):
-    """Writers use the oldest format that can hold the model: 1 for the tensor family, 2 for the product family."""
-    return 1 if interaction(hyper) == "tensor" else 2
+    """Writers use the oldest format that can hold the model: 1 for a tensor-family model without a baseline, else 2."""
+    return 1 if interaction(hyper) == "tensor" and not hyper.get("baseline") else 2
 
 
 def format_header(hyper, meta=()):
@@ -194,6 +199,7 @@ def format_header(hyper, meta=()):
     if interaction(hyper) == "product":
         out.append("interaction product")
         out += ["%s %d" % (key, hyper[key]) for key in PRODUCT_KEYS]
+    out += ["baseline " + b for b in hyper.get("baseline", [])]
     out += ["meta " + m for m in meta]
     return out
 
@@ -298,11 +304,9 @@ def parse_model(data, name="model"):
     body = data[:pos + 1].decode("utf-8").split("\n")[1:]
     first_param = next((k for k, ln in enumerate(body) if ln.split()[:1] == ["param"]), len(body))
     keys = [ln.split()[0] for ln in body[:first_param] if ln.split()]
-    new_keys = [k for k in ("interaction",) + PRODUCT_KEYS if k in keys]
+    new_keys = [k for k in ("interaction", "baseline") + PRODUCT_KEYS if k in keys]
     if version == 1 and new_keys:
         raise ValueError("%s: key `%s` needs format version 2" % (name, new_keys[0]))
-    if version >= 2 and "interaction" not in keys:
-        raise ValueError("%s: missing key `interaction` (required from format version 2)" % name)
     hyper, meta = parse_header(body[:first_param], name + " header")
     # group the remaining lines into blocks: a `param NAME dims...` line and the value lines after it
     blocks = []
@@ -1041,11 +1045,11 @@ def selftest_product_reduces(chk, rng):
 
 
 def selftest_version_rules(chk, data):
-    """Format version 2: `interaction` required; the new keys are errors in version 1 files."""
+    """Format version 2: the new keys are errors in version 1 files; without `interaction` the family is `tensor`."""
     v1 = b"pair_nnp-model 1" + data[data.index(b"\n"):]
     no_inter = b"\n".join(ln for ln in data.split(b"\n") if not ln.startswith(b"interaction"))
     no_corr = b"\n".join(ln for ln in data.split(b"\n") if not ln.startswith(b"correlation"))
-    bad = {"needs format version 2": resign(v1), "missing key `interaction`": resign(no_inter),
+    bad = {"needs format version 2": resign(v1), "needs `interaction product`": resign(no_inter),
            "missing key `correlation`": resign(no_corr)}
     for word, blob in bad.items():
         try:

@@ -1,0 +1,208 @@
+/* Long-range baselines (docs/model.md, "Baselines"): the `baseline` header lines of a model file and the LAMMPS
+ * input lines they stand for. The project computes no baseline itself: LAMMPS does, in MD and for the training
+ * labels (pair_nnp/tools/baseline_cache.c), from the lines written here, so both see the same force field. */
+#include "nnp_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nnp_baseline_present(const nnp_hyper *h) { return h && (h->baseline.d3 || h->baseline.coulomb); }
+
+/* Whole-token number; 0 on success. */
+static int token_double(const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end || !isfinite(v)) return -1;
+  *out = v;
+  return 0;
+}
+
+/* The D3 keywords LAMMPS's dispersion/d3 accepts for the damping function. */
+static int valid_damping(const char *s) {
+  return !strcmp(s, "zero") || !strcmp(s, "zerom") || !strcmp(s, "bj") || !strcmp(s, "bjm");
+}
+
+/* A functional name is passed to LAMMPS verbatim: keep it to characters that need no quoting there. */
+static int valid_functional(const char *s) {
+  if (!*s || strlen(s) >= sizeof(((nnp_baseline *)0)->d3_functional)) return 0;
+  for (; *s; ++s)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+          *s == '+' || *s == '.' || *s == '/'))
+      return 0;
+  return 1;
+}
+
+static nnp_status parse_d3(nnp_hyper *h, char **tok, int nt, nnp_error *err) {
+  nnp_baseline *b = &h->baseline;
+  if (b->d3) return nnp_fail(err, NNP_ERR_FORMAT, "baseline d3 is declared twice");
+  if (nt != 5)
+    return nnp_fail(err, NNP_ERR_FORMAT,
+                    "baseline d3 needs 4 values: DAMPING FUNCTIONAL CUTOFF CN_CUTOFF (e.g. 'd3 bj revpbe0 12.0 10.0')");
+  if (!valid_damping(tok[1]))
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline d3: damping '%s' is not one of zero, zerom, bj, bjm", tok[1]);
+  if (!valid_functional(tok[2]))
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline d3: functional '%s' is not a plain name", tok[2]);
+  if (token_double(tok[3], &b->d3_cutoff) || token_double(tok[4], &b->d3_cn_cutoff) || !(b->d3_cutoff > 0.0) ||
+      !(b->d3_cn_cutoff > 0.0) || b->d3_cutoff > 1000.0 || b->d3_cn_cutoff > 1000.0)
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline d3: cutoffs '%s %s' must be numbers in (0, 1000] Angstrom", tok[3],
+                    tok[4]);
+  snprintf(b->d3_damping, sizeof b->d3_damping, "%s", tok[1]);
+  snprintf(b->d3_functional, sizeof b->d3_functional, "%s", tok[2]);
+  b->d3 = 1;
+  return NNP_OK;
+}
+
+/* coulomb CUTOFF ACCURACY El:q El:q ...: every species exactly once. */
+static nnp_status parse_coulomb(nnp_hyper *h, char **tok, int nt, nnp_error *err) {
+  nnp_baseline *b = &h->baseline;
+  if (b->coulomb) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb is declared twice");
+  if (nt != 3 + h->n_species)
+    return nnp_fail(err, NNP_ERR_FORMAT,
+                    "baseline coulomb needs CUTOFF ACCURACY and one El:charge per species (%d), e.g. 'coulomb 10.0 "
+                    "1e-6 O:-0.834 H:0.417'",
+                    h->n_species);
+  if (token_double(tok[1], &b->coul_cutoff) || !(b->coul_cutoff > 0.0) || b->coul_cutoff > 1000.0)
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: cutoff '%s' must be a number in (0, 1000] Angstrom",
+                    tok[1]);
+  if (token_double(tok[2], &b->kspace_accuracy) || !(b->kspace_accuracy > 0.0 && b->kspace_accuracy < 1.0))
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: pppm accuracy '%s' must be a number in (0, 1)", tok[2]);
+  int seen[NNP_MAX_SPECIES] = {0};
+  for (int k = 3; k < nt; ++k) {
+    char *colon = strchr(tok[k], ':');
+    if (!colon) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: '%s' is not El:charge", tok[k]);
+    *colon = '\0';
+    int s = -1;
+    for (int t = 0; t < h->n_species; ++t)
+      if (!strcmp(h->species[t], tok[k])) s = t;
+    if (s < 0) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: '%s' is not a species of the model", tok[k]);
+    if (seen[s]++) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: species %s is given twice", tok[k]);
+    if (token_double(colon + 1, &b->charge[s]) || fabs(b->charge[s]) > 100.0)
+      return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: charge '%s' of %s is not a number in [-100, 100]",
+                      colon + 1, tok[k]);
+  }
+  b->coulomb = 1;
+  return NNP_OK;
+}
+
+nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err) {
+  if (!h || !values) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_baseline_parse: NULL argument");
+  if (h->n_species < 1) return nnp_fail(err, NNP_ERR_FORMAT, "'baseline' must come after 'species'");
+  char copy[1024];
+  if (strlen(values) >= sizeof copy) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line is too long");
+  strcpy(copy, values);
+  char *tok[NNP_MAX_SPECIES + 4];
+  int nt = 0;
+  for (char *s = strtok(copy, " \t"); s; s = strtok(NULL, " \t")) {
+    if (nt == NNP_MAX_SPECIES + 4) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line has too many values");
+    tok[nt++] = s;
+  }
+  if (nt == 0) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line is empty (want 'd3 ...' or 'coulomb ...')");
+  if (!strcmp(tok[0], "d3")) return parse_d3(h, tok, nt, err);
+  if (!strcmp(tok[0], "coulomb")) return parse_coulomb(h, tok, nt, err);
+  return nnp_fail(err, NNP_ERR_FORMAT, "unknown baseline term '%s' (this pair_nnp knows 'd3' and 'coulomb')", tok[0]);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Text                                                                                                              */
+
+typedef struct {
+  char *buf;
+  size_t size, len;
+} out_text;
+
+static void put(out_text *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void put(out_text *o, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  size_t room = o->len < o->size ? o->size - o->len : 0;
+  int k = vsnprintf(room ? o->buf + o->len : NULL, room, fmt, ap);
+  va_end(ap);
+  if (k > 0) o->len += (size_t)k;
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as v: 0.417 stays 0.417 and still round-trips exactly. */
+static const char *num(double v, char *s) {
+  for (int digits = 15; digits <= 17; ++digits) {
+    snprintf(s, 32, "%.*g", digits, v);
+    if (strtod(s, NULL) == v) break;
+  }
+  return s;
+}
+
+size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size) {
+  out_text o = {buf, size, 0};
+  if (buf && size) buf[0] = '\0';
+  const nnp_baseline *b = &h->baseline;
+  char x[32], y[32];
+  if (b->d3)
+    put(&o, "baseline d3 %s %s %s %s\n", b->d3_damping, b->d3_functional, num(b->d3_cutoff, x),
+        num(b->d3_cn_cutoff, y));
+  if (b->coulomb) {
+    put(&o, "baseline coulomb %s %s", num(b->coul_cutoff, x), num(b->kspace_accuracy, y));
+    for (int s = 0; s < h->n_species; ++s) put(&o, " %s:%s", h->species[s], num(b->charge[s], x));
+    put(&o, "\n");
+  }
+  return o.len;
+}
+
+/* Per-type charges. With types in species order: one `set type` per species. Otherwise the element of each type
+ * is only known from the LAMMPS variable, so the lines walk it with `next` and compare names with `if`. */
+static void charge_lines(out_text *o, const nnp_hyper *h, const char *elements, int elements_are_species) {
+  char q[32];
+  if (elements_are_species) {
+    for (int s = 0; s < h->n_species; ++s) put(o, "set type %d charge %s\n", s + 1, num(h->baseline.charge[s], q));
+    return;
+  }
+  /* the loop variables are deleted before and after, so that a second include (another run) starts afresh: an index
+   * variable that exists already is not redefined, and `next` removes only the exhausted one */
+  put(o,
+      "variable nnp_element delete\nvariable nnp_type delete\nvariable nnp_element index %s\n"
+      "variable nnp_type loop 1000\nlabel nnp_set_charge\n",
+      elements);
+  for (int s = 0; s < h->n_species; ++s)
+    put(o, "if \"${nnp_element} == %s\" then \"set type ${nnp_type} charge %s\"\n", h->species[s],
+        num(h->baseline.charge[s], q));
+  put(o, "next nnp_element\nnext nnp_type\njump SELF nnp_set_charge\nvariable nnp_element delete\nvariable nnp_type "
+         "delete\n");
+}
+
+/* Under pair_style hybrid*, LAMMPS ends a sub-style's arguments at the next word that names a pair style, and
+ * `zero` is one (pair_style zero): `dispersion/d3 zero ...` would be cut after its first word. dispersion/d3
+ * lower-cases its damping keyword (LAMMPS 7 Feb 2024 to at least 2025), and style names are case-sensitive, so the
+ * LAMMPS lines spell zero damping `ZERO`, which parses the same inside and outside hybrid. (Newer versions also know
+ * `original`; 4 Feb 2025 does not, and silently computes nothing for a damping name it does not know.) */
+static const char *lammps_damping(const char *damping) { return strcmp(damping, "zero") ? damping : "ZERO"; }
+
+size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model, const char *elements,
+                                 int elements_are_species, char *buf, size_t size) {
+  out_text o = {buf, size, 0};
+  if (buf && size) buf[0] = '\0';
+  const nnp_baseline *b = &h->baseline;
+  char x[32], y[32];
+  const int nnp = model != NULL;
+  const int hybrid = nnp + b->d3 + b->coulomb > 1;
+  put(&o, "pair_style%s", hybrid ? " hybrid/overlay" : "");
+  if (nnp) put(&o, " nnp%s%s", nnp_options && *nnp_options ? " " : "", nnp_options ? nnp_options : "");
+  if (b->d3)
+    put(&o, " dispersion/d3 %s %s %s %s", lammps_damping(b->d3_damping), b->d3_functional, num(b->d3_cutoff, x),
+        num(b->d3_cn_cutoff, y));
+  if (b->coulomb) put(&o, " coul/long %s", num(b->coul_cutoff, x));
+  put(&o, "\n");
+  const char *sub_nnp = hybrid ? " nnp" : "", *sub_d3 = hybrid ? " dispersion/d3" : "";
+  if (nnp) put(&o, "pair_coeff * *%s %s %s\n", sub_nnp, model, elements);
+  if (b->d3) put(&o, "pair_coeff * *%s %s\n", sub_d3, elements);
+  if (b->coulomb) {
+    put(&o, "pair_coeff * *%s\n", hybrid ? " coul/long" : "");
+    put(&o, "kspace_style pppm %s\n", num(b->kspace_accuracy, x));
+    charge_lines(&o, h, elements, elements_are_species);
+  }
+  return o.len;
+}
