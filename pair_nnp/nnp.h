@@ -70,6 +70,10 @@ nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *spe
 /* A model with the given hyperparameters and random weights drawn from a seeded generator (deterministic). */
 nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err);
 
+/* Model files larger than this are refused (read stops there): real models are at most tens of MB, and a reader
+ * pointed at /dev/zero or a huge wrong file would otherwise take all memory. */
+#define NNP_MODEL_MAX_BYTES ((size_t)1 << 30)
+
 nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err);
 /* Parse a model from memory (e.g. bytes broadcast from MPI rank 0). */
 nnp_status nnp_model_parse(const char *bytes, size_t n_bytes, nnp_model **out, nnp_error *err);

@@ -18,6 +18,8 @@
 #define NNP_HOT
 #endif
 #define NNP_MAX_RADIAL_LAYERS 8
+#define NNP_MIN_AVG_NEIGHBORS 1e-3 /* range of avg_num_neighbors a model may have (docs/model.md) */
+#define NNP_MAX_AVG_NEIGHBORS 1e6
 #define NNP_NSH(L)            (((L) + 1) * ((L) + 1))
 
 /* status helpers (error.c) */
