@@ -328,6 +328,8 @@ static int add_property_checked(xyz_reader *r, const char *name, const char *typ
     return fail(r, err, r->line, "Properties: column %s has type '%s', expected one of S R I L", name, type);
   if (parse_long(width, &count) != 0 || count < 1 || count > 1000)
     return fail(r, err, r->line, "Properties: column %s has a bad width '%s'", name, width);
+  if (count > XYZ_MAX_COLUMNS - r->n_cols)
+    return fail(r, err, r->line, "Properties: more than %d columns in all (at column %s)", XYZ_MAX_COLUMNS, name);
   if (add_property(r, name, t, (int)count) != 0) return fail(r, err, r->line, "out of memory");
   return 0;
 }
