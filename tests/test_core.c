@@ -756,6 +756,21 @@ static void test_model_file_strictness(const char *dir) {
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "avg_num_neighbors"), "avg_num_neighbors 1e-300 -> %s", msg);
   s = parse_edited(text, n, "avg_num_neighbors 8\n", "avg_num_neighbors 1e7\n", 1, msg);
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "avg_num_neighbors"), "avg_num_neighbors 1e7 -> %s", msg);
+  {
+    /* a small file whose header asks for 4e9 parameters is refused before they are allocated (32 GB) */
+    const char *p = strstr(text, "param embedding");
+    char *head = malloc((size_t)(p - text) + 64);
+    memcpy(head, text, (size_t)(p - text));
+    strcpy(head + (p - text), "param embedding 3 2\nchecksum 0\n");
+    char *big = edited(head, "channels 2\n", "channels 1024\n");
+    char *bigger = edited(big, "radial_hidden 12 10\n", "radial_hidden 4096 4096 4096 4096 4096 4096 4096 4096\n");
+    s = parse_edited(bigger, strlen(bigger), "checksum", "checksum", 1, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, "more than the file can hold"), "header asking for 4e9 parameters -> %s",
+          msg);
+    free(head);
+    free(big);
+    free(bigger);
+  }
   /* /dev/zero is refused after the first MiB (it used to be read until memory ran out) */
   nnp_model *z = NULL;
   s = nnp_model_read("/dev/zero", &z, &err);

@@ -150,7 +150,9 @@ void PairNNP::coeff(int narg, char **arg) {
     } else {
       char chunk[65536];
       size_t got;
-      while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) bytes.append(chunk, got);
+      // beyond the size limit the parser refuses the file: stop reading there (a path to /dev/zero ends too)
+      while (bytes.size() <= NNP_MODEL_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        bytes.append(chunk, got);
       nbytes = ferror(fp) ? -1 - (long long)EIO : (long long)bytes.size();
       fclose(fp);
     }

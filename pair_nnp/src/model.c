@@ -184,6 +184,10 @@ static size_t count_param_arrays(const nnp_model *m) {
 }
 
 nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) {
+  return nnp_model_alloc_limited(h, (size_t)-1, out, err);
+}
+
+nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_model **out, nnp_error *err) {
   nnp_status st = nnp_hyper_validate(h, err);
   if (st) return st;
   nnp_model *m = calloc(1, sizeof *m);
@@ -202,6 +206,12 @@ nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) 
     return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
   }
   layout_params(m);
+  if (m->n_params > max_params) {
+    const size_t n_params = m->n_params;
+    nnp_model_free(m);
+    return nnp_fail(err, NNP_ERR_FORMAT, "the hyperparameters need %zu parameters, more than the file can hold (%zu)",
+                    n_params, max_params);
+  }
   m->params = calloc(m->n_params, sizeof *m->params);
   if (!m->params) {
     nnp_model_free(m);

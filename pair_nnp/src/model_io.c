@@ -462,7 +462,8 @@ nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_err
   next_line(&c, line, LINE_MAX_LEN); /* the magic line, already checked */
   nnp_hyper h;
   st = parse_header(&c, &h, line, LINE_MAX_LEN, pairs, &n_pairs, &metas);
-  if (!st) st = nnp_model_alloc(&h, &m, err);
+  /* every value takes at least two bytes of what is left ("0" and a separator) */
+  if (!st) st = nnp_model_alloc_limited(&h, (size_t)(c.end - c.p) / 2 + 1, &m, err);
   if (!st) st = parse_params(&c, m, line, LINE_MAX_LEN);
   if (!st) st = adopt_metas(&c, m, &metas);
 done:

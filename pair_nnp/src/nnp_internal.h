@@ -91,6 +91,9 @@ struct nnp_model {
 
 /* model.c */
 nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err);
+/* The same, refused with NNP_ERR_FORMAT before the parameters are allocated when they would be more than max_params
+ * (a file can only hold so many values: a small damaged header must not allocate gigabytes). */
+nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_model **out, nnp_error *err);
 nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err);
 
 /* sph.c: component-normalised real spherical harmonics of the direction of r (not necessarily unit).

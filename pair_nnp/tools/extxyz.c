@@ -583,7 +583,9 @@ static int read_count(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   }
   if (n < 0 || n > XYZ_MAX_ATOMS)
     return fail(r, err, r->line, "bad number of atoms %ld (allowed: 0..%d)", n, XYZ_MAX_ATOMS);
-  if (frame_reserve(frame, (int)n) != 0) return fail(r, err, r->line, "out of memory for %ld atoms", n);
+  /* room for the atoms grows as their lines arrive: a 10-byte file declaring 10^8 atoms must not take gigabytes */
+  if (frame_reserve(frame, n < 4096 ? (int)n : 4096) != 0)
+    return fail(r, err, r->line, "out of memory for %ld atoms", n);
   frame->n_atoms = (int)n;
   return 0;
 }
@@ -610,6 +612,10 @@ int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
     if (rc < 0) return -1;
     if (rc == 0)
       return fail(r, err, r->line + 1, "truncated frame: end of file after %d of %d atom lines", i, frame->n_atoms);
+    if (i == frame->capacity) {
+      const int grown = frame->capacity > frame->n_atoms / 2 ? frame->n_atoms : 2 * frame->capacity;
+      if (frame_reserve(frame, grown) != 0) return fail(r, err, r->line, "out of memory for %d atoms", grown);
+    }
     if (read_atom(r, frame, i, &cols, err) != 0) return -1;
   }
   r->frame++;
