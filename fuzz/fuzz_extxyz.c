@@ -71,15 +71,21 @@ static void round_trip(const xyz_frame *f) {
       fprintf(stderr, "a frame that was read does not read back after writing: %s\n", err.message);
       abort();
     }
-    int same = b.n_atoms == f->n_atoms && b.has_cell == f->has_cell && b.has_forces == f->has_forces &&
-               b.has_energy == f->has_energy && (!f->has_energy || b.energy == f->energy) &&
-               !memcmp(b.pbc, f->pbc, sizeof b.pbc) && !memcmp(b.cell, f->cell, sizeof b.cell);
-    for (int i = 0; same && i < f->n_atoms; ++i)
-      same = !strcmp(b.symbols[i], f->symbols[i]) &&
-             !memcmp(b.positions + 3 * i, f->positions + 3 * i, 3 * sizeof(double)) &&
-             (!f->has_forces || !memcmp(b.forces + 3 * i, f->forces + 3 * i, 3 * sizeof(double)));
-    if (!same) {
-      fprintf(stderr, "write + read changed a frame\n");
+    const char *differs = b.n_atoms != f->n_atoms                                           ? "atom count"
+                          : b.has_cell != f->has_cell                                       ? "has_cell"
+                          : b.has_forces != f->has_forces                                   ? "has_forces"
+                          : b.has_energy != f->has_energy                                   ? "has_energy"
+                          : f->has_energy && memcmp(&b.energy, &f->energy, sizeof b.energy) ? "energy"
+                          : memcmp(b.pbc, f->pbc, sizeof b.pbc)                             ? "pbc"
+                          : memcmp(b.cell, f->cell, sizeof b.cell)                          ? "cell"
+                                                                                            : NULL;
+    for (int i = 0; !differs && i < f->n_atoms; ++i)
+      differs = strcmp(b.symbols[i], f->symbols[i])                                                ? "a symbol"
+                : memcmp(b.positions + 3 * i, f->positions + 3 * i, 3 * sizeof(double))            ? "a position"
+                : f->has_forces && memcmp(b.forces + 3 * i, f->forces + 3 * i, 3 * sizeof(double)) ? "a force"
+                                                                                                   : NULL;
+    if (differs) {
+      fprintf(stderr, "write + read changed %s of a frame; written:\n%.*s\n", differs, (int)len, text);
       abort();
     }
     xyz_reader_close(r);

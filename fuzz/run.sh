@@ -53,13 +53,15 @@ run_one() { # NAME: runs one harness, prints its statistics; non-zero status on 
 }
 
 status=0
-if [ "$parallel" = parallel ]; then
-  run_one model & pm=$!
-  run_one extxyz & pe=$!
-  wait $pm || status=1
-  wait $pe || status=1
-else
-  run_one model || status=1
-  run_one extxyz || status=1
-fi
+targets=${NNP_FUZZ_TARGETS:-model extxyz} # a subset, e.g. NNP_FUZZ_TARGETS=model
+pids=()
+for name in $targets; do
+  if [ "$parallel" = parallel ]; then
+    run_one "$name" &
+    pids+=($!)
+  else
+    run_one "$name" || status=1
+  fi
+done
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 exit $status

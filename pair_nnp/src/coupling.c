@@ -120,8 +120,20 @@ nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
   nnp_status st = quadrature_build(m->h.l_max, &q, err);
   if (st) return st;
   int cap = 0;
+  /* a path's tensor depends on (l1, l2, l3) only: layers with the same path share one range of entries */
+  int first_of[NNP_MAX_L + 1][NNP_MAX_L + 1][NNP_MAX_L + 1][2];
+  memset(first_of, -1, sizeof first_of);
   for (int t = 0; t < m->h.layers && !st; ++t)
-    for (int k = 0; k < m->layers[t].n_paths && !st; ++k) st = gaunt_path(m, &q, &m->layers[t].paths[k], &cap, err);
+    for (int k = 0; k < m->layers[t].n_paths && !st; ++k) {
+      nnp_path *p = &m->layers[t].paths[k];
+      int *range = first_of[p->l1][p->l2][p->l3];
+      if (range[0] >= 0) {
+        p->cg_begin = range[0], p->cg_end = range[1];
+        continue;
+      }
+      st = gaunt_path(m, &q, p, &cap, err);
+      range[0] = p->cg_begin, range[1] = p->cg_end;
+    }
   free(q.Y);
   return st;
 }

@@ -625,13 +625,13 @@ int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Writer                                                                                                            */
 
-static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d) {
+static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d, int forces_column) {
   if (f->has_cell) {
     fprintf(out, "Lattice=\"");
     for (int i = 0; i < 9; i++) fprintf(out, i ? " %.17g" : "%.17g", f->cell[i / 3][i % 3]);
     fprintf(out, "\" ");
   }
-  fprintf(out, "Properties=species:S:1:pos:R:3%s%s", d->forces ? ":forces:R:3" : "",
+  fprintf(out, "Properties=species:S:1:pos:R:3%s%s", forces_column ? ":forces:R:3" : "",
           d->atom_energy ? ":energies:R:1" : "");
   if (d->energy) fprintf(out, " energy=%.17g", *d->energy);
   if (d->virial) {
@@ -650,7 +650,8 @@ int xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *dat
                         NULL};
   const xyz_write_data *d = data ? data : &own;
   fprintf(out, "%d\n", frame->n_atoms);
-  write_header(out, frame, d);
+  /* a frame read with forces keeps its column even without atoms (its arrays are then NULL) */
+  write_header(out, frame, d, d->forces || (!data && frame->has_forces));
   for (int i = 0; i < frame->n_atoms; i++) {
     const double *x = frame->positions + 3 * (size_t)i;
     fprintf(out, "%-2s %.17g %.17g %.17g", frame->symbols[i], x[0], x[1], x[2]);
