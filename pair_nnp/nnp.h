@@ -162,6 +162,10 @@ void nnp_workspace_free(nnp_workspace *ws);
  * times faster; the force error they introduce is measured by tests/test_core.c (step 0.01 A: below 1e-6 eV/A for
  * the test models). Parameter gradients need exact evaluation. Rebuild after changing the weights. */
 nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
+/* The tables' estimated error: the largest difference from the exact radial functions at the middle of the table
+ * intervals, relative to the largest value of those functions (0 for exact evaluation). A step whose tables would be
+ * off by more than 1e-4 is refused by nnp_workspace_tabulate_radial (NNP_ERR_ARGUMENT, with a step that would do). */
+double nnp_workspace_radial_table_error(const nnp_workspace *ws);
 
 typedef struct {
   double energy;       /* eV, sum over local atoms */

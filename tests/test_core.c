@@ -553,6 +553,15 @@ static void test_radial_tables(void) {
   nnp_workspace_tabulate_radial(ws, 0.0, &err);
   nnp_compute(m, ws, v, &r1, &err);
   CHECK(r1.energy == r0.energy, "step 0 returns to exact evaluation");
+  CHECK(nnp_workspace_radial_table_error(ws) == 0.0, "exact evaluation has no table error");
+  /* absurd steps are refused (issue 18: 4.5 A tables gave water energies off by half), with a step that would do */
+  s = nnp_workspace_tabulate_radial(ws, 4.5, &err);
+  CHECK(s == NNP_ERR_ARGUMENT && strstr(err.message, "too coarse") && strstr(err.message, "at most about"),
+        "radial step 4.5 A -> %s", err.message);
+  s = nnp_workspace_tabulate_radial(ws, 0.01, &err);
+  const double est = nnp_workspace_radial_table_error(ws);
+  /* the 0.01 A tables' force error above is ~1e-7 eV/A: their relative error must be far below the 1e-4 bound */
+  CHECK(s == NNP_OK && est > 0.0 && est < 1e-6, "0.01 A tables: estimated relative error %.2e", est);
   free(grad), free(f0), free(f1);
   nnp_workspace_free(ws);
   nnp_cell_graph_free(g);

@@ -145,8 +145,11 @@ static inline double nnp_sigmoid(double x, double *dsig) {
 typedef struct {
   double r_lo, step; /* Angstrom */
   int n_intervals, width;
-  double *coef; /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+  double *coef;     /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+  double rel_error; /* estimated: max |table - exact| at the interval midpoints / max |R| at the knots */
 } nnp_radial_table;
+/* Tables whose estimated relative error exceeds this are refused (docs/performance.md, "Radial tables"). */
+#define NNP_TABLE_MAX_REL_ERROR 1e-4
 nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
                                   double step, nnp_radial_table *tab, nnp_error *err);
 void nnp_radial_table_free(nnp_radial_table *tab);
