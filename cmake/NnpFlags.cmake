@@ -11,3 +11,12 @@ if(NNP_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+if(NNP_FUZZ)
+  # libFuzzer harnesses (fuzz/): coverage instrumentation everywhere, ASan + UBSan, clang only.
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "NNP_FUZZ needs clang (CC=clang); fuzz/run.sh sets it up")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined -Wno-pass-failed)
+  add_link_options(-fsanitize=address,undefined)
+endif()

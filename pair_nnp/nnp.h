@@ -84,6 +84,10 @@ nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *spe
 /* A model with the given hyperparameters and random weights drawn from a seeded generator (deterministic). */
 nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err);
 
+/* Model files larger than this are refused (read stops there): real models are at most tens of MB, and a reader
+ * pointed at /dev/zero or a huge wrong file would otherwise take all memory. */
+#define NNP_MODEL_MAX_BYTES ((size_t)1 << 30)
+
 nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err);
 /* Parse a model from memory (e.g. bytes broadcast from MPI rank 0). */
 nnp_status nnp_model_parse(const char *bytes, size_t n_bytes, nnp_model **out, nnp_error *err);
@@ -188,6 +192,10 @@ void nnp_workspace_free(nnp_workspace *ws);
  * times faster; the force error they introduce is measured by tests/test_core.c (step 0.01 A: below 1e-6 eV/A for
  * the test models). Parameter gradients need exact evaluation. Rebuild after changing the weights. */
 nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
+/* The tables' estimated error: the largest difference from the exact radial functions at the middle of the table
+ * intervals, relative to the largest value of those functions (0 for exact evaluation). A step whose tables would be
+ * off by more than 1e-4 is refused by nnp_workspace_tabulate_radial (NNP_ERR_ARGUMENT, with a step that would do). */
+double nnp_workspace_radial_table_error(const nnp_workspace *ws);
 
 typedef struct {
   double energy;       /* eV, sum over local atoms */

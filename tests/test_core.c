@@ -553,6 +553,15 @@ static void test_radial_tables(void) {
   nnp_workspace_tabulate_radial(ws, 0.0, &err);
   nnp_compute(m, ws, v, &r1, &err);
   CHECK(r1.energy == r0.energy, "step 0 returns to exact evaluation");
+  CHECK(nnp_workspace_radial_table_error(ws) == 0.0, "exact evaluation has no table error");
+  /* absurd steps are refused (issue 18: 4.5 A tables gave water energies off by half), with a step that would do */
+  s = nnp_workspace_tabulate_radial(ws, 4.5, &err);
+  CHECK(s == NNP_ERR_ARGUMENT && strstr(err.message, "too coarse") && strstr(err.message, "at most about"),
+        "radial step 4.5 A -> %s", err.message);
+  s = nnp_workspace_tabulate_radial(ws, 0.01, &err);
+  const double est = nnp_workspace_radial_table_error(ws);
+  /* the 0.01 A tables' force error above is ~1e-7 eV/A: their relative error must be far below the 1e-4 bound */
+  CHECK(s == NNP_OK && est > 0.0 && est < 1e-6, "0.01 A tables: estimated relative error %.2e", est);
   free(grad), free(f0), free(f1);
   nnp_workspace_free(ws);
   nnp_cell_graph_free(g);
@@ -606,7 +615,7 @@ static unsigned long long fnv(const char *b, size_t n) {
 
 /* Replace the first occurrence of `from` by `to` and, if asked, re-sign the file so only the edit is wrong. */
 static nnp_status parse_edited(const char *text, size_t n, const char *from, const char *to, int resign, char *msg) {
-  char *buf = malloc(n + 256);
+  char *buf = malloc(n + strlen(to) + 64);
   const char *at = strstr(text, from);
   size_t pre = (size_t)(at - text);
   memcpy(buf, text, pre);
@@ -693,6 +702,145 @@ static void test_model_files(const char *dir) {
   nnp_model_free(m);
 }
 
+/* text with the first `from` replaced by `to` (caller frees). */
+static char *edited(const char *text, const char *from, const char *to) {
+  const char *at = strstr(text, from);
+  if (!at) abort();
+  char *buf = malloc(strlen(text) + strlen(to) + 1);
+  memcpy(buf, text, (size_t)(at - text));
+  strcpy(buf + (at - text), to);
+  strcat(buf, at + strlen(from));
+  return buf;
+}
+
+/* Hostile or careless model files (issue 18): each used to be accepted, misread or crash. */
+static void test_model_file_strictness(const char *dir) {
+  nnp_model *m = make_model(1, 2, 2, 3, 5);
+  char path[1024], msg[512];
+  snprintf(path, sizeof path, "%s/test_core_strict.nnp", dir);
+  nnp_error err;
+  if (nnp_model_write(m, path, &err)) abort();
+  size_t n = 0;
+  char *text = slurp(path, &n);
+  nnp_status s;
+  /* a long header line is read whole (it used to be cut at 4096 characters: "O H" without "Na") */
+  {
+    char spaced[6000] = "species O H";
+    memset(spaced + strlen(spaced), ' ', 5000);
+    strcpy(spaced + 11 + 5000, "Na\n");
+    s = parse_edited(text, n, "species O H Na\n", spaced, 1, msg);
+    CHECK(s == NNP_OK, "species line with 5000 spaces reads as 3 species: %s", msg);
+    char *huge = malloc(70000);
+    strcpy(huge, "species O H");
+    memset(huge + 11, ' ', 69000);
+    strcpy(huge + 11 + 69000, "Na\n");
+    s = parse_edited(text, n, "species O H Na\n", huge, 1, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, "longer than"), "header line over 64 KiB -> %s", msg);
+    free(huge);
+  }
+  s = parse_edited(text, n, "l_max 1\n", "l_max 1\nl_max 1\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "twice") && strstr(msg, "l_max"), "duplicate header key -> %s", msg);
+  s = parse_edited(text, n, "units metal\n", "units metal\nunits metal\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "twice"), "duplicate units -> %s", msg);
+  s = parse_edited(text, n, "\npair_cutoff O H ", "\npair_cutoff H O 3.0\npair_cutoff O H ", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "twice"), "pair cutoff given twice (both orders) -> %s", msg);
+  s = parse_edited(text, n, "\nparam ", "\nmeta a 1\nmeta b 2\nmeta a 3\nparam ", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "'a' is given twice"), "duplicate meta key -> %s", msg);
+  {
+    /* a 7-character species and a pair_cutoff naming it with one more character: no longer matched by truncation */
+    char *a = edited(text, "species O H Na\n", "species O H Abcdefg\n");
+    char *b = edited(a, "\npair_cutoff O H ", "\npair_cutoff O Abcdefgh ");
+    s = parse_edited(b, strlen(b), "checksum", "checksum", 1, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, "Abcdefgh"), "pair_cutoff name longer than any species -> %s", msg);
+    free(a);
+    free(b);
+  }
+  s = parse_edited(text, n, "pair_nnp-model 1\n", "pair_nnp-model 4294967297\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "version"), "version 4294967297 -> %s", msg);
+  s = parse_edited(text, n, "pair_nnp-model 1\n", "pair_nnp-model 1.9 beta\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "version"), "version '1.9 beta' -> %s", msg);
+  s = parse_edited(text, n, "pair_nnp-model 1\n", "pair_nnp-model 01\r\n", 1, msg);
+  CHECK(s == NNP_OK, "version '01' with CRLF is 1: %s", msg);
+  s = parse_edited(text, n, "avg_num_neighbors 8\n", "avg_num_neighbors 1e-300\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "avg_num_neighbors"), "avg_num_neighbors 1e-300 -> %s", msg);
+  s = parse_edited(text, n, "avg_num_neighbors 8\n", "avg_num_neighbors 1e7\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "avg_num_neighbors"), "avg_num_neighbors 1e7 -> %s", msg);
+  {
+    /* a small file whose header asks for 4e9 parameters is refused before they are allocated (32 GB) */
+    const char *p = strstr(text, "param embedding");
+    char *head = malloc((size_t)(p - text) + 64);
+    memcpy(head, text, (size_t)(p - text));
+    strcpy(head + (p - text), "param embedding 3 2\nchecksum 0\n");
+    char *big = edited(head, "channels 2\n", "channels 1024\n");
+    char *bigger = edited(big, "radial_hidden 12 10\n", "radial_hidden 4096 4096 4096 4096 4096 4096 4096 4096\n");
+    s = parse_edited(bigger, strlen(bigger), "checksum", "checksum", 1, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, "more than the file can hold"), "header asking for 4e9 parameters -> %s",
+          msg);
+    free(head);
+    free(big);
+    free(bigger);
+  }
+  /* /dev/zero is refused after the first MiB (it used to be read until memory ran out) */
+  nnp_model *z = NULL;
+  s = nnp_model_read("/dev/zero", &z, &err);
+  CHECK(s == NNP_ERR_FORMAT && z == NULL, "/dev/zero as a model -> %s", err.message);
+  free(text);
+  nnp_model_free(m);
+
+  /* Valid hyperparameters whose middle layers need more arrays (3 l_max + K + 4) than the table once had room for:
+   * a heap overflow in nnp_model_alloc (issue 18). The model must build, write, read back and evaluate. */
+  nnp_hyper h;
+  if (nnp_hyper_default(&h, 1, species3 + 1, &err)) abort();
+  h.l_max = 6, h.channels = 1, h.layers = 5, h.radial_basis = 1, h.readout_hidden = 1, h.n_radial_hidden = 8;
+  for (int k = 0; k < 8; ++k) h.radial_hidden[k] = 1;
+  nnp_model *big = NULL, *back = NULL;
+  s = nnp_model_create_random(&h, 3, &big, &err);
+  CHECK(s == NNP_OK, "l_max 6, 5 layers, 8 radial widths: model created (%s)", s ? err.message : "ok");
+  if (big) {
+    s = nnp_model_write(big, path, &err);
+    if (!s) s = nnp_model_read(path, &back, &err);
+    CHECK(s == NNP_OK, "... and written and read back (%s)", s ? err.message : "ok");
+    structure st = random_structure(4, 1, 4.0, 1, 21);
+    outcome o = evaluate(big, &st, 1);
+    CHECK(o.status == NNP_OK && isfinite(o.energy), "... and evaluated (%s)", o.message);
+  }
+  nnp_model_free(back);
+  nnp_model_free(big);
+}
+
+/* Cell-graph corner cases (issue 18). */
+static void test_cell_graph_corners(void) {
+  const double cell[3][3] = {{5, 0, 0}, {0, 5, 0}, {0, 0, 5}};
+  const int pbc[3] = {1, 1, 1};
+  nnp_cell_graph *g = NULL;
+  nnp_error err;
+  /* no atoms and no arrays: used to reach memcpy(out, NULL, 0), undefined behaviour (UBSan) */
+  nnp_status s = nnp_cell_graph_build(0, NULL, NULL, cell, pbc, 3.0, &g, &err);
+  CHECK(s == NNP_OK && g && nnp_cell_graph_view(g)->n_total == 0, "empty cell graph with NULL arrays (%s)",
+        s ? err.message : "ok");
+  nnp_cell_graph_free(g);
+
+  /* a slab given with a zero c vector and pbc T T F is valid: same energy as with any c along the normal */
+  nnp_model *m = make_model(1, 4, 2, 2, 9);
+  structure slab = random_structure(10, 2, 6.0, 0, 17);
+  double ab[3][3] = {{6.0, 0, 0}, {1.0, 5.5, 0}, {0, 0, 0}};
+  memcpy(slab.cell, ab, sizeof ab);
+  slab.pbc[0] = slab.pbc[1] = 1, slab.pbc[2] = 0;
+  structure tall = slab;
+  tall.cell[2][2] = 40.0;
+  outcome zero_c = evaluate(m, &slab, 1), with_c = evaluate(m, &tall, 1);
+  /* both wrap the same atoms by the same lattice vectors; only the rounding of fractional coordinates may differ */
+  CHECK(zero_c.status == NNP_OK && with_c.status == NNP_OK &&
+            fabs(zero_c.energy - with_c.energy) <= 1e-12 * fabs(with_c.energy),
+        "slab with zero c vector: %s, energy %.15g vs %.15g", zero_c.message, zero_c.energy, with_c.energy);
+  /* the periodic vectors must still be independent */
+  slab.cell[1][0] = 12.0, slab.cell[1][1] = 0.0;
+  outcome bad = evaluate(m, &slab, 1);
+  CHECK(bad.status == NNP_ERR_GEOMETRY && strstr(bad.message, "singular"), "slab with parallel a, b -> %s",
+        bad.message);
+  nnp_model_free(m);
+}
+
 static void test_bad_input(void) {
   nnp_model *m = make_model(1, 4, 2, 2, 1);
   structure st = random_structure(6, 2, 4.0, 1, 8);
@@ -773,6 +921,8 @@ int main(int argc, char **argv) {
   test_radial_tables();
   test_update_positions();
   test_model_files(dir);
+  test_model_file_strictness(dir);
+  test_cell_graph_corners();
   test_bad_input();
   printf("%d passed, %d failed\n", n_pass, n_fail);
   return n_fail ? 1 : 0;

@@ -259,6 +259,48 @@ static void test_writer_header(tally *t) {
   CHECK(t, strstr(buf, "Ar 0.10000000000000001 0.20000000000000001 0.29999999999999999 1 2 3 -0.5\n") != NULL);
 }
 
+/* A Properties line declaring `n` columns name:R:1000 (each 1000 columns wide) before species and pos. */
+static char *wide_properties(long n) {
+  char *text = malloc((size_t)n * 10 + 128);
+  size_t len = (size_t)sprintf(text, "1\nProperties=");
+  for (long k = 0; k < n; k++) len += (size_t)sprintf(text + len, "a:R:1000:");
+  sprintf(text + len, "species:S:1:pos:R:3\nH 0 0 0\n");
+  return text;
+}
+
+/* The total column count is bounded: 2,147,484 columns of width 1000 overflowed an int (a crash), and 10^9 columns
+ * took 1 GB for the per-column tables (issue 18). */
+static void test_column_bound(tally *t) {
+  const long counts[2] = {XYZ_MAX_COLUMNS / 1000 + 1, 2147484};
+  for (int k = 0; k < 2; k++) {
+    char *text = wide_properties(counts[k]);
+    error_case c = {"too many columns in all", text, {"frame 0, line 2", "more than 100000 columns", NULL}};
+    run_error_case(t, &c);
+    free(text);
+  }
+}
+
+/* A frame without atoms but with a forces column keeps the column through xyz_write_frame (found by fuzz_extxyz). */
+static void test_empty_frame_roundtrip(tally *t) {
+  FILE *fp = NULL, *out = tmpfile();
+  xyz_reader *r = open_text("0\nProperties=species:S:1:pos:R:3:forces:R:3 energy=1\n", &fp), *back = NULL;
+  xyz_frame f, g;
+  xyz_error err;
+  xyz_frame_init(&f);
+  xyz_frame_init(&g);
+  CHECK(t, r && out && xyz_reader_next(r, &f, &err) == 1 && f.n_atoms == 0 && f.has_forces);
+  CHECK(t, out && xyz_write_frame(out, &f, NULL, &err) == 0);
+  if (out) rewind(out);
+  CHECK(t, out && xyz_reader_open_stream(out, "back.xyz", &back, &err) == 0 && xyz_reader_next(back, &g, &err) == 1 &&
+               g.n_atoms == 0 && g.has_forces && g.has_energy && g.energy == 1.0);
+  xyz_reader_close(back);
+  xyz_reader_close(r);
+  xyz_frame_free(&f);
+  xyz_frame_free(&g);
+  if (fp) fclose(fp);
+  if (out) fclose(out);
+}
+
 static void test_elements(tally *t) {
   CHECK(t, xyz_element_z("H") == 1 && xyz_element_z("Rn") == 86 && xyz_element_z("fe") == 26);
   CHECK(t, xyz_element_z("Fr") == 0 && xyz_element_z("") == 0 && xyz_element_z("X") == 0);
@@ -273,6 +315,8 @@ int main(int argc, char **argv) {
   test_good_file(&t, dir);
   test_missing_file(&t);
   for (size_t i = 0; i < sizeof error_cases / sizeof error_cases[0]; i++) run_error_case(&t, &error_cases[i]);
+  test_column_bound(&t);
+  test_empty_frame_roundtrip(&t);
   test_crlf_and_quotes(&t);
   test_writer_header(&t);
   test_roundtrip(&t, dir);

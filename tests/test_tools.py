@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Command-line behaviour of nnp-init, nnp-eval and nnp-train: bad input ends with a message that names the problem
-and a non-zero exit; a model evaluated on its own predictions has zero error; nnp-train checks every write of its
-learning curve and refuses to resume a checkpoint of another run.
+and a non-zero exit; a model evaluated on its own predictions has zero error; no tool overwrites its own inputs;
+nnp-train checks every write of its learning curve and refuses to resume a checkpoint of another run.
 
 usage: test_tools.py --nnp-init PATH --nnp-eval PATH --nnp-train PATH --data DIR --workdir DIR
 """
@@ -70,6 +70,74 @@ def test_train(a, w):
         f.write(base + "output excl.nnp\nexclude train.xyz 8\n")
     expect_error([a.nnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
                  "nnp-train: exclude names a frame that is not there")
+def snapshot(paths):
+    return {p: open(p, "rb").read() for p in paths}
+
+
+def test_outputs_never_inputs(a, w, model, data):
+    """An output naming an input (by any spelling or link) or another output is refused before anything is written;
+    outputs are written through a temporary file, which a failure removes (issue 18)."""
+    work_data = w("io_data.xyz")
+    with open(work_data, "w") as f:
+        f.write(open(data).read())
+    if os.path.exists(w("io_link.xyz")):
+        os.remove(w("io_link.xyz"))
+    os.link(work_data, w("io_link.xyz"))
+    before = snapshot([model, work_data])
+    spelled = os.path.join(os.path.dirname(work_data), ".", os.path.basename(work_data))
+    for out, what in ((work_data, "the data"), (spelled, "the data spelled ./"), (w("io_link.xyz"), "a hard link to "
+                      "the data"), (model, "the model")):
+        expect_error([a.nnp_eval, model, work_data, "--predictions", out], r"would destroy",
+                     "nnp-eval --predictions = %s" % what)
+    check(snapshot([model, work_data]) == before, "nnp-eval left the data and the model untouched")
+    # a failed evaluation leaves an existing predictions file as it was, and no temporary file
+    with open(w("io_old_pred.xyz"), "w") as f:
+        f.write("old predictions\n")
+    with open(w("io_unknown.xyz"), "w") as f:
+        f.write('1\nProperties=species:S:1:pos:R:3\nO 0 0 0\n2\nProperties=species:S:1:pos:R:3\nO 0 0 0\nNa 2 0 0\n')
+    rc, out = run([a.nnp_eval, model, w("io_unknown.xyz"), "--predictions", w("io_old_pred.xyz")])
+    left = [n for n in os.listdir(a.workdir) if n.startswith("io_old_pred.xyz.tmp")]
+    check(rc != 0 and open(w("io_old_pred.xyz")).read() == "old predictions\n" and not left,
+          "a failed nnp-eval keeps the old predictions and removes its temporary file (%s)" % left)
+
+    # nnp-train: output, log and checkpoint against the data, the configuration, the starting model and each other
+    def config(**paths):
+        keys = dict(train=work_data, output=w("io_m.nnp"), log=w("io_m.csv"), checkpoint=w("io_m.ckpt"))
+        keys.update(paths)
+        text = "species H O Cu\nr_cut 4.0\nl_max 1\nchannels 2\nlayers 1\nradial_basis 2\nradial_hidden 2\n" \
+               "readout_hidden 2\nepochs 1\nbatch_size 1\nvalidation_fraction 0\n"
+        text += "".join("%s %s\n" % kv for kv in keys.items())
+        with open(w("io.cfg"), "w") as f:
+            f.write(text)
+        return w("io.cfg")
+    cases = [(dict(output=work_data), r"output .* is the training data", "output = the training data"),
+             (dict(log=w("io_link.xyz")), r"log .* is the training data", "log = a hard link to the training data"),
+             (dict(checkpoint=w("io.cfg")), r"checkpoint .* is the configuration", "checkpoint = the configuration"),
+             (dict(checkpoint=w("io_m.nnp")), r"output .* and checkpoint .* are the same file", "checkpoint = output"),
+             (dict(log=w("io_m.nnp")), r"same file", "log = output (not created yet)"),
+             (dict(initial_model=model, output=model), r"output .* is initial_model", "output = initial_model")]
+    before = snapshot([model, work_data])
+    for keys, pattern, what in cases:
+        expect_error([a.nnp_train, config(**keys)], pattern, "nnp-train " + what)
+    check(snapshot([model, work_data]) == before and not os.path.exists(w("io_m.nnp")),
+          "nnp-train left its inputs untouched and wrote nothing")
+
+
+def test_hostile_inputs(a, w, model):
+    """Tool-level reproducers of issue 18 items 1 and 2."""
+    with open(w("deep_hyper.txt"), "w") as f:  # valid hyperparameters that overflowed the array table
+        f.write("species H\nl_max 6\nchannels 1\nlayers 5\nradial_basis 1\nradial_hidden 1 1 1 1 1 1 1 1\n"
+                "readout_hidden 1\n")
+    rc, out = run([a.nnp_init, w("deep_hyper.txt"), w("deep.nnp")])
+    check(rc == 0, "nnp-init: l_max 6, 5 layers, 8 radial widths -> exit %d %s" % (rc, out.strip()[:200]))
+    with open(w("deep.xyz"), "w") as f:
+        f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nH 0 0 0\nH 1.5 0 0\n')
+    rc, out = run([a.nnp_eval, w("deep.nnp"), w("deep.xyz"), "--json", "--threads", "1"])
+    check(rc == 0, "nnp-eval evaluates that model -> exit %d %s" % (rc, out.strip()[-200:]))
+    with open(w("wide.xyz"), "w") as f:  # 2,147,484 columns of width 1000 overflowed an int
+        f.write("1\nProperties=" + "a:R:1000:" * 2147484 + "species:S:1:pos:R:3\nH 0 0 0\n")
+    expect_error([a.nnp_eval, model, w("wide.xyz")], r"more than 100000 columns", "extxyz with 2.1e9 columns")
+    os.remove(w("wide.xyz"))
 
 
 def main():
@@ -121,6 +189,8 @@ def main():
         f.write("species H O\nl_max 9\n")
     expect_error([a.nnp_init, w("bad_hyper2.txt"), w("x.nnp")], r"l_max", "l_max out of range")
     test_train(a, w)
+    test_outputs_never_inputs(a, w, model, data)
+    test_hostile_inputs(a, w, model)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 

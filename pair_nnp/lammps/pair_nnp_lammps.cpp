@@ -55,8 +55,9 @@ std::string species_list(const nnp_model *model) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 PairNNP::PairNNP(LAMMPS *lmp)
-    : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
-      comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1), baseline_check(true) {
+    : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), workspace_step(-1.0), energy_unit(1.0),
+      radial_step(0.01), comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1),
+      baseline_check(true) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -81,6 +82,7 @@ void PairNNP::release_model() {
   workspace = nullptr;
   model = nullptr;
   workspace_threads = -1;
+  workspace_step = -1.0;
 }
 
 void PairNNP::allocate() {
@@ -160,7 +162,9 @@ void PairNNP::coeff(int narg, char **arg) {
     } else {
       char chunk[65536];
       size_t got;
-      while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) bytes.append(chunk, got);
+      // beyond the size limit the parser refuses the file: stop reading there (a path to /dev/zero ends too)
+      while (bytes.size() <= NNP_MODEL_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        bytes.append(chunk, got);
       nbytes = ferror(fp) ? -1 - (long long)EIO : (long long)bytes.size();
       fclose(fp);
     }
@@ -266,9 +270,28 @@ void PairNNP::init_style() {
       workspace = nullptr;
       fail_one(std::string("pair_style nnp: cannot create the workspace: ") + err.message);
     }
-    if (nnp_workspace_tabulate_radial(workspace, radial_step, &err) != NNP_OK)
-      fail_one(std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
     workspace_threads = nthreads;
+    workspace_step = -1.0;
+  }
+  // A re-issued `pair_style nnp radial_step X` reaches settings() of this instance: rebuild the tables for it.
+  if (workspace_step != radial_step) {
+    nnp_error err;
+    err.message[0] = '\0';
+    if (nnp_workspace_tabulate_radial(workspace, radial_step, &err) != NNP_OK)
+      error->all(FLERR, std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
+    workspace_step = radial_step;
+    if (comm->me == 0) {
+      char line[256];
+      if (radial_step > 0.0)
+        snprintf(line, sizeof line,
+                 "pair_style nnp: radial functions from tables with knots %g A apart; estimated table error %.2g of "
+                 "the functions' range\n",
+                 radial_step, nnp_workspace_radial_table_error(workspace));
+      else
+        snprintf(line, sizeof line, "pair_style nnp: radial functions evaluated exactly (radial_step 0)\n");
+      if (screen) fputs(line, screen);
+      if (logfile) fputs(line, logfile);
+    }
   }
 }
 

@@ -47,6 +47,7 @@ protected:
   nnp_model *model;
   nnp_workspace *workspace;
   int workspace_threads;
+  double workspace_step; // radial_step the workspace's tables were built with; < 0: none built yet
   std::string model_path;
   std::vector<int> type_species; // [ntypes + 1]: model species of each LAMMPS type, -1 for NULL
   double energy_unit;            // eV -> the energy unit of the LAMMPS `units` style

@@ -188,6 +188,13 @@ nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_err
   return NNP_OK;
 }
 
+double nnp_workspace_radial_table_error(const nnp_workspace *ws) {
+  double worst = 0.0;
+  for (int k = 0; ws && k < ws->n_tables; ++k)
+    worst = worst > ws->tables[k].rel_error ? worst : ws->tables[k].rel_error;
+  return worst;
+}
+
 static int max_paths_x_channels(const nnp_model *m) {
   int best = 0;
   for (int t = 0; t < m->h.layers; ++t)

@@ -62,6 +62,14 @@ static int by_m3(const void *a, const void *b) {
   return x->m2 - y->m2;
 }
 
+/* Whether a real-harmonic triple product can integrate to nonzero over the azimuth: Y_l1m1 Y_l2m2 holds the
+ * frequencies |m1| + |m2| and ||m1| - |m2||, and Y_l3m3 has frequency |m3|. Skipping the other entries (exact zeros)
+ * saves most of the quadrature, which dominated building an l_max 6 model. */
+static int azimuth_allowed(int m1, int m2, int m3) {
+  const int a = abs(m1), b = abs(m2), c = abs(m3);
+  return c == a + b || c == abs(a - b);
+}
+
 /* Appends the nonzero entries of one path's tensor to the model's table. */
 static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path *p, int *cap, nnp_error *err) {
   const int L = m->h.l_max, nsh = NNP_NSH(L);
@@ -73,6 +81,7 @@ static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path 
     for (int b = 0; b < n2; ++b)
       for (int c = 0; c < n3; ++c) {
         double s = 0.0;
+        if (!azimuth_allowed(a - p->l1, b - p->l2, c - p->l3)) continue; /* g stays 0 */
         for (int k = 0; k < q->n; ++k) {
           const double *Y = q->Y + (size_t)k * nsh;
           s += q->w[k] * Y[p->l1 * p->l1 + a] * Y[p->l2 * p->l2 + b] * Y[p->l3 * p->l3 + c];
@@ -120,8 +129,20 @@ nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
   nnp_status st = quadrature_build(m->h.l_max, &q, err);
   if (st) return st;
   int cap = 0;
+  /* a path's tensor depends on (l1, l2, l3) only: layers with the same path share one range of entries */
+  int first_of[NNP_MAX_L + 1][NNP_MAX_L + 1][NNP_MAX_L + 1][2];
+  memset(first_of, -1, sizeof first_of);
   for (int t = 0; t < m->h.layers && !st; ++t)
-    for (int k = 0; k < m->layers[t].n_paths && !st; ++k) st = gaunt_path(m, &q, &m->layers[t].paths[k], &cap, err);
+    for (int k = 0; k < m->layers[t].n_paths && !st; ++k) {
+      nnp_path *p = &m->layers[t].paths[k];
+      int *range = first_of[p->l1][p->l2][p->l3];
+      if (range[0] >= 0) {
+        p->cg_begin = range[0], p->cg_end = range[1];
+        continue;
+      }
+      st = gaunt_path(m, &q, p, &cap, err);
+      range[0] = p->cg_begin, range[1] = p->cg_end;
+    }
   free(q.Y);
   return st;
 }

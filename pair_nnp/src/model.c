@@ -70,8 +70,11 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
   for (int k = 0; k < h->n_radial_hidden; ++k)
     if (h->radial_hidden[k] < 1 || h->radial_hidden[k] > 4096)
       return nnp_fail(err, NNP_ERR_FORMAT, "radial_hidden width %d is outside 1..4096", h->radial_hidden[k]);
-  if (!(h->avg_num_neighbors > 0.0) || !isfinite(h->avg_num_neighbors))
-    return nnp_fail(err, NNP_ERR_FORMAT, "avg_num_neighbors must be positive");
+  /* Messages are scaled by nu^-1/2: far below one neighbour per thousand atoms or above a million neighbours no data
+   * set could have produced it, and 1e-300 would turn every message into an overflow (docs/model.md). */
+  if (!(h->avg_num_neighbors >= NNP_MIN_AVG_NEIGHBORS && h->avg_num_neighbors <= NNP_MAX_AVG_NEIGHBORS))
+    return nnp_fail(err, NNP_ERR_FORMAT, "avg_num_neighbors %g is outside [%g, %g]", h->avg_num_neighbors,
+                    NNP_MIN_AVG_NEIGHBORS, NNP_MAX_AVG_NEIGHBORS);
   for (int s = 0; s < h->n_species; ++s)
     if (!isfinite(h->energy_shift[s]) || !isfinite(h->energy_scale[s]))
       return nnp_fail(err, NNP_ERR_FORMAT, "energy shift/scale of %s is not finite", h->species[s]);
@@ -167,7 +170,24 @@ static void layout_params(nnp_model *m) {
   m->n_params = b.next;
 }
 
+/* Number of parameter arrays layout_params creates (it must agree with it exactly): the embedding; per layer an
+ * up-projection per input degree, the radial MLP's layers and output, a down-projection per output degree and a
+ * self-connection per degree both sides have; the readout's two arrays. */
+static size_t count_param_arrays(const nnp_model *m) {
+  size_t n = 1 + 2;
+  for (int t = 0; t < m->h.layers; ++t) {
+    const nnp_layer *ly = &m->layers[t];
+    const int self = (ly->lin < ly->lout ? ly->lin : ly->lout) + 1;
+    n += (size_t)(ly->lin + 1) + (size_t)m->h.n_radial_hidden + 1 + (size_t)(ly->lout + 1) + (size_t)self;
+  }
+  return n;
+}
+
 nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) {
+  return nnp_model_alloc_limited(h, (size_t)-1, out, err);
+}
+
+nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_model **out, nnp_error *err) {
   nnp_status st = nnp_hyper_validate(h, err);
   if (st) return st;
   nnp_model *m = calloc(1, sizeof *m);
@@ -175,13 +195,23 @@ nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) 
   m->h = *h;
   m->feature_width = h->channels * NNP_NSH(h->l_max);
   m->layers = calloc((size_t)h->layers, sizeof *m->layers);
-  m->arrays = calloc((size_t)(2 + h->layers * (2 * NNP_MAX_L + 4 + NNP_MAX_RADIAL_LAYERS) + 2), sizeof *m->arrays);
-  if (!m->layers || !m->arrays) {
+  if (!m->layers) {
     nnp_model_free(m);
     return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
   }
   for (int t = 0; t < h->layers; ++t) layout_layer(h, t, &m->layers[t]);
+  m->arrays = calloc(count_param_arrays(m), sizeof *m->arrays);
+  if (!m->arrays) {
+    nnp_model_free(m);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
+  }
   layout_params(m);
+  if (m->n_params > max_params) {
+    const size_t n_params = m->n_params;
+    nnp_model_free(m);
+    return nnp_fail(err, NNP_ERR_FORMAT, "the hyperparameters need %zu parameters, more than the file can hold (%zu)",
+                    n_params, max_params);
+  }
   m->params = calloc(m->n_params, sizeof *m->params);
   if (!m->params) {
     nnp_model_free(m);

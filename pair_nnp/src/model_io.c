@@ -26,13 +26,17 @@ typedef struct {
   nnp_error *err;
 } cursor;
 
-/* Copies the next line (without newline) into buf; returns 0 at the end of the body. */
+/* Copies the next line (without newline) into buf; returns 1, 0 at the end of the body, or -1 for a line that does
+ * not fit (a header line is never that long: truncating it would silently drop what follows). */
 static int next_line(cursor *c, char *buf, size_t size) {
   if (c->p >= c->end) return 0;
   const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
   const char *stop = nl ? nl : c->end;
   size_t len = (size_t)(stop - c->p);
-  if (len >= size) len = size - 1;
+  if (len >= size) {
+    c->line++;
+    return -1;
+  }
   memcpy(buf, c->p, len);
   buf[len] = '\0';
   if (len && buf[len - 1] == '\r') buf[len - 1] = '\0';
@@ -129,12 +133,58 @@ static nnp_status prefix_line(cursor *c, nnp_status st) {
   return st;
 }
 
+typedef struct {
+  char *text; /* "key value" after 'meta ' */
+  int line;
+} meta_line;
+
+typedef struct {
+  meta_line *v;
+  int n, cap;
+} meta_list;
+
+static void meta_list_free(meta_list *l) {
+  for (int k = 0; k < l->n; ++k) free(l->v[k].text);
+  free(l->v);
+}
+
+/* Appends with geometric growth (a file may hold many meta lines). */
+static nnp_status meta_list_add(cursor *c, meta_list *l, const char *text) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    meta_line *grown = realloc(l->v, (size_t)cap * sizeof *grown);
+    if (!grown) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
+    l->v = grown;
+    l->cap = cap;
+  }
+  char *copy = malloc(strlen(text) + 1);
+  if (!copy) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
+  strcpy(copy, text);
+  l->v[l->n++] = (meta_line){copy, c->line};
+  return NNP_OK;
+}
+
+#define TOO_LONG()                                                                                                     \
+  BAD("line %d: longer than %d characters (a header line is never that long)", c->line, LINE_MAX_LEN - 1)
+enum { LINE_MAX_LEN = 1 << 16 };
+
+/* Bit of `seen` for a key that may appear once, or 0 for one that is not in the table. */
+static int key_bit(const char *key) {
+  static const char *const once[] = {"species",       "units",       "r_cut",          "r_min",
+                                     "l_max",         "channels",    "layers",         "radial_basis",
+                                     "radial_hidden", "envelope_p",  "readout_hidden", "avg_num_neighbors",
+                                     "energy_shift",  "energy_scale"};
+  for (int k = 0; k < (int)(sizeof once / sizeof once[0]); ++k)
+    if (!strcmp(key, once[k])) return 1 << k;
+  return 0;
+}
+
 /* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
 static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
-                               char ***metas, int *n_metas) {
-  int seen = 0;
+                               meta_list *metas) {
+  int seen = 0, got;
   memset(h, 0, sizeof *h);
-  while (next_line(c, line, size)) {
+  while ((got = next_line(c, line, size)) > 0) {
     if (strncmp(line, "param ", 6) == 0) break;
     if (strncmp(line, "baseline ", 9) == 0) { /* format version 2 (docs/model.md, "Baselines") */
       nnp_status bst = nnp_baseline_parse(h, line + 9, c->err);
@@ -142,20 +192,16 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
       continue;
     }
     if (strncmp(line, "meta ", 5) == 0) {
-      char **grown = realloc(*metas, (size_t)(*n_metas + 1) * sizeof *grown);
-      if (!grown) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
-      *metas = grown;
-      grown[*n_metas] = malloc(strlen(line + 5) + 1);
-      if (!grown[*n_metas]) return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
-      strcpy(grown[(*n_metas)++], line + 5);
+      nnp_status st = meta_list_add(c, metas, line + 5);
+      if (st) return st;
       continue;
     }
-    char copy[4096];
-    snprintf(copy, sizeof copy, "%s", line);
     char *tok[NNP_MAX_SPECIES + 2];
-    int nt = split(copy, tok, NNP_MAX_SPECIES + 2);
+    int nt = split(line, tok, NNP_MAX_SPECIES + 2);
     if (nt == 0 || tok[0][0] == '#') continue;
     const char *key = tok[0];
+    const int bit = key_bit(key);
+    if (bit & seen) return BAD("line %d: '%s' is given twice", c->line, key);
     nnp_status st = NNP_OK;
     if (!strcmp(key, "species")) {
       if (nt < 2 || nt - 1 > NNP_MAX_SPECIES)
@@ -181,6 +227,9 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
       if ((st = need_count(c, key, nt - 1, 3))) return st;
       if (*n_pairs >= NNP_MAX_SPECIES * NNP_MAX_SPECIES) return BAD("line %d: too many pair_cutoff lines", c->line);
       pair_entry *pe = &pairs[(*n_pairs)++];
+      if (strlen(tok[1]) >= sizeof pe->a || strlen(tok[2]) >= sizeof pe->b)
+        return BAD("line %d: pair_cutoff %s %s names a species that is not in 'species' (too long)", c->line, tok[1],
+                   tok[2]);
       snprintf(pe->a, sizeof pe->a, "%s", tok[1]);
       snprintf(pe->b, sizeof pe->b, "%s", tok[2]);
       if (parse_double(tok[3], &pe->r)) return BAD("line %d: pair_cutoff value '%s' is not a number", c->line, tok[3]);
@@ -219,7 +268,9 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
     }
     if (st) return st;
   }
-  if (strncmp(line, "param ", 6) != 0) return BAD("the file ends before the first parameter block (truncated?)");
+  if (got < 0) return TOO_LONG();
+  if (got == 0 || strncmp(line, "param ", 6) != 0)
+    return BAD("the file ends before the first parameter block (truncated?)");
   static const char *names[] = {"species",       "units",       "r_cut",          "r_min",
                                 "l_max",         "channels",    "layers",         "radial_basis",
                                 "radial_hidden", "envelope_p",  "readout_hidden", "avg_num_neighbors",
@@ -228,11 +279,62 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
     if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
   for (int a = 0; a < NNP_MAX_SPECIES; ++a)
     for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
+  unsigned char given[NNP_MAX_SPECIES][NNP_MAX_SPECIES] = {{0}};
   for (int k = 0; k < *n_pairs; ++k) {
     int a = species_of(h, pairs[k].a), b = species_of(h, pairs[k].b);
     if (a < 0 || b < 0)
       return BAD("pair_cutoff %s %s names a species that is not in 'species'", pairs[k].a, pairs[k].b);
+    if (given[a][b]) return BAD("pair_cutoff %s %s is given twice", pairs[k].a, pairs[k].b);
+    given[a][b] = given[b][a] = 1;
     h->pair_cutoff[a][b] = h->pair_cutoff[b][a] = pairs[k].r;
+  }
+  return NNP_OK;
+}
+
+static int compare_meta_keys(const void *x, const void *y) {
+  const meta_line *a = x, *b = y;
+  size_t la = strcspn(a->text, " "), lb = strcspn(b->text, " ");
+  int d = strncmp(a->text, b->text, la < lb ? la : lb);
+  return d ? d : (la > lb) - (la < lb);
+}
+
+/* Moves the meta lines into the model in file order, refusing a malformed or repeated key; sorting a copy finds
+ * repeats in n log n (one nnp_model_set_meta per line would search the list each time). */
+static nnp_status adopt_metas(cursor *c, nnp_model *m, meta_list *metas) {
+  if (metas->n == 0) return NNP_OK;
+  for (int k = 0; k < metas->n; ++k) {
+    const char *t = metas->v[k].text;
+    size_t klen = strcspn(t, " ");
+    if (klen == 0 || klen >= sizeof m->meta[0].key || memchr(t, '\t', klen) || strchr(t, '\r'))
+      return BAD("line %d: a meta key must be 1-63 characters without tabs, followed by a space and free text",
+                 metas->v[k].line);
+  }
+  meta_line *sorted = malloc((size_t)metas->n * sizeof *sorted);
+  m->meta = calloc((size_t)metas->n, sizeof *m->meta);
+  if (!sorted || !m->meta) {
+    free(sorted);
+    return nnp_fail(c->err, NNP_ERR_NOMEM, "out of memory");
+  }
+  memcpy(sorted, metas->v, (size_t)metas->n * sizeof *sorted);
+  qsort(sorted, (size_t)metas->n, sizeof *sorted, compare_meta_keys);
+  for (int k = 1; k < metas->n; ++k)
+    if (!compare_meta_keys(&sorted[k - 1], &sorted[k])) {
+      const meta_line *a = &sorted[k - 1], *b = &sorted[k];
+      nnp_status st = BAD("lines %d and %d: meta key '%.*s' is given twice", a->line < b->line ? a->line : b->line,
+                          a->line < b->line ? b->line : a->line, (int)strcspn(a->text, " "), a->text);
+      free(sorted);
+      return st;
+    }
+  free(sorted);
+  for (int k = 0; k < metas->n; ++k) {
+    char *t = metas->v[k].text, *sp = strchr(t, ' ');
+    size_t klen = sp ? (size_t)(sp - t) : strlen(t);
+    memcpy(m->meta[k].key, t, klen);
+    m->meta[k].key[klen] = '\0';
+    memmove(t, sp ? sp + 1 : t + klen, strlen(sp ? sp + 1 : t + klen) + 1);
+    m->meta[k].value = t; /* ownership moves to the model */
+    metas->v[k].text = NULL;
+    m->n_meta = k + 1;
   }
   return NNP_OK;
 }
@@ -240,7 +342,11 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
 static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size) {
   for (int k = 0; k < m->n_arrays; ++k) {
     const nnp_param_array *a = &m->arrays[k];
-    if (k > 0 && !next_line(c, line, size)) return BAD("the file ends before parameter '%s' (truncated?)", a->name);
+    if (k > 0) {
+      const int got = next_line(c, line, size);
+      if (got < 0) return TOO_LONG();
+      if (got == 0) return BAD("the file ends before parameter '%s' (truncated?)", a->name);
+    }
     char *tok[8];
     int nt = split(line, tok, 8);
     if (nt < 2 || strcmp(tok[0], "param")) return BAD("line %d: expected 'param %s ...'", c->line, a->name);
@@ -283,7 +389,9 @@ static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size)
     }
     if (c->p < c->end) c->p++, c->line++;
   }
-  while (next_line(c, line, size)) {
+  int got;
+  while ((got = next_line(c, line, size)) != 0) {
+    if (got < 0) return TOO_LONG();
     char *tok[2];
     if (split(line, tok, 2) > 0) return BAD("line %d: unexpected content after the last parameter", c->line);
   }
@@ -308,21 +416,40 @@ static long find_checksum_line(const char *b, size_t n, uint64_t *stored, int *v
   return (long)start;
 }
 
+/* The version on the magic line: the whole rest of the line must be one positive integer (so "1.9 beta" and
+ * 4294967297 are refused rather than read as 1). */
+static int parse_version(const char *s, size_t n, int *version) {
+  char text[32];
+  size_t len = 0;
+  while (len < n && s[len] != '\n') ++len;
+  if (len && s[len - 1] == '\r') --len;
+  if (len == 0 || len >= sizeof text) return -1;
+  memcpy(text, s, len);
+  text[len] = '\0';
+  for (size_t k = 0; k < len; ++k)
+    if (!isdigit((unsigned char)text[k])) return -1;
+  return parse_int(text, version) || *version < 1 ? -1 : 0;
+}
+
 nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
   if (!bytes || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_parse: NULL argument");
   if (n == 0) return nnp_fail(err, NNP_ERR_FORMAT, "the model file is empty");
+  if (n > NNP_MODEL_MAX_BYTES)
+    return nnp_fail(err, NNP_ERR_FORMAT, "the model file is larger than the limit of %zu MiB for model files",
+                    (size_t)NNP_MODEL_MAX_BYTES >> 20);
   if (memchr(bytes, '\0', n))
     return nnp_fail(err, NNP_ERR_FORMAT, "the model file contains NUL bytes (binary or damaged)");
   const char magic[] = "pair_nnp-model ";
   if (n < sizeof magic || strncmp(bytes, magic, sizeof magic - 1))
     return nnp_fail(err, NNP_ERR_FORMAT, "not a pair_nnp model file (the first line must be 'pair_nnp-model VERSION')");
-  int version = atoi(bytes + sizeof magic - 1);
+  int version = 0;
+  if (parse_version(bytes + sizeof magic - 1, n - (sizeof magic - 1), &version))
+    return nnp_fail(err, NNP_ERR_FORMAT, "model file format version '%.16s' is not a positive integer",
+                    bytes + sizeof magic - 1);
   if (version > NNP_FILE_FORMAT_VERSION)
     return nnp_fail(err, NNP_ERR_VERSION,
                     "model file format version %d is newer than this pair_nnp supports (%d); upgrade pair_nnp", version,
                     NNP_FILE_FORMAT_VERSION);
-  if (version < 1)
-    return nnp_fail(err, NNP_ERR_FORMAT, "model file format version '%.8s' is not valid", bytes + sizeof magic - 1);
   uint64_t stored = 0;
   int valid_hex = 0;
   long body = find_checksum_line(bytes, n, &stored, &valid_hex);
@@ -334,10 +461,10 @@ nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_err
                     "checksum mismatch: the file says %016llx but its contents hash to %016llx (damaged or edited)",
                     (unsigned long long)stored, (unsigned long long)actual);
   char *copy = malloc((size_t)body + 1);
-  char *line = malloc(1 << 16);
+  char *line = malloc(LINE_MAX_LEN);
   pair_entry *pairs = malloc(sizeof(pair_entry) * NNP_MAX_SPECIES * NNP_MAX_SPECIES);
-  char **metas = NULL;
-  int n_metas = 0, n_pairs = 0;
+  meta_list metas = {NULL, 0, 0};
+  int n_pairs = 0;
   nnp_model *m = NULL;
   nnp_status st = NNP_OK;
   if (!copy || !line || !pairs) {
@@ -347,19 +474,15 @@ nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_err
   memcpy(copy, bytes, (size_t)body);
   copy[body] = '\0';
   cursor c = {copy, copy + body, 0, err};
-  next_line(&c, line, 1 << 16); /* the magic line */
+  next_line(&c, line, LINE_MAX_LEN); /* the magic line, already checked */
   nnp_hyper h;
-  st = parse_header(&c, &h, line, 1 << 16, pairs, &n_pairs, &metas, &n_metas);
-  if (!st) st = nnp_model_alloc(&h, &m, err);
-  if (!st) st = parse_params(&c, m, line, 1 << 16);
-  for (int k = 0; k < n_metas && !st; ++k) {
-    char *v = metas[k], *sp = strchr(v, ' ');
-    if (sp) *sp = '\0';
-    st = nnp_model_set_meta(m, v, sp ? sp + 1 : "", err);
-  }
+  st = parse_header(&c, &h, line, LINE_MAX_LEN, pairs, &n_pairs, &metas);
+  /* every value takes at least two bytes of what is left ("0" and a separator) */
+  if (!st) st = nnp_model_alloc_limited(&h, (size_t)(c.end - c.p) / 2 + 1, &m, err);
+  if (!st) st = parse_params(&c, m, line, LINE_MAX_LEN);
+  if (!st) st = adopt_metas(&c, m, &metas);
 done:
-  for (int k = 0; k < n_metas; ++k) free(metas[k]);
-  free(metas);
+  meta_list_free(&metas);
   free(pairs);
   free(line);
   free(copy);
@@ -381,13 +504,18 @@ nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err) {
     size_t got = fread(buf + n, 1, cap - n, f);
     n += got;
     if (n < cap) break;
-    char *grown = realloc(buf, cap *= 2);
+    /* Stop at the size limit, or early for what is not a model at all (no magic, or binary): the parser then says
+     * which, rather than this loop reading all of /dev/zero. */
+    if (n > NNP_MODEL_MAX_BYTES || strncmp(buf, "pair_nnp-model ", 15) || memchr(buf + n - got, '\0', got)) break;
+    cap = cap * 2 > NNP_MODEL_MAX_BYTES + 1 ? NNP_MODEL_MAX_BYTES + 1 : cap * 2;
+    char *grown = realloc(buf, cap);
     if (!grown) free(buf);
     buf = grown;
   }
   int read_error = ferror(f);
   fclose(f);
   if (!buf) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory reading '%s'", path);
+
   if (read_error) {
     free(buf);
     return nnp_fail(err, NNP_ERR_IO, "error reading model file '%s'", path);

@@ -18,6 +18,8 @@
 #define NNP_HOT
 #endif
 #define NNP_MAX_RADIAL_LAYERS 8
+#define NNP_MIN_AVG_NEIGHBORS 1e-3 /* range of avg_num_neighbors a model may have (docs/model.md) */
+#define NNP_MAX_AVG_NEIGHBORS 1e6
 #define NNP_NSH(L)            (((L) + 1) * ((L) + 1))
 
 /* status helpers (error.c) */
@@ -89,6 +91,9 @@ struct nnp_model {
 
 /* model.c */
 nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err);
+/* The same, refused with NNP_ERR_FORMAT before the parameters are allocated when they would be more than max_params
+ * (a file can only hold so many values: a small damaged header must not allocate gigabytes). */
+nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_model **out, nnp_error *err);
 nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err);
 
 /* sph.c: component-normalised real spherical harmonics of the direction of r (not necessarily unit).
@@ -175,8 +180,11 @@ static inline double nnp_sigmoid(double x, double *dsig) {
 typedef struct {
   double r_lo, step; /* Angstrom */
   int n_intervals, width;
-  double *coef; /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+  double *coef;     /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+  double rel_error; /* estimated: max |table - exact| at the interval midpoints / max |R| at the knots */
 } nnp_radial_table;
+/* Tables whose estimated relative error exceeds this are refused (docs/performance.md, "Radial tables"). */
+#define NNP_TABLE_MAX_REL_ERROR 1e-4
 nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
                                   double step, nnp_radial_table *tab, nnp_error *err);
 void nnp_radial_table_free(nnp_radial_table *tab);

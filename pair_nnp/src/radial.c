@@ -140,6 +140,29 @@ void nnp_radial_table_free(nnp_radial_table *tab) {
   tab->coef = NULL;
 }
 
+/* Largest difference between the table and the exact radial functions at the middle of the intervals (where a cubic
+ * Hermite interpolant's error, h^4 t^2 (1-t)^2 f^(4) / 24, peaks), relative to the largest |R| at the knots. Uses
+ * the tape buffer (>= 2 (n+1) rows) and R (>= (n+1) x P) as scratch. */
+static double table_midpoint_error(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
+                                   const nnp_radial_table *tab, nnp_mlp_tape *tape, double *tape_buf, double *R) {
+  const int n = tab->n_intervals, P = tab->width, nb = m->h.radial_basis;
+  double scale = 0.0, worst = 0.0;
+  for (int k = 0; k < n; ++k)
+    for (int q = 0; q < P; ++q) scale = fmax(scale, fabs(tab->coef[(size_t)k * 4 * P + q]));
+  nnp_mlp_tape_bind(m, tape, tape_buf, n);
+  for (int k = 0; k < n; ++k)
+    nnp_bessel_basis(nb, m->h.envelope_p, rc, tab->r_lo + (k + 0.5) * tab->step, tape->act[0] + (size_t)k * nb, NULL);
+  nnp_radial_mlp(m, ly, wt, tape, n, 0, R, NULL);
+  for (int k = 0; k < n; ++k) {
+    const double *c = tab->coef + (size_t)k * 4 * P;
+    for (int q = 0; q < P; ++q) {
+      const double mid = c[q] + 0.5 * (c[P + q] + 0.5 * (c[2 * P + q] + 0.5 * c[3 * P + q]));
+      worst = fmax(worst, fabs(mid - R[(size_t)k * P + q]));
+    }
+  }
+  return scale > 0.0 ? worst / scale : worst;
+}
+
 nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
                                   double step, nnp_radial_table *tab, nnp_error *err) {
   const int P = ly->n_paths * m->h.channels, nb = m->h.radial_basis;
@@ -175,6 +198,15 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
       c[2 * P + q] = 3.0 * (p1[q] - p0[q]) - 2.0 * m0 - m1;
       c[3 * P + q] = 2.0 * (p0[q] - p1[q]) + m0 + m1;
     }
+  }
+  tab->rel_error = table_midpoint_error(m, ly, wt, rc, tab, &tape, tape_buf, R);
+  if (!(tab->rel_error <= NNP_TABLE_MAX_REL_ERROR)) {
+    /* the interpolation error of a cubic Hermite table falls as step^4: suggest a step that meets the bound */
+    const double ok_step = step * pow(NNP_TABLE_MAX_REL_ERROR / tab->rel_error, 0.25) * 0.9;
+    st = nnp_fail(err, NNP_ERR_ARGUMENT,
+                  "radial table step %g A is too coarse for the cutoff %g A: the tables would be off by %.2g of the "
+                  "radial functions' range (at most %g allowed); use a step of at most about %.2g A, or 0 (exact)",
+                  step, rc, tab->rel_error, NNP_TABLE_MAX_REL_ERROR, ok_step);
   }
 done:
   free(tape_buf);

@@ -328,6 +328,8 @@ static int add_property_checked(xyz_reader *r, const char *name, const char *typ
     return fail(r, err, r->line, "Properties: column %s has type '%s', expected one of S R I L", name, type);
   if (parse_long(width, &count) != 0 || count < 1 || count > 1000)
     return fail(r, err, r->line, "Properties: column %s has a bad width '%s'", name, width);
+  if (count > XYZ_MAX_COLUMNS - r->n_cols)
+    return fail(r, err, r->line, "Properties: more than %d columns in all (at column %s)", XYZ_MAX_COLUMNS, name);
   if (add_property(r, name, t, (int)count) != 0) return fail(r, err, r->line, "out of memory");
   return 0;
 }
@@ -581,7 +583,9 @@ static int read_count(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   }
   if (n < 0 || n > XYZ_MAX_ATOMS)
     return fail(r, err, r->line, "bad number of atoms %ld (allowed: 0..%d)", n, XYZ_MAX_ATOMS);
-  if (frame_reserve(frame, (int)n) != 0) return fail(r, err, r->line, "out of memory for %ld atoms", n);
+  /* room for the atoms grows as their lines arrive: a 10-byte file declaring 10^8 atoms must not take gigabytes */
+  if (frame_reserve(frame, n < 4096 ? (int)n : 4096) != 0)
+    return fail(r, err, r->line, "out of memory for %ld atoms", n);
   frame->n_atoms = (int)n;
   return 0;
 }
@@ -608,6 +612,10 @@ int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
     if (rc < 0) return -1;
     if (rc == 0)
       return fail(r, err, r->line + 1, "truncated frame: end of file after %d of %d atom lines", i, frame->n_atoms);
+    if (i == frame->capacity) {
+      const int grown = frame->capacity > frame->n_atoms / 2 ? frame->n_atoms : 2 * frame->capacity;
+      if (frame_reserve(frame, grown) != 0) return fail(r, err, r->line, "out of memory for %d atoms", grown);
+    }
     if (read_atom(r, frame, i, &cols, err) != 0) return -1;
   }
   r->frame++;
@@ -617,13 +625,13 @@ int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Writer                                                                                                            */
 
-static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d) {
+static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d, int forces_column) {
   if (f->has_cell) {
     fprintf(out, "Lattice=\"");
     for (int i = 0; i < 9; i++) fprintf(out, i ? " %.17g" : "%.17g", f->cell[i / 3][i % 3]);
     fprintf(out, "\" ");
   }
-  fprintf(out, "Properties=species:S:1:pos:R:3%s%s", d->forces ? ":forces:R:3" : "",
+  fprintf(out, "Properties=species:S:1:pos:R:3%s%s", forces_column ? ":forces:R:3" : "",
           d->atom_energy ? ":energies:R:1" : "");
   if (d->energy) fprintf(out, " energy=%.17g", *d->energy);
   if (d->virial) {
@@ -642,7 +650,8 @@ int xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *dat
                         NULL};
   const xyz_write_data *d = data ? data : &own;
   fprintf(out, "%d\n", frame->n_atoms);
-  write_header(out, frame, d);
+  /* a frame read with forces keeps its column even without atoms (its arrays are then NULL) */
+  write_header(out, frame, d, d->forces || (!data && frame->has_forces));
   for (int i = 0; i < frame->n_atoms; i++) {
     const double *x = frame->positions + 3 * (size_t)i;
     fprintf(out, "%-2s %.17g %.17g %.17g", frame->symbols[i], x[0], x[1], x[2]);

@@ -32,6 +32,9 @@ extern "C" {
 
 #define XYZ_MAX_Z     86 /* the element table runs from H (1) to Rn (86) */
 #define XYZ_MAX_ATOMS 100000000
+/* Columns of an atom line, all properties together: real files have tens (descriptor vectors a few thousand); the
+ * bound keeps the per-column tables small and the count far from int overflow. */
+#define XYZ_MAX_COLUMNS 100000
 
 typedef struct {
   char message[512];

@@ -10,6 +10,7 @@
 #include "extxyz.h"
 #include "nnp.h"
 #include "numbers.h"
+#include "output_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -532,7 +533,15 @@ static int run(const eval_options *o) {
   nnp_workspace *ws = NULL;
   eval_stats stats;
   memset(&stats, 0, sizeof stats);
+  char msg[1024];
+  const tool_path inputs[2] = {{o->model_path, "the model"}, {o->data_path, "the data"}};
+  const tool_path outputs[1] = {{o->predictions_path, "--predictions"}};
+  if (tool_outputs_distinct(inputs, 2, outputs, 1, msg, sizeof msg)) {
+    fprintf(stderr, "nnp-eval: %s\n", msg);
+    return -1;
+  }
   if (nnp_model_read(o->model_path, &model, &err) != NNP_OK) return report(o->model_path, err.message);
+  tool_output predictions = {NULL, NULL, NULL};
   eval_context c = {model, NULL, NULL, o, NULL};
   baseline_cache bc;
   memset(&bc, 0, sizeof bc);
@@ -550,14 +559,17 @@ static int run(const eval_options *o) {
     report(o->model_path, err.message);
     goto done;
   }
-  if (o->predictions_path && !(c.predictions = fopen(o->predictions_path, "w"))) {
-    char what[256];
-    snprintf(what, sizeof what, "cannot open for writing: %s", strerror(errno));
-    report(o->predictions_path, what);
-    goto done;
+  /* predictions go to a temporary file renamed into place at the end: an error leaves the old file (or none) */
+  if (o->predictions_path) {
+    if (tool_output_open(&predictions, o->predictions_path, "w", msg, sizeof msg)) {
+      report(o->predictions_path, msg);
+      goto done;
+    }
+    c.predictions = predictions.fp;
   }
   rc = evaluate_file(&c, &stats);
-  if (c.predictions && fclose(c.predictions) != 0 && rc == 0) rc = report(o->predictions_path, "write error");
+  if (o->predictions_path && rc == 0 && tool_output_commit(&predictions, msg, sizeof msg))
+    rc = report(o->predictions_path, msg);
   c.predictions = NULL;
   if (rc == 0) {
     if (o->json)
@@ -567,7 +579,7 @@ static int run(const eval_options *o) {
     if (fflush(stdout) != 0) rc = report("(stdout)", "write error");
   }
 done:
-  if (c.predictions) fclose(c.predictions);
+  tool_output_discard(&predictions);
   free(stats.frames);
   baseline_cache_free(&bc);
   nnp_workspace_free(ws);

@@ -3,6 +3,7 @@
  * lines, CSV learning curve, best model, checkpoint every epoch). */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
+#include "output_file.h"
 #include "train.h"
 
 #include <errno.h>
@@ -375,9 +376,29 @@ static int open_log(trainer *t, int append) {
   return log_written(t, printed);
 }
 
+/* The model, learning curve and checkpoint may not overwrite the data, the configuration, the starting model or one
+ * another (compared by file identity); the checkpoint a run resumes from is also its checkpoint output. */
+static int check_output_paths(const trainer *t, const train_options *o) {
+  const train_config *c = &t->cfg;
+  tool_path in[TRAIN_MAX_FILES + 4];
+  int n = 0;
+  for (int k = 0; k < c->n_train_files; k++) in[n++] = (tool_path){c->train_files[k], "the training data"};
+  in[n++] = (tool_path){c->validation_file, "the validation data"};
+  in[n++] = (tool_path){o->config_path, "the configuration"};
+  in[n++] = (tool_path){c->initial_model, "initial_model"};
+  const tool_path out[3] = {{c->output, "output"}, {c->log, "log"}, {c->checkpoint, "checkpoint"}};
+  const tool_path resumed[1] = {{o->resume_path, "the checkpoint resumed from"}};
+  char msg[2 * TRAIN_PATH_MAX + 256];
+  if (tool_outputs_distinct(in, n, out, 3, msg, sizeof msg) ||
+      tool_outputs_distinct(resumed, 1, out, 2, msg, sizeof msg))
+    return fail_msg(msg);
+  return 0;
+}
+
 static int setup(trainer *t, const train_options *o) {
   t->config_path = o->config_path;
   if (train_config_read(o->config_path, &t->cfg)) return -1;
+  if (check_output_paths(t, o)) return -1;
   /* --max-epochs stops early without shortening the schedule (so a run done in pieces is the same run), and
    * extends `epochs` when it asks for more */
   t->stop_epoch = t->cfg.epochs;
@@ -479,17 +500,23 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   meta(t, r->val.n_structures ? "val_force_rmse_meV_per_A" : "train_force_rmse_meV_per_A", v);
 }
 
-/* The EMA weights with their provenance, written to OUTPUT.tmp and renamed, so a reader never sees half a file. */
+/* The EMA weights with their provenance, written to a temporary file and renamed (output_file.h), so a reader
+ * never sees half a file and a failure leaves no temporary file behind. */
 static int save_model(trainer *t, const train_options *o, const epoch_report *r) {
-  char tmp[TRAIN_PATH_MAX + 8];
+  tool_output out;
   nnp_error err;
+  char msg[TRAIN_PATH_MAX + 256];
   memcpy(nnp_model_params(t->model), t->state.ema, t->state.n_params * sizeof(double));
   write_meta(t, o, r);
-  snprintf(tmp, sizeof tmp, "%s.tmp", t->cfg.output);
-  if (nnp_model_write(t->model, tmp, &err) != NNP_OK || rename(tmp, t->cfg.output) != 0) {
+  if (tool_output_open(&out, t->cfg.output, "wb", msg, sizeof msg)) return fail_msg(msg);
+  fclose(out.fp); /* the model writer opens the file itself */
+  out.fp = NULL;
+  if (nnp_model_write(t->model, out.temp_path ? out.temp_path : out.path, &err) != NNP_OK) {
+    tool_output_discard(&out);
     fprintf(stderr, "nnp-train: %s: cannot write the model: %s\n", t->cfg.output, err.message);
     return -1;
   }
+  if (tool_output_commit(&out, msg, sizeof msg)) return fail_msg(msg);
   return 0;
 }
 

@@ -393,6 +393,28 @@ def case_tables():
     close(r["forces"], tab["forces"], 1e-10, "tables: forces vs nnp-eval --radial-step 0.01")
     err = maxdiff(r["forces"], exact["forces"])
     check(err < 1e-6, "tables: forces within 1e-6 eV/A of the exact radial MLP (max error %.2e eV/A)" % err)
+    check(re.search(r"radial functions from tables with knots 0.01 A apart; estimated table error [0-9.e+-]+ of", out)
+          is not None, "tables: the log reports the step and the tables' estimated error")
+
+    # A re-issued `pair_style nnp radial_step X` applies to the loaded model (LAMMPS calls settings() on the existing
+    # instance): exact first, then 0.03 A tables, which must give nnp-eval --radial-step 0.03 to round-off.
+    coarse = nnp_eval(d, model, os.path.join(d, "conf.extxyz"), ["--radial-step", "0.03"])
+    pair = "pair_style nnp radial_step 0\npair_coeff * * %s O H\n" % model
+    script = nnp_input(d, cfg, model, pair=pair) + "pair_style nnp radial_step 0.03\nrun 0\n"
+    rc, out = lammps(d, script, name="in.restep.lmp")
+    rows = thermo_rows(out)
+    if check(rc == 0 and len(rows) >= 2, "tables: pair_style nnp re-issued with another radial_step"):
+        # the 0.03 A tables move the energy by ~4e-7 eV here, over ten times the 1e-10 relative agreement of two
+        # evaluations with the same tables, so a run that kept the old (exact) step cannot pass the check below
+        check(abs(coarse["energy"] - exact["energy"]) > 10 * 1e-10 * abs(exact["energy"]),
+              "tables: 0.03 A tables change the energy measurably (%.3g eV)" % (coarse["energy"] - exact["energy"]))
+        close(rows[0]["PotEng"], exact["energy"], 1e-10, "tables: first run exact")
+        close(rows[-1]["PotEng"], coarse["energy"], 1e-10, "tables: after `pair_style nnp radial_step 0.03` the run "
+              "uses 0.03 A tables")
+
+    # Absurd steps are refused with the step the error bound allows, not run with garbage energies.
+    pair = "pair_style nnp radial_step 4.5\npair_coeff * * %s O H\n" % model
+    expect_error(d, "radial_step 4.5", nnp_input(d, cfg, model, pair=pair), r"radial table step 4.5 A is too coarse")
 
 
 def case_triclinic():
