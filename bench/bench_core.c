@@ -1,6 +1,9 @@
 /* Times the core: microseconds per atom for one energy + force + virial evaluation, per thread count, median of
- * repeated runs, for one structure. usage: bench_core MODEL.nnp STRUCTURE.extxyz STEP REPS THREADS... */
+ * repeated runs, for one structure. usage: bench_core [--single] MODEL.nnp STRUCTURE.extxyz STEP REPS THREADS...
+ * --single: float32 convolutions (nnp_workspace_set_precision) */
 #include "bench_case.h"
+
+#include <string.h>
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -8,7 +11,10 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 6) return fprintf(stderr, "usage: bench_core MODEL.nnp STRUCTURE.extxyz STEP REPS THREADS...\n"), 2;
+  const int single = argc > 1 && strcmp(argv[1], "--single") == 0;
+  if (single) --argc, ++argv;
+  if (argc < 6)
+    return fprintf(stderr, "usage: bench_core [--single] MODEL.nnp STRUCTURE.extxyz STEP REPS THREADS...\n"), 2;
   bench_case c;
   if (bench_case_load(&c, argv[1], argv[2])) return 1;
   const nnp_graph *g = c.graph;
@@ -22,7 +28,8 @@ int main(int argc, char **argv) {
   for (int a = 5; a < argc; ++a) {
     const int threads = atoi(argv[a]);
     nnp_workspace *ws;
-    if (nnp_workspace_create(c.model, threads, &ws, &err) || nnp_workspace_tabulate_radial(ws, step, &err))
+    if (nnp_workspace_create(c.model, threads, &ws, &err) || nnp_workspace_tabulate_radial(ws, step, &err) ||
+        nnp_workspace_set_precision(ws, single ? NNP_PRECISION_SINGLE : NNP_PRECISION_DOUBLE, &err))
       return fprintf(stderr, "%s\n", err.message), 1;
     nnp_result r = {0, {0}, NULL, f, NULL};
     nnp_compute(c.model, ws, g, &r, &err); /* warm-up: allocations, page faults */

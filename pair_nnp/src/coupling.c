@@ -123,5 +123,6 @@ nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
   for (int t = 0; t < m->h.layers && !st; ++t)
     for (int k = 0; k < m->layers[t].n_paths && !st; ++k) st = gaunt_path(m, &q, &m->layers[t].paths[k], &cap, err);
   free(q.Y);
+  if (!st) nnp_tp_bind(m);
   return st;
 }

@@ -137,7 +137,9 @@ void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nn
 void nnp_radial_table_free(nnp_radial_table *tab) {
   if (!tab) return;
   free(tab->coef);
+  free(tab->coef_f);
   tab->coef = NULL;
+  tab->coef_f = NULL;
 }
 
 nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const double *const *wt, double rc,
@@ -152,10 +154,11 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
   tab->n_intervals = n;
   tab->width = P;
   tab->coef = malloc((size_t)n * 4 * P * sizeof *tab->coef);
+  tab->coef_f = malloc((size_t)n * 4 * P * sizeof *tab->coef_f);
   double *tape_buf = malloc(nnp_mlp_tape_size(m, 2 * (n + 1)) * sizeof(double));
   double *R = malloc((size_t)(n + 1) * P * sizeof(double)), *Rd = malloc((size_t)(n + 1) * P * sizeof(double));
   nnp_status st = NNP_OK;
-  if (!tab->coef || !tape_buf || !R || !Rd) {
+  if (!tab->coef || !tab->coef_f || !tape_buf || !R || !Rd) {
     st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory tabulating the radial functions");
     goto done;
   }
@@ -176,6 +179,7 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
       c[3 * P + q] = 2.0 * (p0[q] - p1[q]) + m0 + m1;
     }
   }
+  for (size_t q = 0; q < (size_t)n * 4 * P; ++q) tab->coef_f[q] = (float)tab->coef[q];
 done:
   free(tape_buf);
   free(R);
@@ -203,5 +207,28 @@ NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double
   for (int q = 0; q < P; ++q) {
     R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
     Rdot[q] = (b[q] + t * (2.0 * c[q] + 3.0 * t * d[q])) * inv_h;
+  }
+}
+
+/* The same in float32 from the rounded coefficients (single-precision evaluation); t, the position inside the
+ * interval, is computed in float64 so that the knot index and offset are exact whatever the table's length. */
+NNP_HOT void nnp_radial_table_eval_f(const nnp_radial_table *tab, double r, float *restrict R, float *restrict Rdot) {
+  double x = (r - tab->r_lo) / tab->step;
+  int k = (int)x;
+  if (k < 0) k = 0;
+  if (k >= tab->n_intervals) k = tab->n_intervals - 1;
+  const float t = (float)(x - k), inv_h = (float)(1.0 / tab->step);
+  const int P = tab->width;
+  const float *restrict a = tab->coef_f + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
+                        *restrict d = c + P;
+  if (!Rdot) {
+#pragma omp simd
+    for (int q = 0; q < P; ++q) R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    return;
+  }
+#pragma omp simd
+  for (int q = 0; q < P; ++q) {
+    R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    Rdot[q] = (b[q] + t * (2.0f * c[q] + 3.0f * t * d[q])) * inv_h;
   }
 }
