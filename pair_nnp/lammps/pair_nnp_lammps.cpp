@@ -53,7 +53,7 @@ std::string species_list(const nnp_model *model) {
 
 PairNNP::PairNNP(LAMMPS *lmp)
     : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), energy_unit(1.0), radial_step(0.01),
-      comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1) {
+      precision_single(0), comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -104,17 +104,24 @@ void PairNNP::fail_one(const std::string &msg) {
   error->one(FLERR, msg);
 }
 
-/* pair_style nnp [radial_step A]: radial functions from cubic Hermite tables with knots A Angstrom apart (default
- * 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0. */
+/* pair_style nnp [radial_step A] [precision single|double]: radial functions from cubic Hermite tables with knots
+ * A Angstrom apart (default 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0;
+ * convolutions in float32 or float64 (default; docs/performance.md, "float32"). */
 void PairNNP::settings(int narg, char **arg) {
-  const std::string usage = "pair_style nnp takes one optional keyword, `radial_step A` (Angstrom, 0 = exact); "
-                            "the model is named in pair_coeff";
-  if (narg != 0 && narg != 2) error->all(FLERR, usage);
-  if (narg == 2) {
-    if (std::string(arg[0]) != "radial_step") error->all(FLERR, usage + ", not " + arg[0]);
+  const std::string usage = "pair_style nnp takes the optional keywords `radial_step A` (Angstrom, 0 = exact) and "
+                            "`precision single|double`; the model is named in pair_coeff";
+  if (narg % 2) error->all(FLERR, usage);
+  for (int k = 0; k < narg; k += 2) {
+    const std::string key = arg[k], value = arg[k + 1];
+    if (key == "precision") {
+      if (value != "single" && value != "double") error->all(FLERR, usage + ": bad precision " + value);
+      precision_single = value == "single";
+      continue;
+    }
+    if (key != "radial_step") error->all(FLERR, usage + ", not " + key);
     char *end = nullptr;
-    radial_step = strtod(arg[1], &end);
-    if (end == arg[1] || *end || !(radial_step >= 0.0)) error->all(FLERR, usage + ": bad value " + arg[1]);
+    radial_step = strtod(arg[k + 1], &end);
+    if (end == arg[k + 1] || *end || !(radial_step >= 0.0)) error->all(FLERR, usage + ": bad value " + value);
   }
 }
 
@@ -256,6 +263,11 @@ void PairNNP::init_style() {
     }
     if (nnp_workspace_tabulate_radial(workspace, radial_step, &err) != NNP_OK)
       fail_one(std::string("pair_style nnp: cannot tabulate the radial functions: ") + err.message);
+    if (precision_single && radial_step == 0.0)
+      fail_one("pair_style nnp: precision single needs radial tables (radial_step > 0)");
+    if (nnp_workspace_set_precision(workspace, precision_single ? NNP_PRECISION_SINGLE : NNP_PRECISION_DOUBLE, &err) !=
+        NNP_OK)
+      fail_one(std::string("pair_style nnp: ") + err.message);
     workspace_threads = nthreads;
   }
 }
