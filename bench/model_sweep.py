@@ -9,7 +9,8 @@ Sizes: the shipped potentials/water-revpbe0d3.nnp (l_max 1, 8 channels, 2 layers
 with radial MLP 64-64, and l_max 2 / 32 channels / 3 layers (bench/hyper_water_small.txt); the last two with random
 weights (nnp-init), which cost the same as trained ones.
 
-Core figures: bench_core (BUILD/bench/bench_core) on a 1536-atom water box, median of --repeat evaluations.
+Core figures: bench_core (BUILD/bench/bench_core) on a 1536-atom water box, median of --repeat evaluations, wall
+and process CPU time (the CPU time is the cost on a shared machine without the waits; peak_flops uses CPU time too).
 With --lmp and --plugin, also LAMMPS figures through bench_suite.py: NNP against SPC/E + PPPM 1e-5 + SHAKE on the
 same atoms in the same repeat (--replicate copies of the 192-atom box per side: 4 -> 12288 atoms), layouts 1xT.
 With --profile (needs `perf`), the share of each kernel in a one-thread float64 and float32 evaluation (perf
@@ -91,28 +92,34 @@ def peak(build):
 def core_us(build, model, xyz, precision, threads, repeat):
     cmd = [os.path.join(build, "bench", "bench_core")] + (["--single"] if precision == "single" else [])
     out = run(cmd + [model, xyz, "0.01", str(repeat), str(threads)])
-    return float(out.strip().splitlines()[-1].split()[1])
+    cols = out.strip().splitlines()[-1].split()
+    return float(cols[1]), float(cols[3])  # wall, process CPU (us per atom-step)
 
 
 KERNELS = {"tp_forward": r"nnp_tp_edge_forward", "tp_adjoint": r"nnp_tp_edge_adjoint",
            "table": r"nnp_radial_table_eval"}
 
 
-def profile_shares(build, model, xyz, precision, out_dir):
-    """fraction of one-thread samples per kernel family (perf record, cpu-clock)"""
+PROFILE_EVALS = 4  # bench_core REPS 3: one warm-up and three timed evaluations
+
+
+def profile_seconds(build, model, xyz, precision, out_dir):
+    """CPU seconds per kernel family over PROFILE_EVALS one-thread evaluations (perf record -e cpu-clock, whose
+    event count is CPU time in ns, so time the process spends descheduled on a shared machine is not counted)"""
     data = os.path.join(out_dir, "perf.data")
     cmd = [os.path.join(build, "bench", "bench_core")] + (["--single"] if precision == "single" else [])
     subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-o", data] + cmd + [model, xyz, "0.01", "3", "1"],
                    check=True, capture_output=True)
     rep = run(["perf", "report", "-i", data, "--stdio", "--sort", "symbol"])
+    total = float(re.search(r"Event count \(approx\.\): (\d+)", rep).group(1)) * 1e-9
     shares = {k: 0.0 for k in KERNELS}
     for line in rep.splitlines():
-        m = re.match(r"\s*([\d.]+)%\s+\S+\s+\[\.\]\s+(\S+)", line)
+        m = re.match(r"\s*([\d.]+)%\s+\[\.\]\s+(\S+)", line)
         if not m:
             continue
         for k, pat in KERNELS.items():
             if re.match(pat, m.group(2)):
-                shares[k] += float(m.group(1)) / 100
+                shares[k] += float(m.group(1)) / 100 * total
     return shares
 
 
@@ -134,6 +141,8 @@ def main():
     if not os.path.exists(xyz):
         run([sys.executable, os.path.join(HERE, "make_water_box.py"), xyz, "--molecules-per-side", "8"])
     nbr = edges_per_atom(xyz, 5.0)
+    with open(xyz) as f:
+        n_atoms = int(f.readline())
     pk = peak(o.build)
     print("peak (one core, same run): FMA %.1f GFLOP/s f64, %.1f f32; dgemm %.1f, sgemm %.1f; %.1f edges per atom"
           % (pk.get("fma_f64_gflops", float("nan")), pk.get("fma_f32_gflops", float("nan")),
@@ -158,21 +167,21 @@ def main():
             name, tot[0] / 1e3, tot[1] / 1e3, (tot[2] + tot[3]) / 1e3))
         for prec in precisions:
             for th in threads:
-                us = core_us(o.build, model, xyz, prec, th, o.repeat)
-                row = {"model": name, "precision": prec, "threads": th, "core_us_per_atom": us,
-                       "edge_gflops": sum(tot) / (us * 1e3) * th}
+                us, cpu = core_us(o.build, model, xyz, prec, th, o.repeat)
+                row = {"model": name, "precision": prec, "threads": th, "core_us_per_atom": us, "core_cpu_us": cpu,
+                       "edge_gflops_per_core": sum(tot) / (cpu * 1e3)}
                 if o.profile and th == 1:
-                    sh = profile_shares(o.build, model, xyz, prec, o.out)
-                    row["tp_forward_gflops"] = tot[0] / (sh["tp_forward"] * us * 1e3) if sh["tp_forward"] else 0
-                    row["tp_adjoint_gflops"] = tot[1] / (sh["tp_adjoint"] * us * 1e3) if sh["tp_adjoint"] else 0
-                    row["table_gflops"] = (tot[2] + tot[3]) / (sh["table"] * us * 1e3) if sh["table"] else 0
-                    row.update({"share_" + k: v for k, v in sh.items()})
+                    sec = profile_seconds(o.build, model, xyz, prec, o.out)
+                    flop = {"tp_forward": tot[0], "tp_adjoint": tot[1], "table": tot[2] + tot[3]}
+                    for k in KERNELS:  # FLOP per atom-step x atoms x evaluations / CPU seconds
+                        row[k + "_gflops"] = flop[k] * n_atoms * PROFILE_EVALS / sec[k] * 1e-9 if sec[k] else 0
+                        row["us_" + k] = 1e6 * sec[k] / (n_atoms * PROFILE_EVALS)
                 rows.append(row)
-                print("  %-6s %d thread(s): core %.1f us/atom-step" % (prec, th, us) + (
-                    "; GFLOP/s: TP forward %.1f, TP adjoint %.1f, tables %.1f (shares %.0f%%, %.0f%%, %.0f%%)" % (
-                        row["tp_forward_gflops"], row["tp_adjoint_gflops"], row["table_gflops"],
-                        100 * row["share_tp_forward"], 100 * row["share_tp_adjoint"], 100 * row["share_table"])
-                    if "share_table" in row else ""), flush=True)
+                print("  %-6s %d thread(s): core %.1f us/atom-step wall, %.1f CPU" % (prec, th, us, cpu) + (
+                    "; CPU us/atom-step and GFLOP/s: TP forward %.1f us %.2f, TP adjoint %.1f us %.2f, tables %.1f us "
+                    "%.2f" % (row["us_tp_forward"], row["tp_forward_gflops"], row["us_tp_adjoint"],
+                              row["tp_adjoint_gflops"], row["us_table"], row["table_gflops"])
+                    if "us_table" in row else ""), flush=True)
             if o.lmp and o.plugin:
                 lout = os.path.join(o.out, "lammps_%s_%s" % (name, prec))
                 subprocess.run([sys.executable, os.path.join(HERE, "bench_suite.py"), "--lmp", o.lmp,

@@ -1,7 +1,9 @@
 /* The core's measured peak, to put the kernels' GFLOP/s in proportion: fused multiply-add throughput on
  * independent register accumulators (float64 and float32, the widest vectors the CPU runs: AVX2 + FMA where
  * present), and dgemm/sgemm through the BLAS the core links (n x n, the best a library reaches). One thread;
- * an FMA counts as 2 FLOP. usage: peak_flops [SECONDS_PER_TEST] */
+ * an FMA counts as 2 FLOP. Timed in thread CPU time, so that on a shared machine the time the thread waits for a
+ * core is not counted (compare with bench_core's CPU column); the best of 5 tries, since a virtual machine's steal
+ * time can still be charged to the thread. usage: peak_flops [SECONDS_PER_TEST] */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,7 @@
 
 static double now(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
@@ -91,10 +93,22 @@ int main(int argc, char **argv) {
       if (now() - t0 > seconds) break;
       iters *= 2;
     }
-    printf("fma_f64_gflops %.2f\n", fma_f64(iters, &sink));
-    printf("fma_f32_gflops %.2f\n", fma_f32(iters, &sink));
+    double f64 = 0, f32 = 0;
+    for (int k = 0; k < 5; ++k) {
+      const double a = fma_f64(iters, &sink), b = fma_f32(iters, &sink);
+      f64 = a > f64 ? a : f64;
+      f32 = b > f32 ? b : f32;
+    }
+    printf("fma_f64_gflops %.2f\n", f64);
+    printf("fma_f32_gflops %.2f\n", f32);
   }
-  printf("dgemm512_gflops %.2f\n", gemm_rate(512, 0, seconds));
-  printf("sgemm512_gflops %.2f\n", gemm_rate(512, 1, seconds));
+  double d = 0, s = 0;
+  for (int k = 0; k < 5; ++k) {
+    const double a = gemm_rate(512, 0, seconds / 2), b = gemm_rate(512, 1, seconds / 2);
+    d = a > d ? a : d;
+    s = b > s ? b : s;
+  }
+  printf("dgemm512_gflops %.2f\n", d);
+  printf("sgemm512_gflops %.2f\n", s);
   return sink == 12345.0; /* never: keeps the accumulators alive */
 }
