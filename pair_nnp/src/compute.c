@@ -575,6 +575,29 @@ static const nnp_radial_table *edge_table(const nnp_workspace *ws, int t, int e)
   return &ws->tables[t * ws->n_kinds + ws->edge_kind[e]];
 }
 
+/* Asks for the rows edge e will read while the previous edge computes: its table interval, its sender's features
+ * and (adjoint, paired senders) its sender's message adjoint. They are scattered over L2 and L3 (a table row alone
+ * is 4 P C values), so each would otherwise start with a miss the hardware prefetcher cannot foresee. */
+static inline void prefetch_bytes(const void *p, size_t n) {
+  const char *c = p;
+  for (size_t q = 0; q < n; q += 64) __builtin_prefetch(c + q);
+}
+
+static void prefetch_edge(const nnp_workspace *ws, int t, int e, int single, const void *dmsg_row, size_t msg_bytes) {
+  const nnp_radial_table *tab = edge_table(ws, t, e);
+  int k = (int)((ws->edge_r[4 * (size_t)e + 3] - tab->r_lo) * tab->inv_step);
+  k = k < 0 ? 0 : k >= tab->n_intervals ? tab->n_intervals - 1 : k;
+  const size_t row = 4 * (size_t)tab->width, F = (size_t)ws->model->feature_width, j = (size_t)ws->edge_j[e];
+  if (single) {
+    prefetch_bytes(tab->coef_f + (size_t)k * row, row * sizeof(float));
+    prefetch_bytes(ws->xf + j * F, F * sizeof(float));
+  } else {
+    prefetch_bytes(tab->coef + (size_t)k * row, row * sizeof(double));
+    prefetch_bytes(ws->x + j * F, F * sizeof(double));
+  }
+  if (dmsg_row) prefetch_bytes(dmsg_row, msg_bytes);
+}
+
 /* float32 copies of n rows of width w (the convolution's inputs in single precision) */
 static void rows_to_float(const double *src, float *dst, int n, int w, double scale) {
 #pragma omp parallel for schedule(static)
@@ -591,6 +614,7 @@ static void conv_forward_atom_f(nnp_workspace *ws, int t, int i, float *Rf, floa
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
   memset(msgf, 0, (size_t)ly->msg_width * sizeof *msgf);
   for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+    if (e + 1 < ws->edge_offset[i + 1]) prefetch_edge(ws, t, e + 1, 1, NULL, 0);
     nnp_radial_table_eval_f(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], Rf, NULL);
     nnp_tp_edge_forward_f(m, ly, ws->xf + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, Rf, msgf);
   }
@@ -625,6 +649,7 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
       if (ws->n_tables) {
         /* each edge's table row right before its product, so that it is still in L1 */
         for (int e = e0; e < e0 + n; ++e) {
+          if (e + 1 < e0 + n) prefetch_edge(ws, t, e + 1, 0, NULL, 0);
           nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, NULL);
           nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, s->R, out, s->tp);
         }
@@ -668,6 +693,10 @@ static void conv_adjoint_atom_f(nnp_workspace *ws, int t, int i, int unpaired, i
   const float *dm = ws->dmsgf + (size_t)i * W;
   for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
     const int j = ws->edge_j[e];
+    if (e + 1 < ws->edge_offset[i + 1]) {
+      const int j1 = ws->edge_j[e + 1];
+      prefetch_edge(ws, t, e + 1, 1, j1 < unpaired ? ws->dmsgf + (size_t)j1 * W : NULL, (size_t)W * sizeof(float));
+    }
     nnp_radial_table_eval_f(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], Rf, Rdf);
     const float *xj = ws->xf + (size_t)j * F;
     const double *Y = ws->edge_Y + (size_t)e * nsh;
@@ -737,7 +766,14 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
         const double *Y = ws->edge_Y + (size_t)e * nsh;
         const double *xj = ws->x + (size_t)j * F, *R = s->R + slot, *Rd = s->Rdot + slot;
         double *dR = s->dR + (size_t)k * PC;
-        if (ws->n_tables) nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, s->Rdot);
+        if (ws->n_tables) {
+          if (k + 1 < n) {
+            const int j1 = ws->edge_j[e + 1];
+            prefetch_edge(ws, t, e + 1, 0, j1 < unpaired ? dmsg + (size_t)j1 * ly->msg_width : NULL,
+                          (size_t)ly->msg_width * sizeof(double));
+          }
+          nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, s->Rdot);
+        }
         if (j < unpaired) {
           nnp_tp_edge_adjoint_paired(m, ly, xj, Y, R, dm, dmsg + (size_t)j * ly->msg_width, dxi, dR, s->dYv, s->tp);
         } else {

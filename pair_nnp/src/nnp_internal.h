@@ -139,7 +139,7 @@ static inline double nnp_sigmoid(double x, double *dsig) {
 
 /* Cubic Hermite tables of one layer's radial functions for one pair cutoff (radial.c) */
 typedef struct {
-  double r_lo, step; /* Angstrom */
+  double r_lo, step, inv_step; /* Angstrom, 1/Angstrom */
   int n_intervals, width;
   double *coef;  /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
   float *coef_f; /* the same rounded to float32, for single-precision evaluation */

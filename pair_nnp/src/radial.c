@@ -151,6 +151,7 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
   if (n < 1 || n > 10000000) return nnp_fail(err, NNP_ERR_ARGUMENT, "radial table step %g A is unusable", step);
   tab->r_lo = r_lo;
   tab->step = step;
+  tab->inv_step = 1.0 / step;
   tab->n_intervals = n;
   tab->width = P;
   tab->coef = malloc((size_t)n * 4 * P * sizeof *tab->coef);
@@ -189,11 +190,11 @@ done:
 }
 
 NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *restrict R, double *restrict Rdot) {
-  double x = (r - tab->r_lo) / tab->step;
+  double x = (r - tab->r_lo) * tab->inv_step; /* no division per edge and layer */
   int k = (int)x;
   if (k < 0) k = 0;
   if (k >= tab->n_intervals) k = tab->n_intervals - 1;
-  const double t = x - k, inv_h = 1.0 / tab->step;
+  const double t = x - k, inv_h = tab->inv_step;
   const int P = tab->width;
   const double *restrict a = tab->coef + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
                          *restrict d = c + P;
@@ -213,11 +214,11 @@ NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double
 /* The same in float32 from the rounded coefficients (single-precision evaluation); t, the position inside the
  * interval, is computed in float64 so that the knot index and offset are exact whatever the table's length. */
 NNP_HOT void nnp_radial_table_eval_f(const nnp_radial_table *tab, double r, float *restrict R, float *restrict Rdot) {
-  double x = (r - tab->r_lo) / tab->step;
+  double x = (r - tab->r_lo) * tab->inv_step; /* no division per edge and layer */
   int k = (int)x;
   if (k < 0) k = 0;
   if (k >= tab->n_intervals) k = tab->n_intervals - 1;
-  const float t = (float)(x - k), inv_h = (float)(1.0 / tab->step);
+  const float t = (float)(x - k), inv_h = (float)tab->inv_step;
   const int P = tab->width;
   const float *restrict a = tab->coef_f + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
                         *restrict d = c + P;
