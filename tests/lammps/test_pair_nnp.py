@@ -393,6 +393,17 @@ def case_tables():
     close(r["forces"], tab["forces"], 1e-10, "tables: forces vs nnp-eval --radial-step 0.01")
     err = maxdiff(r["forces"], exact["forces"])
     check(err < 1e-6, "tables: forces within 1e-6 eV/A of the exact radial MLP (max error %.2e eV/A)" % err)
+    # float32 convolutions: within the round-off bound derived in tests/test_core.c (test_single_precision):
+    # 20 chained sums of <= 50 terms at u = 2^-24, relative to the largest force
+    pair = "pair_style nnp precision single\npair_coeff * * %s O H\n" % model
+    rc, out = lammps(d, nnp_input(d, cfg, model, pair=pair), name="in.single")
+    if not check(rc == 0, "tables: lmp run with precision single"):
+        print(out[-3000:])
+        return
+    rs = lmp_result(d, out)
+    bound = 20 * 50 * 2.0 ** -24 * maxabs(tab["forces"])
+    err = maxdiff(rs["forces"], tab["forces"])
+    check(0 < err < bound, "precision single: forces within %.2e eV/A of float64 (max error %.2e eV/A)" % (bound, err))
 
 
 def case_triclinic():
@@ -504,7 +515,12 @@ def case_errors():
     expect_error(d, "type mapped to NULL outside hybrid", inp("O NULL"), r"atom type 2 is mapped to NULL")
     expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
     expect_error(d, "pair_style with a stray argument", inp().replace("pair_style nnp radial_step 0", "pair_style nnp 5.0"),
-                 r"pair_style nnp takes one optional keyword")
+                 r"pair_style nnp takes the optional keywords")
+    expect_error(d, "pair_style with a bad precision",
+                 inp().replace("pair_style nnp radial_step 0", "pair_style nnp precision half"), r"bad precision half")
+    expect_error(d, "precision single without tables",
+                 inp().replace("pair_style nnp radial_step 0", "pair_style nnp radial_step 0 precision single"),
+                 r"precision single needs radial tables")
     expect_error(d, "pair_style with an unknown keyword", inp().replace("pair_style nnp radial_step 0", "pair_style nnp tables 5.0"),
                  r"radial_step A.*not tables")
     # Not an error: a relative model path is also looked up in $LAMMPS_POTENTIALS.
