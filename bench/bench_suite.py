@@ -2,7 +2,8 @@
 """pair_style nnp against SPC/E + PPPM on the same water boxes: cost per atom-step, memory, scaling.
 
     bench_suite.py --lmp LMP --plugin pair_nnp.so --model M.nnp [--sizes 2,4,8] [--layouts 1x1,1x2,2x1]
-                   [--repeat 3] [--work-per-run 2e6] [--radial-step 0.01] [--out DIR] [--reference]
+                   [--repeat 3] [--work-per-run 2e6] [--radial-step 0.01] [--precision double] [--out DIR]
+                   [--reference]
 
 For every box size (copies of the 192-atom box per side: 2 -> 1536 atoms, 4 -> 12288, 8 -> 98304) and every
 layout RANKSxTHREADS, runs LAMMPS with the NNP (NVE, 0.5 fs) and then, in the same repeat, SPC/E + PPPM (1e-5) with
@@ -36,7 +37,7 @@ NNP_INPUT = """units metal
 atom_style atomic
 read_data water.data
 plugin load {plugin}
-pair_style nnp radial_step {step}
+pair_style nnp radial_step {step}{precision}
 pair_coeff * * {model} O H
 neighbor 1.0 bin
 velocity all create 300.0 12345
@@ -84,7 +85,8 @@ def bench_size(o, replicate, layouts, rows):
     steps = max(5, int(o.work_per_run / natoms))
     with open(os.path.join(wd, "in.nnp"), "w") as f:
         f.write(NNP_INPUT.format(plugin=os.path.abspath(o.plugin), model=os.path.abspath(o.model), steps=steps,
-                                 step=o.radial_step))
+                                 step=o.radial_step,
+                                 precision=" precision single" if o.precision == "single" else ""))
     spce = ["-in", os.path.join(TOP, "examples", "water", "in.spce"), "-var", "data", "water-full.data",
             "-var", "steps", str(steps)]
     for n_ranks, n_threads in layouts:
@@ -201,6 +203,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work-per-run", type=float, default=2e6, help="atom-steps per run (sets the step count)")
     ap.add_argument("--radial-step", default="0.01")
+    ap.add_argument("--precision", default="double", choices=("single", "double"),
+                    help="pair_style nnp precision (float32 or float64 convolutions)")
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--no-spce", action="store_true")

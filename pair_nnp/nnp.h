@@ -197,6 +197,14 @@ nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_err
  * off by more than 1e-4 is refused by nnp_workspace_tabulate_radial (NNP_ERR_ARGUMENT, with a step that would do). */
 double nnp_workspace_radial_table_error(const nnp_workspace *ws);
 
+typedef enum { NNP_PRECISION_DOUBLE = 0, NNP_PRECISION_SINGLE = 1 } nnp_precision;
+/* Arithmetic of the convolutions (docs/performance.md, "float32"): NNP_PRECISION_SINGLE evaluates the radial
+ * tables, the features they read, the messages and the tensor products in float32, with the edge gradients,
+ * energies, forces and virials summed in float64; the per-atom dense layers stay in float64. It needs radial tables
+ * (nnp_compute fails without them) and a model of l_max <= 2 (the generated kernels; NNP_ERR_ARGUMENT otherwise).
+ * Parameter gradients are always float64. The default is NNP_PRECISION_DOUBLE. */
+nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precision, nnp_error *err);
+
 typedef struct {
   double energy;       /* eV, sum over local atoms */
   double virial[6];    /* eV: xx yy zz xy xz yz, -sum_e r_e (outer) dE/dr_e */

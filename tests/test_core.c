@@ -568,6 +568,81 @@ static void test_radial_tables(void) {
   nnp_model_free(m);
 }
 
+/* float32 convolutions (nnp_workspace_set_precision) against float64, both with the same radial tables.
+ * Tolerance: with unit round-off u = 2^-24 = 6.0e-8, a sum of n terms is off by at most n u times the sum of their
+ * magnitudes. A force passes through D <= 20 such sums in sequence (3 layers, forward and adjoint, each: table
+ * row, tensor product, message sum over edges, feature adjoint) of at most N = 50 terms (edges per receiver here;
+ * coupling entries and channels are fewer), so its error is at most about D N u = 6e-5 times the magnitudes that
+ * meet in it; we take the largest force as that scale, i.e. no catastrophic cancellation (the magnitudes of the
+ * terms of one force are of the size of the forces in these random models). The same bound with the sum of the
+ * per-atom energies' magnitudes holds for the energy. Observed: about 1e-7 relative, so this catches any real
+ * error (a wrong coefficient gives O(1)) without depending on luck. */
+static void test_single_precision(void) {
+  const double bound = 20.0 * 50.0 * 0x1p-24;
+  nnp_model *m = make_model(2, 8, 3, 3, 41);
+  structure st = random_structure(40, 3, 7.5, 1, 71);
+  nnp_cell_graph *g;
+  nnp_workspace *wd, *ws1, *ws2, *ws3;
+  nnp_error err;
+  graph_and_workspace(m, &st, 3.5, 1, &g, &wd);
+  const nnp_graph *v = nnp_cell_graph_view(g);
+  const size_t nt = (size_t)v->n_total;
+  double *f0 = calloc(3 * nt, sizeof *f0), *f[3], e[3], ae0[64], vir[3][6];
+  nnp_result r0 = {0, {0}, ae0, f0, NULL};
+  CHECK(nnp_workspace_tabulate_radial(wd, 0.01, &err) == NNP_OK && nnp_compute(m, wd, v, &r0, &err) == NNP_OK,
+        "float64 with tables: %s", err.message);
+  nnp_workspace *w[3];
+  for (int k = 0; k < 3; ++k) {
+    f[k] = calloc(3 * nt, sizeof *f[k]);
+    CHECK(nnp_workspace_create(m, k + 1, &w[k], &err) == NNP_OK &&
+              nnp_workspace_tabulate_radial(w[k], 0.01, &err) == NNP_OK &&
+              nnp_workspace_set_precision(w[k], NNP_PRECISION_SINGLE, &err) == NNP_OK,
+          "single-precision workspace: %s", err.message);
+    nnp_result r = {0, {0}, NULL, f[k], NULL};
+    CHECK(nnp_compute(m, w[k], v, &r, &err) == NNP_OK, "float32 evaluation: %s", err.message);
+    e[k] = r.energy;
+    memcpy(vir[k], r.virial, sizeof vir[k]);
+  }
+  ws1 = w[0], ws2 = w[1], ws3 = w[2];
+  double df = 0, fm = 0, esum = 0;
+  for (size_t q = 0; q < 3 * nt; ++q) df = fmax(df, fabs(f[0][q] - f0[q])), fm = fmax(fm, fabs(f0[q]));
+  for (int i = 0; i < v->n_local; ++i) esum += fabs(ae0[i]);
+  CHECK(df > 0 && df < bound * fm, "float32 forces: max error %.3e eV/A, bound %.3e (max |F| %.3e)", df, bound * fm,
+        fm);
+  CHECK(e[0] != r0.energy && fabs(e[0] - r0.energy) < bound * esum, "float32 energy error %.3e eV, bound %.3e",
+        e[0] - r0.energy, bound * esum);
+  printf("float32: max force error %.2e eV/A of max |F| %.2e (bound %.2e), energy error %.2e eV\n", df, fm, bound * fm,
+         fabs(e[0] - r0.energy));
+  int same = e[0] == e[1] && e[0] == e[2] && !memcmp(f[0], f[1], 3 * nt * sizeof *f[0]) &&
+             !memcmp(f[0], f[2], 3 * nt * sizeof *f[0]) && !memcmp(vir[0], vir[1], sizeof vir[0]) &&
+             !memcmp(vir[0], vir[2], sizeof vir[0]);
+  CHECK(same, "float32: 1, 2 and 3 threads give bitwise identical energy, forces and virials");
+  /* back to float64: exactly the float64 result again */
+  nnp_result r = {0, {0}, NULL, f[1], NULL};
+  CHECK(nnp_workspace_set_precision(ws2, NNP_PRECISION_DOUBLE, &err) == NNP_OK &&
+            nnp_compute(m, ws2, v, &r, &err) == NNP_OK && r.energy == r0.energy &&
+            !memcmp(f[1], f0, 3 * nt * sizeof *f0),
+        "set_precision(DOUBLE) returns to the float64 result");
+  /* float32 needs tables; and generated kernels (l_max <= 2) */
+  CHECK(nnp_workspace_tabulate_radial(ws3, 0.0, &err) == NNP_OK &&
+            nnp_compute(m, ws3, v, &r, &err) == NNP_ERR_ARGUMENT && strstr(err.message, "tables"),
+        "single precision without tables -> %s", err.message);
+  CHECK(nnp_workspace_set_precision(ws1, (nnp_precision)7, &err) == NNP_ERR_ARGUMENT, "unknown precision rejected");
+  nnp_model *m3 = make_model(3, 8, 2, 1, 5);
+  nnp_workspace *w3;
+  CHECK(nnp_workspace_create(m3, 1, &w3, &err) == NNP_OK &&
+            nnp_workspace_set_precision(w3, NNP_PRECISION_SINGLE, &err) == NNP_ERR_ARGUMENT &&
+            strstr(err.message, "l_max"),
+        "single precision with l_max 3 -> %s", err.message);
+  nnp_workspace_free(w3);
+  nnp_model_free(m3);
+  for (int k = 0; k < 3; ++k) free(f[k]), nnp_workspace_free(w[k]);
+  free(f0);
+  nnp_workspace_free(wd);
+  nnp_cell_graph_free(g);
+  nnp_model_free(m);
+}
+
 /* Moving atoms in an existing graph (the trainer's displaced evaluations) equals building a new one. */
 static void test_update_positions(void) {
   nnp_model *m = make_model(1, 4, 2, 2, 29);
@@ -919,6 +994,7 @@ int main(int argc, char **argv) {
   test_asymmetric_lists();
   test_param_gradient();
   test_radial_tables();
+  test_single_precision();
   test_update_positions();
   test_model_files(dir);
   test_model_file_strictness(dir);

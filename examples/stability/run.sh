@@ -5,7 +5,8 @@
 #
 # usage: examples/stability/run.sh MODEL.nnp START.xyz [NVT_PS (100)] [NVE_PS (20)]
 #   e.g. examples/stability/run.sh potentials/water-revpbe0d3.nnp potentials/water-revpbe0d3.check.xyz
-# Environment: RANKS (default 1), RUN_DIR (default build/stability-MODELNAME), LMP, NNP_PLUGIN (as examples/water/run.sh)
+# Environment: RANKS (default 1), RUN_DIR (default build/stability-MODELNAME), LMP, NNP_PLUGIN (as examples/water/run.sh),
+#   PRECISION (double, the default, or single: pair_style nnp precision)
 # Cost: 0.5 fs steps, 2000 steps per ps; 192 atoms at ~25 us/atom-step take ~10 s per ps on one core.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +29,7 @@ nve=$((nve_ps * 2000))
 echo "== $(basename "$model"): NVT $nvt_ps ps + NVE $nve_ps ps ($nvt + $nve steps of 0.5 fs) in $run"
 SECONDS=0
 "${mpi[@]}" -in "$here/in.stability" -var plugin "$plugin" -var model "$model" -var elements "$elements" \
-  -var data start.data -var nvt_steps "$nvt" -var nve_steps "$nve" -var thermo_nvt 1000 -var thermo_nve 100 \
+  -var data start.data -var precision "${PRECISION:-double}" -var nvt_steps "$nvt" -var nve_steps "$nve" -var thermo_nvt 1000 -var thermo_nve 100 \
   -log log.lammps -screen none || lammps_fail "$run"
 echo "   $SECONDS s"
 /usr/bin/python3 "$here/analyse.py" log.lammps --json stability.json

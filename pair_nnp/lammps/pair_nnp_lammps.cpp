@@ -56,8 +56,8 @@ std::string species_list(const nnp_model *model) {
 
 PairNNP::PairNNP(LAMMPS *lmp)
     : Pair(lmp), model(nullptr), workspace(nullptr), workspace_threads(-1), workspace_step(-1.0), energy_unit(1.0),
-      radial_step(0.01), comm_data(nullptr), comm_width(0), lists_copied_at(-1), lists_copied_nlocal(-1),
-      baseline_check(true) {
+      radial_step(0.01), precision_single(0), comm_data(nullptr), comm_width(0), lists_copied_at(-1),
+      lists_copied_nlocal(-1), baseline_check(true) {
   single_enable = 0;
   restartinfo = 0;
   one_coeff = 1;
@@ -109,12 +109,13 @@ void PairNNP::fail_one(const std::string &msg) {
   error->one(FLERR, msg);
 }
 
-/* pair_style nnp [radial_step A] [baseline check|ignore]: radial functions from cubic Hermite tables with knots A
- * Angstrom apart (default 0.01, force error ~1e-7 eV/A, several times faster), or exactly with radial_step 0;
- * `baseline ignore` runs a model that declares a baseline without it (see check_baseline()). */
+/* pair_style nnp [radial_step A] [precision single|double] [baseline check|ignore]: radial functions from cubic
+ * Hermite tables with knots A Angstrom apart (default 0.01, force error ~1e-7 eV/A, several times faster), or exactly
+ * with radial_step 0; convolutions in float32 or float64 (default; docs/performance.md, "float32"); `baseline
+ * ignore` runs a model that declares a baseline without it (see check_baseline()). */
 void PairNNP::settings(int narg, char **arg) {
-  const std::string usage = "pair_style nnp takes the optional keywords `radial_step A` (Angstrom, 0 = exact) and "
-                            "`baseline check|ignore`; the model is named in pair_coeff";
+  const std::string usage = "pair_style nnp takes the optional keywords `radial_step A` (Angstrom, 0 = exact), "
+                            "`precision single|double` and `baseline check|ignore`; the model is named in pair_coeff";
   if (narg % 2) error->all(FLERR, usage);
   for (int k = 0; k < narg; k += 2) {
     const std::string key = arg[k], value = arg[k + 1];
@@ -122,6 +123,9 @@ void PairNNP::settings(int narg, char **arg) {
       char *end = nullptr;
       radial_step = strtod(arg[k + 1], &end);
       if (end == arg[k + 1] || *end || !(radial_step >= 0.0)) error->all(FLERR, usage + ": bad value " + value);
+    } else if (key == "precision") {
+      if (value != "single" && value != "double") error->all(FLERR, usage + ": bad precision " + value);
+      precision_single = value == "single";
     } else if (key == "baseline" && (value == "check" || value == "ignore")) {
       baseline_check = value == "check";
     } else {
@@ -293,6 +297,14 @@ void PairNNP::init_style() {
       if (logfile) fputs(line, logfile);
     }
   }
+  // Set at every init, so that a re-issued `pair_style nnp precision X` applies too.
+  if (precision_single && radial_step == 0.0)
+    error->all(FLERR, "pair_style nnp: precision single needs radial tables (radial_step > 0)");
+  nnp_error err;
+  err.message[0] = '\0';
+  if (nnp_workspace_set_precision(workspace, precision_single ? NNP_PRECISION_SINGLE : NNP_PRECISION_DOUBLE, &err) !=
+      NNP_OK)
+    error->all(FLERR, std::string("pair_style nnp: ") + err.message);
 }
 
 /* A model trained on top of a baseline (docs/model.md, "Baselines") gives the physical forces only together with

@@ -52,6 +52,7 @@ protected:
   std::vector<int> type_species; // [ntypes + 1]: model species of each LAMMPS type, -1 for NULL
   double energy_unit;            // eV -> the energy unit of the LAMMPS `units` style
   double radial_step;            // Angstrom: knot spacing of the radial tables; 0 = exact radial MLP
+  int precision_single;          // pair_style nnp precision single: float32 convolutions
 
   // Buffer the LAMMPS pack/unpack callbacks read and write during one exchange.
   double *comm_data;

@@ -49,6 +49,11 @@ struct nnp_workspace {
   int kind_of_pair[NNP_MAX_SPECIES][NNP_MAX_SPECIES];
   nnp_radial_table *tables;
   int *edge_kind;
+  /* float32 evaluation (nnp_workspace_set_precision): the features and message adjoints the convolution reads, and
+   * per thread its table rows, edge gradients and feature adjoints (thr_f_size floats each) */
+  int single;
+  float *xf, *dmsgf, *thr_f;
+  size_t thr_f_size;
 };
 
 static void free_tables(nnp_workspace *ws) {
@@ -86,6 +91,8 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->atom_e);
   free(ws->thr_block);
   free(ws->edge_kind);
+  free(ws->xf);
+  free(ws->dmsgf);
 }
 
 void nnp_workspace_free(nnp_workspace *ws) {
@@ -95,6 +102,7 @@ void nnp_workspace_free(nnp_workspace *ws) {
   free(ws->wt);
   free(ws->wt_offset);
   free(ws->thr);
+  free(ws->thr_f);
   free(ws);
 }
 
@@ -125,6 +133,13 @@ nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace
       total += a->size;
     }
   ws->wt = malloc(total * sizeof *ws->wt);
+  int max_pc = 0, max_msg = 0;
+  for (int t = 0; t < m->h.layers; ++t) {
+    if (m->layers[t].n_paths * m->h.channels > max_pc) max_pc = m->layers[t].n_paths * m->h.channels;
+    if (m->layers[t].msg_width > max_msg) max_msg = m->layers[t].msg_width;
+  }
+  ws->thr_f_size = 3 * (size_t)max_pc + (size_t)(max_msg > 2 * m->feature_width ? max_msg : 2 * m->feature_width) + 16;
+  ws->thr_f = malloc(ws->thr_f_size * (size_t)ws->n_threads * sizeof *ws->thr_f);
   double kinds[NNP_MAX_SPECIES * NNP_MAX_SPECIES];
   for (int a = 0; a < m->h.n_species; ++a)
     for (int b = 0; b < m->h.n_species; ++b) {
@@ -133,7 +148,7 @@ nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace
       if (k == ws->n_kinds) kinds[ws->n_kinds++] = m->h.pair_cutoff[a][b];
       ws->kind_of_pair[a][b] = k;
     }
-  if (!ws->thr || !ws->wt_offset || !ws->wt) {
+  if (!ws->thr || !ws->wt_offset || !ws->wt || !ws->thr_f) {
     nnp_workspace_free(ws);
     return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
   }
@@ -195,6 +210,23 @@ double nnp_workspace_radial_table_error(const nnp_workspace *ws) {
   return worst;
 }
 
+nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precision, nnp_error *err) {
+  if (!ws || (precision != NNP_PRECISION_DOUBLE && precision != NNP_PRECISION_SINGLE))
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_workspace_set_precision: NULL workspace or unknown precision %d",
+                    (int)precision);
+  if (precision == NNP_PRECISION_SINGLE)
+    for (int t = 0; t < ws->model->h.layers; ++t)
+      if (ws->model->layers[t].tp_kernel < 0)
+        return nnp_fail(err, NNP_ERR_ARGUMENT,
+                        "single precision is implemented for l_max <= 2 (generated kernels); this model has l_max %d",
+                        ws->model->h.l_max);
+  ws->single = precision == NNP_PRECISION_SINGLE;
+  return NNP_OK;
+}
+
+/* Whether the convolutions run in float32: asked for, and with tables (checked at every evaluation) */
+static int ws_single(const nnp_workspace *ws) { return ws->single && ws->n_tables; }
+
 static int max_paths_x_channels(const nnp_model *m) {
   int best = 0;
   for (int t = 0; t < m->h.layers; ++t)
@@ -239,6 +271,7 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->dh_a, n_total * F);
     GROW(ws->dh_b, n_total * F);
     GROW(ws->dx, n_total * F);
+    GROW(ws->xf, n_total * F);
     GROW(ws->in_offset, n_total + 1);
     ws->cap_total = n_total;
   }
@@ -248,6 +281,7 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->msg, n_local * msg_stride_total(m, 1));
     GROW(ws->pre, n_local * msg_stride_total(m, 0));
     GROW(ws->dmsg, n_local * (size_t)max_width(m, 1));
+    GROW(ws->dmsgf, n_local * (size_t)max_width(m, 1));
     GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
     GROW(ws->atom_e, n_local);
     GROW(ws->mark, n_local * (size_t)ws->n_threads);
@@ -543,40 +577,151 @@ static const double *const *layer_wt(const nnp_workspace *ws, int t, const doubl
   return buf;
 }
 
+/* The radial table of edge e in layer t */
+static const nnp_radial_table *edge_table(const nnp_workspace *ws, int t, int e) {
+  return &ws->tables[t * ws->n_kinds + ws->edge_kind[e]];
+}
+
+/* Asks for the rows edge e will read while the previous edge computes: its table interval, its sender's features
+ * and (adjoint, paired senders) its sender's message adjoint. They are scattered over L2 and L3 (a table row alone
+ * is 4 P C values), so each would otherwise start with a miss the hardware prefetcher cannot foresee. */
+static inline void prefetch_bytes(const void *p, size_t n) {
+  const char *c = p;
+  for (size_t q = 0; q < n; q += 64) __builtin_prefetch(c + q);
+}
+
+static void prefetch_edge(const nnp_workspace *ws, int t, int e, int single, const void *dmsg_row, size_t msg_bytes) {
+  const nnp_radial_table *tab = edge_table(ws, t, e);
+  int k = (int)((ws->edge_r[4 * (size_t)e + 3] - tab->r_lo) * tab->inv_step);
+  k = k < 0 ? 0 : k >= tab->n_intervals ? tab->n_intervals - 1 : k;
+  const size_t row = 4 * (size_t)tab->width, F = (size_t)ws->model->feature_width, j = (size_t)ws->edge_j[e];
+  if (single) {
+    prefetch_bytes(tab->coef_f + (size_t)k * row, row * sizeof(float));
+    prefetch_bytes(ws->xf + j * F, F * sizeof(float));
+  } else {
+    prefetch_bytes(tab->coef + (size_t)k * row, row * sizeof(double));
+    prefetch_bytes(ws->x + j * F, F * sizeof(double));
+  }
+  if (dmsg_row) prefetch_bytes(dmsg_row, msg_bytes);
+}
+
+/* float32 copies of n rows of width w (the convolution's inputs in single precision) */
+static void rows_to_float(const double *src, float *dst, int n, int w, double scale) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < n; ++i)
+    for (int q = 0; q < w; ++q) dst[(size_t)i * w + q] = (float)(scale * src[(size_t)i * w + q]);
+}
+
+/* Receiver i's messages in float32: per edge, its table row and tensor product, summed over its edges in float32
+ * (about 50 terms, relative error ~ 50 x 6e-8) and stored in float64. */
+static void conv_forward_atom_f(nnp_workspace *ws, int t, int i, float *Rf, float *msgf, double *out) {
+  const nnp_model *m = ws->model;
+  const nnp_layer *ly = &m->layers[t];
+  const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max);
+  const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
+  memset(msgf, 0, (size_t)ly->msg_width * sizeof *msgf);
+  for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+    if (e + 1 < ws->edge_offset[i + 1]) prefetch_edge(ws, t, e + 1, 1, NULL, 0);
+    nnp_radial_table_eval_f(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], Rf, NULL);
+    nnp_tp_edge_forward_f(m, ly, ws->xf + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, Rf, msgf);
+  }
+  for (int q = 0; q < ly->msg_width; ++q) out[q] = inv_sqrt_nu * (double)msgf[q];
+}
+
 static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *msg_t) {
   const nnp_model *m = ws->model;
   const nnp_layer *ly = &m->layers[t];
-  const int F = m->feature_width, PC = ly->n_paths * m->h.channels;
+  const int F = m->feature_width, PC = ly->n_paths * m->h.channels, nsh = NNP_NSH(m->h.l_max);
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
+  const int single = ws_single(ws);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
+  if (single) rows_to_float(ws->x, ws->xf, g->n_total, F, 1.0);
 #pragma omp parallel
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
+    const int th = omp_get_thread_num();
+    thread_scratch *s = &ws->thr[th];
+    float *Rf = ws->thr_f + (size_t)th * ws->thr_f_size, *msgf = Rf + 3 * (size_t)PC;
     for (int i = lo; i < hi; ++i) {
-      thread_scratch *s = &ws->thr[omp_get_thread_num()];
       double *out = msg_t + (size_t)i * ly->msg_width;
+      if (single) {
+        conv_forward_atom_f(ws, t, i, Rf, msgf, out);
+        continue;
+      }
       memset(out, 0, (size_t)ly->msg_width * sizeof *out);
       const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
       if (n == 0) continue;
       if (ws->n_tables) {
-        for (int k = 0; k < n; ++k)
-          nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
-                                ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, NULL);
+        /* each edge's table row right before its product, so that it is still in L1 */
+        for (int e = e0; e < e0 + n; ++e) {
+          if (e + 1 < e0 + n) prefetch_edge(ws, t, e + 1, 0, NULL, 0);
+          nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, NULL);
+          nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, s->R, out, s->tp);
+        }
       } else {
         nnp_mlp_tape tape;
         nnp_mlp_tape_bind(m, &tape, s->tape, n);
         edge_basis(m, ws, e0, n, 0, &tape);
         nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
-      }
-      for (int k = 0; k < n; ++k) {
-        const int e = e0 + k;
-        nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * NNP_NSH(m->h.l_max),
-                            s->R + (size_t)k * PC, out, s->tp);
+        for (int k = 0; k < n; ++k) {
+          const int e = e0 + k;
+          nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh,
+                              s->R + (size_t)k * PC, out, s->tp);
+        }
       }
       for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
     }
+  }
+}
+
+/* Edge e's gradient from dE/dR (through dR/dr) and dE/dY (through dY/dr): assigned when first, else added. */
+static void edge_gradient(nnp_workspace *ws, int e, double dEdr, const double *dYv, int first) {
+  const int nsh = NNP_NSH(ws->model->h.l_max);
+  const double *rv = ws->edge_r + 4 * (size_t)e, *dY = ws->edge_dY + 3 * (size_t)e * nsh;
+  double gvec[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
+  for (int q = 0; q < nsh; ++q)
+    for (int a = 0; a < 3; ++a) gvec[a] += dYv[q] * dY[3 * q + a];
+  double *ge = ws->edge_g + 3 * (size_t)e;
+  for (int a = 0; a < 3; ++a) ge[a] = first ? gvec[a] : ge[a] + gvec[a];
+}
+
+/* Receiver i's edges in float32 (conv_adjoint): dmsg and the features in float32 (ws->dmsgf, ws->xf), dE/dr summed
+ * in float64 per edge; the receiver's own feature adjoint (paired senders) is summed over its edges in float32. */
+static void conv_adjoint_atom_f(nnp_workspace *ws, int t, int i, int unpaired, int base, float *Rf, double *dYv,
+                                int first) {
+  const nnp_model *m = ws->model;
+  const nnp_layer *ly = &m->layers[t];
+  const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max), PC = ly->n_paths * m->h.channels;
+  const int Fin = m->h.channels * NNP_NSH(ly->lin), W = ly->msg_width;
+  float *Rdf = Rf + PC, *dRf = Rdf + PC, *dxf = dRf + PC, *dxe = dxf + F;
+  memset(dxf, 0, (size_t)Fin * sizeof *dxf);
+  const float *dm = ws->dmsgf + (size_t)i * W;
+  for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+    const int j = ws->edge_j[e];
+    if (e + 1 < ws->edge_offset[i + 1]) {
+      const int j1 = ws->edge_j[e + 1];
+      prefetch_edge(ws, t, e + 1, 1, j1 < unpaired ? ws->dmsgf + (size_t)j1 * W : NULL, (size_t)W * sizeof(float));
+    }
+    nnp_radial_table_eval_f(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], Rf, Rdf);
+    const float *xj = ws->xf + (size_t)j * F;
+    const double *Y = ws->edge_Y + (size_t)e * nsh;
+    if (j < unpaired) {
+      nnp_tp_edge_adjoint_f(m, ly, xj, Y, Rf, dm, ws->dmsgf + (size_t)j * W, dxf, dRf, dYv);
+    } else {
+      memset(dxe, 0, (size_t)Fin * sizeof *dxe);
+      nnp_tp_edge_adjoint_f(m, ly, xj, Y, Rf, dm, NULL, dxe, dRf, dYv);
+      double *d = ws->edge_dx + (size_t)(ws->in_pos[e] - base) * F;
+      for (int q = 0; q < Fin; ++q) d[q] = (double)dxe[q];
+    }
+    double dEdr = 0.0;
+    for (int q = 0; q < PC; ++q) dEdr += (double)(dRf[q] * Rdf[q]);
+    edge_gradient(ws, e, dEdr, dYv, first);
+  }
+  if (unpaired) {
+    double *dxi = ws->dx + (size_t)i * F;
+    for (int q = 0; q < Fin; ++q) dxi[q] = (double)dxf[q];
   }
 }
 
@@ -592,24 +737,30 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   const int Fin = m->h.channels * NNP_NSH(ly->lin);
   const int unpaired = ws->paired ? g->n_local : 0; /* senders from here on go through edge_dx */
   const int base = ws->in_offset[unpaired];
+  const int single = ws_single(ws);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
+  if (single) {
+    rows_to_float(ws->x, ws->xf, g->n_total, F, 1.0);
+    rows_to_float(dmsg, ws->dmsgf, g->n_local, ly->msg_width, 1.0);
+  }
 #pragma omp parallel
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
+    const int th = omp_get_thread_num();
+    thread_scratch *s = &ws->thr[th];
     for (int i = lo; i < hi; ++i) {
-      thread_scratch *s = &ws->thr[omp_get_thread_num()];
+      if (single) {
+        conv_adjoint_atom_f(ws, t, i, unpaired, base, ws->thr_f + (size_t)th * ws->thr_f_size, s->dYv, first);
+        continue;
+      }
       const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
       double *dxi = ws->dx + (size_t)i * F;
       if (ws->paired) memset(dxi, 0, (size_t)Fin * sizeof *dxi);
       if (n == 0) continue;
       nnp_mlp_tape tape;
-      if (ws->n_tables) {
-        for (int k = 0; k < n; ++k)
-          nnp_radial_table_eval(&ws->tables[t * ws->n_kinds + ws->edge_kind[e0 + k]],
-                                ws->edge_r[4 * (size_t)(e0 + k) + 3], s->R + (size_t)k * PC, s->Rdot + (size_t)k * PC);
-      } else {
+      if (!ws->n_tables) {
         nnp_mlp_tape_bind(m, &tape, s->tape, 2 * n);
         edge_basis(m, ws, e0, n, 1, &tape);
         nnp_radial_mlp(m, ly, wt, &tape, n, 1, s->R, s->Rdot);
@@ -617,10 +768,19 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       const double *dm = dmsg + (size_t)i * ly->msg_width;
       for (int k = 0; k < n; ++k) {
         const int e = e0 + k, j = ws->edge_j[e];
-        const double *rv = ws->edge_r + 4 * (size_t)e;
-        const double *Y = ws->edge_Y + (size_t)e * nsh, *dY = ws->edge_dY + 3 * (size_t)e * nsh;
-        const double *xj = ws->x + (size_t)j * F, *R = s->R + (size_t)k * PC;
+        /* with tables, each edge's rows are evaluated right before its product (still in L1) into slot 0 */
+        const size_t slot = ws->n_tables ? 0 : (size_t)k * PC;
+        const double *Y = ws->edge_Y + (size_t)e * nsh;
+        const double *xj = ws->x + (size_t)j * F, *R = s->R + slot, *Rd = s->Rdot + slot;
         double *dR = s->dR + (size_t)k * PC;
+        if (ws->n_tables) {
+          if (k + 1 < n) {
+            const int j1 = ws->edge_j[e + 1];
+            prefetch_edge(ws, t, e + 1, 0, j1 < unpaired ? dmsg + (size_t)j1 * ly->msg_width : NULL,
+                          (size_t)ly->msg_width * sizeof(double));
+          }
+          nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, s->Rdot);
+        }
         if (j < unpaired) {
           nnp_tp_edge_adjoint_paired(m, ly, xj, Y, R, dm, dmsg + (size_t)j * ly->msg_width, dxi, dR, s->dYv, s->tp);
         } else {
@@ -629,13 +789,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
           nnp_tp_edge_adjoint(m, ly, xj, Y, R, dm, dxe, dR, s->dYv, s->tp);
         }
         double dEdr = 0.0;
-        const double *Rd = s->Rdot + (size_t)k * PC;
         for (int q = 0; q < PC; ++q) dEdr += dR[q] * Rd[q];
-        double gvec[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
-        for (int q = 0; q < nsh; ++q)
-          for (int a = 0; a < 3; ++a) gvec[a] += s->dYv[q] * dY[3 * q + a];
-        double *ge = ws->edge_g + 3 * (size_t)e;
-        for (int a = 0; a < 3; ++a) ge[a] = first ? gvec[a] : ge[a] + gvec[a];
+        edge_gradient(ws, e, dEdr, s->dYv, first);
       }
       if (s->grad) nnp_radial_mlp_param_grad(m, ly, &tape, n, s->dR, s->mlp_scratch, s->grad);
     }
@@ -756,6 +911,9 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   nnp_status st = check_inputs(m, g, err);
   if (st) return st;
   if (ws->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the workspace was created for another model");
+  if (ws->single && !ws->n_tables)
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "single precision needs radial tables (nnp_workspace_tabulate_radial with a step > 0)");
   if (grad && ws->n_tables)
     return nnp_fail(err, NNP_ERR_ARGUMENT,
                     "parameter gradients need the exact radial MLP; call nnp_workspace_tabulate_radial(ws, 0) first");

@@ -144,5 +144,6 @@ nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
       range[0] = p->cg_begin, range[1] = p->cg_end;
     }
   free(q.Y);
+  if (!st) nnp_tp_bind(m);
   return st;
 }

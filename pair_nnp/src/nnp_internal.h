@@ -45,6 +45,7 @@ typedef struct {
 typedef struct {
   int lin, lout;
   int n_paths;
+  int tp_kernel; /* the generated tensor-product kernel of this layer's shape (tp_codegen.py), -1 for the generic one */
   nnp_path paths[NNP_MAX_PATHS];
   int l3_first[NNP_MAX_L + 1], l3_count[NNP_MAX_L + 1]; /* paths with a given l3 are contiguous */
   int c_out[NNP_MAX_L + 1];                             /* output channels of the down-projection per degree */
@@ -178,9 +179,10 @@ static inline double nnp_sigmoid(double x, double *dsig) {
 
 /* Cubic Hermite tables of one layer's radial functions for one pair cutoff (radial.c) */
 typedef struct {
-  double r_lo, step; /* Angstrom */
+  double r_lo, step, inv_step; /* Angstrom, 1/Angstrom */
   int n_intervals, width;
   double *coef;     /* [n_intervals][4][width]: R = c0 + t (c1 + t (c2 + t c3)), t in [0, 1) */
+  float *coef_f;    /* the same rounded to float32, for single-precision evaluation */
   double rel_error; /* estimated: max |table - exact| at the interval midpoints / max |R| at the knots */
 } nnp_radial_table;
 /* Tables whose estimated relative error exceeds this are refused (docs/performance.md, "Radial tables"). */
@@ -189,6 +191,7 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
                                   double step, nnp_radial_table *tab, nnp_error *err);
 void nnp_radial_table_free(nnp_radial_table *tab);
 void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *R, double *Rdot);
+void nnp_radial_table_eval_f(const nnp_radial_table *tab, double r, float *R, float *Rdot);
 
 /* linear.c: per-atom dense operations (docs/model.md, layer steps 1, 3-5, readout); grad may be NULL */
 void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x);
@@ -205,6 +208,8 @@ void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int 
 double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, double *grad, double *scratch);
 
 /* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
+/* Picks each layer's generated kernel where one matches its paths and coupling sparsity (after nnp_coupling_build) */
+void nnp_tp_bind(nnp_model *m);
 /* scratch: NNP_TP_SCRATCH(C) doubles */
 #define NNP_TP_SCRATCH(C) ((size_t)(3 * (2 * NNP_MAX_L + 1) + NNP_NSH(NNP_MAX_L)) * (C))
 void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y, const double *R,
@@ -218,5 +223,11 @@ void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *
 void nnp_tp_edge_adjoint_paired(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
                                 const double *R, const double *dmsg_i, const double *dmsg_j, double *dx_i, double *dR,
                                 double *dYv, double *scratch);
+/* float32 forms of the forward and (paired when dmsg_j is not NULL) adjoint, for layers with a generated kernel
+ * only (ly->tp_kernel >= 0); dYv is accumulated over channels in float32 per path and summed in float64 */
+void nnp_tp_edge_forward_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y, const float *R,
+                           float *msg);
+void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y, const float *R,
+                           const float *dmsg_i, const float *dmsg_j, float *dx, float *dR, double *dYv);
 
 #endif

@@ -137,7 +137,9 @@ void nnp_radial_mlp_param_grad(const nnp_model *m, const nnp_layer *ly, const nn
 void nnp_radial_table_free(nnp_radial_table *tab) {
   if (!tab) return;
   free(tab->coef);
+  free(tab->coef_f);
   tab->coef = NULL;
+  tab->coef_f = NULL;
 }
 
 /* Largest difference between the table and the exact radial functions at the middle of the intervals (where a cubic
@@ -172,13 +174,15 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
   if (n < 1 || n > 10000000) return nnp_fail(err, NNP_ERR_ARGUMENT, "radial table step %g A is unusable", step);
   tab->r_lo = r_lo;
   tab->step = step;
+  tab->inv_step = 1.0 / step;
   tab->n_intervals = n;
   tab->width = P;
   tab->coef = malloc((size_t)n * 4 * P * sizeof *tab->coef);
+  tab->coef_f = malloc((size_t)n * 4 * P * sizeof *tab->coef_f);
   double *tape_buf = malloc(nnp_mlp_tape_size(m, 2 * (n + 1)) * sizeof(double));
   double *R = malloc((size_t)(n + 1) * P * sizeof(double)), *Rd = malloc((size_t)(n + 1) * P * sizeof(double));
   nnp_status st = NNP_OK;
-  if (!tab->coef || !tape_buf || !R || !Rd) {
+  if (!tab->coef || !tab->coef_f || !tape_buf || !R || !Rd) {
     st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory tabulating the radial functions");
     goto done;
   }
@@ -199,6 +203,8 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
       c[3 * P + q] = 2.0 * (p0[q] - p1[q]) + m0 + m1;
     }
   }
+  for (size_t q = 0; q < (size_t)n * 4 * P; ++q) tab->coef_f[q] = (float)tab->coef[q];
+
   tab->rel_error = table_midpoint_error(m, ly, wt, rc, tab, &tape, tape_buf, R);
   if (!(tab->rel_error <= NNP_TABLE_MAX_REL_ERROR)) {
     /* the interpolation error of a cubic Hermite table falls as step^4: suggest a step that meets the bound */
@@ -217,11 +223,11 @@ done:
 }
 
 NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *restrict R, double *restrict Rdot) {
-  double x = (r - tab->r_lo) / tab->step;
+  double x = (r - tab->r_lo) * tab->inv_step; /* no division per edge and layer */
   int k = (int)x;
   if (k < 0) k = 0;
   if (k >= tab->n_intervals) k = tab->n_intervals - 1;
-  const double t = x - k, inv_h = 1.0 / tab->step;
+  const double t = x - k, inv_h = tab->inv_step;
   const int P = tab->width;
   const double *restrict a = tab->coef + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
                          *restrict d = c + P;
@@ -235,5 +241,28 @@ NNP_HOT void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double
   for (int q = 0; q < P; ++q) {
     R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
     Rdot[q] = (b[q] + t * (2.0 * c[q] + 3.0 * t * d[q])) * inv_h;
+  }
+}
+
+/* The same in float32 from the rounded coefficients (single-precision evaluation); t, the position inside the
+ * interval, is computed in float64 so that the knot index and offset are exact whatever the table's length. */
+NNP_HOT void nnp_radial_table_eval_f(const nnp_radial_table *tab, double r, float *restrict R, float *restrict Rdot) {
+  double x = (r - tab->r_lo) * tab->inv_step; /* no division per edge and layer */
+  int k = (int)x;
+  if (k < 0) k = 0;
+  if (k >= tab->n_intervals) k = tab->n_intervals - 1;
+  const float t = (float)(x - k), inv_h = (float)tab->inv_step;
+  const int P = tab->width;
+  const float *restrict a = tab->coef_f + (size_t)k * 4 * P, *restrict b = a + P, *restrict c = b + P,
+                        *restrict d = c + P;
+  if (!Rdot) {
+#pragma omp simd
+    for (int q = 0; q < P; ++q) R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    return;
+  }
+#pragma omp simd
+  for (int q = 0; q < P; ++q) {
+    R[q] = a[q] + t * (b[q] + t * (c[q] + t * d[q]));
+    Rdot[q] = (b[q] + t * (2.0f * c[q] + 3.0f * t * d[q])) * inv_h;
   }
 }

@@ -8,6 +8,40 @@
 
 #include <string.h>
 
+#include "tp_generated.h" /* tp_codegen.py: per-layer-type kernels with the coupling sparsity unrolled */
+
+/* Matches a layer's paths and the sparsity of their coupling tensors against the generated layer k. */
+static int layer_matches(const nnp_model *m, const nnp_layer *ly, int k) {
+  const int *shape = gen_layer_shape[k], *pat = gen_layer_pattern[k];
+  if (shape[0] != m->h.l_max || shape[1] != ly->lin || shape[2] != ly->lout || shape[3] != ly->n_paths) return 0;
+  int q = 1;
+  for (int p = 0; p < ly->n_paths; ++p) {
+    const nnp_path *path = &ly->paths[p];
+    if (pat[q] != path->l1 || pat[q + 1] != path->l2 || pat[q + 2] != path->l3 ||
+        pat[q + 3] != path->cg_end - path->cg_begin)
+      return 0;
+    q += 4;
+    for (int e = path->cg_begin; e < path->cg_end; ++e, q += 3) {
+      const nnp_cg_entry *g = &m->cg[e];
+      if (pat[q] != g->m1 || pat[q + 1] != g->m2 || pat[q + 2] != g->m3) return 0;
+    }
+  }
+  return 1;
+}
+
+/* Channel counts the generated kernels are compiled for (each a separate unrolled copy; others run generic) */
+static int generated_channels(int C) { return C == 8 || C == 16 || C == 32 || C == 64; }
+
+void nnp_tp_bind(nnp_model *m) {
+  for (int t = 0; t < m->h.layers; ++t) {
+    nnp_layer *ly = &m->layers[t];
+    ly->tp_kernel = -1;
+    if (!generated_channels(m->h.channels)) continue;
+    for (int k = 0; k < GEN_N_LAYERS && ly->tp_kernel < 0; ++k)
+      if (layer_matches(m, ly, k)) ly->tp_kernel = k;
+  }
+}
+
 /* t[m3][c] = sum over the path's entries of G Y[m2] x[m1][c]; entries come sorted by m3, the first of each row
  * assigns (coupling.c guarantees every row has one) */
 static inline __attribute__((always_inline)) void path_product(const nnp_model *m, const nnp_path *path,
@@ -134,25 +168,79 @@ static inline __attribute__((always_inline)) void tp_adjoint(const nnp_model *m,
     break;                                                                                                             \
   }
 
+/* The same for the generated kernels, which exist for the counts above only (nnp_tp_bind) */
+#define DISPATCH_GENERATED(call, C)                                                                                    \
+  switch (C) {                                                                                                         \
+  case 8:                                                                                                              \
+    call(8);                                                                                                           \
+    break;                                                                                                             \
+  case 16:                                                                                                             \
+    call(16);                                                                                                          \
+    break;                                                                                                             \
+  case 32:                                                                                                             \
+    call(32);                                                                                                          \
+    break;                                                                                                             \
+  default:                                                                                                             \
+    call(64);                                                                                                          \
+    break;                                                                                                             \
+  }
+
 NNP_HOT void nnp_tp_edge_forward(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
-                                 const double *R, double *msg, double *scratch){
-#define FORWARD(c) tp_forward(m, ly, x_j, Y, R, msg, scratch, c)
-    DISPATCH_CHANNELS(FORWARD, m->h.channels)
-#undef FORWARD
+                                 const double *R, double *msg, double *scratch) {
+#define GENERATED(c) gen_forward_d(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, msg, c)
+#define GENERIC(c)   tp_forward(m, ly, x_j, Y, R, msg, scratch, c)
+  if (ly->tp_kernel >= 0) {
+    DISPATCH_GENERATED(GENERATED, m->h.channels)
+  } else {
+    DISPATCH_CHANNELS(GENERIC, m->h.channels)
+  }
+#undef GENERATED
+#undef GENERIC
 }
 
 NNP_HOT void nnp_tp_edge_adjoint(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
                                  const double *R, const double *dmsg, double *dx_j, double *dR, double *dYv,
-                                 double *scratch){
-#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg, NULL, dx_j, dR, dYv, scratch, c, 0)
-    DISPATCH_CHANNELS(ADJOINT, m->h.channels)
-#undef ADJOINT
+                                 double *scratch) {
+#define GENERATED(c) gen_adjoint_d(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, dmsg, NULL, dx_j, dR, dYv, c, 0)
+#define GENERIC(c)   tp_adjoint(m, ly, x_j, Y, R, dmsg, NULL, dx_j, dR, dYv, scratch, c, 0)
+  if (ly->tp_kernel >= 0) {
+    DISPATCH_GENERATED(GENERATED, m->h.channels)
+  } else {
+    DISPATCH_CHANNELS(GENERIC, m->h.channels)
+  }
+#undef GENERATED
+#undef GENERIC
 }
 
 NNP_HOT void nnp_tp_edge_adjoint_paired(const nnp_model *m, const nnp_layer *ly, const double *x_j, const double *Y,
                                         const double *R, const double *dmsg_i, const double *dmsg_j, double *dx_i,
                                         double *dR, double *dYv, double *scratch) {
-#define ADJOINT(c) tp_adjoint(m, ly, x_j, Y, R, dmsg_i, dmsg_j, dx_i, dR, dYv, scratch, c, 1)
-  DISPATCH_CHANNELS(ADJOINT, m->h.channels)
+#define GENERATED(c) gen_adjoint_d(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, dmsg_i, dmsg_j, dx_i, dR, dYv, c, 1)
+#define GENERIC(c)   tp_adjoint(m, ly, x_j, Y, R, dmsg_i, dmsg_j, dx_i, dR, dYv, scratch, c, 1)
+  if (ly->tp_kernel >= 0) {
+    DISPATCH_GENERATED(GENERATED, m->h.channels)
+  } else {
+    DISPATCH_CHANNELS(GENERIC, m->h.channels)
+  }
+#undef GENERATED
+#undef GENERIC
+}
+
+NNP_HOT void nnp_tp_edge_forward_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y,
+                                   const float *R, float *msg){
+#define FORWARD(c) gen_forward_f(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, msg, c)
+    DISPATCH_GENERATED(FORWARD, m->h.channels)
+#undef FORWARD
+}
+
+NNP_HOT void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y,
+                                   const float *R, const float *dmsg_i, const float *dmsg_j, float *dx, float *dR,
+                                   double *dYv) {
+#define ADJOINT(c)                                                                                                     \
+  if (dmsg_j)                                                                                                          \
+    gen_adjoint_f(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, dmsg_i, dmsg_j, dx, dR, dYv, c, 1);                      \
+  else                                                                                                                 \
+    gen_adjoint_f(ly->tp_kernel, m->cg, ly->paths, x_j, Y, R, dmsg_i, NULL, dx, dR, dYv, c, 0)
+  DISPATCH_GENERATED(ADJOINT, m->h.channels)
 #undef ADJOINT
 }

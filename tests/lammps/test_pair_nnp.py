@@ -415,6 +415,17 @@ def case_tables():
     # Absurd steps are refused with the step the error bound allows, not run with garbage energies.
     pair = "pair_style nnp radial_step 4.5\npair_coeff * * %s O H\n" % model
     expect_error(d, "radial_step 4.5", nnp_input(d, cfg, model, pair=pair), r"radial table step 4.5 A is too coarse")
+    # float32 convolutions: within the round-off bound derived in tests/test_core.c (test_single_precision):
+    # 20 chained sums of <= 50 terms at u = 2^-24, relative to the largest force
+    pair = "pair_style nnp precision single\npair_coeff * * %s O H\n" % model
+    rc, out = lammps(d, nnp_input(d, cfg, model, pair=pair), name="in.single")
+    if not check(rc == 0, "tables: lmp run with precision single"):
+        print(out[-3000:])
+        return
+    rs = lmp_result(d, out)
+    bound = 20 * 50 * 2.0 ** -24 * maxabs(tab["forces"])
+    err = maxdiff(rs["forces"], tab["forces"])
+    check(0 < err < bound, "precision single: forces within %.2e eV/A of float64 (max error %.2e eV/A)" % (bound, err))
 
 
 def case_triclinic():
@@ -527,6 +538,11 @@ def case_errors():
     expect_error(d, "units lj", inp(units="lj"), r"supports units metal and real")
     expect_error(d, "pair_style with a stray argument", inp().replace("pair_style nnp radial_step 0", "pair_style nnp 5.0"),
                  r"pair_style nnp takes the optional keywords")
+    expect_error(d, "pair_style with a bad precision",
+                 inp().replace("pair_style nnp radial_step 0", "pair_style nnp precision half"), r"bad precision half")
+    expect_error(d, "precision single without tables",
+                 inp().replace("pair_style nnp radial_step 0", "pair_style nnp radial_step 0 precision single"),
+                 r"precision single needs radial tables")
     expect_error(d, "pair_style with an unknown keyword", inp().replace("pair_style nnp radial_step 0", "pair_style nnp tables 5.0"),
                  r"radial_step A.*not tables")
     # Not an error: a relative model path is also looked up in $LAMMPS_POTENTIALS.
