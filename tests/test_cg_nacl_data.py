@@ -100,6 +100,11 @@ def test_convert(work):
           and all(" energy=0.0" in h for h, _, _ in frames),
           "--skip-ps 1 --every 2 --dummy-energy: steps 500 and 1500 with energy=0.0")
 
+    p = subprocess.run([sys.executable, os.path.join(EXAMPLE, "convert_extxyz.py"), dump, out, "--skip-ps", "1.0",
+                        "--until-ps", "3.0"], capture_output=True, text=True)
+    check(p.returncode == 0 and [int(h.split("step=")[1].split()[0]) for h, _, _ in read_extxyz(out)] == [500, 1000],
+          "--skip-ps 1 --until-ps 3: steps 500 and 1000")
+
     bad = os.path.join(work, "bad.dump")
     with open(bad, "w") as f:
         f.write(dump_frame(0, 0, 10, [[1, 3, 1, 1, 1, 0, 0, 0]]).replace("fx fy fz", "vx vy vz"))

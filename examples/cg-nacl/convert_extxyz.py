@@ -11,8 +11,11 @@ nnp-train). Forces are converted from kcal/mol/A to eV/A (1 kcal/mol = 4184 J / 
 The force is the instantaneous total force on the ion in the all-atom system; its average over the water
 configurations at fixed ion positions is the mean force, which force matching converges to (README.md).
 
-usage: convert_extxyz.py IONS.dump[.xz] OUT.extxyz[.xz] [--skip-ps 0] [--every 1] [--dummy-energy]
+usage: convert_extxyz.py IONS.dump[.xz] OUT.extxyz[.xz] [--skip-ps 0] [--until-ps T] [--every 1] [--dummy-energy]
   --skip-ps T       drop frames with time < T ps (NVT equilibration after the NPT -> NVT switch)
+  --until-ps T      drop frames with time >= T ps: with --skip-ps, a time block (e.g. the last 20% of the run as a
+                    separate `validation` file: frames 1 ps apart are correlated, a random hold-out overestimates
+                    how well the model generalises)
   --every K         keep every K-th frame after the skip
   --dummy-energy    write energy=0.0 on every frame: nnp-train (as of this commit) refuses frames without an
                     energy; train such files with energy_weight 0 and a fixed energy_reference (Na:0 Cl:0), so
@@ -84,13 +87,13 @@ def frame_text(step, lo, length, types, unwrapped, forces_kcal, dummy_energy):
     return "\n".join(lines) + "\n"
 
 
-def convert(src, dst, skip_ps=0.0, every=1, dummy_energy=False):
+def convert(src, dst, skip_ps=0.0, every=1, dummy_energy=False, until_ps=float("inf")):
     kept, seen, f2, times = 0, 0, 0.0, []
     n_atoms = None
     with open_text(dst, "w") as out:
         for step, lo, length, ids, types, unwrapped, forces in read_frames(src):
             t = step * DT_FS / 1000.0
-            if t < skip_ps:
+            if t < skip_ps or t >= until_ps:
                 continue
             seen += 1
             if (seen - 1) % every:
@@ -110,12 +113,13 @@ def main():
     ap.add_argument("dump")
     ap.add_argument("out")
     ap.add_argument("--skip-ps", type=float, default=0.0)
+    ap.add_argument("--until-ps", type=float, default=float("inf"))
     ap.add_argument("--every", type=int, default=1)
     ap.add_argument("--dummy-energy", action="store_true")
     a = ap.parse_args()
     if a.every < 1:
         ap.error("--every must be >= 1")
-    n, (t0, t1), frms = convert(a.dump, a.out, a.skip_ps, a.every, a.dummy_energy)
+    n, (t0, t1), frms = convert(a.dump, a.out, a.skip_ps, a.every, a.dummy_energy, a.until_ps)
     if n == 0:
         raise SystemExit("convert_extxyz.py: no frames in %s after %.1f ps" % (a.dump, a.skip_ps))
     print("%s: %d frames, %.1f-%.1f ps, RMS force component %.4f eV/A" % (a.out, n, t0, t1, frms))

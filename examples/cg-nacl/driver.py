@@ -179,19 +179,24 @@ def setup(args, d):
             json.dump(params, f, indent=1)
     if not os.path.exists(os.path.join(d, "box.data")):
         rho = np.interp(args.molality, sorted(DENSITY), [DENSITY[k] for k in sorted(DENSITY)])
-        # the lattice placer can fail to fit every water at the experimental density (lattice shapes like
-        # 12x14x14 are tight along one axis): then start 2% less dense, NPT compresses the box anyway
-        for attempt in range(6):
+        # the lattice placer can fail to fit every water (a lattice site boxed in by ions, or a lattice shape like
+        # 12x14x14 that is tight along one axis): then try another placement (seed + 1000 k) 1% less dense; NPT
+        # finds the density anyway. The start actually used is recorded in box_start.txt.
+        for k in range(8):
+            seed_k, rho_k = args.seed + 1000 * k, rho * 0.99 ** k
             r = subprocess.run([sys.executable, os.path.join(TOP, "bench", "make_nacl_box.py"),
                                 os.path.join(d, "box.xyz"), "--waters", str(args.waters), "--pairs", str(pairs),
-                                "--density", "%.4f" % rho, "--seed", str(args.seed),
-                                "--lammps-full", os.path.join(d, "box.data.tmp")])
+                                "--density", "%.4f" % rho_k, "--seed", str(seed_k),
+                                "--lammps-full", os.path.join(d, "box.data.tmp")], stderr=subprocess.PIPE, text=True)
             if r.returncode == 0:
                 break
-            rho *= 0.98
-            print("driver.py: retrying the lattice start at %.4f g/cm^3" % rho, flush=True)
+            print("driver.py: lattice start failed (%s); another placement" % r.stderr.strip().splitlines()[-1],
+                  flush=True)
         else:
             raise SystemExit("driver.py: bench/make_nacl_box.py could not build the start box")
+        with open(os.path.join(d, "box_start.txt"), "w") as f:
+            f.write("make_nacl_box.py --waters %d --pairs %d --density %.4f --seed %d\n"
+                    % (args.waters, pairs, rho_k, seed_k))
         os.replace(os.path.join(d, "box.data.tmp"), os.path.join(d, "box.data"))
     return params
 
