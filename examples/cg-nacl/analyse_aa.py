@@ -36,6 +36,9 @@ KB = 1.380649e-23
 XI = 2.837297
 ETA_SPCE = 0.729e-3  # Pa s, SPC/E at 298 K (Gonzalez and Abascal 2010)
 STEPS_PER_NS = int(1e6 / DT_FS)
+# below this NVT length the 20-50% lags are a few ps or less: ballistic motion and cage rattling, not diffusion
+# (the MSD of an ion becomes linear after about 1-2 ps; 100 ps gives lags of 20-50 ps)
+MIN_D_PS = 100.0
 
 
 def msd_all_origins(x, max_lag):
@@ -140,8 +143,10 @@ def report(r):
                                              c["wall_h_per_ns"]))
     if "D" in r:
         for name, v in r["D"].items():
-            print("   D(%s) = %.3g +- %.2g m^2/s (periodic box, %.0f-%.0f ps); Yeh-Hummer corrected %.3g" % (
-                name, v["pbc"], v["err"], *r["D_ps_range"], v["yeh_hummer"]))
+            print("   D(%s) = %.3g +- %.2g m^2/s (periodic box, %.0f-%.0f ps); Yeh-Hummer corrected %.3g%s" % (
+                name, v["pbc"], v["err"], *r["D_ps_range"], v["yeh_hummer"],
+                "  [UNRELIABLE: under %.0f ps of NVT; the fitted lags must be >> 1 ps]" % MIN_D_PS
+                if r["D_ps_range"][1] - r["D_ps_range"][0] < MIN_D_PS else ""))
     elif "frames" in r:
         print("   %d ion frames: too few for diffusion" % r["frames"])
 

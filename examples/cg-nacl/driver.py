@@ -24,6 +24,7 @@ usage: driver.py RUN_DIR --molality M [--waters 2220] [--npt-ps 200] [--nvt-ps 2
 Nose-Hoover thermostat state is then reset, a negligible perturbation).
 """
 import argparse
+import fcntl
 import glob
 import json
 import lzma
@@ -216,6 +217,14 @@ def main():
     ap.add_argument("--portable", action="store_true")
     args = ap.parse_args()
     d = os.path.abspath(args.dir)
+    os.makedirs(d, exist_ok=True)
+    # one driver per run directory: a second one (e.g. the resume command typed while the run still goes) would
+    # write the same checkpoints and dump; the lock dies with the process, so a kill leaves no stale lock
+    lock = open(os.path.join(d, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit("driver.py: another driver is running in %s" % d)
     setup(args, d)
     npt_target, nvt_target = ps_to_steps(args.npt_ps), ps_to_steps(args.nvt_ps)
     dump = os.path.join(d, "ions.dump")
