@@ -10,8 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 run=${1:-$here/runs}
 for d in "$run"/m*/; do
   d=${d%/}
-  newest=$(ls "$d"/ckpt.nvt.*.data 2>/dev/null | sort -t. -k3 -n | tail -n 1)
-  [ -n "$newest" ] || newest=$(ls "$d"/ckpt.npt.*.data 2>/dev/null | sort -t. -k3 -n | tail -n 1)
+  newest=$(ls -1v "$d"/ckpt.nvt.*.data 2>/dev/null | tail -n 1 || true)
+  [ -n "$newest" ] || newest=$(ls -1v "$d"/ckpt.npt.*.data 2>/dev/null | tail -n 1 || true)
   if [ -n "$newest" ] && [ ! -f "$newest.xz" ]; then
     xz -T1 -6 -c "$newest" > "$newest.xz.tmp" && mv "$newest.xz.tmp" "$newest.xz"
     for old in "$d"/ckpt.*.data.xz; do [ "$old" = "$newest.xz" ] || rm -f "$old"; done
