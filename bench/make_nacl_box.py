@@ -5,7 +5,8 @@ lattice with random water orientations and minimum distances between species, at
 298 K, CRC Handbook concentrative-properties tables). A starting structure for examples, not an equilibrated liquid.
 
 Every lattice site holds one water molecule or one ion; the lattice has at least N_w + 2 N_p sites, the surplus
-sites stay empty. Ions go first, at random sites at least MIN_ION_ION apart (no contact pairs at the start), then
+sites stay empty (a water whose site admits no orientation, e.g. boxed in by ions at high concentration, moves
+to a surplus site). Ions go first, at random sites at least MIN_ION_ION apart (no contact pairs at the start), then
 the waters, at random remaining sites, each orientation redrawn until the molecule respects MIN_DISTANCE to every
 atom already placed (periodic images included).
 
@@ -107,7 +108,12 @@ def nacl_box(n_waters, n_pairs, density, seed):
     # per-atom thresholds of a water's O and H against each ion
     thr_ion = np.array([[MIN_DISTANCE[(a, s)] for s in ions] for a in ("O", "H", "H")]).reshape(3, -1)
     waters = np.zeros((0, 3))
-    for idx in water_sites:
+    # a site boxed in by ions can admit no orientation: then the water goes to the next unused (surplus) site
+    # instead; boxes that never hit this are exactly as before
+    spare = [i for i in order if i not in used and i not in set(water_sites)]
+    queue = list(water_sites)
+    while queue:
+        idx = queue.pop(0)
         for attempt in range(2000):
             mol = site_position(sites[idx]) + h @ random_rotation(rng).T
             ok = True
@@ -120,7 +126,11 @@ def nacl_box(n_waters, n_pairs, density, seed):
             if ok:
                 break
         else:
-            raise RuntimeError("could not place the water molecule at lattice site %s" % (sites[idx],))
+            if not spare:
+                raise RuntimeError("could not place the water molecule at lattice site %s, and no lattice site is "
+                                   "left" % (sites[idx],))
+            queue.append(spare.pop(0))
+            continue
         waters = np.vstack([waters, mol])
     symbols = ["O", "H", "H"] * n_waters + list(ions)
     pos = np.vstack([waters, ion_pos])
