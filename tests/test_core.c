@@ -923,6 +923,19 @@ static void test_bad_input(void) {
   bad.pos[2][1] = NAN;
   outcome o = evaluate(m, &bad, 1);
   CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "non-finite"), "NaN position -> %s", o.message);
+  /* found by fuzz_extxyz: a coordinate of 1e308 overflowed the wrap into the cell (inf - inf) and the bin index */
+  for (int periodic = 0; periodic < 2; ++periodic) {
+    bad = st;
+    bad.pbc[0] = bad.pbc[1] = bad.pbc[2] = periodic;
+    bad.pos[3][0] = 1e308;
+    o = evaluate(m, &bad, 1);
+    CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "refused"), "coordinate 1e308 (pbc %d) -> %s", periodic,
+          o.message);
+  }
+  bad = st;
+  bad.cell[1][1] = 1e300;
+  o = evaluate(m, &bad, 1);
+  CHECK(o.status == NNP_ERR_GEOMETRY && strstr(o.message, "cell vector 1"), "cell component 1e300 -> %s", o.message);
   bad = st;
   memcpy(bad.pos[4], bad.pos[1], sizeof bad.pos[1]);
   bad.pos[4][0] += 0.1;

@@ -14,10 +14,24 @@ struct nnp_cell_graph {
   double *shift; /* [n_total][3]: position = owner's input position + shift (locals: their wrap into the cell) */
 };
 
+/* Coordinates beyond this (A) overflow the wrap into the cell (1e308 - 2e308) or the bin index, and double precision
+ * no longer resolves neighbour distances there (its spacing at 1e9 A is 1e-7 A). */
+static const double max_coordinate = 1e9;
+
+static nnp_status check_positions(int n, const double *pos, nnp_error *err) {
+  for (int i = 0; i < 3 * n; ++i) {
+    if (!isfinite(pos[i])) return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i / 3);
+    if (fabs(pos[i]) > max_coordinate)
+      return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d is at %g A along axis %d; coordinates beyond %g A are refused",
+                      i / 3, pos[i], i % 3, max_coordinate);
+  }
+  return NNP_OK;
+}
+
 nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *pos, nnp_error *err) {
   if (!g || !pos) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_cell_graph_update_positions: NULL argument");
-  for (int i = 0; i < 3 * g->view.n_local; ++i)
-    if (!isfinite(pos[i])) return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i / 3);
+  nnp_status s = check_positions(g->view.n_local, pos, err);
+  if (s) return s;
   for (int q = 0; q < g->view.n_total; ++q)
     for (int k = 0; k < 3; ++k) g->positions[3 * q + k] = pos[3 * g->owner[q] + k] + g->shift[3 * q + k];
   return NNP_OK;
@@ -169,8 +183,13 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
                                 double cutoff, nnp_cell_graph **out, nnp_error *err) {
   if (n < 0 || (n > 0 && (!species || !pos)) || !cell || !pbc || !out || !(cutoff > 0.0))
     return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_cell_graph_build: bad arguments");
-  for (int i = 0; i < 3 * n; ++i)
-    if (!isfinite(pos[i])) return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i / 3);
+  nnp_status s = check_positions(n, pos, err);
+  if (s) return s;
+  for (int k = 0; k < 3; ++k)
+    for (int d = 0; d < 3; ++d)
+      if (!(fabs(cell[k][d]) <= max_coordinate))
+        return nnp_fail(err, NNP_ERR_GEOMETRY, "cell vector %d has component %g A; beyond %g A is refused", k,
+                        cell[k][d], max_coordinate);
   double inv[3][3];
   const int periodic = pbc[0] || pbc[1] || pbc[2];
   if (periodic && fractional_basis(cell, pbc, inv))
