@@ -3,7 +3,8 @@
  *   bench_train_passes FILE.extxyz [l_max channels layers radial_hidden...]     (default: 2 16 3 16)
  *
  * One thread, CPU time (insensitive to other jobs on a shared machine), median of 7 repetitions of each:
- *   core E+F         nnp_compute, energy and forces (exact radial MLP and 0.01 A tables)
+ *   core E+F         nnp_compute, energy and forces (exact radial MLP and 0.01 A tables; tables in float32: what
+ *                    float32 training could at best gain on pass 1)
  *   core dE/dtheta   nnp_compute_param_gradient (exact MLP; what the old trainer ran three times per structure)
  *   pass 1           nnp_train_forces (energy and forces, the forward kept)
  *   pass 2           nnp_train_gradient (the exact loss gradient: tangent sweep + two-adjoint reverse)
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
   nnp_result res;
   memset(&res, 0, sizeof res);
   res.forces = forces;
-  double t_core[REPS], t_core_tab[REPS], t_pg[REPS], t_p1[REPS], t_p2[REPS], t_p1e[REPS], t_p2e[REPS], t_kn[REPS];
+  double t_core[REPS], t_core_tab[REPS], t_pg[REPS], t_p1[REPS], t_p2[REPS], t_p1e[REPS], t_p2e[REPS], t_kn[REPS], t_core_f32[REPS];
   for (int r = 0; r < REPS; ++r) {
     double t0 = cpu_now();
     if (nnp_workspace_tabulate_radial(ws, 0.0, &err) || nnp_compute(m, ws, view, &res, &err)) die("core", err.message);
@@ -102,6 +103,10 @@ int main(int argc, char **argv) {
     if (nnp_train_radial_build(m, 0.01, &tab, &err) || nnp_train_radial_backprop(m, tab, knots, grad, &err))
       die("knots", err.message);
     double t9 = cpu_now();
+    if (nnp_workspace_set_precision(ws, NNP_PRECISION_SINGLE, &err) || nnp_compute(m, ws, view, &res, &err) ||
+        nnp_workspace_set_precision(ws, NNP_PRECISION_DOUBLE, &err))
+      die("core float32", err.message);
+    t_core_f32[r] = cpu_now() - t9;
     t_core[r] = t1 - t0, t_pg[r] = t2 - t1, t_core_tab[r] = t4 - t3, t_p1[r] = t5 - t4, t_p2[r] = t6 - t5;
     t_p1e[r] = t7 - t6, t_p2e[r] = t8 - t7, t_kn[r] = t9 - t8;
   }
@@ -112,6 +117,7 @@ int main(int argc, char **argv) {
   printf(", %zu parameters; CPU seconds, median of %d, and / core E+F (exact MLP)\n", P, REPS);
   printf("  core E+F, exact MLP              %8.4f  1.00\n", ef);
   printf("  core E+F, tables 0.01 A          %8.4f  %.2f\n", median(t_core_tab), median(t_core_tab) / ef);
+  printf("  core E+F, tables, float32        %8.4f  %.2f\n", median(t_core_f32), median(t_core_f32) / ef);
   printf("  core E+F+dE/dtheta, exact MLP    %8.4f  %.2f  (old trainer: 3 per structure)\n", median(t_pg),
          median(t_pg) / ef);
   printf("  pass 1 (E+F), tables             %8.4f  %.2f\n", median(t_p1), median(t_p1) / ef);
