@@ -834,13 +834,16 @@ static void print_header(const trainer *t, const train_options *o) {
   for (int s = 0; s < h->n_species; s++) printf(" %s %.6g", h->species[s], h->energy_shift[s]);
   printf(" eV\n");
   const int without = t->train.n - t->norm.energy_frames + t->val.n - train_set_energy_frames(&t->val);
-  if (t->norm.energy_frames == 0 && !t->cfg.energy_reference_given)
-    printf("nnp-train: no training frame has an energy (force matching): the energy shifts are set to 0; the model's "
-           "energy is defined only up to a constant per atom of each species, and energy errors are n/a\n");
-  else if (without > 0)
-    printf("nnp-train: %d frames have no energy: they contribute forces only; the energy shifts are fitted to the %d "
-           "training frames that have one\n",
-           without, t->norm.energy_frames);
+  if (without > 0)
+    printf("nnp-train: %d of %d frames have no energy (force matching): they contribute forces only, and energy "
+           "errors are over the frames with energies (n/a without any)\n",
+           without, t->train.n + t->val.n);
+  if (without > 0 && !t->cfg.energy_reference_given && t->norm.energy_frames == 0)
+    printf("nnp-train: no training frame has an energy: the energy shifts are set to 0; the model's energy is defined "
+           "only up to a constant per atom of each species\n");
+  else if (without > 0 && !t->cfg.energy_reference_given)
+    printf("nnp-train: the energy shifts are fitted to the %d training frames that have an energy\n",
+           t->norm.energy_frames);
   const train_config *c = &t->cfg;
   printf("nnp-train: loss weights energy %g force %g", c->energy_weight, c->force_weight);
   if (c->final_stage_epoch > 0)
