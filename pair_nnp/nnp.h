@@ -60,6 +60,7 @@ typedef struct {
   double coul_cutoff;             /* Angstrom */
   double kspace_accuracy;         /* relative force accuracy of pppm */
   double charge[NNP_MAX_SPECIES]; /* e, per model species */
+  double coul_dielectric;         /* relative permittivity eps (LAMMPS `dielectric EPS`: q_i q_j / (eps r)); 0: 1 */
 } nnp_baseline;
 
 /* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
@@ -123,7 +124,8 @@ nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbor
 /* 1 when h declares any baseline term. */
 int nnp_baseline_present(const nnp_hyper *h);
 /* Parse the values of one `baseline` line (the text after the key, e.g. "d3 bj revpbe0 12.0 10.0" or
- * "coulomb 10.0 1e-6 -0.834 0.417") into h->baseline; the species must already be set. Each term at most once. */
+ * "coulomb 10.0 1e-6 O:-0.834 H:0.417 [dielectric 78]") into h->baseline; the species must already be set. Each term
+ * at most once. */
 nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err);
 /* The `baseline ...` lines of the model header, canonical (what the file holds, what caches are keyed on).
  * Writes a NUL-terminated string (empty when there is no baseline); returns the length it needs. */

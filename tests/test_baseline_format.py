@@ -87,6 +87,19 @@ def main():
     check(rc == 0 and "pair_style nnp ${nnp_options}\npair_coeff * * ${model} ${elements}" in out,
           "--lammps: a model without a baseline gets plain pair_style nnp lines")
 
+    # the screened Coulomb baseline (issue 17): `dielectric EPS` last on the coulomb line, written only when not 1,
+    # standing for LAMMPS's `dielectric EPS` command, placed before the charge lines
+    rc, out = init(o, d, "screened", "baseline coulomb 12 1e-5 H:0.5 O:-1 dielectric 78.0\n")
+    text = open(os.path.join(d, "screened.nnp")).read() if rc == 0 else ""
+    check("baseline coulomb 12 1e-05 O:-1 H:0.5 dielectric 78\n" in text,
+          "a dielectric is kept in the canonical coulomb line: " + out.strip()[-200:])
+    rc, out = run([o.nnp_baseline, "--lammps", "screened.nnp"], d)
+    check(rc == 0 and "kspace_style pppm 1e-05\ndielectric 78\nvariable nnp_element" in out,
+          "--lammps: `dielectric 78` after kspace_style, before the charge loop")
+    rc, out = init(o, d, "eps1", "baseline coulomb 12 1e-5 H:0.5 O:-1 dielectric 1\n")
+    text = open(os.path.join(d, "eps1.nnp")).read() if rc == 0 else ""
+    check("baseline coulomb 12 1e-05 O:-1 H:0.5\n" in text, "dielectric 1 is the unscreened line (caches unchanged)")
+
     # a model file read back and written again (nnp-train's initial_model path is elsewhere): the header survives
     # nnp-eval reading it; refusals name the command
     with open(os.path.join(d, "frame.extxyz"), "w") as f:
@@ -118,7 +131,10 @@ def main():
            "baseline coulomb 10 1e-6 O:-0.834 Na:0.417\n": "not a species",
            "baseline coulomb 10 2 O:-0.834 H:0.417\n": "accuracy",
            "baseline coulomb 10 1e-6 O:x H:0.417\n": "charge 'x'",
-           "baseline lj 1 2\n": "unknown baseline term 'lj'"}
+           "baseline lj 1 2\n": "unknown baseline term 'lj'",
+           "baseline coulomb 10 1e-6 O:-0.834 H:0.417 dielectric 0.5\n": "dielectric '0.5'",
+           "baseline coulomb 10 1e-6 O:-0.834 H:0.417 dielectric\n": "one El:charge per species",
+           "baseline coulomb 10 1e-6 O:-0.834 dielectric 78\n": "one El:charge per species"}
     for line, want in bad.items():
         rc, out = init(o, d, "bad", line)
         check(rc != 0 and want in out, "nnp-init refuses %r: %s" % (line.strip(), out.strip()[-120:]))

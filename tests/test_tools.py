@@ -140,6 +140,32 @@ def test_hostile_inputs(a, w, model):
     os.remove(w("wide.xyz"))
 
 
+def test_force_only(a, w):
+    """Issue 17: frames without energies, from the command line: nnp-train with energy_weight 0 trains and prints
+    n/a for energies (refuses them otherwise, naming file and frame); nnp-eval reports no energy error."""
+    write_water_frames(w("noe_src.xyz"), 8, 6)
+    with open(w("noe_src.xyz")) as f, open(w("noe.xyz"), "w") as g:
+        g.write(re.sub(r" energy=\S+", "", f.read()))
+    base = ("species H O\nr_cut 3.0\nl_max 1\nchannels 4\nlayers 1\nradial_basis 4\nradial_hidden 8\n"
+            "readout_hidden 4\ntrain noe.xyz\nvalidation_fraction 0.25\nbatch_size 2\nepochs 1\n")
+    with open(w("noe_refused.cfg"), "w") as f:
+        f.write(base + "output noe_refused.nnp\n")
+    expect_error([a.nnp_train, w("noe_refused.cfg"), "--threads", "1"], r"noe\.xyz: frame 0: frame has no energy",
+                 "nnp-train: frames without energies and energy_weight 1")
+    with open(w("noe.cfg"), "w") as f:
+        f.write(base + "energy_weight 0\noutput noe.nnp\n")
+    rc, out = run([a.nnp_train, w("noe.cfg"), "--threads", "1"])
+    check(rc == 0 and "energy shifts are set to 0" in out and re.search(r"val E +n/a meV/atom F +\d", out),
+          "nnp-train: force-only run prints n/a for energies: " + out.strip()[-300:])
+    rc, out = run([a.nnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1", "--json"])
+    res = json.loads(out) if rc == 0 else {}
+    check(res.get("n_energy_frames") == 0 and res.get("energy_rmse_meV_per_atom") is None and
+          res.get("force_rmse_meV_per_A", 0) > 0, "nnp-eval --json: energy RMSE null, 0 energy frames")
+    rc, out = run([a.nnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1"])
+    check(rc == 0 and re.search(r"energy \(meV/atom\) +- +- +0 frames", out) is not None,
+          "nnp-eval table: energy RMSE '-', 0 frames")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("--nnp-init", "--nnp-eval", "--nnp-train", "--data", "--workdir"):
@@ -189,6 +215,7 @@ def main():
         f.write("species H O\nl_max 9\n")
     expect_error([a.nnp_init, w("bad_hyper2.txt"), w("x.nnp")], r"l_max", "l_max out of range")
     test_train(a, w)
+    test_force_only(a, w)
     test_outputs_never_inputs(a, w, model, data)
     test_hostile_inputs(a, w, model)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))

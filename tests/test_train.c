@@ -89,7 +89,7 @@ static void place_atoms(train_rng *rng, xyz_frame *f) {
 
 /* n frames alternating periodic cubic cells (side 4.6-5.2 A, 7 atoms) and open clusters (5 atoms); frame `poisoned`
  * (-1: none) gets the finite but absurd energy 1e300 eV, whose squared error overflows to inf. */
-static int write_morse_data_poisoned(const char *path, int n, uint64_t seed, int poisoned) {
+static int write_morse_frames(const char *path, int n, uint64_t seed, int poisoned, int with_energy) {
   FILE *fp = fopen(path, "w");
   if (!fp) return -1;
   train_rng rng;
@@ -102,7 +102,8 @@ static int write_morse_data_poisoned(const char *path, int n, uint64_t seed, int
   f.symbols = symbols;
   f.positions = pos;
   f.forces = frc;
-  f.has_forces = f.has_energy = 1;
+  f.has_forces = 1;
+  f.has_energy = with_energy;
   for (int k = 0; k < n; k++) {
     f.has_cell = k % 2 == 0;
     f.n_atoms = f.has_cell ? 7 : 5;
@@ -126,6 +127,10 @@ static int write_morse_data_poisoned(const char *path, int n, uint64_t seed, int
     }
   }
   return fclose(fp);
+}
+
+static int write_morse_data_poisoned(const char *path, int n, uint64_t seed, int poisoned) {
+  return write_morse_frames(path, n, seed, poisoned, 1);
 }
 
 static int write_morse_data(const char *path, int n, uint64_t seed) {
@@ -326,9 +331,11 @@ static void test_bad_input(tally *t, const char *dir) {
   CHECK(t, load_fails(
                dir, "noforces.xyz",
                "2\nLattice=\"6 0 0 0 6 0 0 0 6\" energy=-1.0 Properties=species:S:1:pos:R:3\nC 0 0 0\nO 1.5 0 0\n"));
-  CHECK(t, load_fails(dir, "noenergy.xyz",
-                      "2\nLattice=\"6 0 0 0 6 0 0 0 6\" Properties=species:S:1:pos:R:3:forces:R:3\n"
-                      "C 0 0 0 0 0 0\nO 1.5 0 0 0 0 0\n"));
+  /* a frame without an energy loads (force matching); train_set_check_energies decides (test_force_only) */
+  CHECK(t, !load_fails(dir, "noenergy.xyz",
+                       "2\nLattice=\"6 0 0 0 6 0 0 0 6\" Properties=species:S:1:pos:R:3:forces:R:3\n"
+                       "C 0 0 0 0 0 0\nO 1.5 0 0 0 0 0\n"));
+  printf("(none)\n");
   CHECK(t, load_fails(dir, "element.xyz",
                       "2\nLattice=\"6 0 0 0 6 0 0 0 6\" energy=-1.0 Properties=species:S:1:pos:R:3:forces:R:3\n"
                       "C 0 0 0 0 0 0\nNa 1.5 0 0 0 0 0\n"));
@@ -605,6 +612,226 @@ static void test_frame_rules(tally *t, const char *dir) {
   printf("frame rules: exclusion by file identity, weight 2 doubles loss and gradient exactly, bad rules refused\n");
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 7. Force matching: frames without energies (issue 17)                                                            */
+
+/* Field `col` (from 0) of CSV row `row` (0: the header) of a file into out; 0 when found. */
+static int csv_field(const char *path, int row, int col, char *out, size_t n) {
+  FILE *fp = fopen(path, "r");
+  char line[4096];
+  int found = -1;
+  for (int r = 0; fp && fgets(line, sizeof line, fp); r++) {
+    if (r != row) continue;
+    char *p = line;
+    for (int c = 0; c < col && p; c++) p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL;
+    if (p) {
+      snprintf(out, n, "%.*s", (int)strcspn(p, ",\n"), p);
+      found = 0;
+    }
+    break;
+  }
+  if (fp) fclose(fp);
+  return found;
+}
+
+static int load_set(const char *const *paths, int n, const nnp_hyper *h, train_set *set) {
+  memset(set, 0, sizeof *set);
+  return train_set_load(set, paths, n, h);
+}
+
+/* Frames without `energy=` train forces only when no stage weighs energies, and are refused (naming file and frame)
+ * otherwise; the energy shifts are fitted to the frames with energies only (0 without any); energy errors are
+ * n/a (NaN in the summary, an empty CSV field, "n/a" in the metadata), never 0; resuming is bitwise as before.
+ * Every check fails on the trainer before this change, which refused such frames at load. */
+static void test_force_only(tally *t, const char *dir) {
+  char noe[1024], withe[1024], path[1024], field[256];
+  snprintf(noe, sizeof noe, "%s/forceonly.xyz", dir);
+  snprintf(withe, sizeof withe, "%s/forceonly_e.xyz", dir);
+  CHECK(t, write_morse_frames(noe, 12, 61, -1, 0) == 0);
+  CHECK(t, write_morse_frames(withe, 12, 61, -1, 1) == 0); /* the same frames with their energies */
+  train_summary s;
+  /* refused while an energy weight is not 0: the default 1, or a final stage that raises it */
+  const char *refused[] = {"epochs 1\n", "epochs 2\nenergy_weight 0\nfinal_stage_epoch 2\nfinal_energy_weight 1\n"};
+  for (int k = 0; k < 2; k++) {
+    CHECK(t, write_config(dir, "fo_refused", "forceonly.xyz", refused[k]) == 0);
+    printf("  expected error: ");
+    fflush(stdout);
+    CHECK(t, run(dir, "fo_refused", NULL, 1, 0, &s) != 0);
+  }
+  /* the gradient of a force-only frame is that of the same frame with an energy at energy weight 0, bitwise */
+  const char *names[2] = {"C", "O"};
+  nnp_error err;
+  train_config cfg;
+  train_config_defaults(&cfg);
+  nnp_hyper_default(&cfg.hyper, 2, names, &err);
+  cfg.hyper.r_cut = 3.5;
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++) cfg.hyper.pair_cutoff[a][b] = 3.5;
+  cfg.hyper.channels = 4;
+  train_set a, b, mixed;
+  const char *pa[1] = {noe}, *pb[1] = {withe}, *pm[2] = {withe, noe};
+  CHECK(t, load_set(pa, 1, &cfg.hyper, &a) == 0 && a.n == 12 && !a.items[0].has_energy);
+  CHECK(t, load_set(pb, 1, &cfg.hyper, &b) == 0 && b.n == 12 && b.items[0].has_energy);
+  CHECK(t, load_set(pm, 2, &cfg.hyper, &mixed) == 0 && mixed.n == 24);
+  nnp_model *m = NULL;
+  CHECK(t, nnp_model_create_random(&cfg.hyper, 3, &m, &err) == NNP_OK);
+  train_engine e0, e1;
+  CHECK(t, train_engine_create(&e0, m, 1, 3, 0.0, 1.0, &err) == NNP_OK);
+  CHECK(t, train_engine_create(&e1, m, 1, 3, 1.0, 1.0, &err) == NNP_OK);
+  size_t P = nnp_model_param_count(m);
+  double *ga = malloc(P * sizeof *ga), *gb = malloc(P * sizeof *gb), *gc = malloc(P * sizeof *gc), la, lb, lc;
+  int idx[3] = {0, 1, 2};
+  train_errors ea, eb;
+  memset(&ea, 0, sizeof ea);
+  memset(&eb, 0, sizeof eb);
+  CHECK(t, train_batch_gradient(&e0, &a, idx, 3, ga, &la, &ea, &err) == NNP_OK);
+  CHECK(t, train_batch_gradient(&e0, &b, idx, 3, gb, &lb, &eb, &err) == NNP_OK);
+  CHECK(t, train_batch_gradient(&e1, &a, idx, 3, gc, &lc, NULL, &err) == NNP_OK);
+  int same = la == lb && la == lc && ga && gb && gc;
+  for (size_t q = 0; same && q < P; q++) same &= ga[q] == gb[q] && ga[q] == gc[q];
+  CHECK(t, same);
+  CHECK(t, ea.n_energy == 0 && isnan(train_errors_energy_rmse(&ea)) && eb.n_energy == 3 &&
+               train_errors_energy_rmse(&eb) > 0 && train_errors_force_rmse(&ea) == train_errors_force_rmse(&eb));
+  /* shifts: the frames with energies alone decide them; none at all gives 0 */
+  train_normalisation na, nb, nm;
+  train_normalisation_measure(&a, &cfg.hyper, NULL, &na);
+  train_normalisation_measure(&b, &cfg.hyper, NULL, &nb);
+  train_normalisation_measure(&mixed, &cfg.hyper, NULL, &nm);
+  CHECK(t, na.energy_frames == 0 && na.rank == 0 && na.energy_shift[0] == 0 && na.energy_shift[1] == 0 &&
+               isnan(na.shift_rmse));
+  CHECK(t, nb.rank == 2 && nb.energy_shift[0] != 0 && nm.energy_frames == 12 &&
+               nm.energy_shift[0] == nb.energy_shift[0] && nm.energy_shift[1] == nb.energy_shift[1] &&
+               nm.shift_rmse == nb.shift_rmse);
+  free(ga);
+  free(gb);
+  free(gc);
+  train_engine_free(&e0);
+  train_engine_free(&e1);
+  nnp_model_free(m);
+  train_set_free(&a);
+  train_set_free(&b);
+  train_set_free(&mixed);
+  /* a force-only run: learns forces, reports energies as n/a, resumes bitwise */
+  const char *extra = "seed 9\nbatch_size 2\nepochs 4\nvalidation_fraction 0.25\nenergy_weight 0\n"
+                      "learning_rate 0.01\n";
+  CHECK(t, write_config(dir, "fo_straight", "forceonly.xyz", extra) == 0);
+  CHECK(t, write_config(dir, "fo_resumed", "forceonly.xyz", extra) == 0);
+  train_summary s1, s2;
+  CHECK(t, run(dir, "fo_straight", NULL, 2, 0, &s) == 0 && s.epochs_done == 4);
+  CHECK(t, run(dir, "fo_resumed", NULL, 1, 2, &s1) == 0 && s1.epochs_done == 2);
+  CHECK(t, run(dir, "fo_resumed", "fo_resumed.nnp.ckpt", 2, 0, &s2) == 0 && s2.epochs_done == 4);
+  CHECK(t, same_checkpoints(dir, "fo_straight.nnp.ckpt", "fo_resumed.nnp.ckpt", s.n_params));
+  CHECK(t, isnan(s.initial_val_energy_rmse) && isnan(s.best_val_energy_rmse));
+  CHECK(t, s.best_val_force_rmse < s.initial_val_force_rmse);
+  snprintf(path, sizeof path, "%s/fo_straight.nnp.log.csv", dir);
+  CHECK(t, csv_field(path, 0, 8, field, sizeof field) == 0 && !strcmp(field, "val_energy_rmse_meV_per_atom"));
+  for (int row = 1; row <= 5; row++) { /* epochs 0-4: energy columns empty, force columns numbers */
+    CHECK(t, csv_field(path, row, 8, field, sizeof field) == 0 && field[0] == '\0');
+    CHECK(t, csv_field(path, row, 9, field, sizeof field) == 0 && atof(field) > 0);
+    if (row > 1) CHECK(t, csv_field(path, row, 5, field, sizeof field) == 0 && field[0] == '\0');
+  }
+  snprintf(path, sizeof path, "%s/fo_straight.nnp", dir);
+  CHECK(t, nnp_model_read(path, &m, &err) == NNP_OK);
+  CHECK(t, m && !strncmp(model_meta(m, "val_energy_rmse_meV_per_atom"), "n/a", 3) &&
+               !strncmp(model_meta(m, "energy_reference"), "none", 4));
+  CHECK(t, m && nnp_model_hyper(m)->energy_shift[0] == 0 && nnp_model_hyper(m)->energy_shift[1] == 0);
+  nnp_model_free(m);
+  printf("force only: refused with energy weights, gradient = energy-weight-0 gradient bitwise, shifts from the "
+         "frames with energies, val force RMSE %.1f -> %.1f meV/A, energy n/a, resume bitwise\n",
+         s.initial_val_force_rmse, s.best_val_force_rmse);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 8. Time-block validation (validation_split last, validation_gap)                                                 */
+
+static int frames_are(const train_set *s, int file, const long *frames, int n) {
+  int k = 0;
+  for (int i = 0; i < s->n; i++) {
+    if (s->items[i].file != file) continue;
+    if (k >= n || s->items[i].frame != frames[k]) return 0;
+    k++;
+  }
+  return k == n && s->frames_per_file[file] == n;
+}
+
+static void test_split_last(tally *t, const char *dir) {
+  char d1[1024], d2[1024], d3[1024], path[1024];
+  snprintf(d1, sizeof d1, "%s/block1.xyz", dir);
+  snprintf(d2, sizeof d2, "%s/block2.xyz", dir);
+  snprintf(d3, sizeof d3, "%s/block3.xyz", dir);
+  CHECK(t, write_morse_data(d1, 10, 71) == 0 && write_morse_data(d2, 7, 72) == 0 && write_morse_data(d3, 3, 73) == 0);
+  const char *names[2] = {"C", "O"};
+  nnp_error err;
+  nnp_hyper h;
+  nnp_hyper_default(&h, 2, names, &err);
+  h.r_cut = 3.5;
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++) h.pair_cutoff[a][b] = 3.5;
+  train_set all, tr, va, gap;
+  const char *paths[2] = {d1, d2};
+  CHECK(t, load_set(paths, 2, &h, &all) == 0 && all.n == 17);
+  /* 0.2 of 10 frames = 2 held out, of 7 frames round(1.4) = 1; one frame dropped before each block */
+  CHECK(t, train_set_split_last(&all, 0.2, 1, &tr, &va, &gap) == 0);
+  const long t1[] = {0, 1, 2, 3, 4, 5, 6}, v1[] = {8, 9}, g1[] = {7}, t2[] = {0, 1, 2, 3, 4}, v2[] = {6}, g2[] = {5};
+  CHECK(t, frames_are(&tr, 0, t1, 7) && frames_are(&va, 0, v1, 2) && frames_are(&gap, 0, g1, 1));
+  CHECK(t, frames_are(&tr, 1, t2, 5) && frames_are(&va, 1, v2, 1) && frames_are(&gap, 1, g2, 1));
+  train_set_free(&tr);
+  train_set_free(&va);
+  train_set_free(&gap);
+  /* 3 frames: 2 held out after a gap of 1 leaves no training frame: refused */
+  const char *p3[1] = {d3};
+  CHECK(t, load_set(p3, 1, &h, &all) == 0);
+  memset(&tr, 0, sizeof tr);
+  memset(&va, 0, sizeof va);
+  memset(&gap, 0, sizeof gap);
+  printf("  expected error: ");
+  fflush(stdout);
+  CHECK(t, train_set_split_last(&all, 0.5, 1, &tr, &va, &gap) != 0);
+  train_set_free(&all);
+  train_set_free(&tr);
+  train_set_free(&va);
+  train_set_free(&gap);
+  /* a run: the split is in the metadata, rules may name a dropped frame, and resume checks the split keys */
+  const char *base = "train block2.xyz\nseed 3\nbatch_size 4\nepochs 1\nvalidation_fraction 0.2\n"
+                     "validation_split last\nvalidation_gap 1\nexclude block2.xyz 5\n";
+  CHECK(t, write_config(dir, "blocks", "block1.xyz", base) == 0);
+  train_summary s;
+  CHECK(t, run(dir, "blocks", NULL, 1, 0, &s) == 0 && s.epochs_done == 1);
+  snprintf(path, sizeof path, "%s/blocks.nnp", dir);
+  nnp_model *m = NULL;
+  CHECK(t, nnp_model_read(path, &m, &err) == NNP_OK);
+  CHECK(t, m && strstr(model_meta(m, "validation_data"), "validation_split last, validation_gap 1: 2 frames"));
+  CHECK(t, m && strstr(model_meta(m, "train_data"), "block1.xyz (7 frames used)"));
+  nnp_model_free(m);
+  const char *changed[] = {"validation_split random\n", "validation_gap 2\n"};
+  char text[4096];
+  for (int k = 0; k < 2; k++) {
+    if (k == 0) /* the same file without the two split keys: the random split */
+      snprintf(text, sizeof text, "%.*sexclude block2.xyz 5\nepochs 2\n",
+               (int)(strstr(base, "validation_split") - base), base);
+    else
+      snprintf(text, sizeof text, "%s%sepochs 2\n", base, changed[k]);
+    CHECK(t, write_config(dir, "blocks", "block1.xyz", text) == 0);
+    printf("  expected error (%.*s): ", (int)strcspn(changed[k], "\n"), changed[k]);
+    fflush(stdout);
+    CHECK(t, run(dir, "blocks", "blocks.nnp.ckpt", 1, 0, &s) != 0);
+  }
+  snprintf(text, sizeof text, "%sepochs 2\n", base);
+  CHECK(t, write_config(dir, "blocks", "block1.xyz", text) == 0);
+  CHECK(t, run(dir, "blocks", "blocks.nnp.ckpt", 1, 0, &s) == 0 && s.epochs_done == 2);
+  /* bad configurations */
+  const char *bad[] = {"validation_split first\n", "validation_gap 2\n",
+                       "validation_split last\nvalidation block2.xyz\n"};
+  for (int k = 0; k < 3; k++) {
+    CHECK(t, write_config(dir, "blocks_bad", "block1.xyz", bad[k]) == 0);
+    printf("  expected error: ");
+    fflush(stdout);
+    CHECK(t, run(dir, "blocks_bad", NULL, 1, 0, &s) != 0);
+  }
+  printf("time blocks: last frames of each file held out, gap frames dropped, recorded in the metadata, checked on "
+         "resume, bad keys refused\n");
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   mkdir(dir, 0755);
@@ -620,6 +847,8 @@ int main(int argc, char **argv) {
   test_divergence(&t, dir);
   test_nonfinite_batch(&t, dir);
   test_resume_identity(&t, dir);
+  test_force_only(&t, dir);
+  test_split_last(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }

@@ -17,9 +17,10 @@ usage: convert_extxyz.py IONS.dump[.xz] OUT.extxyz[.xz] [--skip-ps 0] [--until-p
                     separate `validation` file: frames 1 ps apart are correlated, a random hold-out overestimates
                     how well the model generalises)
   --every K         keep every K-th frame after the skip
-  --dummy-energy    write energy=0.0 on every frame: nnp-train (as of this commit) refuses frames without an
-                    energy; train such files with energy_weight 0 and a fixed energy_reference (Na:0 Cl:0), so
-                    the dummy value never enters the loss or the normalisation
+  --dummy-energy    write energy=0.0 on every frame. No longer needed: nnp-train accepts frames without an energy
+                    when the energy weight is 0 in every stage (docs/training.md, "Force matching"), and then
+                    reports energy errors as n/a. Kept for older trainers (with it: energy_weight 0 and a fixed
+                    energy_reference Na:0 Cl:0, so the dummy value never enters the loss or the normalisation)
 Prints the frame count, the time range and the RMS force component (eV/A).
 """
 import argparse

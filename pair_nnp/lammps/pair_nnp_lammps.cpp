@@ -343,6 +343,11 @@ void PairNNP::check_baseline() {
       snprintf(num, sizeof num, "%.17g (the run has %.17g)", b.kspace_accuracy, force->kspace->accuracy_relative);
       miss(std::string("kspace_style pppm with accuracy ") + num);
     }
+    const double eps = b.coul_dielectric > 0 ? b.coul_dielectric : 1.0;
+    if (std::fabs(force->dielectric - eps) > 1e-12 * eps) {
+      snprintf(num, sizeof num, "%.17g (the run has %.17g)", eps, force->dielectric);
+      miss(std::string("dielectric ") + num);
+    }
     long long wrong = 0, first_tag = -1;
     if (!atom->q_flag) {
       miss("per-atom charges (atom_style charge or full)");

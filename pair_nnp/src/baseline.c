@@ -55,14 +55,28 @@ static nnp_status parse_d3(nnp_hyper *h, char **tok, int nt, nnp_error *err) {
   return NNP_OK;
 }
 
-/* coulomb CUTOFF ACCURACY El:q El:q ...: every species exactly once. */
+/* The optional trailing `dielectric EPS` of a coulomb line (LAMMPS's `dielectric` command: every Coulomb
+ * interaction, real-space and PPPM, divided by EPS). Takes the two tokens off *nt; EPS 1 when absent. */
+static nnp_status parse_dielectric(nnp_baseline *b, char **tok, int *nt, nnp_error *err) {
+  b->coul_dielectric = 1.0;
+  if (*nt < 2 || strcmp(tok[*nt - 2], "dielectric")) return NNP_OK;
+  if (token_double(tok[*nt - 1], &b->coul_dielectric) || !(b->coul_dielectric >= 1.0 && b->coul_dielectric <= 1e4))
+    return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: dielectric '%s' must be a number in [1, 10000]",
+                    tok[*nt - 1]);
+  *nt -= 2;
+  return NNP_OK;
+}
+
+/* coulomb CUTOFF ACCURACY El:q El:q ... [dielectric EPS]: every species exactly once. */
 static nnp_status parse_coulomb(nnp_hyper *h, char **tok, int nt, nnp_error *err) {
   nnp_baseline *b = &h->baseline;
   if (b->coulomb) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb is declared twice");
+  nnp_status st = parse_dielectric(b, tok, &nt, err);
+  if (st) return st;
   if (nt != 3 + h->n_species)
     return nnp_fail(err, NNP_ERR_FORMAT,
-                    "baseline coulomb needs CUTOFF ACCURACY and one El:charge per species (%d), e.g. 'coulomb 10.0 "
-                    "1e-6 O:-0.834 H:0.417'",
+                    "baseline coulomb needs CUTOFF ACCURACY and one El:charge per species (%d), then optionally "
+                    "`dielectric EPS`, e.g. 'coulomb 10.0 1e-6 O:-0.834 H:0.417'",
                     h->n_species);
   if (token_double(tok[1], &b->coul_cutoff) || !(b->coul_cutoff > 0.0) || b->coul_cutoff > 1000.0)
     return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: cutoff '%s' must be a number in (0, 1000] Angstrom",
@@ -93,10 +107,10 @@ nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err) 
   char copy[1024];
   if (strlen(values) >= sizeof copy) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line is too long");
   strcpy(copy, values);
-  char *tok[NNP_MAX_SPECIES + 4];
+  char *tok[NNP_MAX_SPECIES + 6];
   int nt = 0;
   for (char *s = strtok(copy, " \t"); s; s = strtok(NULL, " \t")) {
-    if (nt == NNP_MAX_SPECIES + 4) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line has too many values");
+    if (nt == NNP_MAX_SPECIES + 6) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line has too many values");
     tok[nt++] = s;
   }
   if (nt == 0) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line is empty (want 'd3 ...' or 'coulomb ...')");
@@ -137,6 +151,9 @@ static const char *num(double v, char *s) {
   return s;
 }
 
+/* A dielectric other than 1 is written (and so keys the caches); 1 or unset leaves the line as before. */
+static int coulomb_screened(const nnp_baseline *b) { return b->coul_dielectric > 0 && b->coul_dielectric != 1.0; }
+
 size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size) {
   out_text o = {buf, size, 0};
   if (buf && size) buf[0] = '\0';
@@ -148,6 +165,7 @@ size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size) {
   if (b->coulomb) {
     put(&o, "baseline coulomb %s %s", num(b->coul_cutoff, x), num(b->kspace_accuracy, y));
     for (int s = 0; s < h->n_species; ++s) put(&o, " %s:%s", h->species[s], num(b->charge[s], x));
+    if (coulomb_screened(b)) put(&o, " dielectric %s", num(b->coul_dielectric, x));
     put(&o, "\n");
   }
   return o.len;
@@ -202,6 +220,8 @@ size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, co
   if (b->coulomb) {
     put(&o, "pair_coeff * *%s\n", hybrid ? " coul/long" : "");
     put(&o, "kspace_style pppm %s\n", num(b->kspace_accuracy, x));
+    /* before the charge lines: pair_style nnp's refusal message cuts the include text at the charge loop */
+    if (coulomb_screened(b)) put(&o, "dielectric %s\n", num(b->coul_dielectric, x));
     charge_lines(&o, h, elements, elements_are_species);
   }
   return o.len;

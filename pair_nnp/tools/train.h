@@ -33,6 +33,9 @@ typedef struct {
 } train_frame_rule;
 
 enum { TRAIN_LR_PLATEAU = 0, TRAIN_LR_COSINE = 1 };
+/* How validation frames are held out of the training files: a seeded random subset, or the last frames of each file
+ * (time blocks, for correlated MD frames). */
+enum { TRAIN_SPLIT_RANDOM = 0, TRAIN_SPLIT_LAST = 1 };
 
 typedef struct {
   nnp_hyper hyper;            /* architecture; normalisation filled in from the data unless overridden */
@@ -42,6 +45,8 @@ typedef struct {
   int n_train_files;
   char validation_file[TRAIN_PATH_MAX]; /* "" when a fraction of the training frames is held out */
   double validation_fraction;
+  int validation_split; /* TRAIN_SPLIT_RANDOM or TRAIN_SPLIT_LAST */
+  int validation_gap;   /* TRAIN_SPLIT_LAST: frames before each held-out block dropped from both sets */
   uint64_t seed;
   double energy_weight, force_weight;
   double learning_rate, lr_factor, min_learning_rate;
@@ -59,7 +64,7 @@ typedef struct {
   int energy_reference_given; /* 0: least squares; 1: energy_reference lists every species */
   double energy_reference[NNP_MAX_SPECIES];
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
-  char initial_model[TRAIN_PATH_MAX]; /* "": random weights; else start from this model's weights */
+  char initial_model[TRAIN_PATH_MAX];      /* "": random weights; else start from this model's weights */
   char baseline_cache_dir[TRAIN_PATH_MAX]; /* "": baseline caches next to the data (hyper.baseline declares one) */
   train_frame_rule *rules; /* [n_rules] exclusions and frame weights, in configuration order (later rules win) */
   int n_rules;
@@ -85,7 +90,8 @@ typedef struct {
   int *species;          /* [n_atoms] model species index */
   double *positions;     /* [n_atoms][3] the reference geometry */
   double *forces;        /* [n_atoms][3] reference forces, eV/Angstrom */
-  double energy;         /* reference energy, eV */
+  double energy;         /* reference energy, eV; 0 and unused when has_energy is 0 */
+  int has_energy;        /* 0: the frame has no `energy=` (force matching); it adds no energy error */
   nnp_cell_graph *graph; /* built with r_cut + TRAIN_GRAPH_SKIN; positions are reset before every use */
   int file;              /* index into the list of files the set was read from */
   long frame;            /* frame number in that file */
@@ -100,12 +106,27 @@ typedef struct {
   int n_files;
 } train_set;
 
-/* Read every frame of `paths`, checking it (forces and energy present, known elements, finite numbers, no two atoms
- * closer than r_min); appends to `set`. Returns 0, or -1 after printing "nnp-train: FILE: frame F, line L: what". */
+/* Read every frame of `paths`, checking it (forces present, known elements, finite numbers, no two atoms closer than
+ * r_min); appends to `set`. A frame without an energy is kept with has_energy 0 (train_set_check_energies decides
+ * whether the run may use it). Returns 0, or -1 after printing "nnp-train: FILE: frame F, line L: what". */
 int train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h);
+/* Frames without an energy are allowed only when the energy weight is 0 in every stage of the run (energy_weight,
+ * and final_energy_weight when a final stage is set). Returns 0, or -1 after printing "nnp-train: FILE: frame F:
+ * what" for the first frame without an energy. */
+int train_set_check_energies(const train_set *set, const train_config *cfg);
+/* 1 when no stage of the run weighs the energy error (energy_weight 0, and the final stage's too). */
+int train_config_energy_free(const train_config *cfg);
+/* Frames of the set that have an energy. */
+int train_set_energy_frames(const train_set *set);
 void train_set_free(train_set *set);
 /* Move a seeded random `fraction` of the frames of `all` into `val` (the rest into `train`); `all` is emptied. */
 int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val);
+/* Time blocks: of each file's frames (in file order) the last round(fraction n) go to `val` (at least one when
+ * fraction > 0 and the file has two frames or more), the `gap` frames before them to `dropped` (trained on by no
+ * one: they are neighbours in time of the validation block) and the rest to `train`; `all` is emptied. Returns 0,
+ * or -1 after printing "nnp-train: FILE: what" when a file would keep no training frame. */
+int train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
+                         train_set *dropped);
 /* Apply exclusions and frame weights to the sets (removed frames are freed; frames_per_file recounted). Every rule
  * must name a file of the sets (by file identity) and a frame that exists in it. Returns 0, or -1 after printing
  * "nnp-train: CONFIG:LINE: what". */
@@ -119,7 +140,8 @@ typedef struct {
   double force_rms;
   double energy_shift[NNP_MAX_SPECIES];
   int rank;          /* rank of the composition matrix; < n_species when compositions are collinear */
-  double shift_rmse; /* RMS per-atom residual of the energies after the shifts (eV/atom) */
+  double shift_rmse; /* RMS per-atom residual of the energies after the shifts (eV/atom); NaN without energies */
+  int energy_frames; /* frames with an energy, the only ones the shifts are fitted to; 0: shifts 0 (not fitted) */
 } train_normalisation;
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
@@ -149,6 +171,7 @@ typedef struct {
   double energy_sq; /* sum over structures of the squared energy error per atom, eV^2/atom^2 */
   double force_sq;  /* sum over force components of the squared error, (eV/A)^2 */
   long n_structures;
+  long n_energy; /* structures with a reference energy (energy_sq sums over these only) */
   long n_components;
   double loss; /* the weighted loss contribution */
 } train_errors;
@@ -180,7 +203,7 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
                                 double *loss, train_errors *acc, nnp_error *err);
 /* Errors of the current parameters on a whole set (energies and forces only, no parameter gradient). */
 nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *acc, nnp_error *err);
-double train_errors_energy_rmse(const train_errors *a); /* meV/atom */
+double train_errors_energy_rmse(const train_errors *a); /* meV/atom; NaN when no structure has an energy */
 double train_errors_force_rmse(const train_errors *a);  /* meV/A */
 /* The loss that a set of accumulated errors stands for: w_E * energy MSE + w_F * force MSE. */
 double train_errors_loss(const train_errors *a, double w_energy, double w_force);

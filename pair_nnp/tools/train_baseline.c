@@ -16,7 +16,7 @@ static int subtract_file(train_set *set, int file, const baseline_cache *c) {
               set->files[file], s->frame);
       return -1;
     }
-    s->energy -= c->energy[s->frame];
+    if (s->has_energy) s->energy -= c->energy[s->frame];
     const double *f = c->forces + 3 * c->first[s->frame];
     for (int i = 0; i < 3 * s->n_atoms; i++) s->forces[i] -= f[i];
   }

@@ -226,6 +226,16 @@ static int add_frame_rule(const cfg_line *l, const char *dir, train_config *c) {
   return 0;
 }
 
+static int set_validation_split(const cfg_line *l, train_config *c) {
+  if (l->n == 2 && !strcmp(l->tok[1], "random"))
+    c->validation_split = TRAIN_SPLIT_RANDOM;
+  else if (l->n == 2 && !strcmp(l->tok[1], "last"))
+    c->validation_split = TRAIN_SPLIT_LAST;
+  else
+    return fail(l, "validation_split", "expected `random` or `last`");
+  return 0;
+}
+
 static int set_lr_schedule(const cfg_line *l, train_config *c) {
   if (l->n == 2 && !strcmp(l->tok[1], "plateau"))
     c->lr_schedule = TRAIN_LR_PLATEAU;
@@ -283,6 +293,8 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "train")) return set_train(l, dir, c);
   if (!strcmp(k, "validation")) return one_path(l, dir, c->validation_file);
   if (!strcmp(k, "validation_fraction")) return one_real(l, 0, 0.9, 0, &c->validation_fraction);
+  if (!strcmp(k, "validation_split")) return set_validation_split(l, c);
+  if (!strcmp(k, "validation_gap")) return one_int(l, 0, 1 << 30, &c->validation_gap);
   if (!strcmp(k, "seed")) return set_seed(l, c);
   if (!strcmp(k, "energy_weight")) return one_real(l, 0, 1e12, 0, &c->energy_weight);
   if (!strcmp(k, "force_weight")) return one_real(l, 0, 1e12, 0, &c->force_weight);
@@ -368,6 +380,17 @@ static int finish(const char *path, train_config *c) {
     return -1;
   }
   if (c->min_learning_rate > c->learning_rate) c->min_learning_rate = c->learning_rate;
+  if (c->validation_file[0] && (c->validation_split == TRAIN_SPLIT_LAST || c->validation_gap > 0)) {
+    fprintf(stderr,
+            "nnp-train: %s: validation_split last and validation_gap hold frames out of the training files; with a "
+            "`validation` file nothing is held out: give one or the other\n",
+            path);
+    return -1;
+  }
+  if (c->validation_gap > 0 && c->validation_split != TRAIN_SPLIT_LAST) {
+    fprintf(stderr, "nnp-train: %s: validation_gap needs validation_split last\n", path);
+    return -1;
+  }
   if (c->final_stage_epoch == 0 &&
       (c->final_energy_weight >= 0 || c->final_force_weight >= 0 || c->final_learning_rate > 0)) {
     fprintf(stderr,

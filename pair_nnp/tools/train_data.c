@@ -26,8 +26,7 @@ static int all_finite(const double *a, size_t n) {
 static int check_frame(const char *file, const xyz_frame *f) {
   if (f->n_atoms <= 0) return frame_error(file, f, "frame has no atoms");
   if (!f->has_forces) return frame_error(file, f, "frame has no forces (a `forces` column is needed for training)");
-  if (!f->has_energy) return frame_error(file, f, "frame has no energy (an `energy=` key is needed for training)");
-  if (!isfinite(f->energy)) return frame_error(file, f, "the energy is not a finite number");
+  if (f->has_energy && !isfinite(f->energy)) return frame_error(file, f, "the energy is not a finite number");
   if (!all_finite(f->positions, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a position is not finite");
   if (!all_finite(f->forces, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a force is not finite");
   if (f->has_cell && !all_finite(&f->cell[0][0], 9)) return frame_error(file, f, "the cell is not finite");
@@ -83,7 +82,8 @@ static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper 
   size_t n = (size_t)f->n_atoms;
   memset(s, 0, sizeof *s);
   s->n_atoms = f->n_atoms;
-  s->energy = f->energy;
+  s->has_energy = f->has_energy;
+  s->energy = f->has_energy ? f->energy : 0;
   s->frame = f->index;
   s->weight = 1;
   s->species = malloc(n * sizeof *s->species);
@@ -172,6 +172,33 @@ int train_set_load(train_set *set, const char *const *paths, int n_paths, const 
   return 0;
 }
 
+int train_config_energy_free(const train_config *cfg) {
+  double we1, wf1, we2, wf2;
+  train_config_weights(cfg, 1, &we1, &wf1);
+  train_config_weights(cfg, cfg->final_stage_epoch > 0 ? cfg->final_stage_epoch : 1, &we2, &wf2);
+  return we1 == 0 && we2 == 0;
+}
+
+int train_set_energy_frames(const train_set *set) {
+  int n = 0;
+  for (int k = 0; k < set->n; k++) n += set->items[k].has_energy;
+  return n;
+}
+
+int train_set_check_energies(const train_set *set, const train_config *cfg) {
+  if (train_config_energy_free(cfg)) return 0;
+  for (int k = 0; k < set->n; k++) {
+    const train_structure *s = &set->items[k];
+    if (s->has_energy) continue;
+    fprintf(stderr,
+            "nnp-train: %s: frame %ld: frame has no energy (an `energy=` key); frames without energies are accepted "
+            "only for force matching, with energy_weight 0 (and final_energy_weight 0 or unset)\n",
+            set->files[s->file], s->frame);
+    return -1;
+  }
+  return 0;
+}
+
 void train_set_free(train_set *set) {
   for (int i = 0; i < set->n; i++) free_structure(&set->items[i]);
   free(set->items);
@@ -218,6 +245,56 @@ int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *t
   all->n = 0;
   free(perm);
   free(is_val);
+  return 0;
+}
+
+/* Held-out and dropped counts of one file of n frames under the time-block split. */
+static int last_block(const char *file, long n, double fraction, int gap, long *n_val, long *n_gap) {
+  *n_val = (long)floor(fraction * (double)n + 0.5);
+  if (fraction > 0 && *n_val == 0 && n >= 2) *n_val = 1;
+  *n_gap = *n_val > 0 ? gap : 0;
+  if (*n_val == 0 || n - *n_val - *n_gap >= 1) return 0;
+  fprintf(stderr,
+          "nnp-train: %s: %ld frames cannot give %ld validation frames after a gap of %d and keep a training frame "
+          "(lower validation_fraction or validation_gap)\n",
+          file, n, *n_val, gap);
+  return -1;
+}
+
+static void recount(train_set *t, const train_set *all) {
+  t->n_files = all->n_files;
+  memcpy(t->files, all->files, sizeof t->files);
+  memset(t->frames_per_file, 0, sizeof t->frames_per_file);
+  for (int i = 0; i < t->n; i++) t->frames_per_file[t->items[i].file]++;
+}
+
+int train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
+                         train_set *dropped) {
+  const int n = all->n;
+  long n_val[TRAIN_MAX_FILES], n_gap[TRAIN_MAX_FILES], seen[TRAIN_MAX_FILES] = {0};
+  for (int f = 0; f < all->n_files; f++)
+    if (last_block(all->files[f], all->frames_per_file[f], fraction, gap, &n_val[f], &n_gap[f])) return -1;
+  const size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof *all->items;
+  train->items = malloc(bytes);
+  val->items = malloc(bytes);
+  dropped->items = malloc(bytes);
+  if (!train->items || !val->items || !dropped->items) {
+    fprintf(stderr, "nnp-train: out of memory splitting the data\n");
+    return -1;
+  }
+  train->n = val->n = dropped->n = 0;
+  for (int i = 0; i < n; i++) { /* frames of one file are contiguous and in file order (train_set_load) */
+    const int f = all->items[i].file;
+    const long k = seen[f]++, n_f = all->frames_per_file[f];
+    train_set *to = k >= n_f - n_val[f] ? val : k >= n_f - n_val[f] - n_gap[f] ? dropped : train;
+    to->items[to->n++] = all->items[i];
+  }
+  recount(train, all);
+  recount(val, all);
+  recount(dropped, all);
+  free(all->items);
+  all->items = NULL;
+  all->n = 0;
   return 0;
 }
 
@@ -334,6 +411,7 @@ static int least_squares_shifts(const train_set *set, int S, double *mu) {
   for (int k = 0; k < set->n; k++) {
     double count[NNP_MAX_SPECIES] = {0};
     const train_structure *st = &set->items[k];
+    if (!st->has_energy) continue; /* force-only frames say nothing about the reference energies */
     for (int i = 0; i < st->n_atoms; i++) count[st->species[i]] += 1;
     for (int a = 0; a < S; a++) {
       b[a] += count[a] * st->energy;
@@ -378,17 +456,21 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
   o->avg_num_neighbors = atoms > 0 && neighbours > 0 ? neighbours / atoms : 1.0;
   o->force_rms = atoms > 0 ? sqrt(f2 / (3 * atoms)) : 1.0;
   if (!(o->force_rms > 1e-6)) o->force_rms = 1.0; /* forces all zero: keep the network's natural scale */
+  o->energy_frames = train_set_energy_frames(set);
   if (given) {
     memcpy(o->energy_shift, given, (size_t)S * sizeof *given);
     o->rank = S;
   } else {
+    /* without any energy the shifts stay 0 (rank 0): a force-matched model's energy is defined only up to a
+     * constant per atom of each species, which no force can fix (docs/training.md, "Force matching") */
     o->rank = least_squares_shifts(set, S, o->energy_shift);
   }
   for (int k = 0; k < set->n; k++) {
     const train_structure *st = &set->items[k];
+    if (!st->has_energy) continue;
     double e = st->energy;
     for (int i = 0; i < st->n_atoms; i++) e -= o->energy_shift[st->species[i]];
     e2 += (e / st->n_atoms) * (e / st->n_atoms);
   }
-  o->shift_rmse = set->n ? sqrt(e2 / set->n) : 0;
+  o->shift_rmse = o->energy_frames ? sqrt(e2 / o->energy_frames) : NAN;
 }

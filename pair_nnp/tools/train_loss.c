@@ -143,10 +143,11 @@ static nnp_status evaluate_at_reference(const train_engine *e, train_thread *th,
 
 /* Squared errors of one structure into `out`; the force error v = F - F^ref into th->v. */
 static void structure_errors(train_thread *th, const train_structure *s, double energy, train_errors *out) {
-  double de = (energy - s->energy) / s->n_atoms;
+  double de = s->has_energy ? (energy - s->energy) / s->n_atoms : 0;
   out->energy_sq = de * de;
   out->force_sq = 0;
   out->n_structures = 1;
+  out->n_energy = s->has_energy;
   out->n_components = 3 * (long)s->n_atoms;
   for (int q = 0; q < 3 * s->n_atoms; q++) {
     double v = th->forces[q] - s->forces[q];
@@ -172,7 +173,7 @@ static nnp_status structure_gradient(const train_engine *e, train_thread *th, co
     for (int k = 0; k < 3; k++) th->v_total[3 * i + k] = th->v[3 * owner[i] + k];
   memset(out, 0, P * sizeof *out);
   if (knots) memset(knots, 0, e->knot_size * sizeof *knots);
-  const double de = (energy - s->energy) / s->n_atoms;
+  const double de = s->has_energy ? (energy - s->energy) / s->n_atoms : 0; /* no energy: force term only */
   return nnp_train_gradient(e->model, th->tws, e->radial, g, th->v_total, ce * de / s->n_atoms, -cf, out, knots, err);
 }
 
@@ -180,6 +181,7 @@ static void add_errors(train_errors *acc, const train_errors *e) {
   acc->energy_sq += e->energy_sq;
   acc->force_sq += e->force_sq;
   acc->n_structures += e->n_structures;
+  acc->n_energy += e->n_energy;
   acc->n_components += e->n_components;
   acc->loss += e->loss;
 }
@@ -293,7 +295,7 @@ nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *a
 }
 
 double train_errors_energy_rmse(const train_errors *a) {
-  return a->n_structures ? 1000 * sqrt(a->energy_sq / (double)a->n_structures) : NAN;
+  return a->n_energy ? 1000 * sqrt(a->energy_sq / (double)a->n_energy) : NAN;
 }
 
 double train_errors_force_rmse(const train_errors *a) {

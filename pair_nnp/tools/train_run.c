@@ -33,8 +33,9 @@ typedef struct {
   int stop_epoch;                    /* the last epoch of this invocation: `epochs`, or --max-epochs */
   double w_energy, w_force;          /* the loss weights of the current epoch (final_stage_epoch switches them) */
   char identity[TRAIN_IDENTITY_MAX]; /* what defines this run (run_identity); a checkpoint must match it */
-  const char *config_path;   /* for the command in baseline messages */
-  char baseline_lammps[128]; /* LAMMPS version that computed the baseline caches; "" without a baseline */
+  const char *config_path;           /* for the command in baseline messages */
+  char baseline_lammps[128];         /* LAMMPS version that computed the baseline caches; "" without a baseline */
+  int n_gap;                         /* frames dropped before the held-out blocks (validation_split last) */
 } trainer;
 
 /* The errors of one epoch. */
@@ -62,9 +63,10 @@ static int load_data(trainer *t) {
   const train_config *c = &t->cfg;
   const char *paths[TRAIN_MAX_FILES];
   for (int k = 0; k < c->n_train_files; k++) paths[k] = c->train_files[k];
-  train_set all;
+  train_set all, gap;
   memset(&all, 0, sizeof all);
-  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) ||
+  memset(&gap, 0, sizeof gap);
+  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) || train_set_check_energies(&all, c) ||
       train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps)) {
     train_set_free(&all);
     return -1;
@@ -72,16 +74,26 @@ static int load_data(trainer *t) {
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    if (train_set_load(&t->val, &vp, 1, &c->hyper) ||
+    if (train_set_load(&t->val, &vp, 1, &c->hyper) || train_set_check_energies(&t->val, c) ||
         train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps))
       return -1;
+  } else if (c->validation_split == TRAIN_SPLIT_LAST) {
+    if (train_set_split_last(&all, c->validation_fraction, c->validation_gap, &t->train, &t->val, &gap)) {
+      train_set_free(&all);
+      train_set_free(&gap);
+      return -1;
+    }
   } else if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
     train_set_free(&all);
     return fail_msg("out of memory splitting the data");
   }
-  /* after the split, so that excluding a frame never moves other frames between training and validation */
-  train_set *const sets[2] = {&t->train, &t->val};
-  return train_sets_apply_rules(sets, 2, c->rules, c->n_rules, c->path);
+  /* after the split, so that excluding a frame never moves other frames between training and validation; the
+   * gap frames of a time-block split are a third set here so that rules may name them, then they go */
+  t->n_gap = gap.n; /* counted before the rules: the gap's size, whatever is excluded */
+  train_set *const sets[3] = {&t->train, &t->val, &gap};
+  int rc = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path);
+  train_set_free(&gap);
+  return rc;
 }
 
 /* Normalisation from the training frames, unless the configuration fixed it. */
@@ -214,6 +226,8 @@ static void add_architecture(text_buf *b, const nnp_hyper *h) {
 static void add_seed(text_buf *b, const train_config *c) {
   add_line(b, "seed %llu\n", (unsigned long long)c->seed);
   add_num(b, "validation_fraction", c->validation_fraction);
+  if (c->validation_split == TRAIN_SPLIT_LAST) /* absent for `random`: checkpoints of earlier runs still match */
+    add_line(b, "validation_split last\nvalidation_gap %d\n", c->validation_gap);
 }
 
 static void add_recipe(text_buf *b, const train_config *c) {
@@ -482,19 +496,35 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   if (t->baseline_lammps[0]) meta(t, "baseline_lammps", t->baseline_lammps);
   if (t->cfg.validation_file[0])
     meta_set_files(t, "validation_data", &t->val);
-  else {
+  else if (t->cfg.validation_split == TRAIN_SPLIT_LAST) {
+    snprintf(v, sizeof v,
+             "%d frames held out of the training files: the last of each file (validation_fraction %g, "
+             "validation_split last, validation_gap %d: %d frames before the blocks dropped)",
+             t->val.n, t->cfg.validation_fraction, t->cfg.validation_gap, t->n_gap);
+    meta(t, "validation_data", v);
+  } else {
     snprintf(v, sizeof v, "%d frames held out of the training files (validation_fraction %g, seed %llu)", t->val.n,
              t->cfg.validation_fraction, (unsigned long long)t->cfg.seed);
     meta(t, "validation_data", v);
   }
-  snprintf(v, sizeof v, "%s (rank %d of %d species); residual RMS %.4g meV/atom",
-           t->cfg.energy_reference_given ? "given" : "least squares, minimum norm", t->norm.rank,
-           t->cfg.hyper.n_species, 1000 * t->norm.shift_rmse);
+  if (t->norm.energy_frames == 0 && !t->cfg.energy_reference_given)
+    snprintf(v, sizeof v,
+             "none: no training frame has an energy (force matching); shifts 0, the energies are defined "
+             "up to a constant per atom of each species");
+  else if (t->norm.energy_frames == 0)
+    snprintf(v, sizeof v, "given; no training frame has an energy (force matching)");
+  else
+    snprintf(v, sizeof v, "%s (rank %d of %d species, %d frames with energies); residual RMS %.4g meV/atom",
+             t->cfg.energy_reference_given ? "given" : "least squares, minimum norm", t->norm.rank,
+             t->cfg.hyper.n_species, t->norm.energy_frames, 1000 * t->norm.shift_rmse);
   meta(t, "energy_reference", v);
   snprintf(v, sizeof v, "%d", t->state.epoch);
   meta(t, "epoch", v);
   const train_errors *e = r->val.n_structures ? &r->val : &r->train;
-  snprintf(v, sizeof v, "%.6g", train_errors_energy_rmse(e));
+  if (e->n_energy)
+    snprintf(v, sizeof v, "%.6g", train_errors_energy_rmse(e));
+  else
+    snprintf(v, sizeof v, "n/a (no frame has an energy)");
   meta(t, r->val.n_structures ? "val_energy_rmse_meV_per_atom" : "train_energy_rmse_meV_per_atom", v);
   snprintf(v, sizeof v, "%.6g", train_errors_force_rmse(e));
   meta(t, r->val.n_structures ? "val_force_rmse_meV_per_A" : "train_force_rmse_meV_per_A", v);
@@ -533,6 +563,7 @@ static void add_batch_errors(train_errors *acc, const train_errors *e) {
   acc->energy_sq += e->energy_sq;
   acc->force_sq += e->force_sq;
   acc->n_structures += e->n_structures;
+  acc->n_energy += e->n_energy;
   acc->n_components += e->n_components;
   acc->loss += e->loss;
 }
@@ -633,23 +664,45 @@ static double time_left(const trainer *t) {
   return left;
 }
 
+/* An RMSE in a fixed-width field, or "n/a" when the set has nothing to measure it on (no energies, no frames). */
+static void format_rmse(double v, int width, int precision, char *out, size_t n) {
+  if (isfinite(v))
+    snprintf(out, n, "%*.*f", width, precision, v);
+  else
+    snprintf(out, n, "%*s", width, "n/a");
+}
+
 static void print_progress(const trainer *t, const epoch_report *r) {
-  char dur[32], left[32];
+  char dur[32], left[32], te[32], tf[32], ve[32], vf[32];
   format_duration(r->seconds, dur, sizeof dur);
   format_duration(time_left(t), left, sizeof left);
-  printf("epoch %4d/%d  train E %8.3f meV/atom F %8.2f meV/A | val E %8.3f meV/atom F %8.2f meV/A | lr %.2e | "
-         "%s, left %s%s%s\n",
-         t->state.epoch, t->cfg.epochs, train_errors_energy_rmse(&r->train), train_errors_force_rmse(&r->train),
-         train_errors_energy_rmse(&r->val), train_errors_force_rmse(&r->val), t->state.lr, dur, left,
-         r->improved ? "  *best" : "", r->lr_lowered ? "  (lr lowered)" : "");
+  format_rmse(train_errors_energy_rmse(&r->train), 8, 3, te, sizeof te);
+  format_rmse(train_errors_force_rmse(&r->train), 8, 2, tf, sizeof tf);
+  format_rmse(train_errors_energy_rmse(&r->val), 8, 3, ve, sizeof ve);
+  format_rmse(train_errors_force_rmse(&r->val), 8, 2, vf, sizeof vf);
+  printf("epoch %4d/%d  train E %s meV/atom F %s meV/A | val E %s meV/atom F %s meV/A | lr %.2e | %s, left %s%s%s\n",
+         t->state.epoch, t->cfg.epochs, te, tf, ve, vf, t->state.lr, dur, left, r->improved ? "  *best" : "",
+         r->lr_lowered ? "  (lr lowered)" : "");
   fflush(stdout);
 }
 
+/* An RMSE as a CSV field: empty when not available (the set has no energies), which CSV readers take as missing. */
+static void csv_rmse(double v, char *out, size_t n) {
+  if (isfinite(v))
+    snprintf(out, n, "%.6f", v);
+  else
+    out[0] = '\0';
+}
+
 static int log_row(const trainer *t, const epoch_report *r) {
-  int printed = fprintf(t->log, "%d,%ld,%.3f,%.6e,%.9e,%.6f,%.6f,%.9e,%.6f,%.6f,%d\n", t->state.epoch, t->state.step,
-                        r->seconds, t->state.lr, train_errors_loss(&r->train, t->w_energy, t->w_force),
-                        train_errors_energy_rmse(&r->train), train_errors_force_rmse(&r->train), report_loss(t, r),
-                        train_errors_energy_rmse(&r->val), train_errors_force_rmse(&r->val), r->improved);
+  char te[32], tf[32], ve[32], vf[32];
+  csv_rmse(train_errors_energy_rmse(&r->train), te, sizeof te);
+  csv_rmse(train_errors_force_rmse(&r->train), tf, sizeof tf);
+  csv_rmse(train_errors_energy_rmse(&r->val), ve, sizeof ve);
+  csv_rmse(train_errors_force_rmse(&r->val), vf, sizeof vf);
+  int printed = fprintf(t->log, "%d,%ld,%.3f,%.6e,%.9e,%s,%s,%.9e,%s,%s,%d\n", t->state.epoch, t->state.step,
+                        r->seconds, t->state.lr, train_errors_loss(&r->train, t->w_energy, t->w_force), te, tf,
+                        report_loss(t, r), ve, vf, r->improved);
   return log_written(t, printed);
 }
 
@@ -750,8 +803,11 @@ static int initial_report(trainer *t, const train_options *o, train_summary *sum
   if (save_model(t, o, &r) || log_row(t, &r)) return -1;
   if (train_checkpoint_write(t->cfg.checkpoint, &t->state, msg, sizeof msg)) return fail_msg(msg);
   if (!o->quiet) {
-    printf("epoch    0/%d  initial model                                   | val E %8.3f meV/atom F %8.2f meV/A\n",
-           t->cfg.epochs, sum->initial_val_energy_rmse, sum->initial_val_force_rmse);
+    char ve[32], vf[32];
+    format_rmse(sum->initial_val_energy_rmse, 8, 3, ve, sizeof ve);
+    format_rmse(sum->initial_val_force_rmse, 8, 2, vf, sizeof vf);
+    printf("epoch    0/%d  initial model                                   | val E %s meV/atom F %s meV/A\n",
+           t->cfg.epochs, ve, vf);
     fflush(stdout);
   }
   return 0;
@@ -768,11 +824,26 @@ static void print_header(const trainer *t, const train_options *o) {
   const nnp_hyper *h = nnp_model_hyper(t->model);
   printf("nnp-train: %d training and %d validation frames, %zu parameters, %d threads\n", t->train.n, t->val.n,
          t->state.n_params, t->n_threads);
+  if (t->cfg.validation_split == TRAIN_SPLIT_LAST)
+    printf("nnp-train: validation: the last %g of each training file's frames (validation_split last); %d frames "
+           "before the blocks dropped (validation_gap %d)\n",
+           t->cfg.validation_fraction, t->n_gap, t->cfg.validation_gap);
   printf("nnp-train: avg_num_neighbors %.4g, energy_scale %.4g eV (force RMS), energy shifts (%s, rank %d):",
          h->avg_num_neighbors, h->energy_scale[0], t->cfg.energy_reference_given ? "given" : "least squares",
          t->norm.rank);
   for (int s = 0; s < h->n_species; s++) printf(" %s %.6g", h->species[s], h->energy_shift[s]);
   printf(" eV\n");
+  const int without = t->train.n - t->norm.energy_frames + t->val.n - train_set_energy_frames(&t->val);
+  if (without > 0)
+    printf("nnp-train: %d of %d frames have no energy (force matching): they contribute forces only, and energy "
+           "errors are over the frames with energies (n/a without any)\n",
+           without, t->train.n + t->val.n);
+  if (without > 0 && !t->cfg.energy_reference_given && t->norm.energy_frames == 0)
+    printf("nnp-train: no training frame has an energy: the energy shifts are set to 0; the model's energy is defined "
+           "only up to a constant per atom of each species\n");
+  else if (without > 0 && !t->cfg.energy_reference_given)
+    printf("nnp-train: the energy shifts are fitted to the %d training frames that have an energy\n",
+           t->norm.energy_frames);
   const train_config *c = &t->cfg;
   printf("nnp-train: loss weights energy %g force %g", c->energy_weight, c->force_weight);
   if (c->final_stage_epoch > 0)

@@ -1,0 +1,129 @@
+#!/usr/bin/python3
+"""Smoke test of the coarse-grained NaCl(aq) workflow (examples/cg-nacl, issue 17): a tiny ion-only model
+force-matched to a short all-atom trajectory (tests/data/cg-nacl-short.extxyz: the ion positions and total ion
+forces of examples/cg-nacl/run.sh LENGTH=short at 2 mol/kg, frames without energies) on top of the screened Coulomb
+baseline, with time-block validation, then Langevin MD of the ions alone in LAMMPS with the model's own force
+field (pair_style hybrid/overlay nnp + coul/long + pppm + dielectric, examples/cg-nacl/in.cg-nacl).
+
+    test_cg_nacl.py --lmp LMP --plugin pair_nnp.so --nnp-train nnp-train --nnp-baseline nnp-baseline --workdir DIR
+                    --source REPO
+
+Checks: nnp-baseline caches the baseline, nnp-train trains (energy columns empty, force RMSE finite, the split and
+the baseline in the model), and LAMMPS runs 200 steps of CG Langevin dynamics to finite energies and a temperature
+near the target. Seconds. What the model is worth is not tested here (far too little data and training).
+"""
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+FAILURES = []
+
+# Tiny on purpose: the test is of the plumbing. The real configuration is examples/cg-nacl/cg-train.cfg.
+CONFIG = """species Na Cl
+r_cut 6.0
+l_max 1
+channels 4
+layers 1
+radial_basis 4
+radial_hidden 8
+readout_hidden 4
+train cg-nacl-short.extxyz
+energy_weight 0
+validation_fraction 0.2
+validation_split last
+validation_gap 2
+baseline coulomb 8.0 1e-5 Na:1 Cl:-1 dielectric 71
+batch_size 4
+epochs 2
+seed 1
+output cg.nnp
+"""
+
+
+def check(ok, what):
+    print(("  ok    " if ok else "  FAIL  ") + what, flush=True)
+    if not ok:
+        FAILURES.append(what)
+    return ok
+
+
+def run(cmd, cwd, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run(cmd, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                       timeout=600)
+    return p.returncode, p.stdout
+
+
+def thermo(out):
+    """The last thermo row of a LAMMPS run as a dict."""
+    head, last = None, None
+    for line in out.splitlines():
+        w = line.split()
+        if w[:2] == ["Step", "Time"]:
+            head = w
+        elif head and len(w) == len(head):
+            try:
+                last = dict(zip(head, map(float, w)))
+            except ValueError:
+                head = None
+    return last
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for k in ("lmp", "plugin", "nnp-train", "nnp-baseline", "workdir", "source"):
+        ap.add_argument("--" + k, required=True)
+    a = ap.parse_args()
+    d = os.path.abspath(a.workdir)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    ex = os.path.join(a.source, "examples", "cg-nacl")
+    shutil.copy(os.path.join(a.source, "tests", "data", "cg-nacl-short.extxyz"), d)
+    with open(os.path.join(d, "cg.cfg"), "w") as f:
+        f.write(CONFIG)
+    rc, out = run([a.nnp_baseline, "cg.cfg", "--lmp", a.lmp], d)
+    if not check(rc == 0, "nnp-baseline caches the screened Coulomb baseline: " + out.strip()[-300:]):
+        return 1
+    rc, out = run([a.nnp_train, "cg.cfg", "--threads", "1"], d)
+    print(out.strip()[-1500:])
+    if not check(rc == 0, "nnp-train force-matches the ions"):
+        return 1
+    check("energy shifts are set to 0" in out and "val E      n/a meV/atom" in out,
+          "nnp-train: no energies, shifts 0, energy errors n/a")
+    rows = open(os.path.join(d, "cg.nnp.log.csv")).read().splitlines()
+    last = rows[-1].split(",")
+    check(len(rows) == 4 and last[8] == "" and math.isfinite(float(last[9])) and float(last[9]) > 0,
+          "learning curve: 3 rows (epochs 0-2), empty energy column, finite force RMSE (%s meV/A)" % last[9])
+    model = open(os.path.join(d, "cg.nnp")).read()
+    check("baseline coulomb 8 1e-05 Na:1 Cl:-1 dielectric 71" in model and "validation_split last" in model,
+          "the model holds the screened baseline and the time-block split")
+    rc, ff = run([a.nnp_baseline, "--lammps", "cg.nnp"], d)
+    with open(os.path.join(d, "forcefield.lammps"), "w") as f:
+        f.write(ff)
+    check(rc == 0 and "dielectric 71\n" in ff and "coul/long 8" in ff, "nnp-baseline --lammps writes the force field")
+    # the all-atom box of the data: 11 pairs in 20.93 A
+    rc, out = run([sys.executable, os.path.join(ex, "make_cg_start.py"), "11", "20.93", "3", "start.data"], d)
+    check(rc == 0, "make_cg_start.py writes a random ion box")
+    cmd = [a.lmp, "-in", os.path.join(ex, "in.cg-nacl"), "-log", "cg.log", "-echo", "none", "-var", "start",
+           "start.data", "-var", "forcefield", "forcefield.lammps", "-var", "model", "cg.nnp", "-var", "load_plugin",
+           "plugin load " + a.plugin, "-var", "steps", "200", "-var", "dump_every", "100"]
+    rc, out = run(cmd, d, env={"OMP_NUM_THREADS": "1"})
+    t = thermo(out)
+    if not check(rc == 0 and t is not None, "LAMMPS runs CG Langevin dynamics of the ions"):
+        print(out[-3000:])
+        return 1
+    # 22 ions: the instantaneous temperature fluctuates by sqrt(2/(3N)) = 17% around 300 K; Langevin with damp
+    # 0.01-0.03 ps thermalises within 0.1 ps, the run is 0.4 ps. 150-500 K catches a run that heats or freezes.
+    check(all(math.isfinite(t[k]) for k in ("PotEng", "KinEng", "TotEng", "Press")) and 150 < t["Temp"] < 500,
+          "finite energies and pressure, T = %.0f K after 200 steps" % t["Temp"])
+    check(os.path.exists(os.path.join(d, "cg.dump")), "the CG trajectory is dumped")
+    print("%d check(s) failed" % len(FAILURES) if FAILURES else "all checks passed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
