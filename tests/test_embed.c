@@ -432,7 +432,7 @@ int main(int argc, char **argv) {
     if (load_shipped(argv[2], k, &models[k])) return 1;
   int rc = 0;
   if (!strcmp(mode, "threads"))
-    test_threads(models, argv[3], argc > 4 ? atoi(argv[4]) : 40);
+    test_threads(models, argv[3], argc > 4 ? atoi(argv[4]) : 16);
   else if (!strcmp(mode, "locale"))
     rc = test_locale(models, argv[3], argc > 4 ? argv[4] : "de_DE.UTF-8");
   else if (!strcmp(mode, "settings"))
