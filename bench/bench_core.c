@@ -2,6 +2,7 @@
  * repeated runs, for one structure. usage: bench_core [--single] MODEL.nnp STRUCTURE.extxyz STEP REPS THREADS...
  * --single: float32 convolutions (nnp_workspace_set_precision) */
 #include "bench_case.h"
+#include "blas_threads.h"
 
 #include <string.h>
 
@@ -17,6 +18,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* as the tools do (nnp.h, "Threads") */
   const int single = argc > 1 && strcmp(argv[1], "--single") == 0;
   if (single) --argc, ++argv;
   if (argc < 6)

@@ -10,6 +10,7 @@
  *   pass 2           nnp_train_gradient (the exact loss gradient: tangent sweep + two-adjoint reverse)
  *   knots            nnp_train_radial_build + nnp_train_radial_backprop (once per optimiser step, not per structure)
  * Species H and O, r_cut 5, radial_basis 8, readout_hidden 16, random weights. */
+#include "blas_threads.h"
 #include "extxyz.h"
 #include "nnp.h"
 
@@ -41,6 +42,7 @@ static void die(const char *what, const char *msg) {
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* as the tools do (nnp.h, "Threads") */
   if (argc < 2) die("usage", "bench_train_passes FILE.extxyz [l_max channels layers radial_hidden...]");
   xyz_reader *rd = NULL;
   xyz_frame f;

@@ -2,6 +2,7 @@
  * extended-XYZ file in single precision against double precision, both with radial tables of the same step.
  * usage: precision_error MODEL.nnp FRAMES.extxyz [STEP] [MAX_FRAMES]
  * prints per file: frames, atoms, max |dF| and RMS dF over force components (eV/A), max |dE|/atom (eV) */
+#include "blas_threads.h"
 #include "extxyz.h"
 #include "nnp.h"
 
@@ -20,6 +21,7 @@ static int evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_cell_graph 
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* as the tools do (nnp.h, "Threads") */
   if (argc < 3) return fprintf(stderr, "usage: precision_error MODEL.nnp FRAMES.extxyz [STEP] [MAX_FRAMES]\n"), 2;
   const double step = argc > 3 ? atof(argv[3]) : 0.01;
   const int max_frames = argc > 4 ? atoi(argv[4]) : 1000000;

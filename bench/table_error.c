@@ -2,6 +2,7 @@
  * usage: table_error MODEL.nnp STRUCTURE.extxyz [STEP ...]   (prints max |dF| (eV/A), |dE| (eV), speed-up)
  *        table_error --profile MODEL.nnp STRUCTURE.extxyz STEP  (one tabulated evaluation only, for callgrind) */
 #include "bench_case.h"
+#include "blas_threads.h"
 
 #include <math.h>
 #include <string.h>
@@ -20,6 +21,7 @@ static double run(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, dou
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* as the tools do (nnp.h, "Threads") */
   int profile = argc > 1 && !strcmp(argv[1], "--profile");
   argv += profile, argc -= profile;
   if (argc < 3) return fprintf(stderr, "usage: table_error MODEL.nnp STRUCTURE.extxyz [STEP ...]\n"), 2;

@@ -5,6 +5,21 @@
  *    message into it; nothing is kept in global state;
  *  - output buffers are owned by the caller; objects come in create/free pairs;
  *  - units are those of the model file: Angstrom, eV, eV/Angstrom (see docs/model.md for the equations).
+ *
+ * Threads. The library changes no process-wide setting: not the locale, not OpenMP's defaults, not BLAS's thread
+ * count. A model is read-only while it is evaluated, so any number of threads may evaluate one model at once, each
+ * with its own workspace (changing its weights or metadata must not overlap an evaluation); a workspace, a graph and
+ * a cell graph are used by one thread at a time, and a workspace must not outlive its model. An evaluation runs its
+ * OpenMP parallel regions with the workspace's thread count (nnp_workspace_create), whatever omp_set_num_threads
+ * the caller set; called from inside the caller's own parallel region they run on one thread (no nesting). Inside
+ * them the core calls BLAS for small products, so BLAS should run single-threaded, which only the program can set:
+ * with OpenBLAS call openblas_set_num_threads(1) at start or set OPENBLAS_NUM_THREADS=1 (the tools and the LAMMPS
+ * plugin do the former); the OpenMP build of OpenBLAS needs nothing. Left multi-threaded, BLAS costs speed only.
+ * Under MPI every rank calls nnp_compute collectively (the exchange callback): a rank that fails an input check
+ * returns before an exchange the others enter, so the caller should treat any failure as fatal for all ranks.
+ *
+ * Locale. Model files and baseline lines are read and written with a decimal point ("0.5") whatever LC_NUMERIC the
+ * process has set: the functions that do so switch the calling thread alone to the C locale for the duration.
  */
 #ifndef NNP_H
 #define NNP_H
@@ -14,6 +29,16 @@
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* The functions of this header are the library's whole interface: a shared build exports them and nothing else
+ * (the rest is compiled with hidden visibility, so it cannot clash with other libraries in the same process). */
+#if defined(_WIN32)
+#define NNP_API
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define NNP_API __attribute__((visibility("default")))
+#else
+#define NNP_API
 #endif
 
 #define NNP_VERSION_MAJOR       0
@@ -41,8 +66,12 @@ typedef struct {
   char message[512];
 } nnp_error;
 
+/* The library's version at run time, "MAJOR.MINOR.PATCH" (the NNP_VERSION_* macros are the header's, which a
+ * program was compiled against). */
+NNP_API const char *nnp_version(void);
+
 /* A short name for a status code ("NNP_ERR_FORMAT" -> "damaged model file"). */
-const char *nnp_status_string(nnp_status status);
+NNP_API const char *nnp_status_string(nnp_status status);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Models                                                                                                            */
@@ -80,62 +109,62 @@ typedef struct {
 } nnp_hyper;
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */
-nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err);
+NNP_API nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err);
 
 /* A model with the given hyperparameters and random weights drawn from a seeded generator (deterministic). */
-nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err);
+NNP_API nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model **out, nnp_error *err);
 
 /* Model files larger than this are refused (read stops there): real models are at most tens of MB, and a reader
  * pointed at /dev/zero or a huge wrong file would otherwise take all memory. */
 #define NNP_MODEL_MAX_BYTES ((size_t)1 << 30)
 
-nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err);
+NNP_API nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err);
 /* Parse a model from memory (e.g. bytes broadcast from MPI rank 0). */
-nnp_status nnp_model_parse(const char *bytes, size_t n_bytes, nnp_model **out, nnp_error *err);
-nnp_status nnp_model_write(const nnp_model *model, const char *path, nnp_error *err);
-void nnp_model_free(nnp_model *model);
+NNP_API nnp_status nnp_model_parse(const char *bytes, size_t n_bytes, nnp_model **out, nnp_error *err);
+NNP_API nnp_status nnp_model_write(const nnp_model *model, const char *path, nnp_error *err);
+NNP_API void nnp_model_free(nnp_model *model);
 
-const nnp_hyper *nnp_model_hyper(const nnp_model *model);
+NNP_API const nnp_hyper *nnp_model_hyper(const nnp_model *model);
 /* Index of an element symbol among the model's species, or -1. */
-int nnp_model_species_index(const nnp_model *model, const char *element);
+NNP_API int nnp_model_species_index(const nnp_model *model, const char *element);
 /* Width of the per-atom feature vector that the exchange callback moves, in doubles. */
-int nnp_model_feature_width(const nnp_model *model);
+NNP_API int nnp_model_feature_width(const nnp_model *model);
 
 /* Free-text metadata ("meta" lines): provenance, measured errors, training command. */
-int nnp_model_meta_count(const nnp_model *model);
-const char *nnp_model_meta_key(const nnp_model *model, int i);
-const char *nnp_model_meta_value(const nnp_model *model, int i);
-nnp_status nnp_model_set_meta(nnp_model *model, const char *key, const char *value, nnp_error *err);
+NNP_API int nnp_model_meta_count(const nnp_model *model);
+NNP_API const char *nnp_model_meta_key(const nnp_model *model, int i);
+NNP_API const char *nnp_model_meta_value(const nnp_model *model, int i);
+NNP_API nnp_status nnp_model_set_meta(nnp_model *model, const char *key, const char *value, nnp_error *err);
 
 /* Flat parameter vector (the order of docs/model.md, "Parameters in order"). */
-size_t nnp_model_param_count(const nnp_model *model);
-double *nnp_model_params(nnp_model *model);
-const double *nnp_model_params_const(const nnp_model *model);
+NNP_API size_t nnp_model_param_count(const nnp_model *model);
+NNP_API double *nnp_model_params(nnp_model *model);
+NNP_API const double *nnp_model_params_const(const nnp_model *model);
 /* Start dst from the weights of src (fine-tuning, or adding species to a trained model). The architectures must
  * agree in everything but the species (l_max, channels, layers, radial basis and MLP, readout, r_cut). Arrays that
  * do not depend on species are copied whole; the per-species rows (embedding, self-interactions) are copied for
  * every element both models know, matched by symbol, and left as they are for the others. Normalisation constants
  * are not touched. *n_shared (may be NULL) receives the number of species found in both models. */
-nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err);
-nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbors, const double *energy_shift,
-                                       const double *energy_scale, nnp_error *err);
+NNP_API nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err);
+NNP_API nnp_status nnp_model_set_normalisation(nnp_model *model, double avg_num_neighbors, const double *energy_shift,
+                                               const double *energy_scale, nnp_error *err);
 
 /* Baselines (baseline.c). */
 /* 1 when h declares any baseline term. */
-int nnp_baseline_present(const nnp_hyper *h);
+NNP_API int nnp_baseline_present(const nnp_hyper *h);
 /* Parse the values of one `baseline` line (the text after the key, e.g. "d3 bj revpbe0 12.0 10.0" or
  * "coulomb 10.0 1e-6 O:-0.834 H:0.417 [dielectric 78]") into h->baseline; the species must already be set. Each term
  * at most once. */
-nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err);
+NNP_API nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err);
 /* The `baseline ...` lines of the model header, canonical (what the file holds, what caches are keyed on).
  * Writes a NUL-terminated string (empty when there is no baseline); returns the length it needs. */
-size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size);
+NNP_API size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size);
 /* The LAMMPS input lines of the model + its baseline: pair_style hybrid/overlay nnp NNP_OPTIONS + the baseline
  * styles, pair_coeff lines, per-type charges, kspace_style. model and elements are inserted as given (a path and
  * "O H", or "${model}" and "${elements}"); charges: per LAMMPS type in species order when `elements_are_species`,
  * else a loop over ${elements} (for potentials/NAME.lammps). Returns the length it needs, like snprintf. */
-size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model, const char *elements,
-                                 int elements_are_species, char *buf, size_t size);
+NNP_API size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model,
+                                         const char *elements, int elements_are_species, char *buf, size_t size);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Graphs: atoms, ghosts and neighbour lists                                                                        */
@@ -168,17 +197,18 @@ typedef struct nnp_cell_graph nnp_cell_graph;
 /* cell: rows are the lattice vectors a, b, c (Angstrom); pbc: periodic along each; cutoff: neighbour radius.
  * Positions may lie outside the cell: the graph wraps them in (its positions are the wrapped ones; results are the
  * same). Non-finite positions or a singular cell give NNP_ERR_GEOMETRY. */
-nnp_status nnp_cell_graph_build(int n_atoms, const int *species, const double *positions, const double cell[3][3],
-                                const int pbc[3], double cutoff, nnp_cell_graph **out, nnp_error *err);
-void nnp_cell_graph_free(nnp_cell_graph *g);
-const nnp_graph *nnp_cell_graph_view(const nnp_cell_graph *g);
+NNP_API nnp_status nnp_cell_graph_build(int n_atoms, const int *species, const double *positions,
+                                        const double cell[3][3], const int pbc[3], double cutoff, nnp_cell_graph **out,
+                                        nnp_error *err);
+NNP_API void nnp_cell_graph_free(nnp_cell_graph *g);
+NNP_API const nnp_graph *nnp_cell_graph_view(const nnp_cell_graph *g);
 /* Moves the atoms (n_local x 3, Angstrom) and their images, keeping the neighbour lists: valid while no pair
  * comes closer than the model cutoff that was farther than the graph's cutoff (build with a skin to allow moves). */
-nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *positions, nnp_error *err);
+NNP_API nnp_status nnp_cell_graph_update_positions(nnp_cell_graph *g, const double *positions, nnp_error *err);
 /* Owner (in [0, n_local)) of every atom, ghosts included. */
-const int *nnp_cell_graph_owner(const nnp_cell_graph *g);
+NNP_API const int *nnp_cell_graph_owner(const nnp_cell_graph *g);
 /* Add per-atom rows of ghosts (forces, per-atom virials) onto their owners: data is n_total x width. */
-void nnp_cell_graph_fold(const nnp_cell_graph *g, double *data, int width);
+NNP_API void nnp_cell_graph_fold(const nnp_cell_graph *g, double *data, int width);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Evaluation                                                                                                        */
@@ -186,18 +216,22 @@ void nnp_cell_graph_fold(const nnp_cell_graph *g, double *data, int width);
 typedef struct nnp_workspace nnp_workspace;
 
 /* Work buffers for evaluations; grows as needed; one per concurrent caller. n_threads <= 0: OpenMP default. */
-nnp_status nnp_workspace_create(const nnp_model *model, int n_threads, nnp_workspace **out, nnp_error *err);
-void nnp_workspace_free(nnp_workspace *ws);
+NNP_API nnp_status nnp_workspace_create(const nnp_model *model, int n_threads, nnp_workspace **out, nnp_error *err);
+NNP_API void nnp_workspace_free(nnp_workspace *ws);
+/* Bytes of memory the workspace holds now (its buffers grow with the largest graph evaluated, and with radial
+ * tables): what a host program reports as the potential's memory use. Counted from the heap's block sizes (glibc);
+ * with another C library only the workspace's own struct. */
+NNP_API size_t nnp_workspace_memory(const nnp_workspace *ws);
 
 /* From now on evaluate the radial MLPs from cubic Hermite tables with knots `step` Angstrom apart (built now from
  * the model's current weights), instead of exactly; step 0 returns to exact evaluation. Tables make MD several
  * times faster; the force error they introduce is measured by tests/test_core.c (step 0.01 A: below 1e-6 eV/A for
  * the test models). Parameter gradients need exact evaluation. Rebuild after changing the weights. */
-nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
+NNP_API nnp_status nnp_workspace_tabulate_radial(nnp_workspace *ws, double step, nnp_error *err);
 /* The tables' estimated error: the largest difference from the exact radial functions at the middle of the table
  * intervals, relative to the largest value of those functions (0 for exact evaluation). A step whose tables would be
  * off by more than 1e-4 is refused by nnp_workspace_tabulate_radial (NNP_ERR_ARGUMENT, with a step that would do). */
-double nnp_workspace_radial_table_error(const nnp_workspace *ws);
+NNP_API double nnp_workspace_radial_table_error(const nnp_workspace *ws);
 
 typedef enum { NNP_PRECISION_DOUBLE = 0, NNP_PRECISION_SINGLE = 1 } nnp_precision;
 /* Arithmetic of the convolutions (docs/performance.md, "float32"): NNP_PRECISION_SINGLE evaluates the radial
@@ -205,7 +239,7 @@ typedef enum { NNP_PRECISION_DOUBLE = 0, NNP_PRECISION_SINGLE = 1 } nnp_precisio
  * energies, forces and virials summed in float64; the per-atom dense layers stay in float64. It needs radial tables
  * (nnp_compute fails without them) and a model of l_max <= 2 (the generated kernels; NNP_ERR_ARGUMENT otherwise).
  * Parameter gradients are always float64. The default is NNP_PRECISION_DOUBLE. */
-nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precision, nnp_error *err);
+NNP_API nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precision, nnp_error *err);
 
 typedef struct {
   double energy;       /* eV, sum over local atoms */
@@ -216,13 +250,13 @@ typedef struct {
 } nnp_result;
 
 /* Energy and, where the result asks for them, forces and virials. Output arrays are overwritten, not added to. */
-nnp_status nnp_compute(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph, nnp_result *result,
-                       nnp_error *err);
+NNP_API nnp_status nnp_compute(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph, nnp_result *result,
+                               nnp_error *err);
 
 /* dE/dtheta for every parameter (size nnp_model_param_count), overwritten, in the same pass as what `result`
  * asks for (result may be NULL) and the energy (energy may be NULL). For training. */
-nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph,
-                                      nnp_result *result, double *energy, double *dE_dparams, nnp_error *err);
+NNP_API nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws, const nnp_graph *graph,
+                                              nnp_result *result, double *energy, double *dE_dparams, nnp_error *err);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Training passes (docs/training.md, "The force term's parameter gradient")                                        */
@@ -231,32 +265,32 @@ nnp_status nnp_compute_param_gradient(const nnp_model *model, nnp_workspace *ws,
  * Hermite tables MD uses (nnp_workspace_tabulate_radial), knots `step` Angstrom apart; step 0: the exact MLP.
  * Rebuild after every change of the weights. Read-only once built: threads may share one. */
 typedef struct nnp_train_radial nnp_train_radial;
-nnp_status nnp_train_radial_build(const nnp_model *model, double step, nnp_train_radial **out, nnp_error *err);
-void nnp_train_radial_free(nnp_train_radial *radial);
+NNP_API nnp_status nnp_train_radial_build(const nnp_model *model, double step, nnp_train_radial **out, nnp_error *err);
+NNP_API void nnp_train_radial_free(nnp_train_radial *radial);
 /* Length of the knot gradient that nnp_train_gradient accumulates (values and r-derivatives of every knot of every
  * table); 0 for the exact MLP. */
-size_t nnp_train_radial_knot_size(const nnp_train_radial *radial);
+NNP_API size_t nnp_train_radial_knot_size(const nnp_train_radial *radial);
 /* grad += the knot gradient carried to the radial MLP weights through the knots (indexed like the parameters). */
-nnp_status nnp_train_radial_backprop(const nnp_model *model, const nnp_train_radial *radial, const double *knot_grad,
-                                     double *grad, nnp_error *err);
+NNP_API nnp_status nnp_train_radial_backprop(const nnp_model *model, const nnp_train_radial *radial,
+                                             const double *knot_grad, double *grad, nnp_error *err);
 
 /* Work buffers of the training passes; single-threaded (a trainer runs one structure per thread). */
 typedef struct nnp_train_workspace nnp_train_workspace;
-nnp_status nnp_train_workspace_create(const nnp_model *model, nnp_train_workspace **out, nnp_error *err);
-void nnp_train_workspace_free(nnp_train_workspace *ws);
+NNP_API nnp_status nnp_train_workspace_create(const nnp_model *model, nnp_train_workspace **out, nnp_error *err);
+NNP_API void nnp_train_workspace_free(nnp_train_workspace *ws);
 
 /* Pass 1: energy (eV) and forces ([n_total][3] eV/Angstrom, ghost rows to fold onto their owners; may be NULL) with
  * the given radial functions; keeps the forward pass for nnp_train_gradient. */
-nnp_status nnp_train_forces(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
-                            const nnp_graph *graph, double *energy, double *forces, nnp_error *err);
+NNP_API nnp_status nnp_train_forces(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
+                                    const nnp_graph *graph, double *energy, double *forces, nnp_error *err);
 /* Pass 2, right after nnp_train_forces on the same graph, positions, weights and radial functions:
  *   grad += w_energy dE/dtheta + w_dir d/dtheta <v, dE/dx>
  * exactly (a tangent sweep along v and one reverse sweep), v [n_total][3] a direction in configuration space (a
  * ghost's row is its owner's). With tables the radial part goes to knot_grad (added to, nnp_train_radial_knot_size
  * doubles; NULL allowed for the exact MLP), to be carried to the weights by nnp_train_radial_backprop. */
-nnp_status nnp_train_gradient(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
-                              const nnp_graph *graph, const double *v, double w_energy, double w_dir, double *grad,
-                              double *knot_grad, nnp_error *err);
+NNP_API nnp_status nnp_train_gradient(const nnp_model *model, nnp_train_workspace *ws, const nnp_train_radial *radial,
+                                      const nnp_graph *graph, const double *v, double w_energy, double w_dir,
+                                      double *grad, double *knot_grad, nnp_error *err);
 
 #ifdef __cplusplus
 }

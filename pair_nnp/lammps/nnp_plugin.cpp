@@ -11,12 +11,18 @@ using namespace LAMMPS_NS;
 
 static Pair *nnp_creator(LAMMPS *lmp) { return new PairNNP(lmp); }
 
+// weak: resolved when OpenBLAS is loaded, NULL with another BLAS
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 #define NNP_STR2(x) #x
 #define NNP_STR(x)  NNP_STR2(x)
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc) {
   lammpsplugin_t plugin;
   lammpsplugin_regfunc register_plugin = (lammpsplugin_regfunc)regfunc;
+  // The core calls BLAS from its own OpenMP threads and leaves BLAS's thread count to the program (nnp.h,
+  // "Threads"); loading the plugin is where pair_nnp joins the LAMMPS process, so it sets BLAS single-threaded here.
+  if (openblas_set_num_threads) openblas_set_num_threads(1);
 
   plugin.version = LAMMPS_VERSION; // the LAMMPS version the plugin was compiled against
   plugin.style = "pair";

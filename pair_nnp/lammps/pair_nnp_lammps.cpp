@@ -19,6 +19,7 @@
 #include <mpi.h>
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -426,6 +427,14 @@ void PairNNP::copy_neighbour_lists(int nlocal) {
     int i = ilist[ii];
     if (i < nlocal) neigh_offset[i + 1] = numneigh[i];
   }
+  // the core's graph indexes neighbour-list entries with int: refuse a list that would not fit before the sum
+  // overflows (some 15 million atoms per rank with ~140 candidates each)
+  long long total = 0;
+  for (int i = 0; i < nlocal; i++) total += neigh_offset[i + 1];
+  if (total > INT_MAX)
+    error->one(FLERR, "pair_style nnp: the neighbour lists of this rank hold " + std::to_string(total) +
+                          " entries, more than the " + std::to_string(INT_MAX) +
+                          " a graph can index; use more MPI ranks (fewer atoms per rank)");
   for (int i = 0; i < nlocal; i++) neigh_offset[i + 1] += neigh_offset[i];
   neigh_index.resize(neigh_offset[nlocal] > 0 ? neigh_offset[nlocal] : 1);
   for (int ii = 0; ii < inum; ii++) {
@@ -569,5 +578,6 @@ double PairNNP::memory_usage() {
   double bytes = Pair::memory_usage();
   bytes += (double)(species.capacity() + neigh_offset.capacity() + neigh_index.capacity()) * sizeof(int);
   bytes += (double)(forces.capacity() + atom_energy.capacity() + atom_virial.capacity()) * sizeof(double);
+  if (workspace) bytes += (double)nnp_workspace_memory(workspace); // the largest part: the evaluation's buffers
   return bytes;
 }

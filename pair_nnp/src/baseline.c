@@ -14,7 +14,9 @@ int nnp_baseline_present(const nnp_hyper *h) { return h && (h->baseline.d3 || h-
 /* Whole-token number; 0 on success. */
 static int token_double(const char *s, double *out) {
   char *end;
+  const nnp_c_locale c = nnp_c_locale_enter(); /* "12.0" in any locale (c_locale.c) */
   double v = strtod(s, &end);
+  nnp_c_locale_leave(c);
   if (end == s || *end || !isfinite(v)) return -1;
   *out = v;
   return 0;
@@ -109,7 +111,8 @@ nnp_status nnp_baseline_parse(nnp_hyper *h, const char *values, nnp_error *err) 
   strcpy(copy, values);
   char *tok[NNP_MAX_SPECIES + 6];
   int nt = 0;
-  for (char *s = strtok(copy, " \t"); s; s = strtok(NULL, " \t")) {
+  char *save = NULL;
+  for (char *s = strtok_r(copy, " \t", &save); s; s = strtok_r(NULL, " \t", &save)) {
     if (nt == NNP_MAX_SPECIES + 6) return nnp_fail(err, NNP_ERR_FORMAT, "baseline line has too many values");
     tok[nt++] = s;
   }
@@ -144,10 +147,12 @@ static void put(out_text *o, const char *fmt, ...) {
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as v: 0.417 stays 0.417 and still round-trips exactly. */
 static const char *num(double v, char *s) {
+  const nnp_c_locale c = nnp_c_locale_enter(); /* "0.417" in any locale (c_locale.c) */
   for (int digits = 15; digits <= 17; ++digits) {
     snprintf(s, 32, "%.*g", digits, v);
     if (strtod(s, NULL) == v) break;
   }
+  nnp_c_locale_leave(c);
   return s;
 }
 

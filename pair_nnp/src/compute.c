@@ -54,6 +54,7 @@ struct nnp_workspace {
   int single;
   float *xf, *dmsgf, *thr_f;
   size_t thr_f_size;
+  size_t grown_bytes; /* held by the buffers GROW manages */
 };
 
 static void free_tables(nnp_workspace *ws) {
@@ -95,6 +96,23 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->dmsgf);
 }
 
+/* What the heap holds for a block (its usable size; glibc). Elsewhere 0: nnp_workspace_memory then counts only the
+ * workspace's fixed part. */
+#if defined(__GLIBC__)
+#include <malloc.h>
+static size_t heap_bytes(void *p) { return p ? malloc_usable_size(p) : 0; }
+#else
+static size_t heap_bytes(void *p) { return 0; }
+#endif
+
+size_t nnp_workspace_memory(const nnp_workspace *ws) {
+  if (!ws) return 0;
+  size_t bytes = sizeof *ws + ws->grown_bytes + heap_bytes(ws->wt) + heap_bytes(ws->wt_offset) + heap_bytes(ws->thr) +
+                 heap_bytes(ws->thr_f) + heap_bytes(ws->tables);
+  for (int k = 0; k < ws->n_tables; ++k) bytes += heap_bytes(ws->tables[k].coef) + heap_bytes(ws->tables[k].coef_f);
+  return bytes;
+}
+
 void nnp_workspace_free(nnp_workspace *ws) {
   if (!ws) return;
   ws_release_buffers(ws);
@@ -106,13 +124,9 @@ void nnp_workspace_free(nnp_workspace *ws) {
   free(ws);
 }
 
-/* The core splits work among its own OpenMP threads and calls BLAS inside them, so BLAS must not start threads of
- * its own (they would compete for the same cores). OpenBLAS has a switch for that; other BLAS libraries lack the
- * symbol and are left alone. */
-void openblas_set_num_threads(int) __attribute__((weak));
-
+/* The core splits work among its own OpenMP threads and calls BLAS inside them, so BLAS should not start threads of
+ * its own; that is a process-wide setting, left to the program (nnp.h, "Threads"). */
 nnp_status nnp_workspace_create(const nnp_model *m, int n_threads, nnp_workspace **out, nnp_error *err) {
-  if (openblas_set_num_threads) openblas_set_num_threads(1);
   if (!m || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_workspace_create: NULL argument");
   nnp_workspace *ws = calloc(1, sizeof *ws);
   if (!ws) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a workspace");
@@ -249,11 +263,14 @@ static size_t msg_stride_total(const nnp_model *m, int msg) {
   return s;
 }
 
+/* ws->grown_bytes follows what the grown buffers hold (nnp_workspace_memory) */
 #define GROW(ptr, count)                                                                                               \
   do {                                                                                                                 \
+    ws->grown_bytes -= heap_bytes(ptr);                                                                                \
     free(ptr);                                                                                                         \
     (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                               \
     if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace");                                 \
+    ws->grown_bytes += heap_bytes(ptr);                                                                                \
   } while (0)
 
 /* Capacity to allocate when n items no longer fit. Under MD the atom and edge counts wander a little at every
@@ -396,7 +413,7 @@ static void thread_atoms(const nnp_graph *g, int *lo, int *hi) {
 static void edge_geometry(nnp_workspace *ws, const nnp_graph *g) {
   const nnp_model *m = ws->model;
   const int nsh = NNP_NSH(m->h.l_max), nb = m->h.radial_basis;
-#pragma omp parallel
+#pragma omp parallel num_threads(ws->n_threads)
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
@@ -431,7 +448,7 @@ static void transpose_edges(nnp_workspace *ws, int n_total, int n_edges) {
 static int edges_paired(nnp_workspace *ws, const nnp_graph *g) {
   const int n_local = g->n_local;
   int ok = 1;
-#pragma omp parallel reduction(&& : ok)
+#pragma omp parallel reduction(&& : ok) num_threads(ws->n_threads)
   {
     int lo, hi, *mark = ws->mark + (size_t)omp_get_thread_num() * n_local;
     thread_atoms(g, &lo, &hi);
@@ -517,7 +534,7 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
   if (st) return st;
   int first_bad = nl;
   ws->edge_offset[0] = 0;
-#pragma omp parallel reduction(min : first_bad)
+#pragma omp parallel reduction(min : first_bad) num_threads(ws->n_threads)
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
@@ -542,7 +559,7 @@ static nnp_status build_edges(nnp_workspace *ws, const nnp_graph *g, int want_gr
                     i, m->h.species[si], xi[0], xi[1], xi[2], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
   }
   for (int i = 0; i < nl; ++i) ws->edge_offset[i + 1] += ws->edge_offset[i];
-#pragma omp parallel
+#pragma omp parallel num_threads(ws->n_threads)
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
@@ -606,8 +623,8 @@ static void prefetch_edge(const nnp_workspace *ws, int t, int e, int single, con
 }
 
 /* float32 copies of n rows of width w (the convolution's inputs in single precision) */
-static void rows_to_float(const double *src, float *dst, int n, int w, double scale) {
-#pragma omp parallel for schedule(static)
+static void rows_to_float(int n_threads, const double *src, float *dst, int n, int w, double scale) {
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < n; ++i)
     for (int q = 0; q < w; ++q) dst[(size_t)i * w + q] = (float)(scale * src[(size_t)i * w + q]);
 }
@@ -636,8 +653,8 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
   const int single = ws_single(ws);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
-  if (single) rows_to_float(ws->x, ws->xf, g->n_total, F, 1.0);
-#pragma omp parallel
+  if (single) rows_to_float(ws->n_threads, ws->x, ws->xf, g->n_total, F, 1.0);
+#pragma omp parallel num_threads(ws->n_threads)
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
@@ -741,10 +758,10 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = layer_wt(ws, t, wt_buf);
   if (single) {
-    rows_to_float(ws->x, ws->xf, g->n_total, F, 1.0);
-    rows_to_float(dmsg, ws->dmsgf, g->n_local, ly->msg_width, 1.0);
+    rows_to_float(ws->n_threads, ws->x, ws->xf, g->n_total, F, 1.0);
+    rows_to_float(ws->n_threads, dmsg, ws->dmsgf, g->n_local, ly->msg_width, 1.0);
   }
-#pragma omp parallel
+#pragma omp parallel num_threads(ws->n_threads)
   {
     int lo, hi;
     thread_atoms(g, &lo, &hi);
@@ -795,7 +812,7 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       if (s->grad) nnp_radial_mlp_param_grad(m, ly, &tape, n, s->dR, s->mlp_scratch, s->grad);
     }
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
   for (int j = unpaired; j < g->n_total; ++j) {
     double *restrict d = ws->dx + (size_t)j * F;
     memset(d, 0, (size_t)Fin * sizeof *d);
@@ -806,9 +823,9 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   }
 }
 
-static void embed(const nnp_model *m, const nnp_graph *g, double *h0) {
+static void embed(const nnp_model *m, int n_threads, const nnp_graph *g, double *h0) {
   const int C = m->h.channels, F = m->feature_width;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < g->n_total; ++i) {
     double *row = h0 + (size_t)i * F;
     memset(row, 0, (size_t)F * sizeof *row);
@@ -838,7 +855,7 @@ static void edge_virial(const nnp_workspace *ws, int e, double w[6]) {
 static void global_virial(const nnp_workspace *ws, int n_edges, double virial[6]) {
   const int n_blocks = (n_edges + VIRIAL_BLOCK - 1) / VIRIAL_BLOCK;
   double *part = ws->block_virial;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
   for (int b = 0; b < n_blocks; ++b) {
     double w[6], *p = part + 6 * (size_t)b;
     memset(p, 0, 6 * sizeof *p);
@@ -858,7 +875,7 @@ static void global_virial(const nnp_workspace *ws, int n_edges, double virial[6]
 static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, nnp_result *res) {
   global_virial(ws, ws->edge_offset[g->n_local], res->virial);
   if (!res->forces && !res->atom_virial) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
   for (int i = 0; i < g->n_total; ++i) {
     double f[3] = {0, 0, 0}, vir[6] = {0, 0, 0, 0, 0, 0}, w[6];
     const int out_end = i < g->n_local ? ws->edge_offset[i + 1] : 0;
@@ -889,7 +906,7 @@ static void assemble_forces_virial(const nnp_workspace *ws, const nnp_graph *g, 
 static double readout(nnp_workspace *ws, const nnp_graph *g, const double *hT, double *dh, double *grad) {
   const nnp_model *m = ws->model;
   const int F = m->feature_width;
-#pragma omp parallel for schedule(static) if (!grad)
+#pragma omp parallel for schedule(static) if (!grad) num_threads(ws->n_threads)
   for (int i = 0; i < g->n_local; ++i) {
     double *row = dh + (size_t)i * F;
     if (g->species[i] < 0) {
@@ -935,16 +952,16 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     for (int th = 0; th < ws->n_threads; ++th) memset(ws->thr[th].grad, 0, m->n_params * sizeof(double));
 
   /* forward */
-  embed(m, g, ws->h);
+  embed(m, ws->n_threads, g, ws->h);
   for (int t = 0; t < T && !st; ++t) {
     const nnp_layer *ly = &m->layers[t];
     double *h = ws->h + (size_t)t * hstride, *h_next = h + hstride;
     if (t > 0) st = exchange(g, h, F, NNP_EXCHANGE_FORWARD, err);
     if (st) break;
-    nnp_up_forward(m, ly, nt, h, ws->x);
+    nnp_up_forward(m, ly, ws->n_threads, nt, h, ws->x);
     conv_forward(ws, g, t, msg_t[t]);
-    nnp_down_forward(m, ly, nl, g->species, msg_t[t], h, pre_t[t]);
-    nnp_gate_forward(m, ly, nl, g->species, pre_t[t], h, h_next);
+    nnp_down_forward(m, ly, ws->n_threads, nl, g->species, msg_t[t], h, pre_t[t]);
+    nnp_gate_forward(m, ly, ws->n_threads, nl, g->species, pre_t[t], h, h_next);
   }
   double *dh_next = ws->dh_a, *dh = ws->dh_b;
   const double e_total = st ? 0.0 : readout(ws, g, ws->h + (size_t)T * hstride, dh_next, grad);
@@ -955,15 +972,15 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   for (int t = T - 1; t >= 0 && !st; --t) {
     const nnp_layer *ly = &m->layers[t];
     double *h = ws->h + (size_t)t * hstride;
-    nnp_gate_adjoint(m, ly, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
+    nnp_gate_adjoint(m, ly, ws->n_threads, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
     memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
-    nnp_down_adjoint(m, ly, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
-#pragma omp parallel for schedule(static)
+    nnp_down_adjoint(m, ly, ws->n_threads, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
+#pragma omp parallel for schedule(static) num_threads(ws->n_threads)
     for (int i = 0; i < nl; ++i)
       for (int q = 0; q < ly->msg_width; ++q) ws->dmsg[(size_t)i * ly->msg_width + q] *= inv_sqrt_nu;
-    nnp_up_forward(m, ly, nt, h, ws->x); /* recomputed rather than stored per layer */
+    nnp_up_forward(m, ly, ws->n_threads, nt, h, ws->x); /* recomputed rather than stored per layer */
     conv_adjoint(ws, g, t, ws->dmsg, t == T - 1);
-    nnp_up_adjoint(m, ly, nt, h, ws->dx, dh, grad);
+    nnp_up_adjoint(m, ly, ws->n_threads, nt, h, ws->dx, dh, grad);
     if (t > 0) {
       st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);
       memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
@@ -993,15 +1010,13 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   return NNP_OK;
 }
 
-/* Every parallel region of an evaluation, the edge build included, runs with the workspace's thread count: a larger
- * default team would leave idle workers spinning on cores that other MPI ranks need. */
+/* Every parallel region of an evaluation, the edge build included, names the workspace's thread count
+ * (num_threads): a larger default team would leave idle workers spinning on cores that other MPI ranks need, and
+ * setting the caller's OpenMP default instead (omp_set_num_threads) would change it for whatever the caller's
+ * exchange callback runs. */
 static nnp_status evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, double *energy,
                            double *grad, nnp_error *err) {
-  const int saved_threads = omp_get_max_threads();
-  omp_set_num_threads(ws->n_threads);
-  nnp_status st = evaluate_passes(m, ws, g, res, energy, grad, err);
-  omp_set_num_threads(saved_threads);
-  return st;
+  return evaluate_passes(m, ws, g, res, energy, grad, err);
 }
 
 nnp_status nnp_compute(const nnp_model *m, nnp_workspace *ws, const nnp_graph *g, nnp_result *res, nnp_error *err) {

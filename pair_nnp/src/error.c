@@ -4,6 +4,20 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#define NNP_STRINGIFY2(x) #x
+#define NNP_STRINGIFY(x)  NNP_STRINGIFY2(x)
+
+/* CMake passes the project's version: the header's must be the same */
+#if defined(NNP_PROJECT_VERSION_MAJOR) &&                                                                              \
+    (NNP_PROJECT_VERSION_MAJOR != NNP_VERSION_MAJOR || NNP_PROJECT_VERSION_MINOR != NNP_VERSION_MINOR ||               \
+     NNP_PROJECT_VERSION_PATCH != NNP_VERSION_PATCH)
+#error "the NNP_VERSION_* macros of nnp.h differ from the version in CMakeLists.txt"
+#endif
+
+const char *nnp_version(void) {
+  return NNP_STRINGIFY(NNP_VERSION_MAJOR) "." NNP_STRINGIFY(NNP_VERSION_MINOR) "." NNP_STRINGIFY(NNP_VERSION_PATCH);
+}
+
 const char *nnp_status_string(nnp_status status) {
   switch (status) {
   case NNP_OK:

@@ -11,11 +11,11 @@
  * compute.c), and the blocks do not depend on the thread count, so neither do the results (bitwise). */
 #define GEMM_ROW_BLOCK 128
 
-static void gemm_rows(CBLAS_TRANSPOSE tb, int n, int mc, int k, const double *A, int lda, const double *B, int ldb,
-                      double beta, double *C, int ldc) {
+static void gemm_rows(int n_threads, CBLAS_TRANSPOSE tb, int n, int mc, int k, const double *A, int lda,
+                      const double *B, int ldb, double beta, double *C, int ldc) {
   if (n <= 0) return;
   const int n_blocks = (n + GEMM_ROW_BLOCK - 1) / GEMM_ROW_BLOCK;
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) num_threads(n_threads)
   for (int b = 0; b < n_blocks; ++b) {
     const int lo = b * GEMM_ROW_BLOCK, rows = n - lo < GEMM_ROW_BLOCK ? n - lo : GEMM_ROW_BLOCK;
     cblas_dgemm(CblasRowMajor, CblasNoTrans, tb, rows, mc, k, 1.0, A + (size_t)lo * lda, lda, B, ldb, beta,
@@ -24,25 +24,25 @@ static void gemm_rows(CBLAS_TRANSPOSE tb, int n, int mc, int k, const double *A,
 }
 
 /* X[:, l, m, :] = H[:, l, m, :] U_l^T for rows [0, n), degrees 0..lin; rows are atom feature vectors */
-void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x) {
+void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const double *h, double *x) {
   const int C = m->h.channels, F = m->feature_width;
   if (n == 0) return;
   for (int l = 0; l <= ly->lin; ++l)
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       size_t off = (size_t)C * l * l + (size_t)mm * C;
-      gemm_rows(CblasTrans, n, C, C, h + off, F, m->params + ly->up[l], C, 0.0, x + off, F);
+      gemm_rows(n_threads, CblasTrans, n, C, C, h + off, F, m->params + ly->up[l], C, 0.0, x + off, F);
     }
 }
 
 /* dH += dX U_l, and (optionally) dU_l += dX^T H */
-void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double *h, const double *dx, double *dh,
-                    double *grad) {
+void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const double *h, const double *dx,
+                    double *dh, double *grad) {
   const int C = m->h.channels, F = m->feature_width;
   if (n == 0) return;
   for (int l = 0; l <= ly->lin; ++l)
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       size_t off = (size_t)C * l * l + (size_t)mm * C;
-      gemm_rows(CblasNoTrans, n, C, C, dx + off, F, m->params + ly->up[l], C, 1.0, dh + off, F);
+      gemm_rows(n_threads, CblasNoTrans, n, C, C, dx + off, F, m->params + ly->up[l], C, 1.0, dh + off, F);
       if (grad)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, C, n, 1.0, dx + off, F, h + off, F, 1.0,
                     grad + ly->up[l], C);
@@ -50,17 +50,17 @@ void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double
 }
 
 /* pre = down(msg) + self(h): rows [0, n) of the local atoms */
-void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
-                      const double *h, double *pre) {
+void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *msg, const double *h, double *pre) {
   const int C = m->h.channels, F = m->feature_width;
   if (n == 0) return;
   for (int l = 0; l <= ly->lout; ++l) {
     const int cout = ly->c_out[l], kin = ly->l3_count[l] * C;
     for (int mm = 0; mm < 2 * l + 1; ++mm)
-      gemm_rows(CblasTrans, n, cout, kin, msg + ly->msg_offset[l] + mm * kin, ly->msg_width, m->params + ly->down[l],
-                kin, 0.0, pre + ly->pre_offset[l] + mm * cout, ly->pre_width);
+      gemm_rows(n_threads, CblasTrans, n, cout, kin, msg + ly->msg_offset[l] + mm * kin, ly->msg_width,
+                m->params + ly->down[l], kin, 0.0, pre + ly->pre_offset[l] + mm * cout, ly->pre_width);
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < n; ++i) {
     if (species[i] < 0) continue;
     for (int l = 0; l <= ly->lout && l <= ly->lin; ++l) {
@@ -79,22 +79,22 @@ void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n, const int 
   }
 }
 
-void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
-                      const double *h, const double *dpre, double *dmsg, double *dh, double *grad) {
+void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *msg, const double *h, const double *dpre, double *dmsg, double *dh, double *grad) {
   const int C = m->h.channels, F = m->feature_width;
   if (n == 0) return;
   for (int l = 0; l <= ly->lout; ++l) {
     const int cout = ly->c_out[l], kin = ly->l3_count[l] * C;
     for (int mm = 0; mm < 2 * l + 1; ++mm) {
       const double *dp = dpre + ly->pre_offset[l] + mm * cout;
-      gemm_rows(CblasNoTrans, n, kin, cout, dp, ly->pre_width, m->params + ly->down[l], kin, 0.0,
+      gemm_rows(n_threads, CblasNoTrans, n, kin, cout, dp, ly->pre_width, m->params + ly->down[l], kin, 0.0,
                 dmsg + ly->msg_offset[l] + mm * kin, ly->msg_width);
       if (grad)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cout, kin, n, 1.0, dp, ly->pre_width,
                     msg + ly->msg_offset[l] + mm * kin, ly->msg_width, 1.0, grad + ly->down[l], kin);
     }
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < n; ++i) {
     if (species[i] < 0) continue;
     for (int l = 0; l <= ly->lout && l <= ly->lin; ++l) {
@@ -128,10 +128,10 @@ void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int 
 }
 
 /* h_next = h (where the degree exists in both) + gate(pre) */
-void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
-                      const double *h, double *h_next) {
+void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *pre, const double *h, double *h_next) {
   const int C = m->h.channels, F = m->feature_width;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < n; ++i) {
     double *out = h_next + (size_t)i * F;
     memset(out, 0, (size_t)F * sizeof *out);
@@ -148,10 +148,10 @@ void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n, const int 
 }
 
 /* dpre from dh_next; dh (adjoint of h) = residual part of dh_next (overwritten) */
-void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
-                      const double *dh_next, double *dpre, double *dh) {
+void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *pre, const double *dh_next, double *dpre, double *dh) {
   const int C = m->h.channels, F = m->feature_width;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(n_threads)
   for (int i = 0; i < n; ++i) {
     double *dp = dpre + (size_t)i * ly->pre_width, *dhi = dh + (size_t)i * F;
     memset(dp, 0, (size_t)ly->pre_width * sizeof *dp);

@@ -66,10 +66,11 @@ static int parse_double(const char *s, double *out) {
   return 0;
 }
 
-/* Splits a line in place into whitespace-separated tokens. */
+/* Splits a line in place into whitespace-separated tokens (strtok_r: threads parse at the same time). */
 static int split(char *line, char **tok, int max) {
   int n = 0;
-  for (char *s = strtok(line, " \t"); s && n < max; s = strtok(NULL, " \t")) tok[n++] = s;
+  char *save = NULL;
+  for (char *s = strtok_r(line, " \t", &save); s && n < max; s = strtok_r(NULL, " \t", &save)) tok[n++] = s;
   return n;
 }
 
@@ -431,7 +432,7 @@ static int parse_version(const char *s, size_t n, int *version) {
   return parse_int(text, version) || *version < 1 ? -1 : 0;
 }
 
-nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
+static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
   if (!bytes || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_parse: NULL argument");
   if (n == 0) return nnp_fail(err, NNP_ERR_FORMAT, "the model file is empty");
   if (n > NNP_MODEL_MAX_BYTES)
@@ -492,6 +493,14 @@ done:
   }
   *out = m;
   return NNP_OK;
+}
+
+/* Numbers are read in the C locale whatever the process's LC_NUMERIC (c_locale.c). */
+nnp_status nnp_model_parse(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
+  const nnp_c_locale c = nnp_c_locale_enter();
+  nnp_status st = parse_model(bytes, n, out, err);
+  nnp_c_locale_leave(c);
+  return st;
 }
 
 nnp_status nnp_model_read(const char *path, nnp_model **out, nnp_error *err) {
@@ -597,7 +606,7 @@ static void write_header(strbuf *b, const nnp_model *m) {
   for (int k = 0; k < m->n_meta; ++k) sb_printf(b, "meta %s %s\n", m->meta[k].key, m->meta[k].value);
 }
 
-nnp_status nnp_model_write(const nnp_model *m, const char *path, nnp_error *err) {
+static nnp_status write_model(const nnp_model *m, const char *path, nnp_error *err) {
   if (!m || !path) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_write: NULL argument");
   strbuf b = {malloc(1 << 16), 0, 1 << 16, 0};
   if (!b.s) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory writing a model");
@@ -626,4 +635,12 @@ nnp_status nnp_model_write(const nnp_model *m, const char *path, nnp_error *err)
   free(b.s);
   if (!ok) return nnp_fail(err, NNP_ERR_IO, "error writing model file '%s'", path);
   return NNP_OK;
+}
+
+/* Numbers are written in the C locale whatever the process's LC_NUMERIC (c_locale.c). */
+nnp_status nnp_model_write(const nnp_model *m, const char *path, nnp_error *err) {
+  const nnp_c_locale c = nnp_c_locale_enter();
+  nnp_status st = write_model(m, path, err);
+  nnp_c_locale_leave(c);
+  return st;
 }

@@ -4,7 +4,14 @@
 
 #include "nnp.h"
 
+#include <locale.h>
 #include <stddef.h>
+
+/* Everything declared here stays inside the library: hidden even where a declaration would otherwise be exported
+ * (GCC gives the dispatchers of target_clones functions default visibility despite -fvisibility=hidden). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
 
 #define NNP_MAX_PATHS 128
 #define NNP_PI        3.14159265358979323846
@@ -28,6 +35,14 @@ nnp_status nnp_fail(nnp_error *err, nnp_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* The calling thread in the C locale for reading and writing numbers (c_locale.c); leave restores what enter
+ * found. If the C locale cannot be had (newlocale failed: never for "C" in glibc), the thread's locale stays. */
+typedef struct {
+  locale_t saved, c;
+} nnp_c_locale;
+nnp_c_locale nnp_c_locale_enter(void);
+void nnp_c_locale_leave(nnp_c_locale scope);
 
 /* One nonzero coupling coefficient G[m1,m2,m3]; m indices run 0..2l within each degree's block. */
 typedef struct {
@@ -193,18 +208,19 @@ void nnp_radial_table_free(nnp_radial_table *tab);
 void nnp_radial_table_eval(const nnp_radial_table *tab, double r, double *R, double *Rdot);
 void nnp_radial_table_eval_f(const nnp_radial_table *tab, double r, float *R, float *Rdot);
 
-/* linear.c: per-atom dense operations (docs/model.md, layer steps 1, 3-5, readout); grad may be NULL */
-void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n, const double *h, double *x);
-void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const double *h, const double *dx, double *dh,
-                    double *grad);
-void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
-                      const double *h, double *pre);
-void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *msg,
-                      const double *h, const double *dpre, double *dmsg, double *dh, double *grad);
-void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
-                      const double *h, double *h_next);
-void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n, const int *species, const double *pre,
-                      const double *dh_next, double *dpre, double *dh);
+/* linear.c: per-atom dense operations (docs/model.md, layer steps 1, 3-5, readout); grad may be NULL; their
+ * parallel loops run with n_threads OpenMP threads (the workspace's count; 1 in the serial training passes) */
+void nnp_up_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const double *h, double *x);
+void nnp_up_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const double *h, const double *dx,
+                    double *dh, double *grad);
+void nnp_down_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *msg, const double *h, double *pre);
+void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *msg, const double *h, const double *dpre, double *dmsg, double *dh, double *grad);
+void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *pre, const double *h, double *h_next);
+void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
+                      const double *pre, const double *dh_next, double *dpre, double *dh);
 double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, double *grad, double *scratch);
 
 /* tensor_product.c: per-edge convolution kernels (docs/model.md, step 2) */
@@ -229,5 +245,9 @@ void nnp_tp_edge_forward_f(const nnp_model *m, const nnp_layer *ly, const float 
                            float *msg);
 void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y, const float *R,
                            const float *dmsg_i, const float *dmsg_j, float *dx, float *dR, double *dYv);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -616,11 +616,11 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
     double *h = layer_h(w, w->h, t);
     if (t > 0) st = exchange(g, h, F, NNP_EXCHANGE_FORWARD, err);
     if (st) break;
-    nnp_up_forward(m, ly, nt, h, layer_h(w, w->x, t));
+    nnp_up_forward(m, ly, 1, nt, h, layer_h(w, w->x, t));
     conv_forward(w, rad, t);
     double *msg = w->msg + (size_t)nl * layer_rows(m, 1, t), *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
-    nnp_down_forward(m, ly, nl, g->species, msg, h, pre);
-    nnp_gate_forward(m, ly, nl, g->species, pre, h, layer_h(w, w->h, t + 1));
+    nnp_down_forward(m, ly, 1, nl, g->species, msg, h, pre);
+    nnp_gate_forward(m, ly, 1, nl, g->species, pre, h, layer_h(w, w->h, t + 1));
   }
   if (st) return st;
   /* readout and the plain adjoint */
@@ -639,12 +639,12 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
     const nnp_layer *ly = &m->layers[t];
     double *h = layer_h(w, w->h, t);
     const double *pre = w->pre + (size_t)nl * layer_rows(m, 0, t), *msg = w->msg + (size_t)nl * layer_rows(m, 1, t);
-    nnp_gate_adjoint(m, ly, nl, g->species, pre, dh_next, w->apre, dh);
+    nnp_gate_adjoint(m, ly, 1, nl, g->species, pre, dh_next, w->apre, dh);
     zero_ghosts(w, dh);
-    nnp_down_adjoint(m, ly, nl, g->species, msg, h, w->apre, w->amsg, dh, NULL);
+    nnp_down_adjoint(m, ly, 1, nl, g->species, msg, h, w->apre, w->amsg, dh, NULL);
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_adjoint_forces(w, rad, t, w->amsg, w->ax);
-    nnp_up_adjoint(m, ly, nt, h, w->ax, dh, NULL);
+    nnp_up_adjoint(m, ly, 1, nt, h, w->ax, dh, NULL);
     if (t > 0) {
       st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);
       zero_ghosts(w, dh);
@@ -1010,11 +1010,11 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
     double *hd = layer_h(w, w->hd, t);
     if (t > 0) st = exchange(g, hd, F, NNP_EXCHANGE_FORWARD, err);
     if (st) break;
-    nnp_up_forward(m, ly, nt, hd, layer_h(w, w->xd, t));
+    nnp_up_forward(m, ly, 1, nt, hd, layer_h(w, w->xd, t));
     conv_tangent(w, rad, t);
     const double *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
     double *msgd = w->msgd + (size_t)nl * layer_rows(m, 1, t), *pred = w->pred + (size_t)nl * layer_rows(m, 0, t);
-    nnp_down_forward(m, ly, nl, g->species, msgd, hd, pred);
+    nnp_down_forward(m, ly, 1, nl, g->species, msgd, hd, pred);
     gate_tangent(m, ly, nl, g->species, pre, pred, hd, layer_h(w, w->hd, t + 1));
   }
   if (st) return st;
@@ -1039,13 +1039,13 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
     gate_reverse(m, ly, nl, g->species, pre, pred, An, Bn, w->apre, w->bpre, Ah, Bh);
     zero_ghosts(w, Ah);
     zero_ghosts(w, Bh);
-    nnp_down_adjoint(m, ly, nl, g->species, msg, h, w->apre, w->amsg, Ah, grad);
-    nnp_down_adjoint(m, ly, nl, g->species, msgd, hd, w->bpre, w->bmsg, Bh, grad);
+    nnp_down_adjoint(m, ly, 1, nl, g->species, msg, h, w->apre, w->amsg, Ah, grad);
+    nnp_down_adjoint(m, ly, 1, nl, g->species, msgd, hd, w->bpre, w->bmsg, Bh, grad);
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     scale_rows(w->bmsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_reverse(w, rad, t, grad, knot_grad);
-    nnp_up_adjoint(m, ly, nt, h, w->ax, Ah, grad);
-    nnp_up_adjoint(m, ly, nt, hd, w->bx, Bh, grad);
+    nnp_up_adjoint(m, ly, 1, nt, h, w->ax, Ah, grad);
+    nnp_up_adjoint(m, ly, 1, nt, hd, w->bx, Bh, grad);
     if (t > 0) {
       st = exchange(g, Ah, F, NNP_EXCHANGE_REVERSE, err);
       if (!st) st = exchange(g, Bh, F, NNP_EXCHANGE_REVERSE, err);
@@ -1066,16 +1066,12 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
 }
 
 /* The passes are serial: the dense per-atom operations they share with the core open OpenMP regions, which here
- * run with one thread (inside a trainer's parallel region they would anyway, and outside one a team would only
- * contend with the caller's own threads). */
+ * are given one thread (inside a trainer's parallel region they would have one anyway, and outside one a team would
+ * only contend with the caller's own threads). */
 nnp_status nnp_train_forces(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad, const nnp_graph *g,
                             double *energy, double *forces, nnp_error *err) {
   if (!m || !w || !rad || !g || !energy) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_forces: NULL argument");
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  nnp_status st = forces_pass(m, w, rad, g, energy, forces, err);
-  omp_set_num_threads(saved);
-  return st;
+  return forces_pass(m, w, rad, g, energy, forces, err);
 }
 
 nnp_status nnp_train_gradient(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
@@ -1083,9 +1079,5 @@ nnp_status nnp_train_gradient(const nnp_model *m, nnp_train_workspace *w, const 
                               double *knot_grad, nnp_error *err) {
   if (!m || !w || !rad || !g || !v || !grad || (rad->tables && !knot_grad))
     return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_gradient: NULL argument");
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  nnp_status st = gradient_pass(m, w, rad, g, v, w_energy, w_dir, grad, knot_grad, err);
-  omp_set_num_threads(saved);
-  return st;
+  return gradient_pass(m, w, rad, g, v, w_energy, w_dir, grad, knot_grad, err);
 }

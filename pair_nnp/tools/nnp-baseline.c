@@ -8,6 +8,7 @@
  * Every failure exits non-zero with "nnp-baseline: what" on standard error.
  */
 #include "baseline_cache.h"
+#include "blas_threads.h"
 #include "extxyz.h"
 #include "train.h"
 
@@ -172,6 +173,7 @@ static int print_lammps(const char *model_path) {
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* the program owns the process (nnp.h, "Threads") */
   options o;
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
 #include "baseline_cache.h"
+#include "blas_threads.h"
 #include "extxyz.h"
 #include "nnp.h"
 #include "numbers.h"
@@ -588,6 +589,7 @@ done:
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* the program owns the process (nnp.h, "Threads") */
   eval_options o;
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);

@@ -4,6 +4,7 @@
  *
  * The work is done by train_run() (train_run.c); this file only reads the command line.
  */
+#include "blas_threads.h"
 #include "numbers.h"
 #include "train.h"
 
@@ -90,6 +91,7 @@ static char *join_args(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  tools_blas_single_threaded(); /* the program owns the process (nnp.h, "Threads") */
   train_options o;
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);
