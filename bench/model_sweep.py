@@ -5,9 +5,9 @@ per-kernel FLOP counts and GFLOP/s against the core's measured peak (bench/peak_
     model_sweep.py --build BUILD [--lmp LMP --plugin pair_nnp.so] [--replicate 4] [--repeat 3] [--threads 1,2]
                    [--precisions double,single] [--profile] [--out DIR]
 
-Sizes: the shipped potentials/water-revpbe0d3.nnp (l_max 1, 8 channels, 2 layers), l_max 2 / 16 channels / 3 layers
-with radial MLP 64-64, and l_max 2 / 32 channels / 3 layers (bench/hyper_water_small.txt); the last two with random
-weights (nnp-init), which cost the same as trained ones.
+Sizes: the shipped potentials/water-revpbe0d3.nnp (l_max 1, 8 channels, 2 layers), l_max 2 / 16 channels / 2 and 3
+layers with radial MLP 64-64 (2 layers: the v2 candidate), and l_max 2 / 32 channels / 3 layers
+(bench/hyper_water_small.txt); all but the first with random weights (nnp-init), which cost the same as trained ones.
 
 Core figures: bench_core (BUILD/bench/bench_core) on a 1536-atom water box, median of --repeat evaluations, wall
 and process CPU time (the CPU time is the cost on a shared machine without the waits; peak_flops uses CPU time too).
@@ -43,6 +43,7 @@ def hyper_lines(l_max, channels, layers, hidden):
 
 
 SIZES = [("l1_c8_t2_shipped", None, (1, 8, 2)),
+         ("l2_c16_t2_mlp64", hyper_lines(2, 16, 2, [64, 64]), (2, 16, 2)),
          ("l2_c16_t3_mlp64", hyper_lines(2, 16, 3, [64, 64]), (2, 16, 3)),
          ("l2_c32_t3", hyper_lines(2, 32, 3, [64, 64]), (2, 32, 3))]
 
@@ -134,6 +135,8 @@ def main():
     ap.add_argument("--precisions", default="double,single")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--sizes", default=",".join(s[0] for s in SIZES))
+    ap.add_argument("--work-per-run", default="2e5", help="atom-steps per LAMMPS run (bench_suite.py; at least 5 "
+                    "steps): 2e5 is 16 steps of 12288 atoms, about a minute for l_max 2 / 32 channels")
     ap.add_argument("--out", default="sweep-results")
     o = ap.parse_args()
     os.makedirs(o.out, exist_ok=True)
@@ -187,6 +190,7 @@ def main():
                 subprocess.run([sys.executable, os.path.join(HERE, "bench_suite.py"), "--lmp", o.lmp,
                                 "--plugin", o.plugin, "--model", model, "--sizes", str(o.replicate),
                                 "--layouts", ",".join("1x%d" % t for t in threads), "--repeat", str(o.repeat),
+                                "--work-per-run", o.work_per_run,
                                 "--precision", prec, "--out", lout], check=True)
                 with open(os.path.join(lout, "bench.csv")) as f:
                     for r in csv.DictReader(f):
