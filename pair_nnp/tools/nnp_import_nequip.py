@@ -210,9 +210,9 @@ def convert(model, config, r_min):
     sh_irreps = o3.Irreps(sh.irreps_out)
     L = sh_irreps.lmax
     if any(ir.p != 1 for _, ir in sh_irreps):
-        raise Unsupported("parity: true (odd irreps %s) is not supported; train with `parity: false`" % sh_irreps)
+        raise Unsupported("parity: true (odd irreps %s) is not supported; train with `parity: false`" % str(sh_irreps))
     if [(mul, ir.l) for mul, ir in sh_irreps] != [(1, l) for l in range(L + 1)]:
-        raise Unsupported("irreps_edge_sh: %s is not 0e+1e+...+%de" % (sh_irreps, L))
+        raise Unsupported("irreps_edge_sh: %s is not 0e+1e+...+%de" % (str(sh_irreps), L))
     if not sh.normalize or sh.normalization != "component":
         raise Unsupported("edge_sh_normalization: `%s` (only `component`, normalised vectors)" % sh.normalization)
 
@@ -238,7 +238,7 @@ def convert(model, config, r_min):
     emb = mods["chemical_embedding"].linear
     C = emb.irreps_out.num_irreps
     if [(mul, ir.l, ir.p) for mul, ir in emb.irreps_out] != [(C, 0, 1)]:
-        raise Unsupported("chemical_embedding_irreps_out: %s (only Cx0e)" % emb.irreps_out)
+        raise Unsupported("chemical_embedding_irreps_out: %s (only Cx0e)" % str(emb.irreps_out))
     hidden_expect = [(C, l, 1) for l in range(L + 1)]
     Q = basis_change(L, torch)
 
@@ -255,7 +255,7 @@ def convert(model, config, r_min):
             raise Unsupported("%s: convolution `%s` (only InteractionBlock)" % (what, type(ly.conv).__name__))
         hid = o3.Irreps(ly.equivariant_nonlin.irreps_out)
         if [(mul, ir.l, ir.p) for mul, ir in hid] != hidden_expect:
-            raise Unsupported("feature_irreps_hidden: %s (only %dx0e+...+%dx%de)" % (hid, C, C, L))
+            raise Unsupported("feature_irreps_hidden: %s (only %dx0e+...+%dx%de)" % (str(hid), C, C, L))
         gate = ly.equivariant_nonlin
         cs = activation_constant(gate.act_scalars.acts[0], "nonlinearity_scalars (e)", torch)
         if any(activation_constant(a, "nonlinearity_scalars (e)", torch) != cs for a in gate.act_scalars.acts):
@@ -368,7 +368,7 @@ def convert(model, config, r_min):
     h2 = mods["output_hidden_to_scalar"].linear
     irr_h = o3.Irreps(h1.irreps_out)
     if any(ir.l != 0 or ir.p != 1 for _, ir in irr_h) or o3.Irreps(h2.irreps_out) != o3.Irreps("1x0e"):
-        raise Unsupported("conv_to_output_hidden_irreps_out: %s (only even scalars)" % irr_h)
+        raise Unsupported("conv_to_output_hidden_irreps_out: %s (only even scalars)" % str(irr_h))
     Cr = irr_h.num_irreps
     Mh = probe(h1, o3.Irreps(h1.irreps_in).dim, torch)
     params["readout.hidden"] = k * channel_block(Mh, o3.Irreps(h1.irreps_in), irr_h, 0)
