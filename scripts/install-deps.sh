@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pair_nnp needs (build tools, BLAS, MPI, Python with numpy and matplotlib).
+# Installs the Debian packages pair_nnp needs (build tools, BLAS, MPI, Python with numpy and matplotlib; torch, yaml,
+# ase and tqdm for the NequIP import and its test).
 # Does nothing for packages that are already there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin python3 python3-numpy
-          python3-matplotlib xz-utils curl ca-certificates)
+          python3-matplotlib python3-torch python3-yaml python3-ase python3-tqdm xz-utils curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1032,6 +1032,45 @@ def selftest_gaunt(chk, rng):
               1e-13)
 
 
+def selftest_odd_coupling(chk, rng):
+    """Odd paths (`paths all`): rotation-equivariant, sign-flipping under reflections, norm sqrt(2 l3 + 1), and
+    antisymmetric in (m2, m3) when l2 = l3 (a cross product)."""
+    L = 3
+    odd = [p for p in layer_paths(L, L, L, odd=True) if sum(p) % 2]
+    for reflect in (False, True):
+        R = random_rotation(rng, reflect)
+        D = {l: wigner_d(l, R, rng)[0] for l in range(L + 1)}
+        worst = 0.0
+        for (l1, l2, l3) in odd:
+            G = odd_coupling(l1, l2, l3)
+            GR = np.einsum("ai,bj,ck,ijk->abc", D[l1], D[l2], D[l3], G)
+            worst = max(worst, np.max(np.abs(GR - (-G if reflect else G))))
+        chk.check("odd paths l <= 3: D1 D2 D3 G = %sG (reflect=%s)" % ("-" if reflect else "", reflect), worst, 1e-12)
+    chk.check("odd paths: ||G||_F = sqrt(2 l3 + 1)",
+              max(abs(np.sqrt(np.sum(odd_coupling(*p) ** 2)) - math.sqrt(2 * p[2] + 1)) for p in odd), 1e-13)
+    chk.check("odd path (l, l, 1) antisymmetric in m2, m3 ... (1, l, l): in m2, m3",
+              max(np.max(np.abs(odd_coupling(1, l, l) + odd_coupling(1, l, l).transpose(0, 2, 1)))
+                  for l in range(1, L + 1)), 1e-13)
+    # (1, 1, 1) is the cross product: G[a, b, c] = sqrt(3)/sqrt(6) * epsilon in the (y, z, x) order of Y_1
+    eps = np.zeros((3, 3, 3))
+    for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        eps[a, b, c], eps[a, c, b] = 1.0, -1.0
+    chk.check("G(1, 1, 1) = epsilon / sqrt(2)", np.max(np.abs(odd_coupling(1, 1, 1) - eps / math.sqrt(2))), 1e-13)
+
+
+def selftest_option_hypers():
+    """Models with the options of imported NequIP models (docs/model.md, "Model options")."""
+    base = dict(units="metal", r_min=0.5, radial_basis=5, envelope_p=6, readout_hidden=4, avg_num_neighbors=7.0)
+    return [
+        dict(base, species=["H", "O"], r_cut=3.6, pair_cutoff=[], l_max=2, channels=3, layers=3,
+             radial_hidden=[5], energy_shift=[-0.5, -2.0], energy_scale=[0.7, 1.3], paths="all",
+             gate_activation="silu", residual=[0, 1, 1], readout_activation="none",
+             radial_frequencies=[2.9, 6.5, 9.1, 12.9, 15.3]),
+        dict(base, species=["O"], r_cut=3.4, pair_cutoff=[], l_max=3, channels=2, layers=2, radial_hidden=[4],
+             energy_shift=[-1.0], energy_scale=[0.9], paths="all", residual=[1, 0]),
+    ]
+
+
 def equivariant_dimension(lam, L):
     """Multiplicity of degree L in the symmetric products of A^l1 ... A^lnu (degree multiset lam), counted on the
     complex weights: #(monomials of total weight L) - #(total weight L + 1).  With sum(lam) + L even every SO(3)
@@ -1254,7 +1293,8 @@ def selftest_model(chk, rng, hyper, seed, tmpdir):
             W6 = np.array([0.5 * (W[a, b] + W[b, a]) for a, b in VOIGT])
             chk.check("%s: virial = sum_k x_k (outer) F_k" % name, np.max(np.abs(W6 - res["virial"])) / vs, 1e-12)
         # invariance: rotation/reflection, translation, permutation
-        for reflect in (False, True):
+        # (`paths all`: odd paths make the model rotation- but not reflection-invariant)
+        for reflect in (False,) if option(hyper, "paths") == "all" else (False, True):
             R = random_rotation(rng, reflect)
             t = rng.normal(size=3) * 3.0
             perm = rng.permutation(n)
@@ -1342,6 +1382,15 @@ def selftest():
                      hyper["layers"]))
             selftest_model(chk, prng, hyper, 300 + k, tmp)
             selftest_cutoff(chk, hyper, 400 + k)
+        # model options (their own random stream: the checks above stay as they were)
+        orng = np.random.default_rng(777)
+        print("odd coupling tensors")
+        selftest_odd_coupling(chk, orng)
+        for k, hyper in enumerate(selftest_option_hypers()):
+            print("model with options: l_max %d, %d layers, %s" % (hyper["l_max"], hyper["layers"],
+                                                                 ", ".join(key for key in OPTION_KEYS if key in hyper)))
+            selftest_model(chk, orng, hyper, 500 + k, tmp)
+            selftest_cutoff(chk, hyper, 600 + k)
     print("selftest: %d failed (%.1f s)" % (chk.failed, time.time() - t0))
     return 1 if chk.failed else 0
 
