@@ -210,7 +210,7 @@ def main():
     print("unsupported options")
     bad = [("parity", dict(parity=True), ["parity"]),
            ("norm_gate", dict(nonlinearity_type="norm"), ["nonlinearity_type", "norm"]),
-           ("global_shift", dict(global_rescale_shift=3.0), ["global_rescale_shift"]),
+           ("global_shift", dict(global_rescale_shift=3.0, per_species_rescale_shifts=None), ["global_rescale_shift"]),
            ("ssp", dict(nonlinearity_scalars={"e": "ssp", "o": "tanh"}), ["SiLU"]),
            ("tanh_gates", dict(nonlinearity_gates={"e": "ssp", "o": "abs"}), ["nonlinearity_gates"])]
     for k, (name, extra, words) in enumerate(bad):
