@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""NequIP 0.6.2 against this core on one CPU core, same model, same structure, same run (docs/nequip.md).
+
+Usage:
+    /usr/bin/python3 bench/nequip_speed.py --nnp-eval build/pair_nnp/nnp-eval --third-party ../shared/third_party \
+        [--data ../shared/data/water_revPBE0-D3.extxyz] [--repeats 5] [--workdir /tmp/nequip_speed]
+
+Builds a random NequIP model of the size of Duignan's electrolyte models (l_max 2, 16 features, 3 layers, 5 A,
+parity off, 8 Bessel functions, radial MLP 2 x 64), imports it, and times per atom-step (energy and forces, float64,
+one thread, neighbour list included on both sides) NequIP's own evaluation (AtomicData.from_points + the model) and
+nnp-eval's (graph build + evaluation) on the first frame of DATA, alternating the two REPEATS times; reports the
+medians and their ratio. Both outputs are also compared (they must agree to ~1e-12).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "pair_nnp", "tools"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+import nnp_ref as ref  # noqa: E402
+
+THIRD_PARTY = ("nequip-0.6.2", "e3nn-0.5.1", "pytorch_runstats-0.2.0", "opt_einsum_fx-0.1.4", "opt_einsum-3.3.0")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--third-party", required=True)
+    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "water_revPBE0-D3.extxyz"))
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--workdir", default="/tmp/nequip_speed")
+    args = ap.parse_args()
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import nnp_import_nequip as imp
+    import test_nequip_import as tni
+    torch = imp.load_nequip([os.path.join(args.third_party, d) for d in THIRD_PARTY], "1.13.1")
+    torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
+    from nequip.data import AtomicData
+    os.makedirs(args.workdir, exist_ok=True)
+    frame = ref.read_extxyz(args.data)[0]
+    symbols = list(frame["arrays"]["species"])
+    species = sorted(set(symbols))
+    cfg = tni.nequip_config(2, 3, False, species, 16, (64, 64), r_max=5.0, num_basis=8, avg_num_neighbors=40.0)
+    run = tni.build_run(torch, args.workdir, "speed", cfg, 1)
+    model, _ = imp.load_training_dir(run)
+    model.eval()
+    nnp_path = os.path.join(args.workdir, "speed.nnp")
+    if imp.main([run, "-o", nnp_path]) != 0:
+        return 1
+    xyz = os.path.join(args.workdir, "frame.extxyz")
+    pos, cell = frame["arrays"]["pos"], frame["cell"]
+    ref.write_extxyz(xyz, [dict(symbols=symbols, positions=pos, cell=cell, pbc=(True, True, True))])
+    types = torch.tensor([species.index(s) for s in symbols])
+    n = len(symbols)
+
+    def nequip_step():
+        t0 = time.perf_counter()
+        data = AtomicData.from_points(pos=pos, r_max=5.0, cell=cell, pbc=True, atom_types=types)
+        out = model(AtomicData.to_AtomicDataDict(data))
+        e = float(out["total_energy"])
+        out["forces"].detach().numpy()
+        return time.perf_counter() - t0, e
+
+    def core_step():
+        proc = subprocess.run([args.nnp_eval, nnp_path, xyz, "--threads", "1", "--json"], stdout=subprocess.PIPE,
+                              text=True, check=True)
+        res = json.loads(proc.stdout)
+        return res["time_per_atom_us"] * 1e-6 * n, res
+
+    nequip_step()   # warm-up (TorchScript-free, but the first call allocates)
+    t_nq, t_core = [], []
+    for _ in range(args.repeats):
+        t, e_nq = nequip_step()
+        t_nq.append(t)
+        t, res = core_step()
+        t_core.append(t)
+    m_nq, m_core = statistics.median(t_nq), statistics.median(t_core)
+    print("structure: %s frame 0, %d atoms; model l_max 2, 16 features, 3 layers, r_max 5 A, float64, 1 thread"
+          % (os.path.basename(args.data), n))
+    print("NequIP 0.6.2 (torch %s): %.0f us per atom-step (median of %d: %s)"
+          % (torch.__version__, 1e6 * m_nq / n, args.repeats, " ".join("%.0f" % (1e6 * t / n) for t in t_nq)))
+    print("pair_nnp nnp-eval:          %.0f us per atom-step (median of %d: %s)"
+          % (1e6 * m_core / n, args.repeats, " ".join("%.0f" % (1e6 * t / n) for t in t_core)))
+    print("ratio NequIP / pair_nnp: %.1f" % (m_nq / m_core))
+    print("NequIP energy %.10f eV" % e_nq)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
