@@ -1048,7 +1048,7 @@ def selftest_odd_coupling(chk, rng):
         chk.check("odd paths l <= 3: D1 D2 D3 G = %sG (reflect=%s)" % ("-" if reflect else "", reflect), worst, 1e-12)
     chk.check("odd paths: ||G||_F = sqrt(2 l3 + 1)",
               max(abs(np.sqrt(np.sum(odd_coupling(*p) ** 2)) - math.sqrt(2 * p[2] + 1)) for p in odd), 1e-13)
-    chk.check("odd path (l, l, 1) antisymmetric in m2, m3 ... (1, l, l): in m2, m3",
+    chk.check("odd paths (1, l, l): antisymmetric in (m2, m3)",
               max(np.max(np.abs(odd_coupling(1, l, l) + odd_coupling(1, l, l).transpose(0, 2, 1)))
                   for l in range(1, L + 1)), 1e-13)
     # (1, 1, 1) is the cross product: G[a, b, c] = sqrt(3)/sqrt(6) * epsilon in the (y, z, x) order of Y_1
