@@ -180,7 +180,7 @@ static int key_bit(const char *key) {
   return 0;
 }
 
-/* One of the keys of docs/model.md, "Model options" (format version 2); *seen has a bit per option key. */
+/* A bit per key of docs/model.md, "Model options" (format version 2), 0 for any other key */
 static int is_option_key(const char *key) {
   static const char *const keys[] = {"paths", "gate_activation", "readout_activation", "residual",
                                      "radial_frequencies"};
