@@ -92,6 +92,17 @@ typedef struct {
   double coul_dielectric;         /* relative permittivity eps (LAMMPS `dielectric EPS`: q_i q_j / (eps r)); 0: 1 */
 } nnp_baseline;
 
+/* Options that imported NequIP models need (docs/model.md, "Model options"; docs/nequip.md). All zero: the
+ * defaults, i.e. the model as trained here. A file with any of them is format version 2. */
+typedef struct {
+  int odd_paths;                 /* `paths all`: also the paths with l1 + l2 + l3 odd (then rotation-invariant only) */
+  int gate_silu;                 /* `gate_activation silu`: gates are SiLU(g) instead of sigmoid(g) */
+  int readout_linear;            /* `readout_activation none`: E_i = mu + sigma w . (V h) */
+  unsigned no_residual;          /* bit t set: layer t adds no residual (`residual` flag 0) */
+  int n_radial_frequencies;      /* 0: frequencies n pi; else radial_basis */
+  double radial_frequencies[64]; /* `radial_frequencies` w_n (dimensionless): sin(w_n r / r_c) */
+} nnp_model_options;
+
 /* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
 typedef struct {
   int n_species;
@@ -106,6 +117,7 @@ typedef struct {
   double energy_shift[NNP_MAX_SPECIES]; /* eV */
   double energy_scale[NNP_MAX_SPECIES]; /* eV */
   nnp_baseline baseline;                /* all zero: none */
+  nnp_model_options options;            /* all zero: none */
 } nnp_hyper;
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */

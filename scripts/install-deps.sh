@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pair_nnp needs (build tools, BLAS, MPI, Python with numpy, matplotlib and ASE).
+# Installs the Debian packages pair_nnp needs (build tools, BLAS, MPI, Python with numpy and matplotlib; torch, yaml,
+# ase and tqdm for the NequIP import and its test; python3-ase also for the ASE calculator).
 # Does nothing for packages that are already there; needs root (or sudo) only when something is missing.
 set -euo pipefail
 # locales: the sources localedef builds the test's de_DE.UTF-8 from; python3-ase: the ASE calculator's test.
 packages=(build-essential cmake pkg-config libopenblas-dev libopenmpi-dev openmpi-bin python3 python3-numpy
-          python3-matplotlib python3-ase locales xz-utils curl ca-certificates)
+          python3-matplotlib python3-torch python3-yaml python3-ase python3-tqdm locales xz-utils curl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -883,6 +883,75 @@ static void test_model_file_strictness(const char *dir) {
   nnp_model_free(big);
 }
 
+/* The model options of imported NequIP models (docs/model.md, "Model options"): written as format version 2 and read
+ * back unchanged, refused in version 1 and when malformed, never copied into a trainer's model, and consistent
+ * forces (finite differences) with every option on. Agreement with the reference: test_reference.py. */
+static void test_model_options(const char *dir) {
+  nnp_model *base = make_model(2, 3, 3, 2, 61);
+  nnp_hyper h = *nnp_model_hyper(base);
+  nnp_error err = {{0}};
+  h.options.odd_paths = 1;
+  h.options.gate_silu = 1;
+  h.options.readout_linear = 1;
+  h.options.no_residual = 1u; /* layer 0 */
+  h.options.n_radial_frequencies = h.radial_basis;
+  for (int n = 0; n < h.radial_basis; ++n) h.options.radial_frequencies[n] = 2.9 * (n + 1) + 0.1 * n * n;
+  nnp_model *m = NULL, *back = NULL;
+  CHECK(nnp_model_create_random(&h, 62, &m, &err) == NNP_OK, "model with every option: %s", err.message);
+  char path[1024], msg[512];
+  snprintf(path, sizeof path, "%s/test_core_options.nnp", dir);
+  CHECK(nnp_model_write(m, path, &err) == NNP_OK && nnp_model_read(path, &back, &err) == NNP_OK,
+        "options: write and read back (%s)", err.message);
+  CHECK(back && !memcmp(&nnp_model_hyper(back)->options, &h.options, sizeof h.options), "options read back unchanged");
+  size_t n = 0;
+  char *text = slurp(path, &n);
+  CHECK(!strncmp(text, "pair_nnp-model 2\n", 17) && strstr(text, "\npaths all\ngate_activation silu\nresidual 0 1 1\n"
+                                                                 "readout_activation none\nradial_frequencies "),
+        "options written as version 2, in the documented order");
+  nnp_status s = parse_edited(text, n, "pair_nnp-model 2\n", "pair_nnp-model 1\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "paths") && strstr(msg, "version 2"), "option in version 1 -> %s", msg);
+  s = parse_edited(text, n, "residual 0 1 1\n", "residual 0 1\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "residual") && strstr(msg, "3 layers"), "2 residual flags -> %s", msg);
+  s = parse_edited(text, n, "residual 0 1 1\n", "residual 0 1 2\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "'2'"), "residual flag 2 -> %s", msg);
+  s = parse_edited(text, n, "paths all\n", "paths odd\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "'odd'") && strstr(msg, "'all'"), "paths odd -> %s", msg);
+  s = parse_edited(text, n, "gate_activation silu\n", "gate_activation silu\ngate_activation silu\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "twice"), "gate_activation twice -> %s", msg);
+  s = parse_edited(text, n, "readout_activation none\n", "readout_activation tanh\n", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "readout_activation"), "readout_activation tanh -> %s", msg);
+  s = parse_edited(text, n, "radial_frequencies 2.8999999999999999 ", "radial_frequencies ", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "radial_frequencies has 5 values"), "5 of 6 frequencies -> %s", msg);
+  s = parse_edited(text, n, "radial_frequencies 2.8999999999999999 ", "radial_frequencies -2.9 ", 1, msg);
+  CHECK(s == NNP_ERR_FORMAT && strstr(msg, "frequency"), "negative frequency -> %s", msg);
+  /* the defaults spelled out are accepted (paths stays `all`: `even` would change the parameter shapes) */
+  s = parse_edited(text, n, "gate_activation silu\nresidual 0 1 1\n", "gate_activation sigmoid\nresidual 1 1 1\n", 1,
+                   msg);
+  CHECK(s == NNP_OK, "explicit default options accepted: %s", msg);
+  int shared = 0;
+  nnp_model *plain = make_model(2, 3, 3, 2, 63);
+  CHECK(nnp_model_copy_weights(plain, m, &shared, &err) == NNP_ERR_ARGUMENT && strstr(err.message, "options"),
+        "copy_weights from a model with options -> %s", err.message);
+  /* forces = -dE/dx with every option (odd-path coupling, SiLU gates, no residual, linear readout, frequencies) */
+  structure st = random_structure(7, 2, 4.2, 1, 64);
+  outcome o = evaluate(m, &st, 1);
+  double worst = 0.0, fbig = 0.0;
+  for (int a = 0; a < 3 && o.status == NNP_OK; ++a) {
+    structure p = st, q = st;
+    p.pos[a][1] += 1e-5, q.pos[a][1] -= 1e-5;
+    const double fd = -(evaluate(m, &p, 1).energy - evaluate(m, &q, 1).energy) / 2e-5;
+    worst = fmax(worst, fabs(fd - o.forces[a][1]));
+    fbig = fmax(fbig, fabs(o.forces[a][1]));
+  }
+  /* central differences with h = 1e-5 A: truncation ~h^2 |d3E/dx3| ~1e-9, rounding ~1e-16 |E| / h ~1e-10 */
+  CHECK(o.status == NNP_OK && worst < 1e-6 * fmax(fbig, 1.0), "options: forces vs central differences %.2e", worst);
+  free(text);
+  nnp_model_free(plain);
+  nnp_model_free(back);
+  nnp_model_free(m);
+  nnp_model_free(base);
+}
+
 /* Cell-graph corner cases (issue 18). */
 static void test_cell_graph_corners(void) {
   const double cell[3][3] = {{5, 0, 0}, {0, 5, 0}, {0, 0, 5}};
@@ -1011,6 +1080,7 @@ int main(int argc, char **argv) {
   test_update_positions();
   test_model_files(dir);
   test_model_file_strictness(dir);
+  test_model_options(dir);
   test_cell_graph_corners();
   test_bad_input();
   printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -54,6 +54,20 @@ CASES = [
                             energy_shift=[-3.5], energy_scale=[0.8], readout_hidden=4, avg_num_neighbors=20.0)),
 ]
 
+# Models with the options of imported NequIP models (docs/model.md, "Model options"; issue 16). nnp-init does not
+# make them (they come from nnp_import_nequip.py), so the reference writes these models and nnp-eval evaluates them.
+OPTION_CASES = [
+    ("O_L2_S2_T3_all", 15, _hyper(species=["H", "O"], r_cut=4.2, l_max=2, channels=4, layers=3, radial_basis=6,
+                                  energy_shift=[-0.7, -3.1], energy_scale=[0.6, 1.4], paths="all",
+                                  gate_activation="silu", residual=[0, 1, 1], readout_activation="none",
+                                  radial_frequencies=[3.3, 6.0, 9.6, 12.2, 15.9, 18.4])),
+    ("O_L3_S1_T2_all", 16, _hyper(species=["O"], r_cut=4.0, l_max=3, channels=3, layers=2, energy_shift=[-2.1],
+                                  energy_scale=[1.2], paths="all", residual=[1, 0], gate_activation="silu")),
+    ("O_L1_S3_T2_even", 17, _hyper(species=["C", "H", "N"], r_cut=4.0, l_max=1, channels=4, layers=2,
+                                   pair_cutoff=[("H", "H", 2.5)], energy_shift=[-1.2, -0.4, -2.6],
+                                   energy_scale=[1.1, 0.5, 0.9], readout_activation="none", residual=[0, 0])),
+]
+
 # The product interaction family (docs/model.md, issue 13): run with --product (the C tools do not build it yet) and
 # always with --self-check.  Correlation 1-4, invariant and vector messages, 1-3 species, 1-3 layers.
 PRODUCT_CASES = [
@@ -73,7 +87,7 @@ PRODUCT_CASES = [
 
 HYPER_KEYS = ("species", "r_cut", "pair_cutoff", "r_min", "l_max", "channels", "layers", "radial_basis",
               "radial_hidden", "envelope_p", "readout_hidden", "avg_num_neighbors", "energy_shift", "energy_scale",
-              "interaction", "correlation", "message_l_max")
+              "interaction", "correlation", "message_l_max") + ref.OPTION_KEYS
 
 
 def write_hyper(path, hyper):
@@ -149,6 +163,8 @@ class CTools:
         self.init_path, self.eval_path = init, evaluate
 
     def init(self, hyper_path, model_path, seed, hyper):
+        if any(key in hyper for key in ref.OPTION_KEYS):   # an imported model's options: nnp-init does not make them
+            return SelfTools().init(hyper_path, model_path, seed, hyper)
         return run_tool([self.init_path, hyper_path, model_path, "--seed", str(seed)], model_path + ".init.log")
 
     def evaluate(self, model_path, structs_path, pred_path):
@@ -284,7 +300,7 @@ def main():
 
     t0 = time.time()
     rows = []
-    for name, seed, hyper in CASES + (PRODUCT_CASES if args.product or args.self_check else []):
+    for name, seed, hyper in CASES + OPTION_CASES + (PRODUCT_CASES if args.product or args.self_check else []):
         if args.case and name not in args.case:
             continue
         rows += run_case(tools, args.workdir, name, seed, hyper)

@@ -421,8 +421,8 @@ static void edge_geometry(nnp_workspace *ws, const nnp_graph *g) {
       const double *rv = ws->edge_r + 4 * (size_t)e;
       nnp_sph(m->h.l_max, rv, ws->edge_Y + (size_t)e * nsh, ws->edge_dY + 3 * (size_t)e * nsh);
       if (!ws->n_tables)
-        nnp_bessel_basis(nb, m->h.envelope_p, ws->edge_rc[e], rv[3], ws->edge_b + 2 * (size_t)e * nb,
-                         ws->edge_b + (2 * (size_t)e + 1) * nb);
+        nnp_bessel_basis(nb, nnp_radial_frequencies(&m->h), m->h.envelope_p, ws->edge_rc[e], rv[3],
+                         ws->edge_b + 2 * (size_t)e * nb, ws->edge_b + (2 * (size_t)e + 1) * nb);
     }
   }
 }

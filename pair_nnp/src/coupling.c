@@ -1,6 +1,8 @@
 /* Real Gaunt coupling tensors G[m1,m2,m3] for every path of every layer (docs/model.md, "Coupling coefficients").
  * The triple-product integral is evaluated exactly with Gauss-Legendre nodes in z and a uniform azimuthal grid:
- * after the azimuthal integral the integrand is a polynomial in z of degree <= l1 + l2 + l3. */
+ * after the azimuthal integral the integrand is a polynomial in z of degree <= l1 + l2 + l3. Paths with
+ * l1 + l2 + l3 odd (`paths all`) integrate Y_l1 u . (grad Y_l2 x grad Y_l3), a polynomial of degree
+ * <= l1 + l2 + l3 + 3 on the sphere (each tangential gradient has degree l + 1). */
 #include "nnp_internal.h"
 
 #include <math.h>
@@ -32,17 +34,24 @@ static void gauss_legendre(int n, double *node, double *weight) {
 typedef struct {
   int n;
   double w[QUAD_MAX * QUAD_MAX];
-  double *Y; /* n x NSH */
+  double u[QUAD_MAX * QUAD_MAX][3]; /* the nodes (unit vectors) */
+  double *Y;                        /* n x NSH */
+  double *dY; /* n x NSH x 3: dY/dr at the unit vector (the tangential gradient), for odd paths; else NULL */
 } sphere_quadrature;
 
-static nnp_status quadrature_build(int L, sphere_quadrature *q, nnp_error *err) {
-  int lsum = 3 * L;
+static nnp_status quadrature_build(int L, int odd, sphere_quadrature *q, nnp_error *err) {
+  int lsum = odd ? 3 * L + 3 : 3 * L;
   int nz = lsum / 2 + 2, nphi = lsum + 2, nsh = NNP_NSH(L);
   double z[QUAD_MAX], wz[QUAD_MAX];
   gauss_legendre(nz, z, wz);
   q->n = nz * nphi;
   q->Y = malloc((size_t)q->n * nsh * sizeof *q->Y);
-  if (!q->Y) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
+  q->dY = odd ? malloc((size_t)q->n * nsh * 3 * sizeof *q->dY) : NULL;
+  if (!q->Y || (odd && !q->dY)) {
+    free(q->Y);
+    free(q->dY);
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
+  }
   for (int i = 0; i < nz; ++i)
     for (int k = 0; k < nphi; ++k) {
       int idx = i * nphi + k;
@@ -50,7 +59,8 @@ static nnp_status quadrature_build(int L, sphere_quadrature *q, nnp_error *err) 
       double u[3] = {s * cos(phi), s * sin(phi), z[i]};
       /* weights of (1/4pi) \int dOmega: dz dphi / 4pi */
       q->w[idx] = wz[i] * (2.0 * NNP_PI / nphi) / (4.0 * NNP_PI);
-      nnp_sph(L, u, q->Y + (size_t)idx * nsh, NULL);
+      memcpy(q->u[idx], u, sizeof u);
+      nnp_sph(L, u, q->Y + (size_t)idx * nsh, odd ? q->dY + (size_t)idx * nsh * 3 : NULL);
     }
   return NNP_OK;
 }
@@ -70,10 +80,24 @@ static int azimuth_allowed(int m1, int m2, int m3) {
   return c == a + b || c == abs(a - b);
 }
 
+/* (1/4pi) int Y_l1a(u) u . (grad Y_l2b(u) x grad Y_l3c(u)) dOmega: the invariant of an odd path */
+static double odd_integral(const sphere_quadrature *q, int nsh, int i1, int i2, int i3) {
+  double s = 0.0;
+  for (int k = 0; k < q->n; ++k) {
+    const double *Y = q->Y + (size_t)k * nsh, *dY = q->dY + (size_t)k * nsh * 3;
+    const double *g2 = dY + 3 * i2, *g3 = dY + 3 * i3, *u = q->u[k];
+    const double cross[3] = {g2[1] * g3[2] - g2[2] * g3[1], g2[2] * g3[0] - g2[0] * g3[2],
+                             g2[0] * g3[1] - g2[1] * g3[0]};
+    s += q->w[k] * Y[i1] * (u[0] * cross[0] + u[1] * cross[1] + u[2] * cross[2]);
+  }
+  return s;
+}
+
 /* Appends the nonzero entries of one path's tensor to the model's table. */
 static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path *p, int *cap, nnp_error *err) {
   const int L = m->h.l_max, nsh = NNP_NSH(L);
   const int n1 = 2 * p->l1 + 1, n2 = 2 * p->l2 + 1, n3 = 2 * p->l3 + 1;
+  const int odd = (p->l1 + p->l2 + p->l3) % 2;
   double *g = calloc((size_t)n1 * n2 * n3, sizeof *g);
   if (!g) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory building coupling tensors");
   double norm2 = 0.0;
@@ -81,10 +105,15 @@ static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path 
     for (int b = 0; b < n2; ++b)
       for (int c = 0; c < n3; ++c) {
         double s = 0.0;
+        /* the odd integrand's bilinear part commutes with rotations about z too, so the same frequencies vanish */
         if (!azimuth_allowed(a - p->l1, b - p->l2, c - p->l3)) continue; /* g stays 0 */
-        for (int k = 0; k < q->n; ++k) {
-          const double *Y = q->Y + (size_t)k * nsh;
-          s += q->w[k] * Y[p->l1 * p->l1 + a] * Y[p->l2 * p->l2 + b] * Y[p->l3 * p->l3 + c];
+        if (odd) {
+          s = odd_integral(q, nsh, p->l1 * p->l1 + a, p->l2 * p->l2 + b, p->l3 * p->l3 + c);
+        } else {
+          for (int k = 0; k < q->n; ++k) {
+            const double *Y = q->Y + (size_t)k * nsh;
+            s += q->w[k] * Y[p->l1 * p->l1 + a] * Y[p->l2 * p->l2 + b] * Y[p->l3 * p->l3 + c];
+          }
         }
         g[(a * n2 + b) * n3 + c] = s;
         norm2 += s * s;
@@ -126,7 +155,8 @@ static nnp_status gaunt_path(nnp_model *m, const sphere_quadrature *q, nnp_path 
 
 nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
   sphere_quadrature q;
-  nnp_status st = quadrature_build(m->h.l_max, &q, err);
+  /* odd paths exist only with `paths all` and l_max >= 1 (an odd path has all three degrees >= 1) */
+  nnp_status st = quadrature_build(m->h.l_max, m->h.options.odd_paths && m->h.l_max >= 1, &q, err);
   if (st) return st;
   int cap = 0;
   /* a path's tensor depends on (l1, l2, l3) only: layers with the same path share one range of entries */
@@ -144,6 +174,7 @@ nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err) {
       range[0] = p->cg_begin, range[1] = p->cg_end;
     }
   free(q.Y);
+  free(q.dY);
   if (!st) nnp_tp_bind(m);
   return st;
 }

@@ -127,7 +127,12 @@ void nnp_down_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, in
   }
 }
 
-/* h_next = h (where the degree exists in both) + gate(pre) */
+/* The gate of degree l >= 1 channels: sigmoid, or SiLU for `gate_activation silu` (docs/model.md, step 4) */
+static inline double gate_act(const nnp_model *m, double x, double *d) {
+  return m->h.options.gate_silu ? nnp_silu(x, d) : nnp_sigmoid(x, d);
+}
+
+/* h_next = h (where the degree exists in both, unless the layer has no residual) + gate(pre) */
 void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, int n, const int *species,
                       const double *pre, const double *h, double *h_next) {
   const int C = m->h.channels, F = m->feature_width;
@@ -141,7 +146,8 @@ void nnp_gate_forward(const nnp_model *m, const nnp_layer *ly, int n_threads, in
     for (int l = 1; l <= ly->lout; ++l)
       for (int mm = 0; mm < 2 * l + 1; ++mm)
         for (int c = 0; c < C; ++c)
-          out[C * l * l + mm * C + c] = nnp_sigmoid(p[C + (l - 1) * C + c], NULL) * p[ly->pre_offset[l] + mm * C + c];
+          out[C * l * l + mm * C + c] = gate_act(m, p[C + (l - 1) * C + c], NULL) * p[ly->pre_offset[l] + mm * C + c];
+    if (!ly->residual) continue;
     const int lres = ly->lin < ly->lout ? ly->lin : ly->lout;
     for (int q = 0; q < C * NNP_NSH(lres); ++q) out[q] += hi[q];
   }
@@ -167,17 +173,19 @@ void nnp_gate_adjoint(const nnp_model *m, const nnp_layer *ly, int n_threads, in
       for (int mm = 0; mm < 2 * l + 1; ++mm)
         for (int c = 0; c < C; ++c) {
           const int gi = C + (l - 1) * C + c, vi = ly->pre_offset[l] + mm * C + c;
-          double dsig, sig = nnp_sigmoid(p[gi], &dsig);
+          double dsig, sig = gate_act(m, p[gi], &dsig);
           const double dout = d[C * l * l + mm * C + c];
           dp[vi] = sig * dout;
           dp[gi] += dsig * p[vi] * dout;
         }
+    if (!ly->residual) continue;
     const int lres = ly->lin < ly->lout ? ly->lin : ly->lout;
     for (int q = 0; q < C * NNP_NSH(lres); ++q) dhi[q] = d[q];
   }
 }
 
-/* E_i = mu_s + sigma_s w . SiLU(V h0); also dE_i/dh0 into dh (degree-0 part; rest zeroed) when dh != NULL */
+/* E_i = mu_s + sigma_s w . SiLU(V h0) (or w . V h0 with `readout_activation none`); also dE_i/dh0 into dh (degree-0
+ * part; rest zeroed) when dh != NULL */
 double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, double *grad, double *scratch) {
   const int C = m->h.channels, Cr = m->h.readout_hidden;
   const double *V = m->params + m->readout_hidden, *w = m->params + m->readout_out;
@@ -186,7 +194,7 @@ double nnp_readout(const nnp_model *m, int s, const double *h0, double *dh, doub
   for (int k = 0; k < Cr; ++k) {
     double a = 0.0, ds;
     for (int c = 0; c < C; ++c) a += V[(size_t)k * C + c] * h0[c];
-    double sa = nnp_silu(a, &ds);
+    double sa = m->h.options.readout_linear ? (ds = 1.0, a) : nnp_silu(a, &ds);
     e += w[k] * sa;
     dact[k] = ds;
     if (grad) grad[m->readout_out + k] += m->h.energy_scale[s] * sa;

@@ -36,6 +36,38 @@ nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *spe
   return NNP_OK;
 }
 
+/* A path of the model: the triangle rule, and l1 + l2 + l3 even unless the model has `paths all` */
+static int model_path(const nnp_hyper *h, int l1, int l2, int l3) {
+  return l3 >= abs(l1 - l2) && l3 <= l1 + l2 && ((l1 + l2 + l3) % 2 == 0 || h->options.odd_paths);
+}
+
+int nnp_options_present(const nnp_hyper *h) {
+  const nnp_model_options *o = &h->options;
+  return o->odd_paths || o->gate_silu || o->readout_linear || o->no_residual || o->n_radial_frequencies;
+}
+
+/* The options of docs/model.md, "Model options" (l_max, layers and radial_basis already checked) */
+static nnp_status validate_options(const nnp_hyper *h, nnp_error *err) {
+  const nnp_model_options *o = &h->options;
+  if (o->n_radial_frequencies != 0 && o->n_radial_frequencies != h->radial_basis)
+    return nnp_fail(err, NNP_ERR_FORMAT, "radial_frequencies has %d values but radial_basis is %d",
+                    o->n_radial_frequencies, h->radial_basis);
+  for (int n = 0; n < o->n_radial_frequencies; ++n)
+    if (!(o->radial_frequencies[n] > 0.0 && o->radial_frequencies[n] < 1e6))
+      return nnp_fail(err, NNP_ERR_FORMAT, "radial frequency %g is not in (0, 1e6)", o->radial_frequencies[n]);
+  if (h->layers < 32 && o->no_residual >> h->layers)
+    return nnp_fail(err, NNP_ERR_FORMAT, "residual flags are given for more than %d layers", h->layers);
+  /* the widest layer (l1, l2, l3 <= l_max) must fit the path table; only `paths all` at large l_max comes near */
+  int n_paths = 0;
+  for (int l3 = 0; l3 <= h->l_max; ++l3)
+    for (int l1 = 0; l1 <= h->l_max; ++l1)
+      for (int l2 = 0; l2 <= h->l_max; ++l2) n_paths += model_path(h, l1, l2, l3);
+  if (n_paths > NNP_MAX_PATHS)
+    return nnp_fail(err, NNP_ERR_FORMAT, "l_max %d with these paths gives %d paths per layer, more than %d", h->l_max,
+                    n_paths, NNP_MAX_PATHS);
+  return NNP_OK;
+}
+
 nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
   if (h->n_species < 1 || h->n_species > NNP_MAX_SPECIES)
     return nnp_fail(err, NNP_ERR_FORMAT, "number of species %d is outside 1..%d", h->n_species, NNP_MAX_SPECIES);
@@ -78,11 +110,7 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
   for (int s = 0; s < h->n_species; ++s)
     if (!isfinite(h->energy_shift[s]) || !isfinite(h->energy_scale[s]))
       return nnp_fail(err, NNP_ERR_FORMAT, "energy shift/scale of %s is not finite", h->species[s]);
-  return NNP_OK;
-}
-
-static int triangle_even(int l1, int l2, int l3) {
-  return l3 >= abs(l1 - l2) && l3 <= l1 + l2 && (l1 + l2 + l3) % 2 == 0;
+  return validate_options(h, err);
 }
 
 static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
@@ -94,7 +122,7 @@ static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
     ly->l3_first[l3] = ly->n_paths;
     for (int l1 = 0; l1 <= ly->lin; ++l1)
       for (int l2 = 0; l2 <= L; ++l2)
-        if (triangle_even(l1, l2, l3)) {
+        if (model_path(h, l1, l2, l3)) {
           nnp_path *p = &ly->paths[ly->n_paths++];
           p->l1 = l1;
           p->l2 = l2;
@@ -103,6 +131,7 @@ static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
     ly->l3_count[l3] = ly->n_paths - ly->l3_first[l3];
   }
   ly->n_gates = C * ly->lout;
+  ly->residual = !(h->options.no_residual >> t & 1u);
   for (int l = 0; l <= ly->lout; ++l) ly->c_out[l] = l == 0 ? C + ly->n_gates : C;
   int off = 0, pre = 0;
   for (int l = 0; l <= ly->lout; ++l) {
@@ -349,6 +378,11 @@ static int same_architecture(const nnp_hyper *a, const nnp_hyper *b) {
 
 nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_shared, nnp_error *err) {
   if (!dst || !src) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_model_copy_weights: NULL model");
+  /* the options change what the weights mean (an imported NequIP model's; the trainer makes models without them) */
+  if (nnp_options_present(&dst->h) || nnp_options_present(&src->h))
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "cannot copy weights of a model with options (paths, gate_activation, residual, "
+                    "readout_activation, radial_frequencies: an imported model), which training does not support");
   if (!same_architecture(&dst->h, &src->h))
     return nnp_fail(err, NNP_ERR_ARGUMENT,
                     "cannot copy weights between different architectures (l_max %d/%d, channels %d/%d, layers %d/%d, "

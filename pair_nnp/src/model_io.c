@@ -24,6 +24,7 @@ typedef struct {
   const char *p, *end; /* the body: everything before the checksum line, NUL-terminated copy */
   int line;
   nnp_error *err;
+  int version; /* of the file (the magic line) */
 } cursor;
 
 /* Copies the next line (without newline) into buf; returns 1, 0 at the end of the body, or -1 for a line that does
@@ -180,10 +181,56 @@ static int key_bit(const char *key) {
   return 0;
 }
 
+/* A bit per key of docs/model.md, "Model options" (format version 2), 0 for any other key */
+static int is_option_key(const char *key) {
+  static const char *const keys[] = {"paths", "gate_activation", "readout_activation", "residual",
+                                     "radial_frequencies"};
+  for (int k = 0; k < 5; ++k)
+    if (!strcmp(key, keys[k])) return 1 << k;
+  return 0;
+}
+
+/* A word of a two-choice option: 0 for `no`, 1 for `yes`, or an error naming both */
+static nnp_status option_choice(cursor *c, char **tok, int nt, const char *no, const char *yes, int *out) {
+  nnp_status st = need_count(c, tok[0], nt - 1, 1);
+  if (st) return st;
+  if (strcmp(tok[1], no) && strcmp(tok[1], yes))
+    return BAD("line %d: '%s' is '%s'; it must be '%s' or '%s'", c->line, tok[0], tok[1], no, yes);
+  *out = !strcmp(tok[1], yes);
+  return NNP_OK;
+}
+
+static nnp_status parse_option(cursor *c, nnp_hyper *h, char **tok, int nt, int *n_residual) {
+  const char *key = tok[0];
+  nnp_model_options *o = &h->options;
+  if (c->version < 2) return BAD("line %d: '%s' needs format version 2", c->line, key);
+  if (!strcmp(key, "paths")) return option_choice(c, tok, nt, "even", "all", &o->odd_paths);
+  if (!strcmp(key, "gate_activation")) return option_choice(c, tok, nt, "sigmoid", "silu", &o->gate_silu);
+  if (!strcmp(key, "readout_activation")) return option_choice(c, tok, nt, "silu", "none", &o->readout_linear);
+  if (!strcmp(key, "residual")) { /* one 0/1 flag per layer; the count is checked against `layers` at the end */
+    if (nt < 2 || nt - 1 > 16) return BAD("line %d: 'residual' needs one 0 or 1 per layer (1..16)", c->line);
+    for (int t = 1; t < nt; ++t) {
+      if (strcmp(tok[t], "0") && strcmp(tok[t], "1"))
+        return BAD("line %d: residual flag '%s' is not 0 or 1", c->line, tok[t]);
+      if (tok[t][0] == '0') o->no_residual |= 1u << (t - 1);
+    }
+    *n_residual = nt - 1;
+    return NNP_OK;
+  }
+  /* radial_frequencies: the count is checked against radial_basis by nnp_hyper_validate */
+  const int max = (int)(sizeof o->radial_frequencies / sizeof o->radial_frequencies[0]);
+  if (nt < 2 || nt - 1 > max) return BAD("line %d: 'radial_frequencies' needs 1 to %d numbers", c->line, max);
+  for (int n = 1; n < nt; ++n)
+    if (parse_double(tok[n], &o->radial_frequencies[n - 1]))
+      return BAD("line %d: radial frequency '%s' is not a finite number", c->line, tok[n]);
+  o->n_radial_frequencies = nt - 1;
+  return NNP_OK;
+}
+
 /* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
 static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
                                meta_list *metas) {
-  int seen = 0, got;
+  int seen = 0, seen_options = 0, n_residual = -1, got;
   memset(h, 0, sizeof *h);
   while ((got = next_line(c, line, size)) > 0) {
     if (strncmp(line, "param ", 6) == 0) break;
@@ -197,8 +244,8 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
       if (st) return st;
       continue;
     }
-    char *tok[NNP_MAX_SPECIES + 2];
-    int nt = split(line, tok, NNP_MAX_SPECIES + 2);
+    char *tok[72]; /* the longest lines: species (NNP_MAX_SPECIES), radial_frequencies (64) */
+    int nt = split(line, tok, 72);
     if (nt == 0 || tok[0][0] == '#') continue;
     const char *key = tok[0];
     const int bit = key_bit(key);
@@ -264,6 +311,10 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
         if (parse_double(tok[s + 1], is_shift ? &h->energy_shift[s] : &h->energy_scale[s]))
           return BAD("line %d: '%s' value '%s' is not a finite number", c->line, key, tok[s + 1]);
       seen |= is_shift ? SEEN_SHIFT : SEEN_SCALE;
+    } else if (is_option_key(key)) {
+      if (is_option_key(key) & seen_options) return BAD("line %d: '%s' is given twice", c->line, key);
+      seen_options |= is_option_key(key);
+      st = parse_option(c, h, tok, nt, &n_residual);
     } else {
       return BAD("line %d: unknown header key '%s'", c->line, key);
     }
@@ -278,6 +329,8 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
                                 "energy_shift",  "energy_scale"};
   for (int k = 0; k < 14; ++k)
     if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
+  if (n_residual >= 0 && n_residual != h->layers)
+    return BAD("'residual' has %d flags but the model has %d layers", n_residual, h->layers);
   for (int a = 0; a < NNP_MAX_SPECIES; ++a)
     for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
   unsigned char given[NNP_MAX_SPECIES][NNP_MAX_SPECIES] = {{0}};
@@ -474,7 +527,7 @@ static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_
   }
   memcpy(copy, bytes, (size_t)body);
   copy[body] = '\0';
-  cursor c = {copy, copy + body, 0, err};
+  cursor c = {copy, copy + body, 0, err, version};
   next_line(&c, line, LINE_MAX_LEN); /* the magic line, already checked */
   nnp_hyper h;
   st = parse_header(&c, &h, line, LINE_MAX_LEN, pairs, &n_pairs, &metas);
@@ -581,11 +634,29 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
   }
 }
 
+/* The lines of docs/model.md, "Model options", for the options a model has (after energy_scale) */
+static void write_options(strbuf *b, const nnp_hyper *h) {
+  const nnp_model_options *o = &h->options;
+  if (o->odd_paths) sb_printf(b, "paths all\n");
+  if (o->gate_silu) sb_printf(b, "gate_activation silu\n");
+  if (o->no_residual) {
+    sb_printf(b, "residual");
+    for (int t = 0; t < h->layers; ++t) sb_printf(b, " %d", !(o->no_residual >> t & 1u));
+    sb_printf(b, "\n");
+  }
+  if (o->readout_linear) sb_printf(b, "readout_activation none\n");
+  if (o->n_radial_frequencies) {
+    sb_printf(b, "radial_frequencies");
+    for (int n = 0; n < o->n_radial_frequencies; ++n) sb_printf(b, " %.17g", o->radial_frequencies[n]);
+    sb_printf(b, "\n");
+  }
+}
+
 static void write_header(strbuf *b, const nnp_model *m) {
   const nnp_hyper *h = &m->h;
   /* a file without a baseline stays version 1, readable by every pair_nnp; one with a baseline is version 2, which
    * older readers refuse ("newer than this pair_nnp supports") instead of running without the baseline */
-  sb_printf(b, "pair_nnp-model %d\nspecies", nnp_baseline_present(h) ? 2 : 1);
+  sb_printf(b, "pair_nnp-model %d\nspecies", nnp_baseline_present(h) || nnp_options_present(h) ? 2 : 1);
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %s", h->species[s]);
   sb_printf(b, "\nunits metal\nr_cut %.17g\n", h->r_cut);
   for (int a = 0; a < h->n_species; ++a)
@@ -601,6 +672,7 @@ static void write_header(strbuf *b, const nnp_model *m) {
   sb_printf(b, "\nenergy_scale");
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %.17g", h->energy_scale[s]);
   sb_printf(b, "\n");
+  write_options(b, h);
   char baseline[2048];
   if (nnp_baseline_format(h, baseline, sizeof baseline) < sizeof baseline) sb_printf(b, "%s", baseline);
   for (int k = 0; k < m->n_meta; ++k) sb_printf(b, "meta %s %s\n", m->meta[k].key, m->meta[k].value);

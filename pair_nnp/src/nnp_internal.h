@@ -65,6 +65,7 @@ typedef struct {
   int l3_first[NNP_MAX_L + 1], l3_count[NNP_MAX_L + 1]; /* paths with a given l3 are contiguous */
   int c_out[NNP_MAX_L + 1];                             /* output channels of the down-projection per degree */
   int n_gates;
+  int residual; /* 1: h^(t+1) = h^(t) + gate output where the degree is in both (docs/model.md, step 5) */
   /* message layout per atom: degree l3 block is (2 l3 + 1) x (l3_count * C), m-major */
   int msg_offset[NNP_MAX_L + 1];
   int msg_width;
@@ -157,7 +158,13 @@ void nnp_product_basis_free(nnp_product_basis *pb);
 /* radial.c */
 double nnp_envelope(double x, int p, double *dfdx);
 /* b[n] and db/dr[n] for n = 1..N_b at distance r with pair cutoff rc */
-void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db);
+/* freq: the model's radial_frequencies, or NULL for n pi (nnp_radial_frequencies) */
+void nnp_bessel_basis(int n_basis, const double *freq, int p, double rc, double r, double *b, double *db);
+static inline const double *nnp_radial_frequencies(const nnp_hyper *h) {
+  return h->options.n_radial_frequencies ? h->options.radial_frequencies : NULL;
+}
+/* model.c: whether a model uses any option of docs/model.md's "Model options" (then it needs format version 2) */
+int nnp_options_present(const nnp_hyper *h);
 
 typedef struct {
   int n_rows;                             /* rows = edges (x2 when tangents are carried) */

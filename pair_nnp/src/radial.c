@@ -22,9 +22,18 @@ double nnp_envelope(double x, int p, double *dfdx) {
   return 1.0 - a * xp + b * xp * x - c * xp * x * x;
 }
 
-void nnp_bessel_basis(int n_basis, int p, double rc, double r, double *b, double *db) {
+void nnp_bessel_basis(int n_basis, const double *freq, int p, double rc, double r, double *b, double *db) {
   double dfdx, f = nnp_envelope(r / rc, p, &dfdx);
   double df = dfdx / rc, pref = sqrt(2.0 / rc), inv_r = 1.0 / r;
+  if (freq) { /* a model's own frequencies (an imported NequIP model's trained Bessel weights) */
+    for (int n = 0; n < n_basis; ++n) {
+      const double k = freq[n] / rc, s = sin(k * r), c = cos(k * r);
+      double g = pref * s * inv_r, dg = pref * (k * c - s * inv_r) * inv_r;
+      b[n] = g * f;
+      if (db) db[n] = dg * f + g * df;
+    }
+    return;
+  }
   /* sin(n a), cos(n a) by the angle-addition recurrence from one sin/cos pair (a = pi r / rc) */
   const double a = NNP_PI * r / rc, s1 = sin(a), c1 = cos(a);
   double s = s1, c = c1;
@@ -153,7 +162,8 @@ static double table_midpoint_error(const nnp_model *m, const nnp_layer *ly, cons
     for (int q = 0; q < P; ++q) scale = fmax(scale, fabs(tab->coef[(size_t)k * 4 * P + q]));
   nnp_mlp_tape_bind(m, tape, tape_buf, n);
   for (int k = 0; k < n; ++k)
-    nnp_bessel_basis(nb, m->h.envelope_p, rc, tab->r_lo + (k + 0.5) * tab->step, tape->act[0] + (size_t)k * nb, NULL);
+    nnp_bessel_basis(nb, nnp_radial_frequencies(&m->h), m->h.envelope_p, rc, tab->r_lo + (k + 0.5) * tab->step,
+                     tape->act[0] + (size_t)k * nb, NULL);
   nnp_radial_mlp(m, ly, wt, tape, n, 0, R, NULL);
   for (int k = 0; k < n; ++k) {
     const double *c = tab->coef + (size_t)k * 4 * P;
@@ -189,8 +199,8 @@ nnp_status nnp_radial_table_build(const nnp_model *m, const nnp_layer *ly, const
   nnp_mlp_tape tape;
   nnp_mlp_tape_bind(m, &tape, tape_buf, 2 * (n + 1));
   for (int k = 0; k <= n; ++k)
-    nnp_bessel_basis(nb, m->h.envelope_p, rc, r_lo + k * step, tape.act[0] + (size_t)k * nb,
-                     tape.act[0] + (size_t)(n + 1 + k) * nb);
+    nnp_bessel_basis(nb, nnp_radial_frequencies(&m->h), m->h.envelope_p, rc, r_lo + k * step,
+                     tape.act[0] + (size_t)k * nb, tape.act[0] + (size_t)(n + 1 + k) * nb);
   nnp_radial_mlp(m, ly, wt, &tape, n + 1, 1, R, Rd);
   for (int k = 0; k < n; ++k) {
     double *c = tab->coef + (size_t)k * 4 * P;

@@ -234,8 +234,8 @@ nnp_status nnp_train_radial_backprop(const nnp_model *m, const nnp_train_radial 
     nnp_mlp_tape_bind(m, &tape, tape_buf, 2 * n);
     /* the knots of nnp_radial_table_build */
     for (int k = 0; k < n; ++k)
-      nnp_bessel_basis(nb, m->h.envelope_p, rc, tab->r_lo + k * tab->step, tape.act[0] + (size_t)k * nb,
-                       tape.act[0] + (size_t)(n + k) * nb);
+      nnp_bessel_basis(nb, nnp_radial_frequencies(&m->h), m->h.envelope_p, rc, tab->r_lo + k * tab->step,
+                       tape.act[0] + (size_t)k * nb, tape.act[0] + (size_t)(n + k) * nb);
     const double *buf[NNP_MAX_RADIAL_LAYERS + 1];
     mlp2_forward(m, &m->layers[t], radial_wt(r, m, t, buf), &tape, n, RR, RR + (size_t)n * tab->width);
     mlp2_param_grad(m, &m->layers[t], &tape, n, knot_grad + r->knot_offset[q], scratch, grad);
@@ -490,8 +490,9 @@ static void receiver_radial(nnp_train_workspace *w, const nnp_train_radial *rad,
   const int nb = m->h.radial_basis;
   nnp_mlp_tape_bind(m, tape, w->tape, 2 * n);
   for (int k = 0; k < n; ++k)
-    nnp_bessel_basis(nb, m->h.envelope_p, w->edge_rc[e0 + k], w->edge_r[4 * (size_t)(e0 + k) + 3],
-                     tape->act[0] + (size_t)k * nb, tape->act[0] + (size_t)(n + k) * nb);
+    nnp_bessel_basis(nb, nnp_radial_frequencies(&m->h), m->h.envelope_p, w->edge_rc[e0 + k],
+                     w->edge_r[4 * (size_t)(e0 + k) + 3], tape->act[0] + (size_t)k * nb,
+                     tape->act[0] + (size_t)(n + k) * nb);
   const double *buf[NNP_MAX_RADIAL_LAYERS + 1];
   mlp2_forward(m, ly, radial_wt(rad, m, t, buf), tape, n, w->R, w->Rd);
 }

@@ -15,6 +15,8 @@ Cases:
   nve        energy conservation over 3000 steps of NVE on 2 ranks
   hybrid     hybrid/overlay nnp coul/long + pppm adds up; a type mapped to NULL is left out of nnp
   units      units real = units metal x 23.060549 (kcal/mol per eV)
+  options    a model with model options (SiLU gates, residual flags, linear readout, radial frequencies) on 1 and
+             2 ranks equals nnp-eval
   relist     atoms moved during a run (neighbour lists rebuilt, atoms migrating between 2 ranks, and a second run
              after atoms are deleted): the last step's energy and forces equal nnp-eval's for those positions
 Exit status 0 when every case passes.
@@ -368,6 +370,50 @@ def compare_with_eval(name, cfg):
     ssum = [-sum(a[k] for a in r["svirial"]) / NKTV2P["metal"] for k in range(6)]
     close(ssum, ref["virial"], 1e-9, name + ": sum of per-atom virials vs virial")
     check(maxabs(r["forces"]) > 1e-3, name + ": forces are not trivially zero (max %.3g eV/A)" % maxabs(r["forces"]))
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def options_model(d):
+    """nnp-init's model (3 layers) with the model options that keep its parameter shapes (docs/model.md, "Model
+    options": SiLU gates, no residual in layer 0, a linear readout, radial frequencies), as format 2, re-signed."""
+    model = make_model(d, seed=13)
+    with open(model, "rb") as f:
+        data = f.read()
+    body = data[:data.rindex(b"checksum ")]
+    head, rest = body.split(b"\nparam ", 1)
+    nb = int(re.search(rb"\nradial_basis (\d+)", head).group(1))
+    freqs = " ".join("%.3f" % (3.0 * (n + 1) + 0.2 * n * n) for n in range(nb)).encode()
+    head = head.replace(b"pair_nnp-model 1\n", b"pair_nnp-model 2\n", 1)
+    head += (b"\ngate_activation silu\nresidual 0 1 1\nreadout_activation none\nradial_frequencies " + freqs)
+    body = head + b"\nparam " + rest
+    with open(model, "wb") as f:
+        f.write(body + b"checksum %016x\n" % fnv1a64(body))
+    return model
+
+
+def case_options():
+    """A model with options (an imported NequIP model's, docs/nequip.md) on 1 and 2 ranks equals nnp-eval."""
+    d = casedir("options")
+    model = options_model(d)
+    cfg = water_config(random.Random(9), 9.0, 9.5, 10.0, xy=1.0, xz=-0.5, yz=0.7)
+    cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+    ref = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
+    for np, proc in ((1, ""), (2, "processors 2 1 1")):
+        rc, out = lammps(d, nnp_input(d, cfg, model, processors=proc), np=np, timeout=120)
+        label = "options: %d rank(s)" % np
+        if not check(rc == 0, label + ": lmp run"):
+            print(out[-3000:])
+            continue
+        r = lmp_result(d, out)
+        close(r["energy"], ref["energy"], 1e-10, label + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
+        close(r["forces"], ref["forces"], 1e-10, label + ": forces vs nnp-eval")
+        close(r["virial"], ref["virial"], 1e-9, label + ": virial vs nnp-eval")
 
 
 def case_eval():
@@ -767,7 +813,7 @@ run 0
         close(forces, ref["forces"], 1e-10, "relist: %s forces vs nnp-eval" % label)
 
 
-CASES = {"eval": case_eval, "tables": case_tables, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
+CASES = {"options": case_options, "eval": case_eval, "tables": case_tables, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
          "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units,
          "relist": case_relist}
 

@@ -45,6 +45,11 @@ HEADER_ORDER = ("species", "units", "r_cut", "pair_cutoff", "r_min") + INT_KEYS 
     "radial_hidden", "avg_num_neighbors", "energy_shift", "energy_scale")
 # version 2: the interaction family and, for the product family, its two integers (after the version-1 keys)
 PRODUCT_KEYS = ("correlation", "message_l_max")
+# version 2: the options an imported NequIP model needs (docs/model.md, "Model options"); absent = the defaults
+OPTION_DEFAULTS = {"paths": "even", "gate_activation": "sigmoid", "readout_activation": "silu"}
+OPTION_CHOICES = {"paths": ("even", "all"), "gate_activation": ("sigmoid", "silu"),
+                  "readout_activation": ("silu", "none")}
+OPTION_KEYS = ("paths", "gate_activation", "residual", "readout_activation", "radial_frequencies")
 INTERACTIONS = ("tensor", "product")
 MAX_CORRELATION = 4
 
@@ -112,6 +117,16 @@ def parse_header(lines, what="model header"):
                 if len(vals) != 1:
                     raise ValueError("needs one integer")
                 hyper[key] = int(vals[0])
+            elif key in OPTION_CHOICES:
+                if len(vals) != 1 or vals[0] not in OPTION_CHOICES[key]:
+                    raise ValueError("needs one of %s" % ", ".join("`%s`" % v for v in OPTION_CHOICES[key]))
+                hyper[key] = vals[0]
+            elif key == "residual":
+                if not vals or any(v not in ("0", "1") for v in vals):
+                    raise ValueError("needs one 0 or 1 per layer")
+                hyper[key] = [int(v) for v in vals]
+            elif key == "radial_frequencies":
+                hyper[key] = [float(v) for v in vals]
             elif key == "interaction":
                 if len(vals) != 1 or vals[0] not in INTERACTIONS:
                     raise ValueError("needs `tensor` or `product`")
@@ -155,6 +170,15 @@ def check_hyper(hyper, what="hyperparameters"):
     numbers = [hyper[k] for k in FLOAT_KEYS] + hyper["energy_shift"] + hyper["energy_scale"]
     if not all(math.isfinite(v) for v in numbers):
         raise ValueError("%s: non-finite number" % what)
+    if "residual" in hyper and len(hyper["residual"]) != hyper["layers"]:
+        raise ValueError("%s: `residual` needs %d flags (one per layer)" % (what, hyper["layers"]))
+    if "radial_frequencies" in hyper:
+        w = hyper["radial_frequencies"]
+        if len(w) != hyper["radial_basis"] or not all(math.isfinite(v) and v > 0.0 for v in w):
+            raise ValueError("%s: `radial_frequencies` needs %d positive numbers" % (what, hyper["radial_basis"]))
+    if interaction(hyper) == "product" and any(k in hyper for k in OPTION_KEYS):
+        raise ValueError("%s: key `%s` needs `interaction tensor`"
+                         % (what, next(k for k in OPTION_KEYS if k in hyper)))
     if interaction(hyper) == "product":
         for key in PRODUCT_KEYS:
             if key not in hyper:
@@ -176,7 +200,17 @@ def interaction(hyper):
 
 def file_version(hyper):
     """Writers use the oldest format that can hold the model: 1 for a tensor-family model without a baseline, else 2."""
-    return 1 if interaction(hyper) == "tensor" and not hyper.get("baseline") else 2
+    plain = interaction(hyper) == "tensor" and not hyper.get("baseline")
+    return 1 if plain and not any(k in hyper for k in OPTION_KEYS) else 2
+
+
+def option(hyper, key):
+    """A model option (docs/model.md, "Model options"): the header's value or the default."""
+    if key == "residual":
+        return hyper.get(key, [1] * hyper["layers"])
+    if key == "radial_frequencies":
+        return hyper.get(key, [math.pi * n for n in range(1, hyper["radial_basis"] + 1)])
+    return hyper.get(key, OPTION_DEFAULTS[key])
 
 
 def format_header(hyper, meta=()):
@@ -199,6 +233,11 @@ def format_header(hyper, meta=()):
     if interaction(hyper) == "product":
         out.append("interaction product")
         out += ["%s %d" % (key, hyper[key]) for key in PRODUCT_KEYS]
+    for key in OPTION_KEYS:
+        if key in hyper:
+            v = hyper[key]
+            out.append("%s %s" % (key, v if isinstance(v, str) else " ".join(
+                str(x) if key == "residual" else fmt(x) for x in v)))
     out += ["baseline " + b for b in hyper.get("baseline", [])]
     out += ["meta " + m for m in meta]
     return out
@@ -226,10 +265,16 @@ def conv_l3_max(hyper, t):
     return hyper["l_max"] if interaction(hyper) == "product" else layer_degrees(hyper, t)[1]
 
 
-def layer_paths(L, lin, lout):
-    """Valid even paths (l1, l2, l3), ordered by l3, then l1, then l2."""
+def layer_paths(L, lin, lout, odd=False):
+    """Valid paths (l1, l2, l3), ordered by l3, then l1, then l2: the even ones, and with odd=True (`paths all`)
+    also those with l1 + l2 + l3 odd."""
     return [(l1, l2, l3) for l3 in range(lout + 1) for l1 in range(lin + 1) for l2 in range(L + 1)
-            if abs(l1 - l2) <= l3 <= l1 + l2 and (l1 + l2 + l3) % 2 == 0]
+            if abs(l1 - l2) <= l3 <= l1 + l2 and (odd or (l1 + l2 + l3) % 2 == 0)]
+
+
+def model_paths(hyper, t):
+    lin = layer_degrees(hyper, t)[0]
+    return layer_paths(hyper["l_max"], lin, conv_l3_max(hyper, t), option(hyper, "paths") == "all")
 
 
 def param_shapes(hyper):
@@ -240,7 +285,7 @@ def param_shapes(hyper):
     product = interaction(hyper) == "product"
     for t in range(T):
         lin, lout = layer_degrees(hyper, t)
-        P = layer_paths(L, lin, conv_l3_max(hyper, t))
+        P = model_paths(hyper, t)
         cout = lambda l: C + C * lout if l == 0 else C
         n_l = lambda l: sum(1 for p in P if p[2] == l)
         shapes += [("layer%d.up%d" % (t, l), (C, C)) for l in range(lin + 1)]
@@ -304,7 +349,7 @@ def parse_model(data, name="model"):
     body = data[:pos + 1].decode("utf-8").split("\n")[1:]
     first_param = next((k for k, ln in enumerate(body) if ln.split()[:1] == ["param"]), len(body))
     keys = [ln.split()[0] for ln in body[:first_param] if ln.split()]
-    new_keys = [k for k in ("interaction", "baseline") + PRODUCT_KEYS if k in keys]
+    new_keys = [k for k in ("interaction", "baseline") + PRODUCT_KEYS + OPTION_KEYS if k in keys]
     if version == 1 and new_keys:
         raise ValueError("%s: key `%s` needs format version 2" % (name, new_keys[0]))
     hyper, meta = parse_header(body[:first_param], name + " header")
@@ -451,6 +496,42 @@ def gaunt(l1, l2, l3):
         g = np.einsum("q,qa,qb,qc->abc", w, blk(l1), blk(l2), blk(l3))
         _GAUNT_CACHE[key] = math.sqrt(2 * l3 + 1) * g / np.sqrt(np.sum(g * g))
     return _GAUNT_CACHE[key]
+
+
+_ODD_CACHE = {}
+
+
+def sph_harm_gradient(L, u):
+    """dY_lm(r / |r|)/dr at the unit vectors u (..., 3) -> (..., (L+1)^2, 3), by complex step (Y is a polynomial of
+    u and r / |r| is complex-analytic, so this is exact to rounding)."""
+    h = 1e-30
+    out = []
+    for k in range(3):
+        r = u.astype(complex)
+        r[..., k] += 1j * h
+        n = np.sqrt(r[..., 0] ** 2 + r[..., 1] ** 2 + r[..., 2] ** 2)
+        out.append(np.imag(real_sph_harm(L, r / n[..., None])) / h)
+    return np.stack(out, axis=-1)
+
+
+def odd_coupling(l1, l2, l3):
+    """Path with l1 + l2 + l3 odd: G = sqrt(2 l3 + 1) g / ||g||_F with
+    g = (1/4pi) int Y_l1m1 u . (grad Y_l2m2 x grad Y_l3m3) dOmega (docs/model.md, "Coupling coefficients")."""
+    key = (l1, l2, l3)
+    if key not in _ODD_CACHE:
+        L = max(key)
+        pts, w = sphere_quadrature(l1 + l2 + l3 + 3)
+        Y = real_sph_harm(L, pts)
+        dY = sph_harm_gradient(L, pts)
+        blk = lambda l: slice(l * l, (l + 1) * (l + 1))
+        cross = np.cross(dY[:, blk(l2), None, :], dY[:, None, blk(l3), :])           # (q, m2, m3, 3)
+        g = np.einsum("q,qa,qbcx,qx->abc", w, Y[:, blk(l1)], cross, pts)
+        _ODD_CACHE[key] = math.sqrt(2 * l3 + 1) * g / np.sqrt(np.sum(g * g))
+    return _ODD_CACHE[key]
+
+
+def coupling(l1, l2, l3):
+    return gaunt(l1, l2, l3) if (l1 + l2 + l3) % 2 == 0 else odd_coupling(l1, l2, l3)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -637,8 +718,8 @@ def evaluate_edges(model, species, i, j, rvec):
     x = r / c
     fenv = (1.0 - (p_env + 1) * (p_env + 2) / 2.0 * x ** p_env + p_env * (p_env + 2) * x ** (p_env + 1)
             - p_env * (p_env + 1) / 2.0 * x ** (p_env + 2))
-    n = np.arange(1, hp["radial_basis"] + 1)
-    basis = (np.sqrt(2.0 / c)[:, None] * np.sin(n * math.pi * r[..., None] / c[:, None]) / r[..., None]
+    freq = np.asarray(option(hp, "radial_frequencies"))
+    basis = (np.sqrt(2.0 / c)[:, None] * np.sin(freq * r[..., None] / c[:, None]) / r[..., None]
              * fenv[..., None])                                                        # (B, E, N_b)
     # scatter matrix: sum over edges into the receiving atom i
     M = np.zeros((N, E))
@@ -648,7 +729,7 @@ def evaluate_edges(model, species, i, j, rvec):
     product = interaction(hp) == "product"
     for t in range(T):
         lin, lout = layer_degrees(hp, t)
-        paths = layer_paths(L, lin, conv_l3_max(hp, t))
+        paths = model_paths(hp, t)
         pre = "layer%d." % t
         # 1. up-projection
         xf = {l: h[l] @ P[pre + "up%d" % l].T for l in range(lin + 1)}
@@ -662,7 +743,7 @@ def evaluate_edges(model, species, i, j, rvec):
         a = []
         xj = {l: xf[l][:, j] for l in xf}                                              # (B, E, 2l+1, C)
         for p, (l1, l2, l3) in enumerate(paths):
-            G = gaunt(l1, l2, l3)                                                      # (m1, m2, m3)
+            G = coupling(l1, l2, l3)                                                   # (m1, m2, m3)
             Gq = G.transpose(1, 2, 0).reshape(2 * l2 + 1, -1)                          # (m2, m3*m1)
             YG = (Y[..., l2 * l2:(l2 + 1) ** 2] @ Gq).reshape(B, E, 2 * l3 + 1, 2 * l1 + 1)
             msg = (YG @ xj[l1]) * R[:, :, p, None, :]                                  # (B, E, m3, C)
@@ -687,13 +768,17 @@ def evaluate_edges(model, species, i, j, rvec):
             if l3 <= lin:   # K[s_i] per atom: (B, N, m, C) @ (1, N, C, C_out)
                 y[l3] = y[l3] + h[l3] @ P[pre + "self%d" % l3][species].transpose(0, 2, 1)[None]
         # 4. gate
+        gate = sigmoid if option(hp, "gate_activation") == "sigmoid" else silu
         o = {0: silu(y[0][..., :C])}
         for l in range(1, lout + 1):
-            o[l] = sigmoid(y[0][..., C + (l - 1) * C:C + l * C]) * y[l]
-        # 5. residual (degrees only in h^(t) are dropped)
-        h = {l: (h[l] + o[l]) if l in h else o[l] for l in o}
+            o[l] = gate(y[0][..., C + (l - 1) * C:C + l * C]) * y[l]
+        # 5. residual (degrees only in h^(t) are dropped; none in a layer whose `residual` flag is 0)
+        res = option(hp, "residual")[t]
+        h = {l: (h[l] + o[l]) if (res and l in h) else o[l] for l in o}
 
-    hid = silu(h[0][:, :, 0, :] @ P["readout.hidden"].T)                               # (B, N, C_r)
+    hid = h[0][:, :, 0, :] @ P["readout.hidden"].T                                     # (B, N, C_r)
+    if option(hp, "readout_activation") == "silu":
+        hid = silu(hid)
     mu = np.asarray(hp["energy_shift"])[species]
     sigma = np.asarray(hp["energy_scale"])[species]
     return mu + sigma * (hid @ P["readout.out"])
@@ -947,6 +1032,45 @@ def selftest_gaunt(chk, rng):
               1e-13)
 
 
+def selftest_odd_coupling(chk, rng):
+    """Odd paths (`paths all`): rotation-equivariant, sign-flipping under reflections, norm sqrt(2 l3 + 1), and
+    antisymmetric in (m2, m3) when l2 = l3 (a cross product)."""
+    L = 3
+    odd = [p for p in layer_paths(L, L, L, odd=True) if sum(p) % 2]
+    for reflect in (False, True):
+        R = random_rotation(rng, reflect)
+        D = {l: wigner_d(l, R, rng)[0] for l in range(L + 1)}
+        worst = 0.0
+        for (l1, l2, l3) in odd:
+            G = odd_coupling(l1, l2, l3)
+            GR = np.einsum("ai,bj,ck,ijk->abc", D[l1], D[l2], D[l3], G)
+            worst = max(worst, np.max(np.abs(GR - (-G if reflect else G))))
+        chk.check("odd paths l <= 3: D1 D2 D3 G = %sG (reflect=%s)" % ("-" if reflect else "", reflect), worst, 1e-12)
+    chk.check("odd paths: ||G||_F = sqrt(2 l3 + 1)",
+              max(abs(np.sqrt(np.sum(odd_coupling(*p) ** 2)) - math.sqrt(2 * p[2] + 1)) for p in odd), 1e-13)
+    chk.check("odd paths (1, l, l): antisymmetric in (m2, m3)",
+              max(np.max(np.abs(odd_coupling(1, l, l) + odd_coupling(1, l, l).transpose(0, 2, 1)))
+                  for l in range(1, L + 1)), 1e-13)
+    # (1, 1, 1) is the cross product: G[a, b, c] = sqrt(3)/sqrt(6) * epsilon in the (y, z, x) order of Y_1
+    eps = np.zeros((3, 3, 3))
+    for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1)):
+        eps[a, b, c], eps[a, c, b] = 1.0, -1.0
+    chk.check("G(1, 1, 1) = epsilon / sqrt(2)", np.max(np.abs(odd_coupling(1, 1, 1) - eps / math.sqrt(2))), 1e-13)
+
+
+def selftest_option_hypers():
+    """Models with the options of imported NequIP models (docs/model.md, "Model options")."""
+    base = dict(units="metal", r_min=0.5, radial_basis=5, envelope_p=6, readout_hidden=4, avg_num_neighbors=7.0)
+    return [
+        dict(base, species=["H", "O"], r_cut=3.6, pair_cutoff=[], l_max=2, channels=3, layers=3,
+             radial_hidden=[5], energy_shift=[-0.5, -2.0], energy_scale=[0.7, 1.3], paths="all",
+             gate_activation="silu", residual=[0, 1, 1], readout_activation="none",
+             radial_frequencies=[2.9, 6.5, 9.1, 12.9, 15.3]),
+        dict(base, species=["O"], r_cut=3.4, pair_cutoff=[], l_max=3, channels=2, layers=2, radial_hidden=[4],
+             energy_shift=[-1.0], energy_scale=[0.9], paths="all", residual=[1, 0]),
+    ]
+
+
 def equivariant_dimension(lam, L):
     """Multiplicity of degree L in the symmetric products of A^l1 ... A^lnu (degree multiset lam), counted on the
     complex weights: #(monomials of total weight L) - #(total weight L + 1).  With sum(lam) + L even every SO(3)
@@ -1169,7 +1293,8 @@ def selftest_model(chk, rng, hyper, seed, tmpdir):
             W6 = np.array([0.5 * (W[a, b] + W[b, a]) for a, b in VOIGT])
             chk.check("%s: virial = sum_k x_k (outer) F_k" % name, np.max(np.abs(W6 - res["virial"])) / vs, 1e-12)
         # invariance: rotation/reflection, translation, permutation
-        for reflect in (False, True):
+        # (`paths all`: odd paths make the model rotation- but not reflection-invariant)
+        for reflect in (False,) if option(hyper, "paths") == "all" else (False, True):
             R = random_rotation(rng, reflect)
             t = rng.normal(size=3) * 3.0
             perm = rng.permutation(n)
@@ -1257,6 +1382,15 @@ def selftest():
                      hyper["layers"]))
             selftest_model(chk, prng, hyper, 300 + k, tmp)
             selftest_cutoff(chk, hyper, 400 + k)
+        # model options (their own random stream: the checks above stay as they were)
+        orng = np.random.default_rng(777)
+        print("odd coupling tensors")
+        selftest_odd_coupling(chk, orng)
+        for k, hyper in enumerate(selftest_option_hypers()):
+            print("model with options: l_max %d, %d layers, %s" % (hyper["l_max"], hyper["layers"],
+                                                                 ", ".join(key for key in OPTION_KEYS if key in hyper)))
+            selftest_model(chk, orng, hyper, 500 + k, tmp)
+            selftest_cutoff(chk, hyper, 600 + k)
     print("selftest: %d failed (%.1f s)" % (chk.failed, time.time() - t0))
     return 1 if chk.failed else 0
 
