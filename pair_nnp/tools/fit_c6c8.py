@@ -87,8 +87,10 @@ def pair_columns(species_of, pos, cell, n_species, edges, powers=(6, 8)):
     ncol = len(col)
     energy, virial, forces = np.zeros((nsh, ncol)), np.zeros((nsh, ncol, 6)), np.zeros((nsh, ncol, nat, 3))
     inv = np.linalg.inv(cell)
+    frac = pos @ inv
+    pos = (frac - np.floor(frac)) @ cell  # wrapped into the cell: frames may hold unwrapped positions (NaCl(aq) does)
     widths = 1.0 / np.linalg.norm(inv, axis=0)  # perpendicular widths of the cell
-    m = [int(math.ceil(r_out / w)) for w in widths]
+    m = [int(math.ceil(r_out / w)) + 1 for w in widths]  # wrapped differences span (-1, 1) cells
     pt = ptype[np.ix_(species_of, species_of)]
     parts = []
     for shift in itertools.product(*(range(-k, k + 1) for k in m)):
@@ -155,6 +157,8 @@ def main():
     ap.add_argument("--r-full", type=float, default=5.0)
     ap.add_argument("--test-every", type=int, default=5)
     ap.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all)")
+    ap.add_argument("--force-weight", type=float, default=1.0,
+                    help="weight of the force rows relative to the virial rows (0: fit virials and energies only)")
     ap.add_argument("--s8", type=float, default=0.792, help="D3's s8 of the functional (revPBE0, zero damping: 0.792)")
     ap.add_argument("--free-c8", action="store_true",
                     help="fit C8 freely (default: C8_ij = s8 * 3 * r2r4_i * r2r4_j * C6_ij, D3's own ratio, so one "
@@ -216,7 +220,8 @@ def main():
     se = np.sqrt(np.mean((y_e[tr] / nat[tr]) ** 2))
     ff = np.concatenate([y_f[k] for k in range(nf) if tr[k]])
     sf = np.sqrt(np.mean(ff ** 2))
-    wf = math.sqrt(6 * tr.sum() / len(ff))  # the force block's total weight equal to the virial block's
+    # the force block's total weight --force-weight times the virial block's
+    wf = math.sqrt(o.force_weight * 6 * tr.sum() / len(ff))
     for k in np.nonzero(tr)[0]:
         e, v, f = upto(k, o.d3_cutoff, False)
         rows += [v @ tie / sv, (e @ tie)[None] / nat[k] / se, f @ tie * wf / sf]
