@@ -90,7 +90,8 @@ def pair_columns(species_of, pos, cell, n_species, edges, powers=(6, 8)):
     frac = pos @ inv
     pos = (frac - np.floor(frac)) @ cell  # wrapped into the cell: frames may hold unwrapped positions (NaCl(aq) does)
     widths = 1.0 / np.linalg.norm(inv, axis=0)  # perpendicular widths of the cell
-    m = [int(math.ceil(r_out / w)) + 1 for w in widths]  # wrapped differences span (-1, 1) cells
+    # wrapped fractional differences s lie in (-1, 1), and |s + n| * width < r_out needs |n| <= ceil(r_out / width)
+    m = [int(math.ceil(r_out / w)) for w in widths]
     pt = ptype[np.ix_(species_of, species_of)]
     parts = []
     for shift in itertools.product(*(range(-k, k + 1) for k in m)):
@@ -157,6 +158,7 @@ def main():
     ap.add_argument("--r-full", type=float, default=5.0)
     ap.add_argument("--test-every", type=int, default=5)
     ap.add_argument("--frames", type=int, default=0, help="use only the first N frames (0: all)")
+    ap.add_argument("--every", type=int, default=1, help="use every K-th frame only")
     ap.add_argument("--force-weight", type=float, default=1.0,
                     help="weight of the force rows relative to the virial rows (0: fit virials and energies only)")
     ap.add_argument("--s8", type=float, default=0.792, help="D3's s8 of the functional (revPBE0, zero damping: 0.792)")
@@ -174,6 +176,8 @@ def main():
     for k, (sym, pos, cell) in enumerate(read_extxyz(o.data)):
         if o.frames and k >= o.frames:
             break
+        if k % o.every:
+            continue
         spc = np.array([sp[s] for s in sym])
         pairs, col, e, v, f = pair_columns(spc, pos, cell, len(o.species), edges)
         S_e.append(e)
@@ -188,7 +192,7 @@ def main():
         y_f.append((fl - fs).reshape(-1))
         vol.append(abs(np.linalg.det(cell)))
         nat.append(len(pos))
-        is_test.append(k % o.test_every == o.test_every - 1)
+        is_test.append(len(nat) % o.test_every == 0)
     nf = len(S_e)
     y_e, y_v, vol, nat, is_test = np.array(y_e), np.array(y_v), np.array(vol), np.array(nat), np.array(is_test)
 

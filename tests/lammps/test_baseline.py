@@ -246,9 +246,9 @@ def c6c8_reference(line, species_of, pos, cell):
     C8 = np.array([[coef[(a, b)][1] for b in species_of] for a in species_of])
     pos, cell = np.array(pos), np.array(cell)
     frac = pos @ np.linalg.inv(cell)
-    pos = (frac - np.floor(frac)) @ cell  # wrapped: differences then span (-1, 1) cells
+    pos = (frac - np.floor(frac)) @ cell  # wrapped: fractional differences s in (-1, 1), |s + n| w < rc: |n| <= m
     widths = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
-    m = [int(math.ceil(rc / w)) + 1 for w in widths]
+    m = [int(math.ceil(rc / w)) for w in widths]
     n = len(pos)
     energy, forces, W = 0.0, np.zeros((n, 3)), np.zeros((3, 3))
     for shift in itertools.product(*(range(-k, k + 1) for k in m)):
