@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fit the coefficients of a `baseline c6c8` line (docs/model.md, "Baselines") to D3's long-range part.
 
-    fit_c6c8.py DATA.extxyz D3_LONG_CACHE D3_SHORT_CACHE --species H O [--r-fit 5] [--cutoff 12]
-                [--r-zero 3] [--r-full 5] [--test-every 5]
+    fit_c6c8.py DATA.extxyz D3_LONG_CACHE D3_SHORT_CACHE --species H O [--cutoff 6] [--r-fit 5] [--d3-cutoff 12]
+                [--r-zero 3] [--r-full 5] [--test-every 5] [--every K] [--force-weight 1] [--free-c8]
 
 D3_LONG_CACHE and D3_SHORT_CACHE are nnp-baseline caches of the same data for `baseline d3 zero revpbe0 12 10` and
 `baseline d3 zero revpbe0 5 10` (LAMMPS's dispersion/d3). Their difference is the part of D3 beyond 5 A, which a 5 A
@@ -15,8 +15,9 @@ coordination number, and beyond 5 A it also carries the CN-dependent C6 of every
 fixed coefficients that reproduce the long-range virial (the pressure that sets the density) of the actual frames,
 using nothing but LAMMPS's D3 as reference (this project re-implements no part of D3).
 
-Prints the baseline line, then per data split the RMS and mean of the target and of the residual for energy
-(meV/atom), pressure (bar) and forces (meV/A).
+Prints the baseline line, then for the held-out and all frames D3's part (pressure, energy, forces) and, per cutoff
+CUT, the c6c8 term's part beyond r_fit with explicit pairs to CUT, without and with LAMMPS's homogeneous tail beyond
+CUT (which the LAMMPS lines always add): means and per-frame RMS differences.
 Units: eV, Angstrom; C6 in eV A^6, C8 in eV A^8.
 """
 import argparse
