@@ -90,6 +90,15 @@ typedef struct {
   double kspace_accuracy;         /* relative force accuracy of pppm */
   double charge[NNP_MAX_SPECIES]; /* e, per model species */
   double coul_dielectric;         /* relative permittivity eps (LAMMPS `dielectric EPS`: q_i q_j / (eps r)); 0: 1 */
+  /* 1: fixed-coefficient damped dispersion, E_ij(r) = -S(r) (C6_ij / r^6 + C8_ij / r^8) for r < c6c8_cutoff, S a
+   * quintic switch from 0 at c6c8_r_zero to 1 at c6c8_r_full, plus LAMMPS's homogeneous tail correction beyond the
+   * cutoff; LAMMPS evaluates it as pair_style born (A = 0, tail yes) + pair_style table (the damping, from the file
+   * nnp_baseline_c6c8_table writes); form version c6c8_version (docs/model.md, "Baselines") */
+  int c6c8;
+  int c6c8_version;
+  double c6c8_r_zero, c6c8_r_full, c6c8_cutoff; /* Angstrom */
+  double c6[NNP_MAX_SPECIES][NNP_MAX_SPECIES];  /* eV A^6, symmetric, per species pair */
+  double c8[NNP_MAX_SPECIES][NNP_MAX_SPECIES];  /* eV A^8, symmetric */
 } nnp_baseline;
 
 /* Options that imported NequIP models need (docs/model.md, "Model options"; docs/nequip.md). All zero: the
@@ -177,6 +186,20 @@ NNP_API size_t nnp_baseline_format(const nnp_hyper *h, char *buf, size_t size);
  * else a loop over ${elements} (for potentials/NAME.lammps). Returns the length it needs, like snprintf. */
 NNP_API size_t nnp_baseline_lammps_lines(const nnp_hyper *h, const char *nnp_options, const char *model,
                                          const char *elements, int elements_are_species, char *buf, size_t size);
+/* The c6c8 term (h->baseline.c6c8): its pair_coeff lines read the table file named by the LAMMPS variable
+ * nnp_c6c8_table. With a model (the include file) the lines define it as MODEL.c6c8-HASH.table unless it is set
+ * already (an index variable); without one the caller defines it. The table file's text: one section per ordered
+ * species pair (keyword A_B), nnp_baseline_c6c8_points(h) points from NNP_C6C8_TABLE_R_LO to R_FULL, written
+ * with 17 digits. Returns the length it needs, like snprintf (about 0.3 MB per section). */
+#define NNP_C6C8_TABLE_R_LO 0.05 /* Angstrom: LAMMPS's table style stops a run with a pair closer than this */
+NNP_API size_t nnp_baseline_c6c8_table(const nnp_hyper *h, char *buf, size_t size);
+NNP_API int nnp_baseline_c6c8_points(const nnp_hyper *h);
+/* MODEL.c6c8-HASH.table (HASH: FNV-1a of the canonical c6c8 line): the table next to a model, named by what it
+ * holds so that a stale table is never read. Returns the length it needs. */
+NNP_API size_t nnp_baseline_c6c8_table_name(const nnp_hyper *h, const char *model, char *buf, size_t size);
+/* The table's part of the c6c8 term for species si, sj at r (Angstrom): (1 - S(r)) (C6/r^6 + C8/r^8) (eV), which
+ * damps LAMMPS's born -(C6/r^6 + C8/r^8) inside R_FULL; -dE/dr (eV/A) in *force. */
+NNP_API double nnp_baseline_c6c8_table_pair(const nnp_baseline *b, int si, int sj, double r, double *force);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Graphs: atoms, ghosts and neighbour lists                                                                        */

@@ -51,6 +51,56 @@ def init(o, d, name, extra):
     return run([o.nnp_init, name + ".txt", name + ".nnp"], d)
 
 
+def c6c8_formula(r, r0, r1, c6, c8):
+    """The table's part (1 - S(r)) (C6/r^6 + C8/r^8) and -dE/dr, S the quintic switch (docs/model.md), written
+    independently of baseline.c (expanded polynomial, powers by **)."""
+    if r >= r1:
+        return 0.0, 0.0, 0.0
+    w = r1 - r0
+    x = max((r - r0) / w, 0.0)
+    keep = (1 - x) ** 3 * (1 + 3 * x + 6 * x ** 2)  # 1 - (10 x^3 - 15 x^4 + 6 x^5), factorised: no cancellation
+    dS = 30 * x ** 2 * (1 - x) ** 2 / w  # factorised (the expanded form cancels near x = 1)
+    e = keep * (c6 * r ** -6 + c8 * r ** -8)
+    f1, f2 = dS * (c6 * r ** -6 + c8 * r ** -8), keep * (6 * c6 * r ** -7 + 8 * c8 * r ** -9)
+    return e, f1 + f2, abs(f1) + abs(f2)
+
+
+def check_c6c8_table(path, line):
+    """Every point of every section of the table nnp-baseline wrote equals the formula. Both evaluate the same float64
+    expression in a different order: a few ulps per point of the point's |E|, and of |dS/dr disp| + |(1-S) disp'|
+    for F (F is their difference, and cancels where it changes sign), with a floor of 1e-12 eV, eV/A where the
+    switch makes them vanish. 1e-12 relative holds with a margin of ~1000; a wrong exponent, coefficient, switch or
+    pair is >= 1e-3 of it."""
+    t = line.split()
+    r0, r1, rc = float(t[3]), float(t[4]), float(t[5])
+    coef = {}
+    for tok in t[6:]:
+        ab, c6, c8 = tok.split(":")
+        a, b = ab.split("-")
+        coef[a + "_" + b] = coef[b + "_" + a] = (float(c6), float(c8))
+    with open(path) as f:
+        text = f.read()
+    check(line in text, "c6c8 table: its header holds the line")
+    blocks = {}
+    lines = [x for x in text.splitlines() if x.strip() and not x.startswith("#")]
+    i = 0
+    while i < len(lines):
+        key, spec = lines[i].split(), lines[i + 1].split()
+        n, lo, hi = int(spec[1]), float(spec[3]), float(spec[4])
+        blocks[key[0]] = (lo, hi, [[float(v) for v in x.split()] for x in lines[i + 2:i + 2 + n]])
+        i += 2 + n
+    check(sorted(blocks) == sorted(coef), "c6c8 table: one section per ordered species pair (%s)" % sorted(blocks))
+    for key, (lo, hi, rows) in sorted(blocks.items()):
+        c6, c8 = coef[key]
+        want = [c6c8_formula(row[1], r0, r1, c6, c8) for row in rows]
+        de = max(abs(row[2] - w[0]) / max(abs(w[0]), 1e-12) for row, w in zip(rows, want))
+        df = max(abs(row[3] - w[1]) / max(w[2], 1e-12) for row, w in zip(rows, want))
+        grid = max(abs(row[1] - (lo + (hi - lo) * k / (len(rows) - 1))) for k, row in enumerate(rows))
+        check(len(rows) == 5000 and lo == 0.05 and hi == r1 and grid < 1e-12 and de < 1e-12 and df < 1e-12,
+              "c6c8 table %s: %d points on [%g, %g] (the R grid), energies and forces = formula (relative %.2g, %.2g)"
+              % (key, len(rows), lo, hi, de, df))
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("nnp-init", "nnp-eval", "nnp-baseline", "nnp-train", "workdir", "source"):
@@ -134,10 +184,40 @@ def main():
            "baseline lj 1 2\n": "unknown baseline term 'lj'",
            "baseline coulomb 10 1e-6 O:-0.834 H:0.417 dielectric 0.5\n": "dielectric '0.5'",
            "baseline coulomb 10 1e-6 O:-0.834 H:0.417 dielectric\n": "one El:charge per species",
-           "baseline coulomb 10 1e-6 O:-0.834 dielectric 78\n": "one El:charge per species"}
+           "baseline coulomb 10 1e-6 O:-0.834 dielectric 78\n": "one El:charge per species",
+           "baseline c6c8 2 3 5 12 O-O:6:30 O-H:3:11 H-H:2:5\n": "form version '2'",
+           "baseline c6c8 1 3 5 12 O-O:6:30 O-H:3:11\n": "one A-B:C6:C8 per species pair (3)",
+           "baseline c6c8 1 5 3 12 O-O:6:30 O-H:3:11 H-H:2:5\n": "1 <= R_ZERO < R_FULL <= CUTOFF",
+           "baseline c6c8 1 3 5 4 O-O:6:30 O-H:3:11 H-H:2:5\n": "1 <= R_ZERO < R_FULL <= CUTOFF",
+           "baseline c6c8 1 0.5 5 12 O-O:6:30 O-H:3:11 H-H:2:5\n": "1 <= R_ZERO < R_FULL <= CUTOFF",
+           "baseline c6c8 1 3 5 12 O-O:6:30 O-H:3:11 H-H:2\n": "is not A-B:C6:C8",
+           "baseline c6c8 1 3 5 12 O-O:6:30 O-H:3:11 H-Na:2:5\n": "'Na' is not a species",
+           "baseline c6c8 1 3 5 12 O-O:6:30 H-O:3:11 O-H:2:5\n": "pair O-H is given twice",
+           "baseline c6c8 1 3 5 12 O-O:6:30 O-H:3:x H-H:2:5\n": "coefficients '3:x' of O-H",
+           "baseline c6c8 1 3 5 12 O-O:6:30 O-H:3:11 H-H:2:5\nbaseline c6c8 1 3 5 12 O-O:6:30 O-H:3:11 H-H:2:5\n":
+               "c6c8 is declared twice"}
     for line, want in bad.items():
         rc, out = init(o, d, "bad", line)
         check(rc != 0 and want in out, "nnp-init refuses %r: %s" % (line.strip(), out.strip()[-120:]))
+
+    # c6c8: canonical line, LAMMPS lines, and the table file against an independent evaluation of the formula
+    c6c8 = "baseline c6c8 1 3.0 5 12.0 H-H:1.8:4.85 O-O:6.45:28.87 H-O:3.21:11.12\n"
+    rc, out = init(o, d, "c6c8", c6c8)
+    with open(os.path.join(d, "c6c8.nnp")) as f:
+        text = f.read()
+    line = "baseline c6c8 1 3 5 12 O-O:6.45:28.87 O-H:3.21:11.12 H-H:1.8:4.85"
+    check(rc == 0 and line + "\n" in text, "c6c8: the line is canonical (species-order pairs, shortest numbers)")
+    rc, out = run([o.nnp_baseline, "--lammps", "c6c8.nnp"], d)
+    tables = [f for f in os.listdir(d) if f.startswith("c6c8.nnp.c6c8-") and f.endswith(".table")]
+    check(rc == 0 and "pair_style hybrid/overlay nnp ${nnp_options} born 12 table spline 5000\n" in out and
+          'if "${nnp_ti} <= ${nnp_tj} && ${nnp_ei}_${nnp_ej} == H_O" then "pair_coeff ${nnp_ti} ${nnp_tj} born 0 1 0 '
+          '3.21 -11.12" "pair_coeff ${nnp_ti} ${nnp_tj} table ${nnp_c6c8_table} H_O 5"' in out and
+          "pair_modify pair born tail yes\n" in out and
+          "variable nnp_c6c8_table index ${model}.c6c8-" in out and len(tables) == 1 and tables[0][9:] in out,
+          "--lammps: born (A = 0, tail) + table sub-styles, pair_coeff per type pair from ${elements}, the table "
+          "written next to the model under the name the lines read")
+    if tables:
+        check_c6c8_table(os.path.join(d, tables[0]), line)
 
     # the model reader: a damaged baseline line (checksum recomputed) is refused with its line number
     with open(os.path.join(d, "both.nnp")) as f:

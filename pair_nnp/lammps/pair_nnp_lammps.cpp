@@ -310,9 +310,9 @@ void PairNNP::init_style() {
 
 /* A model trained on top of a baseline (docs/model.md, "Baselines") gives the physical forces only together with
  * it: refuse a run that lacks any of its LAMMPS lines, and name them. What is checked: the sub-styles
- * dispersion/d3 and coul/long exist (coul/long with the model's cutoff), kspace pppm with the model's accuracy,
- * and every atom of a type mapped to a species carries that species' charge. D3's damping, functional and cutoffs
- * are not visible from here (dispersion/d3 does not export them). `baseline ignore` skips the check. */
+ * dispersion/d3, born + table (c6c8) and coul/long exist (coul/long with the model's cutoff), kspace pppm with the
+ * model's accuracy, and every atom of a type mapped to a species carries that species' charge. D3's damping, functional
+ * and cutoffs are not visible from here (dispersion/d3 does not export them). `baseline ignore` skips the check. */
 void PairNNP::check_baseline() {
   const nnp_hyper *h = nnp_model_hyper(model);
   if (!nnp_baseline_present(h)) return;
@@ -327,6 +327,11 @@ void PairNNP::check_baseline() {
            "lacks it");
     else
       miss("the hybrid/overlay sub-style dispersion/d3");
+  }
+  if (b.c6c8) {
+    // the table's file and cutoffs are not checked: the include names the file by a hash of the c6c8 line
+    if (!force->pair_match("born", 1)) miss("the hybrid/overlay sub-style born (the c6c8 dispersion baseline)");
+    if (!force->pair_match("table", 1)) miss("the hybrid/overlay sub-style table (the c6c8 dispersion baseline)");
   }
   if (b.coulomb) {
     Pair *coul = force->pair_match("coul/long", 1);

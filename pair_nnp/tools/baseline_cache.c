@@ -493,12 +493,29 @@ static void scratch_remove(scratch *s) {
     snprintf(p, sizeof p, "%s/f%ld.forces", s->dir, k);
     remove(p);
   }
-  const char *names[] = {"in.baseline", "energies.txt", "log.lammps"};
-  for (int i = 0; i < 3; ++i) {
+  const char *names[] = {"in.baseline", "energies.txt", "log.lammps", "c6c8.table"};
+  for (int i = 0; i < 4; ++i) {
     snprintf(p, sizeof p, "%s/%s", s->dir, names[i]);
     remove(p);
   }
   rmdir(s->dir);
+}
+
+/* The c6c8 term's table file (docs/model.md, "Baselines"), which the frames' lines read as ${nnp_c6c8_table}. */
+static int write_c6c8_table(const nnp_hyper *h, const scratch *s, FILE *in, char *msg, size_t ms) {
+  if (!h->baseline.c6c8) return 0;
+  size_t n = nnp_baseline_c6c8_table(h, NULL, 0);
+  char *table = malloc(n + 1), path[4500];
+  if (!table) return fail(msg, ms, "out of memory");
+  nnp_baseline_c6c8_table(h, table, n + 1);
+  snprintf(path, sizeof path, "%s/c6c8.table", s->dir);
+  FILE *f = fopen(path, "w");
+  int ok = f && fwrite(table, 1, n, f) == n;
+  ok = (f && fclose(f) == 0) && ok;
+  free(table);
+  if (!ok) return fail(msg, ms, "%s: cannot write", path);
+  fprintf(in, "variable nnp_c6c8_table string c6c8.table\n"); /* `clear` keeps variables */
+  return 0;
 }
 
 /* Writes one data file per frame and the input script; records atoms and rotations. */
@@ -519,7 +536,7 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
   FILE *in = fopen(in_path, "w");
   xyz_frame f;
   xyz_frame_init(&f);
-  int rc = in ? 0 : fail(msg, ms, "%s: cannot write", in_path), got;
+  int rc = in ? write_c6c8_table(h, s, in, msg, ms) : fail(msg, ms, "%s: cannot write", in_path), got = 0;
   int *species = NULL;
   size_t cap_frames = 0, cap_atoms = 0, atoms = 0;
   while (!rc && (got = xyz_reader_next(r, &f, &xe)) == 1) {

@@ -22,7 +22,8 @@ static const char usage_text[] =
     "       nnp-baseline MODEL.nnp DATA.extxyz... [--cache-dir DIR] [--lmp LMP] [--force]\n"
     "\n"
     "Computes the long-range baseline that a training configuration or a model declares (`baseline d3 ...`,\n"
-    "`baseline coulomb ...`) with LAMMPS for every frame of the data files, and caches energies, virials and forces\n"
+    "`baseline coulomb ...`, `baseline c6c8 ...`) with LAMMPS for every frame of the data files, and caches energies, "
+    "virials and forces\n"
     "next to each file (FILE.baseline-HASH, or in --cache-dir / the configuration's baseline_cache directory).\n"
     "nnp-train subtracts the cache from the labels; nnp-eval adds it to the model's predictions.\n"
     "\n"
@@ -34,7 +35,8 @@ static const char usage_text[] =
     "       nnp-baseline --lammps MODEL.nnp\n"
     "prints the model's force field for LAMMPS (potentials/NAME.lammps): pair_style (hybrid/overlay nnp + the\n"
     "baseline), pair_coeff, kspace_style and per-type charges, taking the model path and element list from the\n"
-    "LAMMPS variables `model` and `elements`.\n";
+    "LAMMPS variables `model` and `elements`. A model with a `baseline c6c8` line also gets its pair_style table\n"
+    "file written next to it (MODEL.c6c8-HASH.table), which the printed lines read.\n";
 
 #define MAX_DATA 64
 
@@ -142,12 +144,34 @@ static int one_file(const nnp_hyper *h, const char *data, const char *cache_dir,
   return 0;
 }
 
+/* The c6c8 term's table next to the model, where the include's lines look for it (MODEL.c6c8-HASH.table). */
+static int write_table_beside(const nnp_hyper *h, const char *model_path) {
+  if (!h->baseline.c6c8) return 0;
+  char path[4200];
+  if (nnp_baseline_c6c8_table_name(h, model_path, path, sizeof path) >= sizeof path)
+    return fprintf(stderr, "nnp-baseline: model path too long\n"), -1;
+  size_t n = nnp_baseline_c6c8_table(h, NULL, 0);
+  char *text = malloc(n + 1);
+  if (!text) return fprintf(stderr, "nnp-baseline: out of memory\n"), -1;
+  nnp_baseline_c6c8_table(h, text, n + 1);
+  FILE *f = fopen(path, "w");
+  int ok = f && fwrite(text, 1, n, f) == n;
+  ok = (f && fclose(f) == 0) && ok;
+  free(text);
+  if (!ok) return fprintf(stderr, "nnp-baseline: %s: cannot write the c6c8 table\n", path), -1;
+  return 0;
+}
+
 /* potentials/NAME.lammps: the model's whole force field, from the variables `model` and `elements`. */
 static int print_lammps(const char *model_path) {
   nnp_model *model = NULL;
   nnp_error err;
   if (nnp_model_read(model_path, &model, &err) != NNP_OK) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
   const nnp_hyper *h = nnp_model_hyper(model);
+  if (write_table_beside(h, model_path)) {
+    nnp_model_free(model);
+    return 1;
+  }
   char lines[16384], def[2048];
   nnp_baseline_lammps_lines(h, "${nnp_options}", "${model}", "${elements}", 0, lines, sizeof lines);
   nnp_baseline_format(h, def, sizeof def);
@@ -165,6 +189,9 @@ static int print_lammps(const char *model_path) {
     printf("%s", h->baseline.d3 ? "# pair_style dispersion/d3 needs LAMMPS >= 7 Feb 2024 (EXTRA-PAIR); LAMMPS 2021 "
                                   "(Debian bookworm) lacks it.\n"
                                 : "");
+    if (h->baseline.c6c8)
+      printf("# c6c8: pair_style table reads ${nnp_c6c8_table}, by default the table nnp-baseline --lammps wrote next "
+             "to the model\n# (set `variable nnp_c6c8_table string PATH` before the include to use another copy).\n");
   } else
     printf("# No baseline: the network is the whole potential.\n");
   printf("variable nnp_options index \"\"\n%s", lines);
@@ -197,8 +224,7 @@ int main(int argc, char **argv) {
     h = &cfg.hyper;
   }
   if (!nnp_baseline_present(h)) {
-    fprintf(stderr, "nnp-baseline: %s declares no baseline (no `baseline d3 ...` or `baseline coulomb ...` line)\n",
-            o.first);
+    fprintf(stderr, "nnp-baseline: %s declares no baseline (no `baseline d3|coulomb|c6c8 ...` line)\n", o.first);
     nnp_model_free(model);
     return 1;
   }

@@ -422,8 +422,10 @@ static void print_json(FILE *out, const eval_options *o, const nnp_hyper *h, con
   if (nnp_baseline_present(h)) {
     char def[2048];
     nnp_baseline_format(h, def, sizeof def);
-    def[strcspn(def, "\n")] = nnp_baseline_present(h) && h->baseline.d3 && h->baseline.coulomb ? ';' : '\0';
-    def[strcspn(def, "\n")] = '\0';
+    /* one line per term: joined with ';' into one JSON string */
+    size_t len = strlen(def);
+    while (len > 0 && def[len - 1] == '\n') def[--len] = '\0';
+    for (char *p = def; (p = strchr(p, '\n')) != NULL;) *p = ';';
     fputs(",\n  \"baseline\": ", out);
     json_string(out, def);
   }
