@@ -286,7 +286,7 @@ def c6c8_reference(line, species_of, pos, cell):
     return energy, [W[0, 0], W[1, 1], W[2, 2], W[0, 1], W[0, 2], W[1, 2]], forces.tolist()
 
 
-def read_cache(path):
+def read_cache_file(path):
     with open(path) as f:
         lines = f.read().splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("frames "))
@@ -325,7 +325,7 @@ def case_c6c8():
     caches = [f for f in os.listdir(d) if f.startswith("frames.extxyz.baseline-")]
     if not T.check(len(caches) == 1, "c6c8: one cache"):
         return 1
-    got = read_cache(os.path.join(d, caches[0]))
+    got = read_cache_file(os.path.join(d, caches[0]))
     # LAMMPS interpolates the table (pair_style table spline 5000: cubic splines in r^2, spacing h = 16/5000 A^2 to
     # R_FULL = 4 A). A cubic spline's error is ~h^4 f4/384 per pair; the steepest part is the undamped C8/r^8 the
     # table cancels at the O-H bond (1 A, f4 ~ 840 C8 / r^16 ~ 1e5 eV/A^8 here): ~3e-8 eV and ~1e-6 eV/A per O-H
