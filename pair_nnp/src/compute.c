@@ -39,7 +39,8 @@ struct nnp_workspace {
    * MLP only) the basis b and db/dr [E][2][N_b] */
   double *edge_Y, *edge_dY, *edge_b;
   double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *atom_e;
-  double *wt; /* transposed radial weights of every layer */
+  double *comb_store, *comb_scratch; /* layer step 3's forward state and adjoint scratch (product family) */
+  double *wt;                        /* transposed radial weights of every layer */
   size_t *wt_offset;
   thread_scratch *thr;
   double *thr_block;
@@ -89,6 +90,8 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->dmsg);
   free(ws->dpre);
   free(ws->atom_e);
+  free(ws->comb_store);
+  free(ws->comb_scratch);
   free(ws->thr_block);
   free(ws->edge_kind);
   free(ws->xf);
@@ -243,6 +246,12 @@ static int max_width(const nnp_model *m, int msg) {
   return best;
 }
 
+static size_t combine_store_total(const nnp_model *m) {
+  size_t s = 0;
+  for (int t = 0; t < m->h.layers; ++t) s += nnp_combine_store_width(m, t);
+  return s;
+}
+
 static size_t msg_stride_total(const nnp_model *m, int msg) {
   size_t s = 0;
   for (int t = 0; t < m->h.layers; ++t) s += (size_t)(msg ? m->layers[t].msg_width : m->layers[t].pre_width);
@@ -284,6 +293,8 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->dmsgf, n_local * (size_t)max_width(m, 1));
     GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
     GROW(ws->atom_e, n_local);
+    GROW(ws->comb_store, n_local * combine_store_total(m));
+    GROW(ws->comb_scratch, n_local * nnp_combine_scratch_width(m));
     GROW(ws->mark, n_local * (size_t)ws->n_threads);
     ws->cap_local = n_local;
   }
@@ -923,13 +934,15 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   if (!ws->n_tables) refresh_transposed_weights(ws);
   const int T = m->h.layers, F = m->feature_width, nl = g->n_local, nt = g->n_total;
   const size_t hstride = (size_t)(nt + 1) * F;
-  double *msg_t[16], *pre_t[16];
-  size_t moff = 0, poff = 0;
+  double *msg_t[16], *pre_t[16], *store_t[16];
+  size_t moff = 0, poff = 0, soff = 0;
   for (int t = 0; t < T; ++t) {
     msg_t[t] = ws->msg + moff;
     pre_t[t] = ws->pre + poff;
+    store_t[t] = ws->comb_store + soff;
     moff += (size_t)nl * m->layers[t].msg_width;
     poff += (size_t)nl * m->layers[t].pre_width;
+    soff += (size_t)nl * nnp_combine_store_width(m, t);
   }
   if (grad)
     for (int th = 0; th < ws->n_threads; ++th) memset(ws->thr[th].grad, 0, m->n_params * sizeof(double));
@@ -943,7 +956,7 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     if (st) break;
     nnp_up_forward(m, ly, nt, h, ws->x);
     conv_forward(ws, g, t, msg_t[t]);
-    nnp_down_forward(m, ly, nl, g->species, msg_t[t], h, pre_t[t]);
+    nnp_combine_forward(m, t, nl, g->species, msg_t[t], h, store_t[t], pre_t[t]);
     nnp_gate_forward(m, ly, nl, g->species, pre_t[t], h, h_next);
   }
   double *dh_next = ws->dh_a, *dh = ws->dh_b;
@@ -957,7 +970,7 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     double *h = ws->h + (size_t)t * hstride;
     nnp_gate_adjoint(m, ly, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
     memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
-    nnp_down_adjoint(m, ly, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
+    nnp_combine_adjoint(m, t, nl, g->species, msg_t[t], h, store_t[t], ws->dpre, ws->comb_scratch, ws->dmsg, dh, grad);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < nl; ++i)
       for (int q = 0; q < ly->msg_width; ++q) ws->dmsg[(size_t)i * ly->msg_width + q] *= inv_sqrt_nu;

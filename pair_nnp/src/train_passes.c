@@ -298,6 +298,10 @@ struct nnp_train_workspace {
 
 nnp_status nnp_train_workspace_create(const nnp_model *m, nnp_train_workspace **out, nnp_error *err) {
   if (!m || !out) return nnp_fail(err, NNP_ERR_ARGUMENT, "nnp_train_workspace_create: NULL argument");
+  if (m->h.interaction != NNP_INTERACTION_TENSOR) /* no tangent or second adjoint of layer step 3a-3d yet */
+    return nnp_fail(err, NNP_ERR_ARGUMENT,
+                    "the exact force-loss gradient is implemented for the tensor interaction family only; this model "
+                    "is of the product family");
   nnp_train_workspace *w = calloc(1, sizeof *w);
   if (!w) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a training workspace");
   w->model = m;
