@@ -221,8 +221,10 @@ nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precisio
     for (int t = 0; t < ws->model->h.layers; ++t)
       if (ws->model->layers[t].tp_kernel < 0)
         return nnp_fail(err, NNP_ERR_ARGUMENT,
-                        "single precision is implemented for l_max <= 2 (generated kernels); this model has l_max %d",
-                        ws->model->h.l_max);
+                        "single precision is implemented for layers with a generated kernel (tensor family, l_max <= "
+                        "2); layer %d of this model (l_max %d, %s family) has none",
+                        t, ws->model->h.l_max,
+                        ws->model->h.interaction == NNP_INTERACTION_PRODUCT ? "product" : "tensor");
   ws->single = precision == NNP_PRECISION_SINGLE;
   return NNP_OK;
 }
