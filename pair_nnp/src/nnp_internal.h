@@ -166,6 +166,15 @@ void nnp_combine_forward(const nnp_model *m, int t, int n, const int *species, c
 void nnp_combine_adjoint(const nnp_model *m, int t, int n, const int *species, const double *msg, const double *h,
                          const double *store, const double *dpre, double *scratch, double *dmsg, double *dh,
                          double *grad);
+/* Training: the tangent of step 3 along (msgd, hd) into pred, keeping what the reverse needs in tstore (as wide as
+ * store); then the reverse of the pair (pre, pred) = (step3(msg, h), its tangent) given their adjoints (apre, bpre):
+ * amsg, bmsg overwritten, ah, bh added to, the parameter gradient added to grad (not NULL). */
+void nnp_combine_tangent(const nnp_model *m, int t, int n, const int *species, const double *store, const double *msgd,
+                         const double *hd, double *tstore, double *pred);
+void nnp_combine_reverse(const nnp_model *m, int t, int n, const int *species, const double *msg, const double *h,
+                         const double *store, const double *msgd, const double *hd, const double *tstore,
+                         const double *apre, const double *bpre, double *scratch, double *amsg, double *bmsg,
+                         double *ah, double *bh, double *grad);
 
 /* radial.c */
 double nnp_envelope(double x, int p, double *dfdx);

@@ -20,12 +20,13 @@ size_t nnp_combine_store_width(const nnp_model *m, int t) {
   return is_product(m) ? basis_width(m) + message_width(m, t) : 0;
 }
 
+/* room for two adjoints of A and of the messages (the reverse sweep of training carries two) */
 size_t nnp_combine_scratch_width(const nnp_model *m) {
   if (!is_product(m)) return 0;
   size_t widest = 0;
   for (int t = 0; t < m->h.layers; ++t)
     if (message_width(m, t) > widest) widest = message_width(m, t);
-  return basis_width(m) + widest;
+  return 2 * (basis_width(m) + widest);
 }
 
 /* 3b-3c for one atom of species s: m^J[M, c] = sum over the entries (q, M, alpha, v) of Q_J of
@@ -168,4 +169,138 @@ void nnp_combine_adjoint(const nnp_model *m, int t, int n, const int *species, c
       products_adjoint(m, t, species[i], A + (size_t)i * wa, dpm + (size_t)i * wm, dA + (size_t)i * wa, grad);
   }
   nnp_down_adjoint(m, &pl->mix, n, species, msg, msg, dA, dmsg, NULL, grad); /* dmsg overwritten */
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Training (train_passes.c): the tangent of step 3 along a direction (msgd, hd), and the reverse sweep of the pair
+ * (primal, tangent). Step 3a and 3d are linear, so their tangents and reverses are the plain products; the products
+ * of 3b are not, and their reverse carries the second-derivative term. */
+
+/* prod over the factors f of e except those in `skip` (a bit mask) for channel c */
+static inline double factors_except(const double *const *a, int n, int c, int skip) {
+  double p = 1.0;
+  for (int f = 0; f < n; ++f)
+    if (!(skip & (1 << f))) p *= a[f][c];
+  return p;
+}
+
+static void entry_factors(const nnp_model *m, const nnp_product_entry *e, int n, const double *A, const double **a) {
+  const int C = m->h.channels;
+  for (int f = 0; f < n; ++f) a[f] = A + (size_t)e->alpha[f] * C;
+}
+
+/* msgd[M, c] = sum over entries of W[s, q, c] v sum_f Ad[alpha_f, c] prod_{f' != f} A[alpha_f', c] */
+static void products_tangent(const nnp_model *m, int t, int s, const double *A, const double *Ad, double *msgd) {
+  const int C = m->h.channels, lout = m->layers[t].lout;
+  memset(msgd, 0, (size_t)C * NNP_NSH(lout) * sizeof *msgd);
+  for (int J = 0; J <= lout; ++J) {
+    const nnp_product_basis *pb = &m->product_basis[J];
+    const double *W = m->params + m->product_layers[t].product[J] + (size_t)s * pb->n_products * C;
+    for (int k = 0; k < pb->n_entries; ++k) {
+      const nnp_product_entry *e = &pb->entries[k];
+      const int n = pb->products[e->product].n;
+      const double *a[NNP_MAX_CORRELATION], *ad[NNP_MAX_CORRELATION], *w = W + (size_t)e->product * C;
+      entry_factors(m, e, n, A, a);
+      entry_factors(m, e, n, Ad, ad);
+      double *o = msgd + (size_t)C * J * J + (size_t)e->M * C;
+      for (int c = 0; c < C; ++c) {
+        double d = 0.0;
+        for (int f = 0; f < n; ++f) d += ad[f][c] * factors_except(a, n, c, 1 << f);
+        o[c] += e->value * w[c] * d;
+      }
+    }
+  }
+}
+
+/* Reverse of (msg, msgd) = (P(A), P'(A) Ad) for one atom, given their adjoints (am, bm): aA = P'^T am + (P''[Ad])^T bm
+ * and bA = P'^T bm (both overwritten), and the weights' gradient added to grad (the atom's species row). */
+static void products_reverse(const nnp_model *m, int t, int s, const double *A, const double *Ad, const double *am,
+                             const double *bm, double *aA, double *bA, double *grad) {
+  const int C = m->h.channels, lout = m->layers[t].lout;
+  memset(aA, 0, basis_width(m) * sizeof *aA);
+  memset(bA, 0, basis_width(m) * sizeof *bA);
+  for (int J = 0; J <= lout; ++J) {
+    const nnp_product_basis *pb = &m->product_basis[J];
+    const size_t row = m->product_layers[t].product[J] + (size_t)s * pb->n_products * C;
+    const double *W = m->params + row;
+    for (int k = 0; k < pb->n_entries; ++k) {
+      const nnp_product_entry *e = &pb->entries[k];
+      const int n = pb->products[e->product].n;
+      const double *a[NNP_MAX_CORRELATION], *ad[NNP_MAX_CORRELATION], *w = W + (size_t)e->product * C;
+      double *da[NNP_MAX_CORRELATION], *db[NNP_MAX_CORRELATION], *gw = grad + row + (size_t)e->product * C;
+      entry_factors(m, e, n, A, a);
+      entry_factors(m, e, n, Ad, ad);
+      for (int f = 0; f < n; ++f) {
+        da[f] = aA + (size_t)e->alpha[f] * C;
+        db[f] = bA + (size_t)e->alpha[f] * C;
+      }
+      const double *dA = am + (size_t)C * J * J + (size_t)e->M * C, *dB = bm + (size_t)C * J * J + (size_t)e->M * C;
+      for (int c = 0; c < C; ++c) {
+        const double v = e->value, vw = v * w[c];
+        double tangent = 0.0;
+        for (int f = 0; f < n; ++f) {
+          const double others = factors_except(a, n, c, 1 << f);
+          tangent += ad[f][c] * others;
+          double second = 0.0; /* d/dA_f of sum_g Ad_g prod_{f' != g} A_f' */
+          for (int g = 0; g < n; ++g)
+            if (g != f) second += ad[g][c] * factors_except(a, n, c, (1 << f) | (1 << g));
+          da[f][c] += vw * (dA[c] * others + dB[c] * second);
+          db[f][c] += vw * dB[c] * others;
+        }
+        gw[c] += v * (dA[c] * factors_except(a, n, c, 0) + dB[c] * tangent);
+      }
+    }
+  }
+}
+
+void nnp_combine_tangent(const nnp_model *m, int t, int n, const int *species, const double *store, const double *msgd,
+                         const double *hd, double *tstore, double *pred) {
+  const nnp_layer *ly = &m->layers[t];
+  if (!is_product(m)) {
+    nnp_down_forward(m, ly, n, species, msgd, hd, pred);
+    return;
+  }
+  if (n == 0) return;
+  const nnp_product_layer *pl = &m->product_layers[t];
+  const size_t wa = basis_width(m), wm = message_width(m, t);
+  const double *A = store;
+  double *Ad = tstore, *pmd = tstore + (size_t)n * wa;
+  nnp_down_forward(m, &pl->mix, n, species, msgd, msgd, Ad);
+  for (int i = 0; i < n; ++i) {
+    if (species[i] < 0)
+      memset(pmd + (size_t)i * wm, 0, wm * sizeof *pmd);
+    else
+      products_tangent(m, t, species[i], A + (size_t)i * wa, Ad + (size_t)i * wa, pmd + (size_t)i * wm);
+  }
+  nnp_down_forward(m, &pl->down, n, species, pmd, hd, pred);
+}
+
+void nnp_combine_reverse(const nnp_model *m, int t, int n, const int *species, const double *msg, const double *h,
+                         const double *store, const double *msgd, const double *hd, const double *tstore,
+                         const double *apre, const double *bpre, double *scratch, double *amsg, double *bmsg,
+                         double *ah, double *bh, double *grad) {
+  const nnp_layer *ly = &m->layers[t];
+  if (!is_product(m)) {
+    nnp_down_adjoint(m, ly, n, species, msg, h, apre, amsg, ah, grad);
+    nnp_down_adjoint(m, ly, n, species, msgd, hd, bpre, bmsg, bh, grad);
+    return;
+  }
+  if (n == 0) return;
+  const nnp_product_layer *pl = &m->product_layers[t];
+  const size_t wa = basis_width(m), wm = message_width(m, t);
+  const double *A = store, *pm = store + (size_t)n * wa, *Ad = tstore, *pmd = tstore + (size_t)n * wa;
+  double *aA = scratch, *bA = aA + (size_t)n * wa, *apm = bA + (size_t)n * wa, *bpm = apm + (size_t)n * wm;
+  nnp_down_adjoint(m, &pl->down, n, species, pm, h, apre, apm, ah, grad);
+  nnp_down_adjoint(m, &pl->down, n, species, pmd, hd, bpre, bpm, bh, grad);
+  for (int i = 0; i < n; ++i) {
+    if (species[i] < 0) {
+      memset(aA + (size_t)i * wa, 0, wa * sizeof *aA);
+      memset(bA + (size_t)i * wa, 0, wa * sizeof *bA);
+    } else {
+      products_reverse(m, t, species[i], A + (size_t)i * wa, Ad + (size_t)i * wa, apm + (size_t)i * wm,
+                       bpm + (size_t)i * wm, aA + (size_t)i * wa, bA + (size_t)i * wa, grad);
+    }
+  }
+  nnp_down_adjoint(m, &pl->mix, n, species, msg, msg, aA, amsg, NULL, grad);
+  nnp_down_adjoint(m, &pl->mix, n, species, msgd, msgd, bA, bmsg, NULL, grad);
 }
