@@ -454,6 +454,35 @@ static void test_model_files(const char *dir) {
   nnp_model_free(m);
 }
 
+/* An O-H pair crossing its cutoff (3.1 A) in steps of 1e-4 A, a third atom nearby: the envelope vanishes with two
+ * derivatives, so energy steps are O(1e-12) and force steps O(1e-8) (the bounds as in test_core) */
+static void test_cutoff_crossing(void) {
+  const product_shape p = {3, 0, 3, 2, 2, 3};
+  nnp_model *m = make_model(&p, 3);
+  structure st;
+  memset(&st, 0, sizeof st);
+  st.n = 3;
+  st.species[0] = 0, st.species[1] = 1, st.species[2] = 0;
+  double base[3][3] = {{0, 0, 0}, {0, 0, 0}, {-1.2, 0.9, 0.3}};
+  memcpy(st.pos, base, sizeof base);
+  for (int k = 0; k < 3; ++k) st.cell[k][k] = 1;
+  double e_prev = 0, f_prev = 0, worst_e = 0, worst_f = 0;
+  for (int s = -5; s <= 5; ++s) {
+    st.pos[1][0] = 3.1 + s * 1e-4;
+    outcome o = evaluate(m, &st, 1);
+    if (s > -5) {
+      worst_e = fmax(worst_e, fabs(o.energy - e_prev));
+      worst_f = fmax(worst_f, fabs(o.forces[1][0] - f_prev));
+    }
+    e_prev = o.energy;
+    f_prev = o.forces[1][0];
+  }
+  CHECK(worst_e < 1e-9 && worst_f < 1e-6, "crossing r_c: energy steps %.3e, force steps %.3e", worst_e, worst_f);
+  printf("product family crossing r_c in steps of 1e-4 A: max energy step %.2e eV, max force step %.2e eV/A\n", worst_e,
+         worst_f);
+  nnp_model_free(m);
+}
+
 /* What is not implemented for the product family is refused, never computed wrongly: float32 needs generated
  * tensor-product kernels, which the layers of an l_max 3 product model do not have */
 static void test_refusals(void) {
@@ -486,6 +515,7 @@ int main(int argc, char **argv) {
   test_threads(&shapes[0]);
   test_threads(&shapes[1]);
   for (int k = 0; k < n_shapes; ++k) test_param_gradient(&shapes[k]);
+  test_cutoff_crossing();
   test_model_files(dir);
   test_refusals();
   printf("%d passed, %d failed\n", n_pass, n_fail);
