@@ -41,12 +41,13 @@ extern "C" {
 #define NNP_API
 #endif
 
-#define NNP_VERSION_MAJOR       0
-#define NNP_VERSION_MINOR       1
-#define NNP_VERSION_PATCH       0
-#define NNP_FILE_FORMAT_VERSION 2 /* 2 adds `baseline` lines; files without a baseline are still written as 1 */
-#define NNP_MAX_SPECIES         32
-#define NNP_MAX_L               6
+#define NNP_VERSION_MAJOR 0
+#define NNP_VERSION_MINOR 1
+#define NNP_VERSION_PATCH 0
+#define NNP_FILE_FORMAT_VERSION                                                                                        \
+  2 /* 2 adds baselines, model options and the product family; other files are written as 1 */
+#define NNP_MAX_SPECIES 32
+#define NNP_MAX_L       6
 
 typedef enum {
   NNP_OK = 0,
@@ -127,7 +128,13 @@ typedef struct {
   double energy_scale[NNP_MAX_SPECIES]; /* eV */
   nnp_baseline baseline;                /* all zero: none */
   nnp_model_options options;            /* all zero: none */
+  int interaction;   /* NNP_INTERACTION_TENSOR (0, the default) or NNP_INTERACTION_PRODUCT (docs/model.md) */
+  int correlation;   /* product family: largest correlation order N_c, 1..4 (0 for the tensor family) */
+  int message_l_max; /* product family: degree L_h of the features between layers, 0..min(l_max, 2) */
 } nnp_hyper;
+
+#define NNP_INTERACTION_TENSOR  0
+#define NNP_INTERACTION_PRODUCT 1
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */
 NNP_API nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err);

@@ -68,8 +68,8 @@ OPTION_CASES = [
                                    energy_scale=[1.1, 0.5, 0.9], readout_activation="none", residual=[0, 0])),
 ]
 
-# The product interaction family (docs/model.md, issue 13): run with --product (the C tools do not build it yet) and
-# always with --self-check.  Correlation 1-4, invariant and vector messages, 1-3 species, 1-3 layers.
+# The product interaction family (docs/model.md, issue 13): run with --product (or --product-only, a ctest of its
+# own) and always with --self-check.  Correlation 1-4, invariant and vector messages, 1-4 species, 1-3 layers.
 PRODUCT_CASES = [
     ("P_L3_S1_T2_c3_m0", 21, _hyper(species=["O"], r_cut=4.5, l_max=3, channels=4, layers=2, radial_hidden=[8, 8],
                                      energy_shift=[-2.1], energy_scale=[1.2], interaction="product", correlation=3,
@@ -289,6 +289,7 @@ def main():
     ap.add_argument("--self-check", action="store_true", help="reference against itself (no C tools)")
     ap.add_argument("--case", action="append", help="run only these cases (by name)")
     ap.add_argument("--product", action="store_true", help="also the product-family cases (always with --self-check)")
+    ap.add_argument("--product-only", action="store_true", help="only the product-family cases")
     args = ap.parse_args()
     if args.self_check:
         tools = SelfTools()
@@ -300,7 +301,10 @@ def main():
 
     t0 = time.time()
     rows = []
-    for name, seed, hyper in CASES + OPTION_CASES + (PRODUCT_CASES if args.product or args.self_check else []):
+    cases = CASES + OPTION_CASES + (PRODUCT_CASES if args.product or args.self_check else [])
+    if args.product_only:
+        cases = PRODUCT_CASES
+    for name, seed, hyper in cases:
         if args.case and name not in args.case:
             continue
         rows += run_case(tools, args.workdir, name, seed, hyper)

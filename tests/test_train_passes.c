@@ -20,7 +20,8 @@
 
 static const char *const names[2] = {"C", "O"};
 
-static nnp_model *make_model(unsigned seed, int channels) {
+/* The tensor family (product == 0) or the product family with the given correlation and message degree */
+static nnp_model *make_model_of(unsigned seed, int channels, int product, int correlation, int message_l_max) {
   nnp_hyper h;
   nnp_error err;
   if (nnp_hyper_default(&h, 2, names, &err)) abort();
@@ -35,10 +36,17 @@ static nnp_model *make_model(unsigned seed, int channels) {
   h.avg_num_neighbors = 6.0;
   h.energy_shift[0] = -1.0, h.energy_shift[1] = -2.0;
   h.energy_scale[0] = 0.7, h.energy_scale[1] = 1.3;
+  if (product) {
+    h.interaction = NNP_INTERACTION_PRODUCT;
+    h.correlation = correlation;
+    h.message_l_max = message_l_max;
+  }
   nnp_model *m = NULL;
   if (nnp_model_create_random(&h, seed, &m, &err)) abort();
   return m;
 }
+
+static nnp_model *make_model(unsigned seed, int channels) { return make_model_of(seed, channels, 0, 0, 0); }
 
 static double uniform(unsigned long long *s) {
   *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -275,6 +283,21 @@ int main(void) {
   nnp_model *m8 = make_model(4, 8);
   check_fd(&t, "8 channels, tables 0.01 A, periodic cell, every 7th", m8, cell, v_cell, 0.5, 1.2, 0.01, 7);
   nnp_model_free(m8);
+  /* the product family (docs/model.md): layer step 3 is nonlinear in the messages (products of the atomic basis), so
+   * the reverse sweep carries their second derivatives; correlation 3 with invariant messages, correlation 4 with
+   * vector messages, correlation 2 with l = 2 messages */
+  const int product_cases[3][2] = {{3, 0}, {4, 1}, {2, 2}};
+  for (int k = 0; k < 3; ++k) {
+    nnp_model *mp = make_model_of(5 + k, 3, 1, product_cases[k][0], product_cases[k][1]);
+    char what[128];
+    snprintf(what, sizeof what, "product family, correlation %d, messages l <= %d, exact MLP, periodic cell",
+             product_cases[k][0], product_cases[k][1]);
+    if (k == 0) check_pass1(&t, mp, cell);
+    check_fd(&t, what, mp, cell, v_cell, 0.8, -1.7, 0.0, k == 0 ? 1 : 3);
+    if (k == 1)
+      check_fd(&t, "product family, correlation 4, open cluster, tables 0.05 A", mp, open, v_open, -0.3, 2.1, 0.05, 3);
+    nnp_model_free(mp);
+  }
   nnp_cell_graph_free(cell);
   nnp_cell_graph_free(open);
   nnp_model_free(m);

@@ -39,7 +39,8 @@ struct nnp_workspace {
    * MLP only) the basis b and db/dr [E][2][N_b] */
   double *edge_Y, *edge_dY, *edge_b;
   double *h, *x, *msg, *pre, *dh_a, *dh_b, *dx, *dmsg, *dpre, *atom_e;
-  double *wt; /* transposed radial weights of every layer */
+  double *comb_store, *comb_scratch; /* layer step 3's forward state and adjoint scratch (product family) */
+  double *wt;                        /* transposed radial weights of every layer */
   size_t *wt_offset;
   thread_scratch *thr;
   double *thr_block;
@@ -90,6 +91,8 @@ static void ws_release_buffers(nnp_workspace *ws) {
   free(ws->dmsg);
   free(ws->dpre);
   free(ws->atom_e);
+  free(ws->comb_store);
+  free(ws->comb_scratch);
   free(ws->thr_block);
   free(ws->edge_kind);
   free(ws->xf);
@@ -232,8 +235,10 @@ nnp_status nnp_workspace_set_precision(nnp_workspace *ws, nnp_precision precisio
     for (int t = 0; t < ws->model->h.layers; ++t)
       if (ws->model->layers[t].tp_kernel < 0)
         return nnp_fail(err, NNP_ERR_ARGUMENT,
-                        "single precision is implemented for l_max <= 2 (generated kernels); this model has l_max %d",
-                        ws->model->h.l_max);
+                        "single precision is implemented for layers with a generated kernel (tensor family, l_max <= "
+                        "2); layer %d of this model (l_max %d, %s family) has none",
+                        t, ws->model->h.l_max,
+                        ws->model->h.interaction == NNP_INTERACTION_PRODUCT ? "product" : "tensor");
   ws->single = precision == NNP_PRECISION_SINGLE;
   return NNP_OK;
 }
@@ -255,6 +260,12 @@ static int max_width(const nnp_model *m, int msg) {
     if (w > best) best = w;
   }
   return best;
+}
+
+static size_t combine_store_total(const nnp_model *m) {
+  size_t s = 0;
+  for (int t = 0; t < m->h.layers; ++t) s += nnp_combine_store_width(m, t);
+  return s;
 }
 
 static size_t msg_stride_total(const nnp_model *m, int msg) {
@@ -301,6 +312,8 @@ static nnp_status ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_t
     GROW(ws->dmsgf, n_local * (size_t)max_width(m, 1));
     GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
     GROW(ws->atom_e, n_local);
+    GROW(ws->comb_store, n_local * combine_store_total(m));
+    GROW(ws->comb_scratch, n_local * nnp_combine_scratch_width(m));
     GROW(ws->mark, n_local * (size_t)ws->n_threads);
     ws->cap_local = n_local;
   }
@@ -961,13 +974,15 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   if (!ws->n_tables) refresh_transposed_weights(ws);
   const int T = m->h.layers, F = m->feature_width, nl = g->n_local, nt = g->n_total;
   const size_t hstride = (size_t)(nt + 1) * F;
-  double *msg_t[16], *pre_t[16];
-  size_t moff = 0, poff = 0;
+  double *msg_t[16], *pre_t[16], *store_t[16];
+  size_t moff = 0, poff = 0, soff = 0;
   for (int t = 0; t < T; ++t) {
     msg_t[t] = ws->msg + moff;
     pre_t[t] = ws->pre + poff;
+    store_t[t] = ws->comb_store + soff;
     moff += (size_t)nl * m->layers[t].msg_width;
     poff += (size_t)nl * m->layers[t].pre_width;
+    soff += (size_t)nl * nnp_combine_store_width(m, t);
   }
   if (grad)
     for (int th = 0; th < ws->n_threads; ++th) memset(ws->thr[th].grad, 0, m->n_params * sizeof(double));
@@ -981,7 +996,7 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     if (st) break;
     nnp_up_forward(m, ly, ws->n_threads, nt, h, ws->x);
     conv_forward(ws, g, t, msg_t[t]);
-    nnp_down_forward(m, ly, ws->n_threads, nl, g->species, msg_t[t], h, pre_t[t]);
+    nnp_combine_forward(m, t, ws->n_threads, nl, g->species, msg_t[t], h, store_t[t], pre_t[t]);
     nnp_gate_forward(m, ly, ws->n_threads, nl, g->species, pre_t[t], h, h_next);
   }
   double *dh_next = ws->dh_a, *dh = ws->dh_b;
@@ -995,7 +1010,8 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
     double *h = ws->h + (size_t)t * hstride;
     nnp_gate_adjoint(m, ly, ws->n_threads, nl, g->species, pre_t[t], dh_next, ws->dpre, dh);
     memset(dh + (size_t)nl * F, 0, (size_t)(nt - nl) * F * sizeof *dh);
-    nnp_down_adjoint(m, ly, ws->n_threads, nl, g->species, msg_t[t], h, ws->dpre, ws->dmsg, dh, grad);
+    nnp_combine_adjoint(m, t, ws->n_threads, nl, g->species, msg_t[t], h, store_t[t], ws->dpre, ws->comb_scratch,
+                        ws->dmsg, dh, grad);
 #pragma omp parallel for schedule(static) num_threads(ws->n_threads)
     for (int i = 0; i < nl; ++i)
       for (int q = 0; q < ly->msg_width; ++q) ws->dmsg[(size_t)i * ly->msg_width + q] *= inv_sqrt_nu;

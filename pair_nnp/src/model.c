@@ -68,6 +68,27 @@ static nnp_status validate_options(const nnp_hyper *h, nnp_error *err) {
   return NNP_OK;
 }
 
+/* The interaction family and the product family's two keys (docs/model.md, "Model file format"). */
+static nnp_status validate_interaction(const nnp_hyper *h, nnp_error *err) {
+  if (h->interaction == NNP_INTERACTION_TENSOR) {
+    if (h->correlation || h->message_l_max)
+      return nnp_fail(err, NNP_ERR_FORMAT, "'correlation' and 'message_l_max' need 'interaction product'");
+    return NNP_OK;
+  }
+  if (h->interaction != NNP_INTERACTION_PRODUCT)
+    return nnp_fail(err, NNP_ERR_FORMAT, "unknown interaction family %d", h->interaction);
+  if (h->correlation < 1 || h->correlation > NNP_MAX_CORRELATION)
+    return nnp_fail(err, NNP_ERR_FORMAT, "correlation %d is outside 1..%d", h->correlation, NNP_MAX_CORRELATION);
+  const int lh_max = h->l_max < 2 ? h->l_max : 2;
+  if (h->message_l_max < 0 || h->message_l_max > lh_max)
+    return nnp_fail(err, NNP_ERR_FORMAT, "message_l_max %d is outside 0..min(l_max, 2) = 0..%d", h->message_l_max,
+                    lh_max);
+  if (h->l_max > NNP_PRODUCT_MAX_L)
+    return nnp_fail(err, NNP_ERR_FORMAT, "the product family is implemented for l_max <= %d (this model has %d)",
+                    NNP_PRODUCT_MAX_L, h->l_max);
+  return NNP_OK;
+}
+
 nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
   if (h->n_species < 1 || h->n_species > NNP_MAX_SPECIES)
     return nnp_fail(err, NNP_ERR_FORMAT, "number of species %d is outside 1..%d", h->n_species, NNP_MAX_SPECIES);
@@ -110,15 +131,21 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
   for (int s = 0; s < h->n_species; ++s)
     if (!isfinite(h->energy_shift[s]) || !isfinite(h->energy_scale[s]))
       return nnp_fail(err, NNP_ERR_FORMAT, "energy shift/scale of %s is not finite", h->species[s]);
-  return validate_options(h, err);
+  nnp_status st = validate_options(h, err);
+  if (st) return st;
+  return validate_interaction(h, err);
 }
 
+/* The product family passes degrees 0..message_l_max between layers, but its convolution makes every degree of the
+ * atomic basis (paths with l3 <= l_max); the messages then hold those degrees. */
 static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
-  const int C = h->channels, L = h->l_max;
+  const int C = h->channels, L = h->l_max, product = h->interaction == NNP_INTERACTION_PRODUCT;
+  const int Lh = product ? h->message_l_max : L;
   memset(ly, 0, sizeof *ly);
-  ly->lin = t == 0 ? 0 : L;
-  ly->lout = t == h->layers - 1 ? 0 : L;
-  for (int l3 = 0; l3 <= ly->lout; ++l3) {
+  ly->lin = t == 0 ? 0 : Lh;
+  ly->lout = t == h->layers - 1 ? 0 : Lh;
+  const int l3_max = product ? L : ly->lout;
+  for (int l3 = 0; l3 <= l3_max; ++l3) {
     ly->l3_first[l3] = ly->n_paths;
     for (int l1 = 0; l1 <= ly->lin; ++l1)
       for (int l2 = 0; l2 <= L; ++l2)
@@ -134,9 +161,11 @@ static void layout_layer(const nnp_hyper *h, int t, nnp_layer *ly) {
   ly->residual = !(h->options.no_residual >> t & 1u);
   for (int l = 0; l <= ly->lout; ++l) ly->c_out[l] = l == 0 ? C + ly->n_gates : C;
   int off = 0, pre = 0;
-  for (int l = 0; l <= ly->lout; ++l) {
+  for (int l = 0; l <= l3_max; ++l) {
     ly->msg_offset[l] = off;
     off += (2 * l + 1) * ly->l3_count[l] * C;
+  }
+  for (int l = 0; l <= ly->lout; ++l) {
     ly->pre_offset[l] = pre;
     pre += (2 * l + 1) * ly->c_out[l];
   }
@@ -185,13 +214,28 @@ static void layout_params(nnp_model *m) {
     }
     snprintf(name, sizeof name, "layer%d.radial_out", t);
     ly->radial_out = add_array(&b, name, 2, ly->n_paths * C, fan_in, 0);
+    nnp_product_layer *pl = m->product_layers ? &m->product_layers[t] : NULL;
+    if (pl) {
+      for (int l = 0; l <= h->l_max; ++l) {
+        snprintf(name, sizeof name, "layer%d.mix%d", t, l);
+        pl->mix.down[l] = add_array(&b, name, 2, C, ly->l3_count[l] * C, 0);
+      }
+      for (int J = 0; J <= ly->lout; ++J) {
+        snprintf(name, sizeof name, "layer%d.product%d", t, J);
+        pl->product[J] = add_array(&b, name, 3, S, m->product_basis[J].n_products, C);
+      }
+    }
     for (int l = 0; l <= ly->lout; ++l) {
       snprintf(name, sizeof name, "layer%d.down%d", t, l);
-      ly->down[l] = add_array(&b, name, 2, ly->c_out[l], ly->l3_count[l] * C, 0);
+      ly->down[l] = add_array(&b, name, 2, ly->c_out[l], (pl ? 1 : ly->l3_count[l]) * C, 0);
     }
     for (int l = 0; l <= ly->lin && l <= ly->lout; ++l) {
       snprintf(name, sizeof name, "layer%d.self%d", t, l);
       ly->self[l] = add_array(&b, name, 3, S, ly->c_out[l], C);
+    }
+    if (pl) {
+      memcpy(pl->down.down, ly->down, sizeof ly->down);
+      memcpy(pl->down.self, ly->self, sizeof ly->self);
     }
   }
   m->readout_hidden = add_array(&b, "readout.hidden", 2, h->readout_hidden, C, 0);
@@ -200,16 +244,61 @@ static void layout_params(nnp_model *m) {
 }
 
 /* Number of parameter arrays layout_params creates (it must agree with it exactly): the embedding; per layer an
- * up-projection per input degree, the radial MLP's layers and output, a down-projection per output degree and a
- * self-connection per degree both sides have; the readout's two arrays. */
+ * up-projection per input degree, the radial MLP's layers and output, (product family) a mix per degree of A and a
+ * product weight per output degree, a down-projection per output degree and a self-connection per degree both sides
+ * have; the readout's two arrays. */
 static size_t count_param_arrays(const nnp_model *m) {
   size_t n = 1 + 2;
   for (int t = 0; t < m->h.layers; ++t) {
     const nnp_layer *ly = &m->layers[t];
     const int self = (ly->lin < ly->lout ? ly->lin : ly->lout) + 1;
     n += (size_t)(ly->lin + 1) + (size_t)m->h.n_radial_hidden + 1 + (size_t)(ly->lout + 1) + (size_t)self;
+    if (m->product_layers) n += (size_t)(m->h.l_max + 1) + (size_t)(ly->lout + 1); /* mix{l}, product{J} */
   }
   return n;
+}
+
+/* The two down-projection views of each product layer's step 3 (see nnp_product_layer); weights set by layout_params */
+static void layout_product_views(const nnp_hyper *h, const nnp_layer *ly, nnp_product_layer *pl) {
+  const int C = h->channels;
+  nnp_layer *mix = &pl->mix, *down = &pl->down;
+  memset(pl, 0, sizeof *pl);
+  mix->lin = -1;
+  mix->lout = h->l_max;
+  memcpy(mix->l3_count, ly->l3_count, sizeof ly->l3_count);
+  memcpy(mix->msg_offset, ly->msg_offset, sizeof ly->msg_offset);
+  mix->msg_width = ly->msg_width;
+  for (int l = 0; l <= h->l_max; ++l) {
+    mix->c_out[l] = C;
+    mix->pre_offset[l] = C * l * l;
+  }
+  mix->pre_width = C * NNP_NSH(h->l_max);
+  down->lin = ly->lin;
+  down->lout = ly->lout;
+  down->n_gates = ly->n_gates;
+  memcpy(down->c_out, ly->c_out, sizeof ly->c_out);
+  memcpy(down->pre_offset, ly->pre_offset, sizeof ly->pre_offset);
+  down->pre_width = ly->pre_width;
+  for (int J = 0; J <= ly->lout; ++J) {
+    down->l3_count[J] = 1;
+    down->msg_offset[J] = C * J * J;
+  }
+  down->msg_width = C * NNP_NSH(ly->lout);
+}
+
+/* Q(l_max, J, N_c) for J = 0..message_l_max and the per-layer views (product family only) */
+static nnp_status build_product_family(nnp_model *m, nnp_error *err) {
+  const nnp_hyper *h = &m->h;
+  m->product_basis = calloc((size_t)h->message_l_max + 1, sizeof *m->product_basis);
+  m->product_layers = calloc((size_t)h->layers, sizeof *m->product_layers);
+  if (!m->product_basis || !m->product_layers)
+    return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a product-family model");
+  for (int J = 0; J <= h->message_l_max; ++J) {
+    nnp_status st = nnp_product_basis_build(h->l_max, J, h->correlation, &m->product_basis[J], err);
+    if (st) return st;
+  }
+  for (int t = 0; t < h->layers; ++t) layout_product_views(h, &m->layers[t], &m->product_layers[t]);
+  return NNP_OK;
 }
 
 nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err) {
@@ -222,13 +311,21 @@ nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_mo
   nnp_model *m = calloc(1, sizeof *m);
   if (!m) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
   m->h = *h;
-  m->feature_width = h->channels * NNP_NSH(h->l_max);
+  /* the features between layers: degrees 0..l_max, or 0..message_l_max in the product family */
+  m->feature_width = h->channels * NNP_NSH(h->interaction == NNP_INTERACTION_PRODUCT ? h->message_l_max : h->l_max);
   m->layers = calloc((size_t)h->layers, sizeof *m->layers);
   if (!m->layers) {
     nnp_model_free(m);
     return nnp_fail(err, NNP_ERR_NOMEM, "out of memory allocating a model");
   }
   for (int t = 0; t < h->layers; ++t) layout_layer(h, t, &m->layers[t]);
+  if (h->interaction == NNP_INTERACTION_PRODUCT) {
+    st = build_product_family(m, err);
+    if (st) {
+      nnp_model_free(m);
+      return st;
+    }
+  }
   m->arrays = calloc(count_param_arrays(m), sizeof *m->arrays);
   if (!m->arrays) {
     nnp_model_free(m);
@@ -263,6 +360,10 @@ void nnp_model_free(nnp_model *m) {
   free(m->cg);
   free(m->arrays);
   free(m->layers);
+  if (m->product_basis)
+    for (int J = 0; J <= m->h.message_l_max; ++J) nnp_product_basis_free(&m->product_basis[J]);
+  free(m->product_basis);
+  free(m->product_layers);
   free(m);
 }
 
@@ -363,13 +464,14 @@ nnp_status nnp_model_set_normalisation(nnp_model *m, double avg_num_neighbors, c
 
 /* Arrays whose first dimension runs over species (docs/model.md, "Parameters in order"). */
 static int is_per_species(const nnp_param_array *a) {
-  return strcmp(a->name, "embedding") == 0 || strstr(a->name, ".self") != NULL;
+  return strcmp(a->name, "embedding") == 0 || strstr(a->name, ".self") != NULL || strstr(a->name, ".product") != NULL;
 }
 
 static int same_architecture(const nnp_hyper *a, const nnp_hyper *b) {
   if (a->l_max != b->l_max || a->channels != b->channels || a->layers != b->layers ||
       a->radial_basis != b->radial_basis || a->envelope_p != b->envelope_p || a->readout_hidden != b->readout_hidden ||
-      a->n_radial_hidden != b->n_radial_hidden || a->r_cut != b->r_cut)
+      a->n_radial_hidden != b->n_radial_hidden || a->r_cut != b->r_cut || a->interaction != b->interaction ||
+      a->correlation != b->correlation || a->message_l_max != b->message_l_max)
     return 0;
   for (int k = 0; k < a->n_radial_hidden; ++k)
     if (a->radial_hidden[k] != b->radial_hidden[k]) return 0;
@@ -384,11 +486,12 @@ nnp_status nnp_model_copy_weights(nnp_model *dst, const nnp_model *src, int *n_s
                     "cannot copy weights of a model with options (paths, gate_activation, residual, "
                     "readout_activation, radial_frequencies: an imported model), which training does not support");
   if (!same_architecture(&dst->h, &src->h))
-    return nnp_fail(err, NNP_ERR_ARGUMENT,
-                    "cannot copy weights between different architectures (l_max %d/%d, channels %d/%d, layers %d/%d, "
-                    "radial_basis %d/%d, r_cut %g/%g A, or the radial MLP and readout widths differ)",
-                    dst->h.l_max, src->h.l_max, dst->h.channels, src->h.channels, dst->h.layers, src->h.layers,
-                    dst->h.radial_basis, src->h.radial_basis, dst->h.r_cut, src->h.r_cut);
+    return nnp_fail(
+        err, NNP_ERR_ARGUMENT,
+        "cannot copy weights between different architectures (l_max %d/%d, channels %d/%d, layers %d/%d, "
+        "radial_basis %d/%d, r_cut %g/%g A, or the radial MLP, readout widths or interaction family differ)",
+        dst->h.l_max, src->h.l_max, dst->h.channels, src->h.channels, dst->h.layers, src->h.layers, dst->h.radial_basis,
+        src->h.radial_basis, dst->h.r_cut, src->h.r_cut);
   int src_of[NNP_MAX_SPECIES], shared = 0;
   for (int s = 0; s < dst->h.n_species; ++s) {
     src_of[s] = nnp_model_species_index(src, dst->h.species[s]);

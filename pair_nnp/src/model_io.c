@@ -1,4 +1,4 @@
-/* Model files (format version 1, docs/model.md): a text header, parameter blocks, and an FNV-1a checksum. */
+/* Model files (format versions 1 and 2, docs/model.md): a text header, parameter blocks, and an FNV-1a checksum. */
 #include "nnp_internal.h"
 
 #include <ctype.h>
@@ -24,7 +24,7 @@ typedef struct {
   const char *p, *end; /* the body: everything before the checksum line, NUL-terminated copy */
   int line;
   nnp_error *err;
-  int version; /* of the file (the magic line) */
+  int version; /* the file's format version (keys of version 2 are errors in version 1) */
 } cursor;
 
 /* Copies the next line (without newline) into buf; returns 1, 0 at the end of the body, or -1 for a line that does
@@ -227,10 +227,53 @@ static nnp_status parse_option(cursor *c, nnp_hyper *h, char **tok, int nt, int 
   return NNP_OK;
 }
 
+/* Which of the interaction-family keys (format version 2) a header gave */
+enum { FAMILY_INTERACTION = 1, FAMILY_CORRELATION = 2, FAMILY_MESSAGE_L = 4 };
+
+static int family_key_bit(const char *key) {
+  return !strcmp(key, "interaction")     ? FAMILY_INTERACTION
+         : !strcmp(key, "correlation")   ? FAMILY_CORRELATION
+         : !strcmp(key, "message_l_max") ? FAMILY_MESSAGE_L
+                                         : 0;
+}
+
+/* One of `interaction`, `correlation`, `message_l_max` (docs/model.md, "Versions"); ranges are checked with the
+ * other hyperparameters (nnp_hyper_validate) */
+static nnp_status parse_family_key(cursor *c, const char *key, char **tok, int nt, nnp_hyper *h, int *seen) {
+  const int bit = family_key_bit(key);
+  if (c->version < 2) return BAD("line %d: '%s' needs format version 2 (the file says 1)", c->line, key);
+  if (*seen & bit) return BAD("line %d: '%s' is given twice", c->line, key);
+  *seen |= bit;
+  if (bit == FAMILY_CORRELATION) return header_int(c, key, tok, nt, &h->correlation);
+  if (bit == FAMILY_MESSAGE_L) return header_int(c, key, tok, nt, &h->message_l_max);
+  nnp_status st = need_count(c, key, nt - 1, 1);
+  if (st) return st;
+  if (!strcmp(tok[1], "tensor"))
+    h->interaction = NNP_INTERACTION_TENSOR;
+  else if (!strcmp(tok[1], "product"))
+    h->interaction = NNP_INTERACTION_PRODUCT;
+  else
+    return BAD("line %d: interaction '%s' is neither 'tensor' nor 'product'", c->line, tok[1]);
+  return NNP_OK;
+}
+
+/* correlation and message_l_max come with `interaction product` and only with it */
+static nnp_status check_family_keys(cursor *c, const nnp_hyper *h, int seen) {
+  if (h->interaction == NNP_INTERACTION_PRODUCT) {
+    if (!(seen & FAMILY_CORRELATION))
+      return BAD("the header has no 'correlation' line (needed by 'interaction product')");
+    if (!(seen & FAMILY_MESSAGE_L))
+      return BAD("the header has no 'message_l_max' line (needed by 'interaction product')");
+  } else if (seen & (FAMILY_CORRELATION | FAMILY_MESSAGE_L)) {
+    return BAD("'%s' needs 'interaction product'", seen & FAMILY_CORRELATION ? "correlation" : "message_l_max");
+  }
+  return NNP_OK;
+}
+
 /* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
 static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
                                meta_list *metas) {
-  int seen = 0, seen_options = 0, n_residual = -1, got;
+  int seen = 0, seen_options = 0, n_residual = -1, got, family_seen = 0;
   memset(h, 0, sizeof *h);
   while ((got = next_line(c, line, size)) > 0) {
     if (strncmp(line, "param ", 6) == 0) break;
@@ -315,6 +358,8 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
       if (is_option_key(key) & seen_options) return BAD("line %d: '%s' is given twice", c->line, key);
       seen_options |= is_option_key(key);
       st = parse_option(c, h, tok, nt, &n_residual);
+    } else if (family_key_bit(key)) {
+      st = parse_family_key(c, key, tok, nt, h, &family_seen);
     } else {
       return BAD("line %d: unknown header key '%s'", c->line, key);
     }
@@ -331,6 +376,8 @@ static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size,
     if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
   if (n_residual >= 0 && n_residual != h->layers)
     return BAD("'residual' has %d flags but the model has %d layers", n_residual, h->layers);
+  nnp_status fst = check_family_keys(c, h, family_seen);
+  if (fst) return fst;
   for (int a = 0; a < NNP_MAX_SPECIES; ++a)
     for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
   unsigned char given[NNP_MAX_SPECIES][NNP_MAX_SPECIES] = {{0}};
@@ -654,9 +701,11 @@ static void write_options(strbuf *b, const nnp_hyper *h) {
 
 static void write_header(strbuf *b, const nnp_model *m) {
   const nnp_hyper *h = &m->h;
-  /* a file without a baseline stays version 1, readable by every pair_nnp; one with a baseline is version 2, which
-   * older readers refuse ("newer than this pair_nnp supports") instead of running without the baseline */
-  sb_printf(b, "pair_nnp-model %d\nspecies", nnp_baseline_present(h) || nnp_options_present(h) ? 2 : 1);
+  /* a file without a baseline, model options or the product family stays version 1, readable by every pair_nnp; any
+   * of them make it version 2, which older readers refuse ("newer than this pair_nnp supports") instead of running
+   * without the baseline or misreading the model */
+  const int product = h->interaction == NNP_INTERACTION_PRODUCT;
+  sb_printf(b, "pair_nnp-model %d\nspecies", nnp_baseline_present(h) || nnp_options_present(h) || product ? 2 : 1);
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %s", h->species[s]);
   sb_printf(b, "\nunits metal\nr_cut %.17g\n", h->r_cut);
   for (int a = 0; a < h->n_species; ++a)
@@ -673,6 +722,8 @@ static void write_header(strbuf *b, const nnp_model *m) {
   for (int s = 0; s < h->n_species; ++s) sb_printf(b, " %.17g", h->energy_scale[s]);
   sb_printf(b, "\n");
   write_options(b, h);
+  if (product)
+    sb_printf(b, "interaction product\ncorrelation %d\nmessage_l_max %d\n", h->correlation, h->message_l_max);
   char baseline[2048];
   if (nnp_baseline_format(h, baseline, sizeof baseline) < sizeof baseline) sb_printf(b, "%s", baseline);
   for (int k = 0; k < m->n_meta; ++k) sb_printf(b, "meta %s %s\n", m->meta[k].key, m->meta[k].value);

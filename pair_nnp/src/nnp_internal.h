@@ -91,6 +91,16 @@ typedef struct {
   size_t offset, size;
 } nnp_param_array;
 
+/* Step 3 of a product-family layer (docs/model.md, "The product family") as two down-projection views, so that the
+ * dense kernels of linear.c run it: 3a reads the convolution's messages (the layer's msg layout) and writes the
+ * atomic basis A ((L+1)^2 x C per atom, row l*l + m + l, no self-connection); 3d reads m^J ((2J+1) x C blocks at
+ * C J^2) and writes the pre-activations with the self-connection. */
+typedef struct {
+  nnp_layer mix;                 /* 3a: weights layer{t}.mix{l}, lin = -1 (no self), lout = l_max, c_out = C */
+  nnp_layer down;                /* 3d: weights layer{t}.down{J} and layer{t}.self{J}, l3_count = 1 */
+  size_t product[NNP_MAX_L + 1]; /* offsets of W^{t,J} (S x |Q_J| x C), J = 0..lout */
+} nnp_product_layer;
+
 struct nnp_model {
   nnp_hyper h;
   nnp_param_array *arrays; /* file order */
@@ -104,6 +114,9 @@ struct nnp_model {
   int feature_width; /* C (L+1)^2 */
   int n_meta;
   nnp_meta *meta;
+  /* product family only (NULL otherwise): per-layer views and Q(l_max, J, N_c) for J = 0..message_l_max */
+  nnp_product_layer *product_layers;
+  struct nnp_product_basis *product_basis;
 };
 
 /* model.c */
@@ -141,7 +154,7 @@ typedef struct {
 
 /* Q(l_max, J, n_max): products of orders 1..n_max in the doc's order; products of order n are
  * [order_first[n], order_first[n+1]), and so are their entries (entries follow the products' order). */
-typedef struct {
+typedef struct nnp_product_basis {
   int l_max, J, n_max;
   int n_products;
   nnp_product *products;
@@ -154,6 +167,31 @@ typedef struct {
  * nnp_product_basis_free; left empty on failure). */
 nnp_status nnp_product_basis_build(int l_max, int J, int n_max, nnp_product_basis *pb, nnp_error *err);
 void nnp_product_basis_free(nnp_product_basis *pb);
+
+/* The product family's limit on l_max in this implementation (the coupling lists grow fast beyond it) */
+#define NNP_PRODUCT_MAX_L 3
+
+/* product_layer.c: layer step 3 for either family (tensor: down-projection plus self-connection; product: 3a-3d).
+ * store keeps what the adjoint needs from the forward pass (nnp_combine_store_width doubles per local atom; 0 for the
+ * tensor family); scratch is the adjoint's (nnp_combine_scratch_width doubles per local atom, any layer). n_threads:
+ * the OpenMP team of the parallel regions, as for the kernels of linear.c. */
+size_t nnp_combine_store_width(const nnp_model *m, int t);
+size_t nnp_combine_scratch_width(const nnp_model *m);
+void nnp_combine_forward(const nnp_model *m, int t, int n_threads, int n, const int *species, const double *msg,
+                         const double *h, double *store, double *pre);
+/* dmsg (overwritten) and dh (added to) from dpre; parameter gradients added to grad when not NULL */
+void nnp_combine_adjoint(const nnp_model *m, int t, int n_threads, int n, const int *species, const double *msg,
+                         const double *h, const double *store, const double *dpre, double *scratch, double *dmsg,
+                         double *dh, double *grad);
+/* Training: the tangent of step 3 along (msgd, hd) into pred, keeping what the reverse needs in tstore (as wide as
+ * store); then the reverse of the pair (pre, pred) = (step3(msg, h), its tangent) given their adjoints (apre, bpre):
+ * amsg, bmsg overwritten, ah, bh added to, the parameter gradient added to grad (not NULL). */
+void nnp_combine_tangent(const nnp_model *m, int t, int n_threads, int n, const int *species, const double *store,
+                         const double *msgd, const double *hd, double *tstore, double *pred);
+void nnp_combine_reverse(const nnp_model *m, int t, int n_threads, int n, const int *species, const double *msg,
+                         const double *h, const double *store, const double *msgd, const double *hd,
+                         const double *tstore, const double *apre, const double *bpre, double *scratch, double *amsg,
+                         double *bmsg, double *ah, double *bh, double *grad);
 
 /* radial.c */
 double nnp_envelope(double x, int p, double *dfdx);

@@ -291,6 +291,7 @@ struct nnp_train_workspace {
   double *ah, *bh, *ahn, *bhn, *ax, *bx; /* n_total x F adjoints */
   double *amsg, *bmsg, *apre, *bpre;     /* n_local x widest layer */
   double *forces;                        /* [n_total][3] */
+  double *cstore, *ctstore, *cscratch;   /* layer step 3: forward state, tangent state, reverse scratch (product) */
   /* per receiver */
   double *R, *Rd, *Rt, *g, *tape, *mlp_scratch;
   double *dR_tmp, *dR_b, *dY_spare, *tp, *readout_scratch;
@@ -306,8 +307,9 @@ nnp_status nnp_train_workspace_create(const nnp_model *m, nnp_train_workspace **
 }
 
 static void free_atoms(nnp_train_workspace *w) {
-  double **p[] = {&w->h,   &w->hd,  &w->x,  &w->xd, &w->msg,  &w->msgd, &w->pre,  &w->pred, &w->ah,    &w->bh,
-                  &w->ahn, &w->bhn, &w->ax, &w->bx, &w->amsg, &w->bmsg, &w->apre, &w->bpre, &w->forces};
+  double **p[] = {&w->h,    &w->hd,   &w->x,      &w->xd,     &w->msg,     &w->msgd,    &w->pre,  &w->pred,
+                  &w->ah,   &w->bh,   &w->ahn,    &w->bhn,    &w->ax,      &w->bx,      &w->amsg, &w->bmsg,
+                  &w->apre, &w->bpre, &w->forces, &w->cstore, &w->ctstore, &w->cscratch};
   for (size_t q = 0; q < sizeof p / sizeof *p; ++q) free(*p[q]), *p[q] = NULL;
   free(w->edge_offset), w->edge_offset = NULL;
 }
@@ -340,6 +342,13 @@ static int widest(const nnp_model *m, int msg) {
     best = v > best ? v : best;
   }
   return best;
+}
+
+/* offset (per local atom) of layer t's step-3 state */
+static size_t combine_rows(const nnp_model *m, int t) {
+  size_t s = 0;
+  for (int q = 0; q < t; ++q) s += nnp_combine_store_width(m, q);
+  return s;
 }
 
 static size_t layer_rows(const nnp_model *m, int msg, int t) {
@@ -380,6 +389,9 @@ static nnp_status reserve_atoms(nnp_train_workspace *w, size_t nl, size_t nt, nn
   ALLOC(w->apre, nl * widest(m, 0));
   ALLOC(w->bpre, nl * widest(m, 0));
   ALLOC(w->forces, 3 * nt);
+  ALLOC(w->cstore, nl * combine_rows(m, m->h.layers));
+  ALLOC(w->ctstore, nl * combine_rows(m, m->h.layers));
+  ALLOC(w->cscratch, nl * nnp_combine_scratch_width(m));
   ALLOC(w->edge_offset, nl + 1);
   w->cap_local = nl, w->cap_total = nt;
   return NNP_OK;
@@ -620,7 +632,7 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
     nnp_up_forward(m, ly, 1, nt, h, layer_h(w, w->x, t));
     conv_forward(w, rad, t);
     double *msg = w->msg + (size_t)nl * layer_rows(m, 1, t), *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
-    nnp_down_forward(m, ly, 1, nl, g->species, msg, h, pre);
+    nnp_combine_forward(m, t, 1, nl, g->species, msg, h, w->cstore + (size_t)nl * combine_rows(m, t), pre);
     nnp_gate_forward(m, ly, 1, nl, g->species, pre, h, layer_h(w, w->h, t + 1));
   }
   if (st) return st;
@@ -642,7 +654,8 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
     const double *pre = w->pre + (size_t)nl * layer_rows(m, 0, t), *msg = w->msg + (size_t)nl * layer_rows(m, 1, t);
     nnp_gate_adjoint(m, ly, 1, nl, g->species, pre, dh_next, w->apre, dh);
     zero_ghosts(w, dh);
-    nnp_down_adjoint(m, ly, 1, nl, g->species, msg, h, w->apre, w->amsg, dh, NULL);
+    nnp_combine_adjoint(m, t, 1, nl, g->species, msg, h, w->cstore + (size_t)nl * combine_rows(m, t), w->apre,
+                        w->cscratch, w->amsg, dh, NULL);
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_adjoint_forces(w, rad, t, w->amsg, w->ax);
     nnp_up_adjoint(m, ly, 1, nt, h, w->ax, dh, NULL);
@@ -1015,7 +1028,8 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
     conv_tangent(w, rad, t);
     const double *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
     double *msgd = w->msgd + (size_t)nl * layer_rows(m, 1, t), *pred = w->pred + (size_t)nl * layer_rows(m, 0, t);
-    nnp_down_forward(m, ly, 1, nl, g->species, msgd, hd, pred);
+    nnp_combine_tangent(m, t, 1, nl, g->species, w->cstore + (size_t)nl * combine_rows(m, t), msgd, hd,
+                        w->ctstore + (size_t)nl * combine_rows(m, t), pred);
     gate_tangent(m, ly, nl, g->species, pre, pred, hd, layer_h(w, w->hd, t + 1));
   }
   if (st) return st;
@@ -1040,8 +1054,9 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
     gate_reverse(m, ly, nl, g->species, pre, pred, An, Bn, w->apre, w->bpre, Ah, Bh);
     zero_ghosts(w, Ah);
     zero_ghosts(w, Bh);
-    nnp_down_adjoint(m, ly, 1, nl, g->species, msg, h, w->apre, w->amsg, Ah, grad);
-    nnp_down_adjoint(m, ly, 1, nl, g->species, msgd, hd, w->bpre, w->bmsg, Bh, grad);
+    nnp_combine_reverse(m, t, 1, nl, g->species, msg, h, w->cstore + (size_t)nl * combine_rows(m, t), msgd, hd,
+                        w->ctstore + (size_t)nl * combine_rows(m, t), w->apre, w->bpre, w->cscratch, w->amsg, w->bmsg,
+                        Ah, Bh, grad);
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     scale_rows(w->bmsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_reverse(w, rad, t, grad, knot_grad);

@@ -36,6 +36,9 @@ static const char usage_text[] =
     "  energy_shift E1 E2 ...   one number per species (eV)\n"
     "  energy_scale S1 S2 ...   one number per species (eV)\n"
     "  units metal              accepted for symmetry with the model file\n"
+    "  interaction tensor|product   the interaction family (default tensor; docs/model.md)\n"
+    "  correlation N, message_l_max L   product family: correlation order 1..4, degree of the features\n"
+    "                           between layers 0..min(l_max, 2) (both required with `interaction product`)\n"
     "  baseline d3 DAMPING FUNCTIONAL CUTOFF CN_CUTOFF, baseline coulomb CUTOFF ACCURACY El:q ...\n"
     "                           a long-range baseline computed by LAMMPS (docs/model.md, \"Baselines\")\n"
     "\n"
@@ -202,7 +205,16 @@ static int species_of(const nnp_hyper *h, const char *symbol) {
   return -1;
 }
 
-typedef enum { KEY_INT, KEY_REAL, KEY_INT_LIST, KEY_PER_SPECIES, KEY_UNITS, KEY_SPECIES, KEY_PAIR } key_kind;
+typedef enum {
+  KEY_INT,
+  KEY_REAL,
+  KEY_INT_LIST,
+  KEY_PER_SPECIES,
+  KEY_UNITS,
+  KEY_SPECIES,
+  KEY_PAIR,
+  KEY_INTERACTION
+} key_kind;
 
 typedef struct {
   const char *name;
@@ -227,6 +239,9 @@ static const key_spec keys[] = {
     {"avg_num_neighbors", KEY_REAL, offsetof(nnp_hyper, avg_num_neighbors), 0, 0},
     {"energy_shift", KEY_PER_SPECIES, offsetof(nnp_hyper, energy_shift), 0, 0},
     {"energy_scale", KEY_PER_SPECIES, offsetof(nnp_hyper, energy_scale), 0, 0},
+    {"interaction", KEY_INTERACTION, 0, 0, 0},
+    {"correlation", KEY_INT, offsetof(nnp_hyper, correlation), 1, 4},
+    {"message_l_max", KEY_INT, offsetof(nnp_hyper, message_l_max), 0, 2},
 };
 enum { N_KEYS = sizeof keys / sizeof keys[0] };
 
@@ -341,6 +356,10 @@ static int apply_line(const hyper_file *f, const hyper_line *l, const key_spec *
   case KEY_UNITS:
     if (l->n_tok != 2 || strcmp(l->tok[1], "metal") != 0) return fail_line(f, l, "units", "only `metal` exists");
     return 0;
+  case KEY_INTERACTION:
+    if (l->n_tok == 2 && strcmp(l->tok[1], "tensor") == 0) return h->interaction = NNP_INTERACTION_TENSOR, 0;
+    if (l->n_tok == 2 && strcmp(l->tok[1], "product") == 0) return h->interaction = NNP_INTERACTION_PRODUCT, 0;
+    return fail_line(f, l, "interaction", "expected `tensor` or `product`");
   case KEY_SPECIES:
   case KEY_PAIR:
     return 0;

@@ -279,6 +279,13 @@ static int apply_model_key(const cfg_line *l, train_config *c, int *handled) {
   if (!strcmp(k, "units")) return (l->n == 2 && !strcmp(l->tok[1], "metal")) ? 0 : fail(l, "units", "only `metal`");
   if (!strcmp(k, "energy_scale")) return set_energy_scale(l, c);
   if (!strcmp(k, "baseline")) return set_baseline(l, c);
+  if (!strcmp(k, "interaction")) {
+    if (l->n == 2 && !strcmp(l->tok[1], "tensor")) return h->interaction = NNP_INTERACTION_TENSOR, 0;
+    if (l->n == 2 && !strcmp(l->tok[1], "product")) return h->interaction = NNP_INTERACTION_PRODUCT, 0;
+    return fail(l, "interaction", "expected `tensor` or `product`");
+  }
+  if (!strcmp(k, "correlation")) return one_int(l, 1, 4, &h->correlation);
+  if (!strcmp(k, "message_l_max")) return one_int(l, 0, 2, &h->message_l_max);
   if (!strcmp(k, "avg_num_neighbors")) {
     c->have_avg_num_neighbors = 1;
     return one_real(l, 0, 1e6, 1, &h->avg_num_neighbors);

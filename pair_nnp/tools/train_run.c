@@ -213,6 +213,8 @@ static void add_architecture(text_buf *b, const nnp_hyper *h) {
   add_line(b, "l_max %d\nchannels %d\nlayers %d\nradial_basis %d\nenvelope_p %d\nreadout_hidden %d\nradial_hidden",
            h->l_max, h->channels, h->layers, h->radial_basis, h->envelope_p, h->readout_hidden);
   for (int k = 0; k < h->n_radial_hidden; k++) add_line(b, " %d", h->radial_hidden[k]);
+  if (h->interaction == NNP_INTERACTION_PRODUCT) /* absent for the tensor family: its identities stay as they were */
+    add_line(b, "\ninteraction product correlation %d message_l_max %d", h->correlation, h->message_l_max);
   uint64_t pc = 0xcbf29ce484222325ULL;
   for (int a = 0; a < h->n_species; a++) pc = fnv1a(pc, h->pair_cutoff[a], (size_t)h->n_species * sizeof(double));
   add_line(b, "\npair_cutoff fnv1a=%016llx\n", (unsigned long long)pc);

@@ -17,6 +17,8 @@ Cases:
   units      units real = units metal x 23.060549 (kcal/mol per eV)
   options    a model with model options (SiLU gates, residual flags, linear readout, radial frequencies) on 1 and
              2 ranks equals nnp-eval
+  product    product-family models (invariant and vector messages): equal nnp-eval's on 1 rank, and 1, 2, 4 ranks
+             agree to 1e-10 (the exchange carries only the message degrees)
   relist     atoms moved during a run (neighbour lists rebuilt, atoms migrating between 2 ranks, and a second run
              after atoms are deleted): the last step's energy and forces equal nnp-eval's for those positions
 Exit status 0 when every case passes.
@@ -813,9 +815,46 @@ run 0
         close(forces, ref["forces"], 1e-10, "relist: %s forces vs nnp-eval" % label)
 
 
+def case_product():
+    """Product-family models (docs/model.md, "The product family") through LAMMPS: against nnp-eval, and rank counts."""
+    hypers = [
+        ("c3m0", HYPER.replace("l_max 1", "l_max 3").replace("layers 3", "layers 2")
+         + "interaction product\ncorrelation 3\nmessage_l_max 0\n"),
+        ("c2m1", HYPER + "interaction product\ncorrelation 2\nmessage_l_max 1\n"),
+    ]
+    for tag, hyper in hypers:
+        for name, cfg, runs in (
+                ("small", water_config(random.Random(3), 5.5, 5.8, 6.0, xy=0.7, xz=0.3, yz=-0.4),
+                 [(1, 1, ""), (2, 1, "processors 2 1 1"), (4, 1, "processors 2 2 1"), (2, 2, "processors 1 2 1")]),
+                ("bulk", water_config(random.Random(5), 12.0, 11.0, 10.0), [(1, 1, ""), (2, 1, ""), (4, 1, "")])):
+            d = casedir("product-%s-%s" % (tag, name))
+            model = make_model(d, hyper=hyper)
+            cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
+            ref = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
+            base = None
+            for np, nt, proc in runs:
+                rc, out = lammps(d, nnp_input(d, cfg, model, processors=proc), np=np, threads=nt, timeout=120)
+                label = "product-%s-%s: %d rank(s) x %d thread(s) %s" % (tag, name, np, nt, proc)
+                if not check(rc == 0, label + ": lmp run"):
+                    print(out[-3000:])
+                    continue
+                r = lmp_result(d, out)
+                if base is None:
+                    base = r
+                    close(r["energy"], ref["energy"], 1e-10, label + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
+                    close(r["forces"], ref["forces"], 1e-10, label + ": forces vs nnp-eval")
+                    close(r["virial"], ref["virial"], 1e-9, label + ": virial vs nnp-eval")
+                    check(maxabs(r["forces"]) > 1e-3, label + ": forces not trivially zero")
+                    continue
+                close(r["energy"], base["energy"], 1e-10, label + ": energy")
+                close(r["forces"], base["forces"], 1e-10, label + ": forces")
+                close(r["press"], base["press"], 1e-10, label + ": virial")
+                close(r["energies"], base["energies"], 1e-10, label + ": per-atom energies")
+
+
 CASES = {"options": case_options, "eval": case_eval, "tables": case_tables, "triclinic": case_triclinic, "parallel": case_parallel, "errors": case_errors,
          "pressure": case_pressure, "nve": case_nve, "hybrid": case_hybrid, "units": case_units,
-         "relist": case_relist}
+         "relist": case_relist, "product": case_product}
 
 
 def main():
