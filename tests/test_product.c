@@ -400,6 +400,46 @@ static nnp_status parse_edited(const char *text, const char *from, const char *t
   return s;
 }
 
+/* The model options of imported NequIP models (docs/model.md, "Model options") are defined for the tensor family
+ * only: a product model with one of them is refused, in a file and through the API (what nnp-init and nnp-train
+ * call), with a message naming the option and the family. The file text is of the model of test_model_files
+ * (2 layers, radial_basis 6), so each option line is otherwise valid. */
+static void test_option_refusals(const char *text) {
+  static const struct {
+    const char *line, *key;
+  } options[] = {
+      {"paths all\n", "paths all"},
+      {"gate_activation silu\n", "gate_activation silu"},
+      {"residual 1 0\n", "residual"},
+      {"readout_activation none\n", "readout_activation none"},
+      {"radial_frequencies 3 6 9 12 15 18\n", "radial_frequencies"},
+  };
+  char msg[512], edit[256];
+  for (size_t k = 0; k < sizeof options / sizeof options[0]; ++k) {
+    snprintf(edit, sizeof edit, "%sinteraction product", options[k].line);
+    nnp_status s = parse_edited(text, "interaction product", edit, msg);
+    CHECK(s == NNP_ERR_FORMAT && strstr(msg, options[k].key) && strstr(msg, "interaction product"),
+          "model file with '%s' and 'interaction product' -> %s", options[k].key, msg);
+  }
+  const product_shape p = {2, 1, 3, 2, 2, 3};
+  for (int k = 0; k < 5; ++k) {
+    nnp_hyper h = product_hyper(&p);
+    nnp_model_options *o = &h.options;
+    const char *key = k == 0   ? (o->odd_paths = 1, "paths all")
+                      : k == 1 ? (o->gate_silu = 1, "gate_activation silu")
+                      : k == 2 ? (o->no_residual = 1u, "residual")
+                      : k == 3 ? (o->readout_linear = 1, "readout_activation none")
+                               : (o->n_radial_frequencies = h.radial_basis, "radial_frequencies");
+    for (int n = 0; n < o->n_radial_frequencies; ++n) o->radial_frequencies[n] = 3.0 * (n + 1);
+    nnp_model *m = NULL;
+    nnp_error err = {{0}};
+    nnp_status s = nnp_model_create_random(&h, 1, &m, &err);
+    CHECK(s == NNP_ERR_FORMAT && !m && strstr(err.message, key) && strstr(err.message, "interaction product"),
+          "hyperparameters with '%s' and the product family -> %s", key, err.message);
+    nnp_model_free(m);
+  }
+}
+
 static void test_model_files(const char *dir) {
   const product_shape p = {2, 1, 3, 2, 2, 3};
   nnp_model *m = make_model(&p, 12);
@@ -450,6 +490,7 @@ static void test_model_files(const char *dir) {
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "product0"), "shapes follow the correlation -> %s", msg);
   s = parse_edited(text, "l_max 2\n", "l_max 4\n", msg);
   CHECK(s == NNP_ERR_FORMAT && strstr(msg, "l_max <= 3"), "l_max above the implemented 3 -> %s", msg);
+  test_option_refusals(text);
   free(text);
   nnp_model_free(m);
 }

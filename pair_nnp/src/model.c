@@ -68,7 +68,21 @@ static nnp_status validate_options(const nnp_hyper *h, nnp_error *err) {
   return NNP_OK;
 }
 
-/* The interaction family and the product family's two keys (docs/model.md, "Model file format"). */
+/* The header key of the first model option h sets, in the order of docs/model.md's table; NULL when none */
+static const char *first_option_key(const nnp_hyper *h) {
+  const nnp_model_options *o = &h->options;
+  if (o->odd_paths) return "paths all";
+  if (o->gate_silu) return "gate_activation silu";
+  if (o->no_residual) return "residual";
+  if (o->readout_linear) return "readout_activation none";
+  if (o->n_radial_frequencies) return "radial_frequencies";
+  return NULL;
+}
+
+/* The interaction family and the product family's two keys (docs/model.md, "Model file format"). The model options
+ * are defined for the tensor family only (docs/model.md, "Model options"): they describe imported NequIP models, the
+ * product basis is built for even-parity features (`paths all` would break it), and the numpy reference refuses the
+ * combination too, so a product model with one of them is refused rather than evaluated unchecked. */
 static nnp_status validate_interaction(const nnp_hyper *h, nnp_error *err) {
   if (h->interaction == NNP_INTERACTION_TENSOR) {
     if (h->correlation || h->message_l_max)
@@ -77,6 +91,12 @@ static nnp_status validate_interaction(const nnp_hyper *h, nnp_error *err) {
   }
   if (h->interaction != NNP_INTERACTION_PRODUCT)
     return nnp_fail(err, NNP_ERR_FORMAT, "unknown interaction family %d", h->interaction);
+  const char *option = first_option_key(h);
+  if (option)
+    return nnp_fail(err, NNP_ERR_FORMAT,
+                    "'%s' with 'interaction product': the model options are for the tensor family only "
+                    "(docs/model.md, \"Model options\")",
+                    option);
   if (h->correlation < 1 || h->correlation > NNP_MAX_CORRELATION)
     return nnp_fail(err, NNP_ERR_FORMAT, "correlation %d is outside 1..%d", h->correlation, NNP_MAX_CORRELATION);
   const int lh_max = h->l_max < 2 ? h->l_max : 2;
