@@ -44,10 +44,10 @@ extern "C" {
 #define NNP_VERSION_MAJOR 0
 #define NNP_VERSION_MINOR 1
 #define NNP_VERSION_PATCH 0
-#define NNP_FILE_FORMAT_VERSION                                                                                        \
-  2 /* 2 adds baselines, model options and the product family; other files are written as 1 */
-#define NNP_MAX_SPECIES 32
-#define NNP_MAX_L       6
+/* version 2 adds baselines, model options and the product family; models without them are written as version 1 */
+#define NNP_FILE_FORMAT_VERSION 2
+#define NNP_MAX_SPECIES         32
+#define NNP_MAX_L               6
 
 typedef enum {
   NNP_OK = 0,
