@@ -83,6 +83,11 @@ PRODUCT_CASES = [
     ("P_L1_S4_T1_c4_m0", 24, _hyper(species=["H", "C", "N", "O"], r_cut=4.0, l_max=1, channels=3, layers=1,
                                      energy_shift=[-0.4, -1.2, -2.6, -3.1], energy_scale=[0.5, 1.1, 0.9, 1.4],
                                      interaction="product", correlation=4, message_l_max=0)),
+    # 8 channels and messages of every degree: layers 0 and 1 have the paths of a tensor layer of the same l_max, so
+    # they run on the generated kernels (tp_codegen.py), which the cases above (3-4 channels) never reach
+    ("P_L2_S2_T3_c2_m2_C8", 25, _hyper(species=["H", "O"], r_cut=4.0, l_max=2, channels=8, layers=3,
+                                        energy_shift=[-0.7, -3.1], energy_scale=[0.6, 1.4], interaction="product",
+                                        correlation=2, message_l_max=2)),
 ]
 
 HYPER_KEYS = ("species", "r_cut", "pair_cutoff", "r_min", "l_max", "channels", "layers", "radial_basis",
