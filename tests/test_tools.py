@@ -166,6 +166,27 @@ def test_force_only(a, w):
           "nnp-eval table: energy RMSE '-', 0 frames")
 
 
+def test_thermo_stats(w):
+    """examples/thermo_stats.py reads the last thermo table and gives the block standard error of the mean."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "thermo_stats.py")
+    # an equilibration table (ignored) and a production table of 10 rows: Press alternates 100/300 in blocks of 2 rows
+    # for blocks 1-4 and is 700 in block 5, so the 5 block means are 200 200 200 200 700: mean 300, block standard
+    # error sqrt(sum((m - 300)^2) / 4 / 5) = sqrt((4 * 100^2 + 400^2) / 20) = 100
+    press = [100, 300] * 4 + [700, 700]
+    lines = ["Step Time Press", "0 0 99999", "10 0.005 -99999", "Loop time of 1 on 1 procs", "",
+             "   Step Time Press"] + ["%d %.3f %g" % (i * 10, i * 0.005, p) for i, p in enumerate(press)] + \
+            ["Loop time of 1 on 1 procs"]
+    with open(w("thermo.log"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    rc, out = run([sys.executable, script, w("thermo.log"), "Press", "--json", w("thermo.json")])
+    res = json.load(open(w("thermo.json"))) if rc == 0 else {}
+    got = res.get("Press", {})
+    check(res.get("samples") == 10 and abs(got.get("mean", 0) - 300) < 1e-9 and abs(got.get("sem", 0) - 100) < 1e-9,
+          "thermo_stats: mean 300 and block error 100 of the last table (%s)" % got)
+    expect_error([sys.executable, script, w("thermo.log"), "Density"], r"no thermo column Density",
+                 "thermo_stats: a missing column is named")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("--nnp-init", "--nnp-eval", "--nnp-train", "--data", "--workdir"):
@@ -218,6 +239,7 @@ def main():
     test_force_only(a, w)
     test_outputs_never_inputs(a, w, model, data)
     test_hostile_inputs(a, w, model)
+    test_thermo_stats(w)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 

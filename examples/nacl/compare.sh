@@ -52,8 +52,10 @@ if [ -n "$model" ]; then
   mkdir -p nnp
   echo "== NNP NVT ($(basename "$model")): $ne + $ns steps of 0.5 fs, $ranks rank(s), in $run/nnp"
   start=$SECONDS
+  lammps_forcefield "$model" nnp/forcefield.lammps
   (cd nnp && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.nacl-nnp" -var plugin "$plugin" -var model "$model" -var data ../nacl.data \
+     -var forcefield forcefield.lammps \
      -var equil "$ne" -var steps "$ns" -var dump_every "$nd" -log log.lammps -screen none) || lammps_fail nnp
   echo "   $((SECONDS - start)) s"
   runs=("NNP $(basename "$model" .nnp)=nnp" "${runs[@]}")

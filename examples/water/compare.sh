@@ -56,8 +56,10 @@ fi
 if [ -z "${SKIP_NNP:-}" ]; then
   echo "== NNP NPT ($(basename "$model")): $ne + $ns steps of 0.5 fs, $ranks rank(s), in $run/nnp"
   start=$SECONDS
+  lammps_forcefield "$model" nnp/forcefield.lammps
   (cd nnp && rm -f traj.dump msd.dat &&
    "${mpi[@]}" -in "$here/in.water-npt" -var plugin "$plugin" -var model "$model" -var data ../water.data \
+     -var forcefield forcefield.lammps \
      -var equil "$ne" -var steps "$ns" -var dump_every "$nd" -var msd_every "$nm" -log log.lammps -screen none) ||
     lammps_fail nnp
   echo "   $((SECONDS - start)) s"

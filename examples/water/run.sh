@@ -18,8 +18,9 @@ model=${NNP_MODEL:-$top/potentials/water-revpbe0d3.nnp}
 ranks=$([ "$jobs" -ge 2 ] && echo 2 || echo 1)
 echo "== LAMMPS ($lammps_tag), $ranks MPI rank(s), model $(basename "$model"), $steps steps"
 lammps_mpi "$ranks"
+lammps_forcefield "$model" forcefield.lammps
 "${mpi[@]}" -in "$here/in.water" \
-  -var plugin "$plugin" -var model "$model" -var data water.data \
+  -var plugin "$plugin" -var model "$model" -var data water.data -var forcefield forcefield.lammps \
   -var steps "$steps" -var rdf_samples $((steps / 10)) -log log.lammps -screen none ||
   lammps_fail "$run"
 /usr/bin/python3 "$here/analyse.py" log.lammps rdf.dat "$ranks"
