@@ -25,7 +25,8 @@ if [ "$step" = all ] || [ "$step" = train ]; then
   "${py[@]}" examples/nequip/intact_frames.py "$data" build-nequip/water_intact.extxyz
   "${py[@]}" examples/nequip/nequip_train.py --third-party "$tp" examples/nequip/water_l1.yaml
   # resume (same run): only the wall-time bound differs, which nequip-train lets a restart change
-  sed 's/^  cumulative_wall: 540 .*/  cumulative_wall: 1440/' examples/nequip/water_l1.yaml >build-nequip/water_l1_resume.yaml
+  sed 's/^  cumulative_wall: 540 .*/  cumulative_wall: 1440/' examples/nequip/water_l1.yaml \
+    >build-nequip/water_l1_resume.yaml
   "${py[@]}" examples/nequip/nequip_train.py --third-party "$tp" build-nequip/water_l1_resume.yaml
 fi
 if [ "$step" = all ] || [ "$step" = import ]; then
