@@ -3,13 +3,16 @@
 
 Usage:
     /usr/bin/python3 bench/nequip_speed.py --nnp-eval build/pair_nnp/nnp-eval --third-party ../shared/third_party \
-        [--data ../shared/data/water_revPBE0-D3.extxyz] [--repeats 5] [--workdir /tmp/nequip_speed]
+        [--data ../shared/data/water_revPBE0-D3.extxyz] [--frame 0] [--repeats 5] [--workdir /tmp/nequip_speed] \
+        [--train-dir RUN_DIR]
 
 Builds a random NequIP model of the size of Duignan's electrolyte models (l_max 2, 16 features, 3 layers, 5 A,
 parity off, 8 Bessel functions, radial MLP 2 x 64), imports it, and times per atom-step (energy and forces, float64,
 one thread, neighbour list included on both sides) NequIP's own evaluation (AtomicData.from_points + the model) and
 nnp-eval's (graph build + evaluation), in CPU seconds, on the first frame of DATA, alternating the two REPEATS times; reports the
-medians and their ratio. Both outputs are also compared (they must agree to ~1e-12).
+medians and their ratio. Both outputs are also compared (they must agree to ~1e-12). With --train-dir, the model is
+that NequIP training run (config.yaml + best_model.pth, e.g. examples/nequip's trained water model) instead of a random
+one, and the structure is frame --frame of DATA.
 """
 import argparse
 import os
@@ -35,6 +38,8 @@ def main():
     ap.add_argument("--nnp-eval", required=True)
     ap.add_argument("--third-party", required=True)
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "water_revPBE0-D3.extxyz"))
+    ap.add_argument("--frame", type=int, default=0, help="which frame of DATA (default 0)")
+    ap.add_argument("--train-dir", help="a NequIP training run to measure instead of the random Duignan-sized model")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workdir", default="/tmp/nequip_speed")
     args = ap.parse_args()
@@ -46,12 +51,20 @@ def main():
     torch.set_num_threads(1)
     from nequip.data import AtomicData
     os.makedirs(args.workdir, exist_ok=True)
-    frame = ref.read_extxyz(args.data)[0]
+    frame = ref.read_extxyz(args.data)[args.frame]
     symbols = list(frame["arrays"]["species"])
-    species = sorted(set(symbols))
-    cfg = tni.nequip_config(2, 3, False, species, 16, (64, 64), r_max=5.0, num_basis=8, avg_num_neighbors=40.0)
-    run = tni.build_run(torch, args.workdir, "speed", cfg, 1)
-    model, _ = imp.load_training_dir(run)
+    if args.train_dir:
+        run = args.train_dir
+        model, cfg = imp.load_training_dir(run)
+        species = list(cfg["type_names"])
+    else:
+        species = sorted(set(symbols))
+        cfg = tni.nequip_config(2, 3, False, species, 16, (64, 64), r_max=5.0, num_basis=8, avg_num_neighbors=40.0)
+        run = tni.build_run(torch, args.workdir, "speed", cfg, 1)
+        model, _ = imp.load_training_dir(run)
+    r_max = float(cfg["r_max"])
+    describe = "model l_max %d, %d features, %d layers, r_max %g A, radial MLP %d x %d" % (
+        cfg["l_max"], cfg["num_features"], cfg["num_layers"], r_max, cfg["invariant_layers"], cfg["invariant_neurons"])
     model.eval()
     nnp_path = os.path.join(args.workdir, "speed.nnp")
     if imp.main([run, "-o", nnp_path]) != 0:
@@ -71,7 +84,7 @@ def main():
 
     def nequip_step():
         t0 = time.process_time()
-        data = AtomicData.from_points(pos=pos, r_max=5.0, cell=cell, pbc=True, atom_types=types)
+        data = AtomicData.from_points(pos=pos, r_max=r_max, cell=cell, pbc=True, atom_types=types)
         out = model(AtomicData.to_AtomicDataDict(data))
         e = float(out["total_energy"])
         out["forces"].detach().numpy()
@@ -96,8 +109,8 @@ def main():
         t_core.append(core_step(0))     # exact radial functions (last: pred.extxyz is this one's)
     e_core = float(ref.read_extxyz(os.path.join(args.workdir, "pred.extxyz"))[0]["info"]["energy"])
     m_nq, m_core = statistics.median(t_nq), statistics.median(t_core)
-    print("structure: %s frame 0, %d atoms; model l_max 2, 16 features, 3 layers, r_max 5 A, float64, 1 thread"
-          % (os.path.basename(args.data), n))
+    print("structure: %s frame %d, %d atoms; %s, float64, 1 thread"
+          % (os.path.basename(args.data), args.frame, n, describe))
     print("NequIP 0.6.2 (torch %s): %.0f us per atom-step (median of %d: %s)"
           % (torch.__version__, 1e6 * m_nq / n, args.repeats, " ".join("%.0f" % (1e6 * t / n) for t in t_nq)))
     print("pair_nnp nnp-eval:          %.0f us per atom-step (median of %d: %s)"

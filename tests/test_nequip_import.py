@@ -122,6 +122,25 @@ def c_predict(nnp_eval, model_path, frames, workdir, name):
     return out
 
 
+def fresh_import(third_party, run, workdir, name):
+    """The importer as a command (its own interpreter); returns the model read back, or None with its output."""
+    out = os.path.join(workdir, name + ".fresh.nnp")
+    cmd = [sys.executable, os.path.join(HERE, "..", "pair_nnp", "tools", "nnp_import_nequip.py"), run, "-o", out,
+           "--pretend-torch-version", "1.13.1"]
+    for d in THIRD_PARTY:
+        cmd += ["--python-path", os.path.join(third_party, d)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:])
+        return None
+    return ref.read_model(out)
+
+
+def same_model(a, b):
+    return (a is not None and b is not None and a.hyper == b.hyper and
+            all(np.array_equal(a.params[p], b.params[p]) for p in b.params))
+
+
 def deviation(a, b):
     return (abs(a["energy"] - b["energy"]) / max(abs(a["energy"]), 1.0),
             np.max(np.abs(a["forces"] - b["forces"])) / max(np.max(np.abs(a["forces"])), 1e-8),
@@ -189,6 +208,9 @@ def main():
         model_path = os.path.join(args.workdir, name + ".nnp")
         chk.check("import", imp.main([run, "-o", model_path]) == 0)
         model = ref.read_model(model_path)
+        if k == 0:   # as users run it: a fresh interpreter, whose torch default dtype is float32 (the run's is 64)
+            chk.check("import in a fresh interpreter", same_model(fresh_import(args.third_party, run, args.workdir,
+                                                                               name), model))
         got_ref = [ref.compute(model, fr["species"], fr["positions"], fr["cell"], fr["pbc"]) for fr in frames]
         compare(chk, "reference vs NequIP", want, got_ref)
         compare(chk, "nnp-eval vs NequIP", want, c_predict(args.nnp_eval, model_path, frames, args.workdir, name))
@@ -202,10 +224,7 @@ def main():
                 continue
             dep_path = os.path.join(args.workdir, name + ".from_deployed.nnp")
             chk.check("import the deployed model", imp.main([deployed, "-o", dep_path]) == 0)
-            dep = ref.read_model(dep_path)
-            same = (dep.hyper == model.hyper and
-                    all(np.array_equal(dep.params[p], model.params[p]) for p in model.params))
-            chk.check("deployed import == training-directory import", same)
+            chk.check("deployed import == training-directory import", same_model(ref.read_model(dep_path), model))
     # options that have no counterpart here are refused, naming the option
     print("unsupported options")
     bad = [("parity", dict(parity=True), ["parity"]),

@@ -54,6 +54,15 @@ def load_nequip(python_path=(), pretend_torch_version=None):
     return torch
 
 
+def use_default_dtype(config):
+    """torch's default dtype as the run's `default_dtype` says, as nequip-train and nequip-deploy set it before they
+    build the model (model_from_config refuses a model_dtype above the default: float64 models need float64)."""
+    import torch
+    from nequip.utils import dtype_from_name
+    if "default_dtype" in config:
+        torch.set_default_dtype(dtype_from_name(config["default_dtype"]))
+
+
 def load_training_dir(path):
     """As nequip's Trainer.load_model_from_training_session (without importing the trainer's dependencies)."""
     import torch
@@ -63,6 +72,7 @@ def load_training_dir(path):
         if not os.path.isfile(os.path.join(path, f)):
             raise FileNotFoundError("%s: no %s (expected a NequIP training run directory)" % (path, f))
     config = Config.from_file(os.path.join(path, "config.yaml"))
+    use_default_dtype(config)
     model = model_from_config(config=config, initialize=False)
     model.load_state_dict(torch.load(os.path.join(path, "best_model.pth"), map_location="cpu"))
     return model, config
@@ -84,6 +94,7 @@ def load_deployed(path):
     if not text:
         raise ValueError("%s: no `config` in the metadata (not a nequip-deploy model?)" % path)
     config = Config.from_dict(yaml.safe_load(text))
+    use_default_dtype(config)
     model = model_from_config(config, initialize=False, deploy=True)
     state = scripted.state_dict()
     if not state:
