@@ -268,6 +268,8 @@ static int same_model_params(const char *dir, const char *a, const char *b) {
   return ok;
 }
 
+static void test_checkpoint_format2(tally *t, const char *dir, size_t P);
+
 static void test_resume(tally *t, const char *dir) {
   char data[1024];
   snprintf(data, sizeof data, "%s/resume.xyz", dir);
@@ -281,6 +283,7 @@ static void test_resume(tally *t, const char *dir) {
   CHECK(t, run(dir, "resumed", "resumed.nnp.ckpt", 2, 0, &c) == 0 && c.epochs_done == 4);
   CHECK(t, same_checkpoints(dir, "straight.nnp.ckpt", "resumed.nnp.ckpt", a.n_params));
   CHECK(t, same_model_params(dir, "straight.nnp", "resumed.nnp"));
+  test_checkpoint_format2(t, dir, a.n_params);
   printf("resume: 4 epochs straight (2 threads) == 2 epochs (1 thread) + resume to 4 (2 threads), bitwise\n");
 }
 
@@ -1118,6 +1121,46 @@ static void test_energy_offset(tally *t, const char *dir) {
     CHECK(t, run(dir, "offset_bad", NULL, 1, 0, &s1) != 0);
   }
   nnp_model_free(gen);
+}
+
+/* A checkpoint of format 2 (before energy_offset) made from a format-3 one without offsets: the format byte, the
+ * empty offset block (its count) removed, the checksum recomputed. It must still be read, to the same state. */
+static void test_checkpoint_format2(tally *t, const char *dir, size_t P) {
+  char path[1024], old[1024];
+  snprintf(path, sizeof path, "%s/straight.nnp.ckpt", dir);
+  snprintf(old, sizeof old, "%s/format2.ckpt", dir);
+  FILE *fp = fopen(path, "rb");
+  unsigned char *buf = malloc(1 << 22);
+  size_t n = fp && buf ? fread(buf, 1, 1 << 22, fp) : 0;
+  if (fp) fclose(fp);
+  /* magic and format, then the header: 9 int64, 5 doubles, shifts and scales, the generator, the identity */
+  const size_t head = 8 + 9 * 8 + 5 * 8 + 2 * NNP_MAX_SPECIES * 8 + 4 * 8 + TRAIN_IDENTITY_MAX;
+  int ok = buf && n > head + 16 && buf[7] == 3;
+  int64_t count = -1;
+  if (ok) memcpy(&count, buf + head, sizeof count);
+  CHECK(t, ok && count == 0);
+  if (ok && count == 0) {
+    buf[7] = 2;
+    memmove(buf + head, buf + head + 8, n - head - 8);
+    n -= 8;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i + 8 < n; i++) h = (h ^ buf[i]) * 0x100000001b3ULL;
+    memcpy(buf + n - 8, &h, 8);
+    fp = fopen(old, "wb");
+    CHECK(t, fp && fwrite(buf, 1, n, fp) == n && fclose(fp) == 0);
+    CHECK(t, same_checkpoints(dir, "straight.nnp.ckpt", "format2.ckpt", P));
+    buf[7] = 1; /* an older format: refused with a message */
+    fp = fopen(old, "wb");
+    CHECK(t, fp && fwrite(buf, 1, n, fp) == n && fclose(fp) == 0);
+    train_state st;
+    char msg[2048];
+    CHECK(t, train_state_alloc(&st, P) == 0);
+    CHECK(t, train_checkpoint_read(old, &st, msg, sizeof msg) != 0 && strstr(msg, "format 1"));
+    printf("  expected error: %s\n", msg);
+    train_state_free(&st);
+  }
+  free(buf);
+  printf("checkpoint format 2 (no energy_offset) read to the same state; format 1 refused\n");
 }
 
 int main(int argc, char **argv) {
