@@ -70,6 +70,25 @@ def test_train(a, w):
         f.write(base + "output excl.nnp\nexclude train.xyz 8\n")
     expect_error([a.nnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
                  "nnp-train: exclude names a frame that is not there")
+    # energy_offset (pooling data sets computed at different settings): refusals name the line and the problem
+    write_water_frames(w("other.xyz"), 4, 6)
+    for extra, pattern, what in (
+            ("energy_offset other.xyz\n", r"off\.cfg:\d+: energy_offset .*other\.xyz: not one of the `train` files",
+             "a file that is not trained on"),
+            ("energy_offset train.xyz\n", r"off\.cfg:\d+: energy_offset marks every `train` file",
+             "every training file marked"),
+            ("train other.xyz\nenergy_offset other.xyz\nenergy_weight 0\n",
+             r"off\.cfg:\d+: energy_offset .*no stage of the run weighs energies", "energy_weight 0")):
+        with open(w("off.cfg"), "w") as f:
+            f.write(base + "output off.nnp\n" + extra)
+        expect_error([a.nnp_train, w("off.cfg"), "--threads", "1"], pattern, "nnp-train: energy_offset, " + what)
+    with open(w("off.cfg"), "w") as f:
+        f.write(base + "output off.nnp\ntrain other.xyz\nenergy_offset other.xyz\n")
+    rc, out = run([a.nnp_train, w("off.cfg"), "--threads", "1"])
+    check(rc == 0 and re.search(r"energy_offset .*other\.xyz \(fitted to the starting model, \d+ training frames\): "
+                                r"H:[-+]\d+\.\d+ O:[-+]\d+\.\d+ eV per atom", out) is not None
+          and "meta energy_offset " in open(w("off.nnp")).read(),
+          "nnp-train: energy_offset printed at the start and recorded in the model: " + out.strip()[-300:])
 def snapshot(paths):
     return {p: open(p, "rb").read() for p in paths}
 
