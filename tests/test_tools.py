@@ -229,6 +229,32 @@ def main():
     check(set(res.get("per_species", {})) <= {"H", "O", "Cu"} and res.get("n_frames") == 3,
           "--json has per-species entries and the frame count")
 
+    # --energy-offset El:eV: the data's constants per atom (nnp-train's energy_offset) come off the reference energies
+    off = {"O": 0.25, "H": 0.125, "Cu": -0.5}
+    with open(w("pred.xyz")) as f, open(w("pred_off.xyz"), "w") as g:
+        lines = f.read().splitlines()
+        k = 0
+        while k < len(lines):
+            n = int(lines[k])
+            atoms = lines[k + 2:k + 2 + n]
+            shift = sum(off[line.split()[0]] for line in atoms)
+            head = re.sub(r"(?<![A-Za-z_])energy=(\S+)", lambda m: "energy=%.17g" % (float(m.group(1)) + shift), lines[k + 1])
+            g.write("\n".join([lines[k], head] + atoms) + "\n")
+            k += 2 + n
+    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json"])
+    raw = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
+    args = ["%s:%r" % kv for kv in off.items() if kv[0] in res.get("per_species", {})]
+    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json", "--energy-offset"] + args)
+    fixed = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
+    # the constants are exact binary fractions, the energies written to 17 digits: what is left is the rounding of
+    # ~10 eV sums (1e-15 relative), far below 1e-6 meV/atom; without the option the constants are the error
+    check(raw is not None and raw > 50 and fixed is not None and fixed < 1e-6,
+          "nnp-eval --energy-offset %s: energy RMSE %s -> %s meV/atom" % (" ".join(args), raw, fixed))
+    expect_error([a.nnp_eval, model, data, "--energy-offset", "Na:0.1"], r"--energy-offset Na:0\.1: Na is not a species",
+                 "nnp-eval --energy-offset with an element not in the model")
+    expect_error([a.nnp_eval, model, data, "--energy-offset", "O:x"], r"--energy-offset O:x: expected ELEMENT:ENERGY",
+                 "nnp-eval --energy-offset with a bad number")
+
     # bad input
     with open(w("unknown.xyz"), "w") as f:
         f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nO 0 0 0\nNa 1.5 0 0\n')
