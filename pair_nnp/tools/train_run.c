@@ -1024,7 +1024,7 @@ int train_run(const train_options *o, train_summary *sum) {
   if (rc == 0 && !o->quiet) {
     if (t.state.epoch < t.stop_epoch)
       printf("nnp-train: stopped after epoch %d: time budget of %g s reached\n", t.state.epoch, t.cfg.time_budget);
-    print_offsets(&t, "at the end; the model's metadata has those of its epoch");
+    print_offsets(&t, "after the last epoch; the model file has those of its epoch");
     printf("nnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
            t.cfg.output, t.cfg.checkpoint, t.cfg.log);
   }
