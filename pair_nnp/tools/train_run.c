@@ -905,6 +905,7 @@ static int run_epoch(trainer *t, const train_options *o, train_summary *sum) {
   t->epochs_timed++;
   if (log_row(t, &r)) return -1;
   if (!o->quiet) print_progress(t, &r);
+  if (!o->quiet && t->cfg.n_energy_offsets > 0) print_offsets(t, "re-fitted");
   sum->epochs_done = s->epoch;
   return 0;
 }
