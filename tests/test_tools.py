@@ -70,6 +70,25 @@ def test_train(a, w):
         f.write(base + "output excl.nnp\nexclude train.xyz 8\n")
     expect_error([a.nnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
                  "nnp-train: exclude names a frame that is not there")
+    # energy_offset (pooling data sets computed at different settings): refusals name the line and the problem
+    write_water_frames(w("other.xyz"), 4, 6)
+    for extra, pattern, what in (
+            ("energy_offset other.xyz\n", r"off\.cfg:\d+: energy_offset .*other\.xyz: not one of the `train` files",
+             "a file that is not trained on"),
+            ("energy_offset train.xyz\n", r"off\.cfg:\d+: energy_offset marks every `train` file",
+             "every training file marked"),
+            ("train other.xyz\nenergy_offset other.xyz\nenergy_weight 0\n",
+             r"off\.cfg:\d+: energy_offset .*no stage of the run weighs energies", "energy_weight 0")):
+        with open(w("off.cfg"), "w") as f:
+            f.write(base + "output off.nnp\n" + extra)
+        expect_error([a.nnp_train, w("off.cfg"), "--threads", "1"], pattern, "nnp-train: energy_offset, " + what)
+    with open(w("off.cfg"), "w") as f:
+        f.write(base + "output off.nnp\ntrain other.xyz\nenergy_offset other.xyz\n")
+    rc, out = run([a.nnp_train, w("off.cfg"), "--threads", "1"])
+    check(rc == 0 and re.search(r"energy_offset .*other\.xyz \(fitted to the starting model, \d+ training frames\): "
+                                r"H:[-+]\d+\.\d+ O:[-+]\d+\.\d+ eV per atom", out) is not None
+          and "meta energy_offset " in open(w("off.nnp")).read(),
+          "nnp-train: energy_offset printed at the start and recorded in the model: " + out.strip()[-300:])
 def snapshot(paths):
     return {p: open(p, "rb").read() for p in paths}
 
@@ -209,6 +228,32 @@ def main():
                                                                      res.get("energy_rmse_meV_per_atom")))
     check(set(res.get("per_species", {})) <= {"H", "O", "Cu"} and res.get("n_frames") == 3,
           "--json has per-species entries and the frame count")
+
+    # --energy-offset El:eV: the data's constants per atom (nnp-train's energy_offset) come off the reference energies
+    off = {"O": 0.25, "H": 0.125, "Cu": -0.5}
+    with open(w("pred.xyz")) as f, open(w("pred_off.xyz"), "w") as g:
+        lines = f.read().splitlines()
+        k = 0
+        while k < len(lines):
+            n = int(lines[k])
+            atoms = lines[k + 2:k + 2 + n]
+            shift = sum(off[line.split()[0]] for line in atoms)
+            head = re.sub(r"(?<![A-Za-z_])energy=(\S+)", lambda m: "energy=%.17g" % (float(m.group(1)) + shift), lines[k + 1])
+            g.write("\n".join([lines[k], head] + atoms) + "\n")
+            k += 2 + n
+    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json"])
+    raw = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
+    args = ["%s:%r" % kv for kv in off.items() if kv[0] in res.get("per_species", {})]
+    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json", "--energy-offset"] + args)
+    fixed = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
+    # the constants are exact binary fractions, the energies written to 17 digits: what is left is the rounding of
+    # ~10 eV sums (1e-15 relative), far below 1e-6 meV/atom; without the option the constants are the error
+    check(raw is not None and raw > 50 and fixed is not None and fixed < 1e-6,
+          "nnp-eval --energy-offset %s: energy RMSE %s -> %s meV/atom" % (" ".join(args), raw, fixed))
+    expect_error([a.nnp_eval, model, data, "--energy-offset", "Na:0.1"], r"--energy-offset Na:0\.1: Na is not a species",
+                 "nnp-eval --energy-offset with an element not in the model")
+    expect_error([a.nnp_eval, model, data, "--energy-offset", "O:x"], r"--energy-offset O:x: expected ELEMENT:ENERGY",
+                 "nnp-eval --energy-offset with a bad number")
 
     # bad input
     with open(w("unknown.xyz"), "w") as f:

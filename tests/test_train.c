@@ -244,7 +244,8 @@ static int same_checkpoints(const char *dir, const char *a, const char *b, size_
   if (train_state_alloc(&A, P) || train_state_alloc(&B, P)) return 0;
   int ok = !train_checkpoint_read(pa, &A, msg, sizeof msg) && !train_checkpoint_read(pb, &B, msg, sizeof msg);
   ok = ok && A.epoch == B.epoch && A.step == B.step && A.lr == B.lr && A.best_loss == B.best_loss &&
-       !memcmp(A.rng.s, B.rng.s, sizeof A.rng.s);
+       !memcmp(A.rng.s, B.rng.s, sizeof A.rng.s) && A.n_offsets == B.n_offsets &&
+       !memcmp(A.offset, B.offset, sizeof A.offset);
   size_t bytes = P * sizeof(double);
   ok = ok && !memcmp(A.params, B.params, bytes) && !memcmp(A.ema, B.ema, bytes) && !memcmp(A.adam_m, B.adam_m, bytes) &&
        !memcmp(A.adam_v, B.adam_v, bytes);
@@ -267,6 +268,8 @@ static int same_model_params(const char *dir, const char *a, const char *b) {
   return ok;
 }
 
+static void test_checkpoint_format2(tally *t, const char *dir, size_t P);
+
 static void test_resume(tally *t, const char *dir) {
   char data[1024];
   snprintf(data, sizeof data, "%s/resume.xyz", dir);
@@ -280,6 +283,7 @@ static void test_resume(tally *t, const char *dir) {
   CHECK(t, run(dir, "resumed", "resumed.nnp.ckpt", 2, 0, &c) == 0 && c.epochs_done == 4);
   CHECK(t, same_checkpoints(dir, "straight.nnp.ckpt", "resumed.nnp.ckpt", a.n_params));
   CHECK(t, same_model_params(dir, "straight.nnp", "resumed.nnp"));
+  test_checkpoint_format2(t, dir, a.n_params);
   printf("resume: 4 epochs straight (2 threads) == 2 epochs (1 thread) + resume to 4 (2 threads), bitwise\n");
 }
 
@@ -832,6 +836,333 @@ static void test_split_last(tally *t, const char *dir) {
          "resume, bad keys refused\n");
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 9. Pooling data sets computed at different settings (energy_offset)                                              */
+
+/* n frames labelled by a model's own energies and forces (exact radial MLP), plus `offset_c` eV per C atom.
+ * co2: every frame has C:O = 1:2 (6 atoms in a periodic cell, 3 in an open cluster), so that, as for water's
+ * H:O = 2:1, only delta_C + 2 delta_O is identifiable; otherwise the species are random (7 and 5 atoms). */
+static int write_model_frames(const char *path, int n, uint64_t seed, const nnp_model *m, int co2, double offset_c) {
+  FILE *fp = fopen(path, "w");
+  nnp_workspace *ws = NULL;
+  nnp_error err;
+  if (!fp || nnp_workspace_create(m, 1, &ws, &err) != NNP_OK) {
+    if (fp) fclose(fp);
+    return -1;
+  }
+  train_rng rng;
+  train_rng_seed(&rng, seed);
+  xyz_frame f;
+  memset(&f, 0, sizeof f);
+  char symbols[8][8];
+  double pos[24], frc[24], energy;
+  int sp[8], rc = 0;
+  f.symbols = symbols;
+  f.positions = pos;
+  for (int k = 0; k < n && rc == 0; k++) {
+    f.has_cell = k % 2 == 0;
+    f.n_atoms = co2 ? (f.has_cell ? 6 : 3) : (f.has_cell ? 7 : 5);
+    memset(f.cell, 0, sizeof f.cell);
+    double side = 4.6 + 0.6 * uniform(&rng);
+    for (int d = 0; d < 3; d++) {
+      f.cell[d][d] = f.has_cell ? side : 1.0;
+      f.pbc[d] = f.has_cell;
+    }
+    int n_c = 0;
+    for (int i = 0; i < f.n_atoms; i++) {
+      sp[i] = co2 ? (i % 3 != 0) : (int)(train_rng_next(&rng) >> 63);
+      n_c += sp[i] == 0;
+      snprintf(symbols[i], sizeof symbols[i], "%s", species_names[sp[i]]);
+    }
+    place_atoms(&rng, &f);
+    nnp_cell_graph *g = NULL;
+    rc = nnp_cell_graph_build(f.n_atoms, sp, pos, (const double(*)[3])f.cell, f.pbc, nnp_model_hyper(m)->r_cut, &g,
+                              &err) != NNP_OK;
+    double *forces = rc ? NULL : malloc(3 * (size_t)nnp_cell_graph_view(g)->n_total * sizeof *forces);
+    nnp_result r = {0, {0}, NULL, forces, NULL};
+    rc = rc || !forces || nnp_compute(m, ws, nnp_cell_graph_view(g), &r, &err) != NNP_OK;
+    if (!rc) {
+      nnp_cell_graph_fold(g, forces, 3);
+      memcpy(frc, forces, 3 * (size_t)f.n_atoms * sizeof *frc);
+      energy = r.energy + offset_c * n_c;
+      xyz_write_data d;
+      memset(&d, 0, sizeof d);
+      d.forces = frc;
+      d.energy = &energy;
+      xyz_error xerr;
+      rc = xyz_write_frame(fp, &f, &d, &xerr) != 0;
+    }
+    free(forces);
+    nnp_cell_graph_free(g);
+  }
+  nnp_workspace_free(ws);
+  return (fclose(fp) || rc) ? -1 : 0;
+}
+
+/* The generating model: the architecture of model_keys, random weights, and shifts far from 0 (so that a fit that
+ * ignored them would show). Returns the model (caller frees) and writes it to DIR/offset_gen.nnp. */
+static nnp_model *offset_generator(const char *dir) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/offset_gen.cfg", dir);
+  char text[2048];
+  snprintf(text, sizeof text, "%strain offset_ref.xyz\n", model_keys);
+  train_config cfg;
+  if (write_text(path, text) || train_config_read(path, &cfg)) return NULL;
+  const double shift[2] = {-1.3, -2.7}, scale[2] = {0.4, 0.6};
+  nnp_model *m = NULL;
+  nnp_error err;
+  if (nnp_model_create_random(&cfg.hyper, 17, &m, &err) != NNP_OK ||
+      nnp_model_set_normalisation(m, 3.0, shift, scale, &err) != NNP_OK) {
+    nnp_model_free(m);
+    return NULL;
+  }
+  snprintf(path, sizeof path, "%s/offset_gen.nnp", dir);
+  if (nnp_model_write(m, path, &err) != NNP_OK) {
+    nnp_model_free(m);
+    return NULL;
+  }
+  train_config_free(&cfg);
+  return m;
+}
+
+/* Value of `El:` in an energy_offset metadata value ("FILE C:x O:y"). */
+static double meta_offset(const char *value, const char *element) {
+  char key[16];
+  snprintf(key, sizeof key, " %s:", element);
+  const char *p = strstr(value, key);
+  return p ? strtod(p + strlen(key), NULL) : NAN;
+}
+
+/* Checkpoint state of a run (offsets included); 0 when read. */
+static int read_state(const char *dir, const char *name, size_t P, train_state *st) {
+  char path[1024], msg[2048];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  if (train_state_alloc(st, P)) return -1;
+  return train_checkpoint_read(path, st, msg, sizeof msg);
+}
+
+/* Energy RMSE (meV/atom) on one file of run NAME's final weights (the EMA weights of its checkpoint, in the
+ * normalisation of its model file), the file's energies lowered by delta (eV per atom per species; NULL: raw):
+ * computed here, apart from the trainer's own bookkeeping. */
+static double final_energy_rmse(const char *dir, const char *name, const char *data, const double *delta) {
+  char path[1024];
+  nnp_model *m = NULL;
+  nnp_error err;
+  train_set set;
+  train_state st;
+  const char *paths[1] = {data};
+  double rmse = NAN;
+  snprintf(path, sizeof path, "%s/%s.nnp", dir, name);
+  if (nnp_model_read(path, &m, &err) != NNP_OK || load_set(paths, 1, nnp_model_hyper(m), &set)) {
+    nnp_model_free(m);
+    return NAN;
+  }
+  snprintf(path, sizeof path, "%s.nnp.ckpt", name);
+  if (read_state(dir, path, nnp_model_param_count(m), &st) == 0)
+    memcpy(nnp_model_params(m), st.ema, st.n_params * sizeof *st.ema);
+  else
+    set.n = 0; /* no checkpoint: no result */
+  train_state_free(&st);
+  for (int k = 0; delta && k < set.n; k++)
+    for (int i = 0; i < set.items[k].n_atoms; i++) set.items[k].energy -= delta[set.items[k].species[i]];
+  train_engine e;
+  train_errors acc;
+  memset(&acc, 0, sizeof acc);
+  if (train_engine_create(&e, m, 1, 1, 1.0, 1.0, &err) == NNP_OK &&
+      train_engine_set_radial_step(&e, 0, &err) == NNP_OK && train_evaluate(&e, &set, &acc, &err) == NNP_OK)
+    rmse = train_errors_energy_rmse(&acc);
+  train_engine_free(&e);
+  train_set_free(&set);
+  nnp_model_free(m);
+  return rmse;
+}
+
+/* Rows of two learning curves equal but for the time column (the third). */
+static int same_curves(const char *dir, const char *a, const char *b) {
+  char pa[1024], pb[1024], la[4096], lb[4096];
+  snprintf(pa, sizeof pa, "%s/%s", dir, a);
+  snprintf(pb, sizeof pb, "%s/%s", dir, b);
+  FILE *fa = fopen(pa, "r"), *fb = fopen(pb, "r");
+  int ok = fa && fb, rows = 0;
+  while (ok) {
+    char *ra = fgets(la, sizeof la, fa), *rb = fgets(lb, sizeof lb, fb);
+    if (!ra || !rb) {
+      ok = !ra && !rb;
+      break;
+    }
+    char *ta = strchr(strchr(la, ',') + 1, ','), *tb = strchr(strchr(lb, ',') + 1, ',');
+    ok = ta && tb && !strcmp(strchr(ta + 1, ','), strchr(tb + 1, ',')) && (size_t)(ta - la) == (size_t)(tb - lb) &&
+         !strncmp(la, lb, (size_t)(ta - la));
+    rows++;
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return ok && rows > 1;
+}
+
+/* Two files labelled by the same model, the second with +0.32 eV per C atom and C:O always 1:2 (the water case: a
+ * constant per formula unit, only its sum over the unit identifiable). Checks: (1) the constants fitted to the
+ * starting model recover the added constant, at the minimum norm; (2) training on the pooled files with
+ * energy_offset keeps both files' energy errors at the same near-zero level, without it the constant is an energy
+ * error; (3) --resume restores the constants bit for bit (and the learning curve); (4) refusals. */
+static void test_energy_offset(tally *t, const char *dir) {
+  char ref[1024], off[1024], path[1024];
+  snprintf(ref, sizeof ref, "%s/offset_ref.xyz", dir);
+  snprintf(off, sizeof off, "%s/offset_co2.xyz", dir);
+  nnp_model *gen = offset_generator(dir);
+  CHECK(t, gen != NULL);
+  if (!gen) return;
+  const double added = 0.32; /* eV per C atom = per CO2 unit */
+  CHECK(t, write_model_frames(ref, 16, 81, gen, 0, 0.0) == 0 && write_model_frames(off, 16, 82, gen, 1, added) == 0);
+  const nnp_hyper *gh = nnp_model_hyper(gen);
+  /* the generator's shifts given, so that the starting model is the generator itself; exact radial functions as
+   * in the labels */
+  char common[2048];
+  snprintf(common, sizeof common,
+           "train offset_co2.xyz\nradial_step 0\ninitial_model offset_gen.nnp\nenergy_reference C:%.17g O:%.17g\n"
+           "seed 5\nbatch_size 4\nvalidation_fraction 0.25\nlearning_rate 0.0001\ndivergence_factor 0\n",
+           gh->energy_shift[0], gh->energy_shift[1]);
+  char text[4096];
+  train_summary s0, s1;
+  /* (1) the starting fit: residual after the full starting model, weighted least squares, minimum norm */
+  snprintf(text, sizeof text, "%senergy_offset offset_co2.xyz\nepochs 0\n", common);
+  CHECK(t, write_config(dir, "offset0", "offset_ref.xyz", text) == 0);
+  CHECK(t, run(dir, "offset0", NULL, 2, 0, &s0) == 0);
+  train_state st;
+  CHECK(t, read_state(dir, "offset0.nnp.ckpt", s0.n_params, &st) == 0);
+  const double sum = st.offset[0][0] + 2 * st.offset[0][1];
+  /* exact data: the residuals are 0.32 n_C to the rounding of ~10 eV frame energies (1e-15 relative) and of the
+   * training pass against nnp_compute (summation order, ~1e-13 eV); 1e-10 leaves a wide margin and is still 1e-9
+   * of the constant. Minimum norm along the composition (1, 2): delta = 0.32 (1, 2) / 5. */
+  CHECK(t, st.n_offsets == 1 && fabs(sum - added) < 1e-10);
+  CHECK(t, fabs(st.offset[0][0] - added / 5) < 1e-10 && fabs(st.offset[0][1] - 2 * added / 5) < 1e-10);
+  /* the epoch-0 validation energy error is that of exact data: ~0 (a wrong constant would leave ~100 meV/atom) */
+  CHECK(t, s0.initial_val_energy_rmse < 1e-6);
+  printf("energy offset: fitted delta C %.12f O %.12f (exact 0.064, 0.128), delta_C + 2 delta_O - 0.32 = %.2e, "
+         "epoch-0 val E RMSE %.2e meV/atom\n",
+         st.offset[0][0], st.offset[0][1], sum - added, s0.initial_val_energy_rmse);
+  train_state_free(&st);
+  snprintf(path, sizeof path, "%s/offset0.nnp", dir);
+  nnp_model *m = NULL;
+  nnp_error err;
+  CHECK(t, nnp_model_read(path, &m, &err) == NNP_OK);
+  const char *mv = m ? model_meta(m, "energy_offset") : "";
+  double d_meta[2] = {meta_offset(mv, "C"), meta_offset(mv, "O")};
+  CHECK(t, strstr(mv, "offset_co2.xyz ") && fabs(d_meta[0] - added / 5) < 1e-10 &&
+               fabs(d_meta[1] - 2 * added / 5) < 1e-10);
+  /* the model keeps the reference shifts (the generator's): the offset is not in it */
+  CHECK(t, m && nnp_model_hyper(m)->energy_shift[0] == gh->energy_shift[0] &&
+               nnp_model_hyper(m)->energy_shift[1] == gh->energy_shift[1]);
+  nnp_model_free(m);
+  /* (2) a few epochs with and without energy_offset; each file's energy error of the final weights, computed here
+   * (the written model is the best one: the exact starting model, which would prove nothing) */
+  snprintf(text, sizeof text, "%senergy_offset offset_co2.xyz\nepochs 3\n", common);
+  CHECK(t, write_config(dir, "offset_on", "offset_ref.xyz", text) == 0);
+  snprintf(text, sizeof text, "%sepochs 3\n", common);
+  CHECK(t, write_config(dir, "offset_off", "offset_ref.xyz", text) == 0);
+  CHECK(t, run(dir, "offset_on", NULL, 2, 0, &s0) == 0 && s0.epochs_done == 3);
+  CHECK(t, run(dir, "offset_off", NULL, 2, 0, &s1) == 0 && s1.epochs_done == 3);
+  CHECK(t, read_state(dir, "offset_on.nnp.ckpt", s0.n_params, &st) == 0 && st.epoch == 3 && st.n_offsets == 1);
+  const double on_ref = final_energy_rmse(dir, "offset_on", ref, NULL),
+               on_off = final_energy_rmse(dir, "offset_on", off, st.offset[0]),
+               on_raw = final_energy_rmse(dir, "offset_on", off, NULL);
+  const double off_ref = final_energy_rmse(dir, "offset_off", ref, NULL),
+               off_off = final_energy_rmse(dir, "offset_off", off, NULL);
+  printf("energy offset: 3 epochs with energy_offset: E RMSE ref file %.4f, offset file %.4f meV/atom (raw %.1f; "
+         "delta C %.6f O %.6f); without: ref %.2f, offset file %.2f meV/atom\n",
+         on_ref, on_off, on_raw, st.offset[0][0], st.offset[0][1], off_ref, off_off);
+  train_state_free(&st);
+  /* the added constant is 0.32 eV per 3 atoms, 107 meV/atom; with the offset both files stay at the drift of a few
+   * small steps from the exact model (well below 1 meV/atom), without it the offset file is off by tens of meV/atom */
+  CHECK(t, on_ref < 1 && on_off < 1 && on_raw > 50);
+  CHECK(t, off_off > 30 && off_off > 10 * on_off);
+  /* (3) resume: 3 epochs straight (2 threads) == 2 epochs (1 thread) + 1 resumed (2 threads), bit for bit, offsets
+   * included; and the offsets did move after the start (re-fitted to the moving network) */
+  snprintf(text, sizeof text, "%senergy_offset offset_co2.xyz\nepochs 3\n", common);
+  CHECK(t, write_config(dir, "offset_res", "offset_ref.xyz", text) == 0);
+  CHECK(t, run(dir, "offset_res", NULL, 1, 2, &s1) == 0 && s1.epochs_done == 2);
+  CHECK(t, run(dir, "offset_res", "offset_res.nnp.ckpt", 2, 0, &s1) == 0 && s1.epochs_done == 3);
+  CHECK(t, same_checkpoints(dir, "offset_on.nnp.ckpt", "offset_res.nnp.ckpt", s0.n_params));
+  CHECK(t, same_curves(dir, "offset_on.nnp.log.csv", "offset_res.nnp.log.csv"));
+  train_state a, b;
+  CHECK(t, read_state(dir, "offset0.nnp.ckpt", s0.n_params, &a) == 0 &&
+               read_state(dir, "offset_res.nnp.ckpt", s0.n_params, &b) == 0);
+  CHECK(t, b.n_offsets == 1 && (a.offset[0][0] != b.offset[0][0] || a.offset[0][1] != b.offset[0][1]));
+  printf("energy offset: resume bitwise; delta after 3 epochs C %.12f O %.12f (start %.12f %.12f)\n", b.offset[0][0],
+         b.offset[0][1], a.offset[0][0], a.offset[0][1]);
+  train_state_free(&a);
+  train_state_free(&b);
+  /* a run without energy_offset may not resume a checkpoint with one, nor the reverse */
+  snprintf(text, sizeof text, "%sepochs 4\n", common);
+  CHECK(t, write_config(dir, "offset_res", "offset_ref.xyz", text) == 0);
+  printf("  expected error: ");
+  fflush(stdout);
+  CHECK(t, run(dir, "offset_res", "offset_res.nnp.ckpt", 1, 0, &s1) != 0);
+  /* (4) refusals */
+  char nrg[1024];
+  snprintf(nrg, sizeof nrg, "%s/offset_noenergy.xyz", dir);
+  CHECK(t, write_morse_frames(nrg, 4, 83, -1, 0) == 0);
+  const char *bad[] = {
+      "energy_offset offset_other.xyz\n",                                  /* not a train file */
+      "energy_offset offset_co2.xyz\nenergy_offset offset_ref.xyz\n",      /* every file marked */
+      "energy_offset offset_co2.xyz\nenergy_offset ./offset_co2.xyz\n",    /* the same file twice */
+      "energy_offset offset_co2.xyz\nenergy_weight 0\n",                   /* no energies weighed */
+      "energy_offset offset_co2.xyz\nframe_weight offset_co2.xyz all 0\n", /* no training frame of FILE */
+      "train offset_noenergy.xyz\nenergy_offset offset_noenergy.xyz\n",    /* FILE without energies */
+      "energy_offset\n",                                                   /* no file */
+  };
+  snprintf(path, sizeof path, "%s/offset_other.xyz", dir);
+  CHECK(t, write_model_frames(path, 2, 84, gen, 0, 0.0) == 0);
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    snprintf(text, sizeof text, "%s%sepochs 1\n", common, bad[k]);
+    CHECK(t, write_config(dir, "offset_bad", "offset_ref.xyz", text) == 0);
+    printf("  expected error: ");
+    fflush(stdout);
+    CHECK(t, run(dir, "offset_bad", NULL, 1, 0, &s1) != 0);
+  }
+  nnp_model_free(gen);
+}
+
+/* A checkpoint of format 2 (before energy_offset) made from a format-3 one without offsets: the format byte, the
+ * empty offset block (its count) removed, the checksum recomputed. It must still be read, to the same state. */
+static void test_checkpoint_format2(tally *t, const char *dir, size_t P) {
+  char path[1024], old[1024];
+  snprintf(path, sizeof path, "%s/straight.nnp.ckpt", dir);
+  snprintf(old, sizeof old, "%s/format2.ckpt", dir);
+  FILE *fp = fopen(path, "rb");
+  unsigned char *buf = malloc(1 << 22);
+  size_t n = fp && buf ? fread(buf, 1, 1 << 22, fp) : 0;
+  if (fp) fclose(fp);
+  /* magic and format, then the header: 9 int64, 5 doubles, shifts and scales, the generator, the identity */
+  const size_t head = 8 + 9 * 8 + 5 * 8 + 2 * NNP_MAX_SPECIES * 8 + 4 * 8 + TRAIN_IDENTITY_MAX;
+  int ok = buf && n > head + 16 && buf[7] == 3;
+  int64_t count = -1;
+  if (ok) memcpy(&count, buf + head, sizeof count);
+  CHECK(t, ok && count == 0);
+  if (ok && count == 0) {
+    buf[7] = 2;
+    memmove(buf + head, buf + head + 8, n - head - 8);
+    n -= 8;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i + 8 < n; i++) h = (h ^ buf[i]) * 0x100000001b3ULL;
+    memcpy(buf + n - 8, &h, 8);
+    fp = fopen(old, "wb");
+    CHECK(t, fp && fwrite(buf, 1, n, fp) == n && fclose(fp) == 0);
+    CHECK(t, same_checkpoints(dir, "straight.nnp.ckpt", "format2.ckpt", P));
+    buf[7] = 1; /* an older format: refused with a message */
+    fp = fopen(old, "wb");
+    CHECK(t, fp && fwrite(buf, 1, n, fp) == n && fclose(fp) == 0);
+    train_state st;
+    char msg[2048];
+    CHECK(t, train_state_alloc(&st, P) == 0);
+    CHECK(t, train_checkpoint_read(old, &st, msg, sizeof msg) != 0 && strstr(msg, "format 1"));
+    printf("  expected error: %s\n", msg);
+    train_state_free(&st);
+  }
+  free(buf);
+  printf("checkpoint format 2 (no energy_offset) read to the same state; format 1 refused\n");
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   mkdir(dir, 0755);
@@ -849,6 +1180,7 @@ int main(int argc, char **argv) {
   test_resume_identity(&t, dir);
   test_force_only(&t, dir);
   test_split_last(&t, dir);
+  test_energy_offset(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }

@@ -26,7 +26,7 @@
 
 static const char usage_text[] =
     "usage: nnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]\n"
-    "                [--radial-step A] [--baseline-cache DIR] [--lmp LMP]\n"
+    "                [--radial-step A] [--baseline-cache DIR] [--lmp LMP] [--energy-offset El:eV ...]\n"
     "\n"
     "Evaluate a pair_nnp model on every frame of an extended-XYZ file and report the errors against the\n"
     "reference energies (header key energy, else REF_energy, else free_energy) and forces (column forces or force),\n"
@@ -42,6 +42,9 @@ static const char usage_text[] =
     "  --baseline-cache DIR   where the baseline cache of a model with a baseline lives (default: next to the data)\n"
     "  --lmp LMP              LAMMPS binary that computes a missing or stale baseline cache (default: $NNP_LMP,\n"
     "                         else lmp in PATH); energies, forces and virials are then model + baseline\n"
+    "  --energy-offset El:eV ...  the data's energies carry this constant per atom of each species listed (unlisted:\n"
+    "                         0) above the model's level, as nnp-train's `energy_offset` fits it (the model's\n"
+    "                         `meta energy_offset`): it is subtracted from the reference energies before comparing\n"
     "  --help                 show this text\n"
     "\n"
     "Units: energies in meV/atom, forces in meV/Angstrom; time is wall time of graph build + evaluation.\n";
@@ -55,6 +58,9 @@ typedef struct {
   int threads;
   double radial_step;
   const char *baseline_cache_dir, *lmp;
+  char **offset_args; /* the El:eV arguments of --energy-offset (argv entries), resolved once the model is read */
+  int n_offset_args;
+  double energy_offset[NNP_MAX_SPECIES]; /* eV per atom of each model species, subtracted from reference energies */
 } eval_options;
 
 /* Sum of squares and of absolute values of errors. */
@@ -83,6 +89,7 @@ typedef struct {
   double seconds;
   frame_record *frames; /* with --per-frame */
   long frames_cap;
+  const double *energy_offset; /* [n_species] eV per atom (eval_options) */
 } eval_stats;
 
 /* Buffers reused from frame to frame. */
@@ -163,6 +170,14 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     } else if (strcmp(a, "--baseline-cache") == 0 || strcmp(a, "--lmp") == 0) {
       if (i + 1 >= argc) return usage_error("%s needs a value\n", a);
       *(strcmp(a, "--lmp") == 0 ? &o->lmp : &o->baseline_cache_dir) = argv[++i];
+    } else if (strcmp(a, "--energy-offset") == 0) {
+      o->offset_args = argv + i + 1; /* every following El:eV argument */
+      o->n_offset_args = 0;
+      while (i + 1 < argc && argv[i + 1][0] != '-' && strchr(argv[i + 1], ':') && !strchr(argv[i + 1], '/')) {
+        o->n_offset_args++;
+        i++;
+      }
+      if (o->n_offset_args == 0) return usage_error("--energy-offset needs El:eV values (e.g. H:0.128 O:0.064)\n");
     } else if (a[0] == '-' && a[1] == '-') {
       return usage_error("unknown option %s (see --help)\n", a);
     } else if (n_pos < 2) {
@@ -220,9 +235,11 @@ static void accumulate(eval_stats *s, const xyz_frame *f, const int *species, co
   rec->n_atoms = f->n_atoms;
   rec->energy = energy;
   rec->has_ref_energy = f->has_energy;
-  rec->ref_energy = f->has_energy ? f->energy : NAN;
   rec->has_ref_forces = f->has_forces;
-  if (f->has_energy) acc_add(&s->energy, 1000.0 * (energy - f->energy) / f->n_atoms);
+  double ref = f->energy; /* the data's energy at the model's level: minus its --energy-offset constants */
+  for (int i = 0; f->has_energy && i < f->n_atoms; i++) ref -= s->energy_offset[species[i]];
+  rec->ref_energy = f->has_energy ? ref : NAN;
+  if (f->has_energy) acc_add(&s->energy, 1000.0 * (energy - ref) / f->n_atoms);
   err_acc frame_force = {0, 0, 0};
   for (int i = 0; i < f->n_atoms; i++) {
     s->species_atoms[species[i]]++;
@@ -483,7 +500,13 @@ static void print_table(FILE *out, const eval_options *o, const nnp_hyper *h, co
     nnp_baseline_format(h, def, sizeof def);
     fprintf(out, "       + its baseline, computed by LAMMPS (errors are of model + baseline):\n       %s", def);
   }
-  fprintf(out, "data   %s: %ld frames, %ld atoms\n\n", o->data_path, s->n_frames, s->n_atoms);
+  fprintf(out, "data   %s: %ld frames, %ld atoms\n", o->data_path, s->n_frames, s->n_atoms);
+  if (o->n_offset_args > 0) {
+    fprintf(out, "       energies less --energy-offset (eV per atom):");
+    for (int t = 0; t < h->n_species; t++) fprintf(out, " %s:%g", h->species[t], o->energy_offset[t]);
+    fprintf(out, "\n");
+  }
+  fprintf(out, "\n");
   if (o->per_frame) print_frames_table(out, s);
   fprintf(out, "%-20s %12s %12s %12s\n", "", "RMSE", "MAE", "count");
   fprintf(out, "%-20s", "energy (meV/atom)");
@@ -530,7 +553,35 @@ static int prepare_baseline(const eval_options *o, const nnp_model *model, basel
   return 0;
 }
 
-static int run(const eval_options *o) {
+/* --energy-offset El:eV ...: every element a species of the model, each once, a finite number of eV. */
+static int resolve_energy_offset(eval_options *o, const nnp_model *model) {
+  int seen[NNP_MAX_SPECIES] = {0};
+  for (int k = 0; k < o->n_offset_args; k++) {
+    const char *arg = o->offset_args[k], *colon = strchr(arg, ':');
+    char sym[8];
+    double v;
+    size_t len = (size_t)(colon - arg);
+    if (len == 0 || len >= sizeof sym || tool_parse_real(colon + 1, &v)) {
+      fprintf(stderr, "nnp-eval: --energy-offset %s: expected ELEMENT:ENERGY (eV per atom)\n", arg);
+      return -1;
+    }
+    memcpy(sym, arg, len);
+    sym[len] = '\0';
+    int s = nnp_model_species_index(model, sym);
+    if (s < 0) {
+      fprintf(stderr, "nnp-eval: --energy-offset %s: %s is not a species of %s\n", arg, sym, o->model_path);
+      return -1;
+    }
+    if (seen[s]++) {
+      fprintf(stderr, "nnp-eval: --energy-offset: %s given twice\n", sym);
+      return -1;
+    }
+    o->energy_offset[s] = v;
+  }
+  return 0;
+}
+
+static int run(eval_options *o) {
   nnp_error err;
   nnp_model *model = NULL;
   nnp_workspace *ws = NULL;
@@ -544,6 +595,11 @@ static int run(const eval_options *o) {
     return -1;
   }
   if (nnp_model_read(o->model_path, &model, &err) != NNP_OK) return report(o->model_path, err.message);
+  stats.energy_offset = o->energy_offset;
+  if (resolve_energy_offset(o, model)) {
+    nnp_model_free(model);
+    return -1;
+  }
   tool_output predictions = {NULL, NULL, NULL};
   eval_context c = {model, NULL, NULL, o, NULL};
   baseline_cache bc;

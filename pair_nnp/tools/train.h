@@ -66,6 +66,11 @@ typedef struct {
   char output[TRAIN_PATH_MAX], checkpoint[TRAIN_PATH_MAX], log[TRAIN_PATH_MAX];
   char initial_model[TRAIN_PATH_MAX];      /* "": random weights; else start from this model's weights */
   char baseline_cache_dir[TRAIN_PATH_MAX]; /* "": baseline caches next to the data (hyper.baseline declares one) */
+  /* `energy_offset FILE`: FILE's energies carry their own unknown constant per atom of each species (another DFT
+   * setting); fitted, not learned by the network (docs/training.md, "Pooling data sets") */
+  char energy_offset_files[TRAIN_MAX_FILES][TRAIN_PATH_MAX];
+  long energy_offset_lines[TRAIN_MAX_FILES]; /* where the configuration gave them, for messages */
+  int n_energy_offsets;
   train_frame_rule *rules; /* [n_rules] exclusions and frame weights, in configuration order (later rules win) */
   int n_rules;
   char path[TRAIN_PATH_MAX]; /* the configuration file, for messages */
@@ -96,6 +101,7 @@ typedef struct {
   int file;              /* index into the list of files the set was read from */
   long frame;            /* frame number in that file */
   double weight;         /* per-frame weight of its share of the training loss (1 unless frame_weight says) */
+  int offset_group;      /* -1: energy at the reference level; k: the k-th energy_offset file's energy */
 } train_structure;
 
 typedef struct {
@@ -133,6 +139,24 @@ int train_set_split_last(train_set *all, double fraction, int gap, train_set *tr
 int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
                            const char *config_path);
 
+/* Mark the frames of the energy_offset files (offset_group = the index of the key; by file identity) in every set,
+ * and say which key each `train` file answers to in file_group [n_train_files] (-1: none). Refused (-1 after printing
+ * "nnp-train: CONFIG:LINE: what"): a FILE that is not a `train` file, and every `train` file marked (no reference level
+ * left). */
+int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group);
+/* The energy offset of a frame: sum over its atoms of offsets[offset_group][species] (eV); 0 at the reference
+ * level or when offsets is NULL. Summed in atom order, so the same frame always gives the same bits. */
+double train_structure_offset(const train_structure *s, const double (*offsets)[NNP_MAX_SPECIES]);
+/* Fit the per-species offsets of group `group` (n_species values into delta, eV per atom) to the frames of `set` in
+ * that group that have an energy and use[k] != 0 (use NULL: all): the minimum-norm solution of
+ *   min_delta sum_k w_k ((E_k - M_k - n_k . delta) / N_k)^2,
+ * E_k the reference energy, M_k = model_energy[k] the model's energy, n_k the species counts, N_k the atom count,
+ * w_k the frame weight: exactly the energy loss of those frames as a function of delta. Collinear compositions
+ * (water's H:O = 2:1) leave the sum identifiable only; the minimum norm picks delta along the composition.
+ * Returns the number of frames fitted (0: delta left unchanged). */
+int train_offset_fit(const train_set *set, int group, int n_species, const double *model_energy, const char *use,
+                     double *delta);
+
 /* Normalisation measured on a training set: average neighbour count within the pair cutoffs, RMS of the force
  * components, and per-species energy shifts (least squares against species counts, minimum norm). */
 typedef struct {
@@ -141,7 +165,8 @@ typedef struct {
   double energy_shift[NNP_MAX_SPECIES];
   int rank;          /* rank of the composition matrix; < n_species when compositions are collinear */
   double shift_rmse; /* RMS per-atom residual of the energies after the shifts (eV/atom); NaN without energies */
-  int energy_frames; /* frames with an energy, the only ones the shifts are fitted to; 0: shifts 0 (not fitted) */
+  int energy_frames; /* frames with an energy; 0: shifts 0 (not fitted) */
+  int shift_frames;  /* those of them at the reference level (no energy_offset), the only ones the shifts fit */
 } train_normalisation;
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
@@ -188,6 +213,8 @@ typedef struct {
   nnp_train_radial *radial; /* the radial functions of the current weights, rebuilt at every batch */
   double *knot_slots;       /* [batch_size][knot size]: each structure's table-knot gradient */
   size_t knot_size, cap_knots;
+  double *slot_energies; /* [batch_size]: the model energy of each structure of the latest batch (eV) */
+  const double (*offsets)[NNP_MAX_SPECIES]; /* energy_offset constants (train_state.offset); NULL: none */
 } train_engine;
 
 int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, int batch_size, double w_energy,
@@ -203,6 +230,9 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
                                 double *loss, train_errors *acc, nnp_error *err);
 /* Errors of the current parameters on a whole set (energies and forces only, no parameter gradient). */
 nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *acc, nnp_error *err);
+/* The same, also writing the model energy of every structure into energies [set->n] (eV) when not NULL. */
+nnp_status train_evaluate_energies(train_engine *e, const train_set *set, train_errors *acc, double *energies,
+                                   nnp_error *err);
 double train_errors_energy_rmse(const train_errors *a); /* meV/atom; NaN when no structure has an energy */
 double train_errors_force_rmse(const train_errors *a);  /* meV/A */
 /* The loss that a set of accumulated errors stands for: w_E * energy MSE + w_F * force MSE. */
@@ -238,7 +268,9 @@ typedef struct {
   double avg_num_neighbors; /* the normalisation the run started with */
   int n_species;
   double energy_shift[NNP_MAX_SPECIES], energy_scale[NNP_MAX_SPECIES];
-  long n_train, n_val;               /* frame counts: a resumed run must see the same split */
+  long n_train, n_val;                             /* frame counts: a resumed run must see the same split */
+  int n_offsets;                                   /* energy_offset files */
+  double offset[TRAIN_MAX_FILES][NNP_MAX_SPECIES]; /* their fitted constants, eV per atom of each species */
   char identity[TRAIN_IDENTITY_MAX]; /* "key value" lines that define the run (train_run.c); resume compares them */
 } train_state;
 

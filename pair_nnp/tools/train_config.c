@@ -181,6 +181,13 @@ static int set_train(const cfg_line *l, const char *dir, train_config *c) {
   return one_path(l, dir, c->train_files[c->n_train_files++]);
 }
 
+/* `energy_offset FILE` (repeatable): checked against the `train` files once the data are read. */
+static int set_energy_offset(const cfg_line *l, const char *dir, train_config *c) {
+  if (c->n_energy_offsets == TRAIN_MAX_FILES) return fail(l, "energy_offset", "too many files");
+  c->energy_offset_lines[c->n_energy_offsets] = l->line;
+  return one_path(l, dir, c->energy_offset_files[c->n_energy_offsets++]);
+}
+
 static int set_seed(const cfg_line *l, train_config *c) {
   char *end;
   errno = 0;
@@ -329,6 +336,7 @@ static int apply_train_key(const cfg_line *l, const char *dir, train_config *c, 
   if (!strcmp(k, "log")) return one_path(l, dir, c->log);
   if (!strcmp(k, "initial_model")) return one_path(l, dir, c->initial_model);
   if (!strcmp(k, "baseline_cache")) return one_path(l, dir, c->baseline_cache_dir);
+  if (!strcmp(k, "energy_offset")) return set_energy_offset(l, dir, c);
   *handled = 0;
   return 0;
 }
@@ -414,6 +422,13 @@ static int finish(const char *path, train_config *c) {
               e == 2 ? " in the final stage" : "");
       return -1;
     }
+  }
+  if (c->n_energy_offsets > 0 && train_config_energy_free(c)) {
+    fprintf(stderr,
+            "nnp-train: %s:%ld: energy_offset fits constants to energies, but no stage of the run weighs energies "
+            "(energy_weight 0, and final_energy_weight 0 or unset): nothing to fit\n",
+            path, c->energy_offset_lines[0]);
+    return -1;
   }
   int n1 = c->checkpoint[0] ? 0 : snprintf(c->checkpoint, TRAIN_PATH_MAX, "%s.ckpt", c->output);
   int n2 = c->log[0] ? 0 : snprintf(c->log, TRAIN_PATH_MAX, "%s.log.csv", c->output);

@@ -86,6 +86,7 @@ static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper 
   s->energy = f->has_energy ? f->energy : 0;
   s->frame = f->index;
   s->weight = 1;
+  s->offset_group = -1;
   s->species = malloc(n * sizeof *s->species);
   s->positions = malloc(3 * n * sizeof *s->positions);
   s->forces = malloc(3 * n * sizeof *s->forces);
@@ -361,6 +362,58 @@ int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
+/* Energy offsets of pooled data sets (energy_offset)                                                               */
+
+int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group) {
+  int marked[TRAIN_MAX_FILES] = {0}; /* per `train` file */
+  for (int k = 0; k < cfg->n_train_files; k++) file_group[k] = -1;
+  for (int g = 0; g < cfg->n_energy_offsets; g++) {
+    const char *file = cfg->energy_offset_files[g];
+    int found = 0;
+    for (int k = 0; k < cfg->n_train_files; k++)
+      if (same_file(cfg->train_files[k], file)) {
+        if (file_group[k] >= 0) {
+          fprintf(stderr, "nnp-train: %s:%ld: energy_offset %s: the file is already marked (line %ld)\n", cfg->path,
+                  cfg->energy_offset_lines[g], file, cfg->energy_offset_lines[file_group[k]]);
+          return -1;
+        }
+        found = 1;
+        marked[k] = 1;
+        file_group[k] = g;
+      }
+    if (!found) {
+      fprintf(stderr, "nnp-train: %s:%ld: energy_offset %s: not one of the `train` files\n", cfg->path,
+              cfg->energy_offset_lines[g], file);
+      return -1;
+    }
+    for (int k = 0; k < n_sets; k++)
+      for (int i = 0; i < sets[k]->n; i++) {
+        train_structure *st = &sets[k]->items[i];
+        if (same_file(sets[k]->files[st->file], file)) st->offset_group = g;
+      }
+  }
+  int unmarked = 0;
+  for (int k = 0; k < cfg->n_train_files; k++) unmarked += !marked[k];
+  if (cfg->n_energy_offsets > 0 && unmarked == 0) {
+    fprintf(stderr,
+            "nnp-train: %s:%ld: energy_offset marks every `train` file: the offsets are relative to the energies of "
+            "the unmarked files, and none is left to set the reference level (leave the file computed at the "
+            "model's level of theory unmarked)\n",
+            cfg->path, cfg->energy_offset_lines[cfg->n_energy_offsets - 1]);
+    return -1;
+  }
+  return 0;
+}
+
+double train_structure_offset(const train_structure *s, const double (*offsets)[NNP_MAX_SPECIES]) {
+  if (!offsets || s->offset_group < 0) return 0;
+  const double *d = offsets[s->offset_group];
+  double e = 0;
+  for (int i = 0; i < s->n_atoms; i++) e += d[s->species[i]];
+  return e;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
 /* Normalisation                                                                                                     */
 
 /* Eigen-decomposition of a symmetric n x n matrix by cyclic Jacobi rotations: a becomes diagonal (eigenvalues),
@@ -403,21 +456,22 @@ static void jacobi_eigen(int n, double *a, double *q) {
   }
 }
 
-/* Minimum-norm least-squares per-species energies: mu = pinv(A) E with A the frames' species counts, through the
- * normal equations' eigen-decomposition; directions with eigenvalue below 1e-9 of the largest (collinear
- * compositions such as water's fixed H:O = 2:1) are dropped, which is what makes the solution minimum-norm. */
-static int least_squares_shifts(const train_set *set, int S, double *mu) {
-  double M[NNP_MAX_SPECIES * NNP_MAX_SPECIES] = {0}, b[NNP_MAX_SPECIES] = {0}, Q[NNP_MAX_SPECIES * NNP_MAX_SPECIES];
-  for (int k = 0; k < set->n; k++) {
-    double count[NNP_MAX_SPECIES] = {0};
-    const train_structure *st = &set->items[k];
-    if (!st->has_energy) continue; /* force-only frames say nothing about the reference energies */
-    for (int i = 0; i < st->n_atoms; i++) count[st->species[i]] += 1;
-    for (int a = 0; a < S; a++) {
-      b[a] += count[a] * st->energy;
-      for (int c = 0; c < S; c++) M[a * S + c] += count[a] * count[c];
-    }
+/* One frame's row of the normal equations: M += w n n^T, b += w n y, n the species counts. */
+static void add_normal_row(const train_structure *st, int S, double w, double y, double *M, double *b) {
+  double count[NNP_MAX_SPECIES] = {0};
+  for (int i = 0; i < st->n_atoms; i++) count[st->species[i]] += 1;
+  for (int a = 0; a < S; a++) {
+    b[a] += w * count[a] * y;
+    for (int c = 0; c < S; c++) M[a * S + c] += w * count[a] * count[c];
   }
+}
+
+/* Minimum-norm least-squares solution mu = pinv(A) y from the normal equations M = A^T A, b = A^T y (M is
+ * overwritten), through M's eigen-decomposition; directions with eigenvalue below 1e-9 of the largest (collinear
+ * compositions such as water's fixed H:O = 2:1) are dropped, which is what makes the solution minimum-norm.
+ * Returns the rank. */
+static int min_norm_solve(int S, double *M, const double *b, double *mu) {
+  double Q[NNP_MAX_SPECIES * NNP_MAX_SPECIES];
   jacobi_eigen(S, M, Q);
   double lmax = 0;
   for (int a = 0; a < S; a++) lmax = fmax(lmax, M[a * S + a]);
@@ -432,6 +486,35 @@ static int least_squares_shifts(const train_set *set, int S, double *mu) {
     for (int a = 0; a < S; a++) mu[a] += Q[a * S + e] * proj / lambda;
   }
   return rank;
+}
+
+/* Minimum-norm least-squares per-species energies: mu = pinv(A) E with A the frames' species counts, over the
+ * frames at the reference level (energy_offset frames have their own constants). */
+static int least_squares_shifts(const train_set *set, int S, double *mu) {
+  double M[NNP_MAX_SPECIES * NNP_MAX_SPECIES] = {0}, b[NNP_MAX_SPECIES] = {0};
+  for (int k = 0; k < set->n; k++) {
+    const train_structure *st = &set->items[k];
+    /* force-only frames say nothing about the reference energies */
+    if (st->has_energy && st->offset_group < 0) add_normal_row(st, S, 1.0, st->energy, M, b);
+  }
+  return min_norm_solve(S, M, b, mu);
+}
+
+/* The rows are weighted w_k / N_k^2 so that the normal equations are those of the per-atom energy loss (the same
+ * minimiser as the loss, not merely a plausible fit); frames are added in set order (deterministic). */
+int train_offset_fit(const train_set *set, int group, int S, const double *model_energy, const char *use,
+                     double *delta) {
+  double M[NNP_MAX_SPECIES * NNP_MAX_SPECIES] = {0}, b[NNP_MAX_SPECIES] = {0};
+  int n = 0;
+  for (int k = 0; k < set->n; k++) {
+    const train_structure *st = &set->items[k];
+    if (st->offset_group != group || !st->has_energy || (use && !use[k]) || !(st->weight > 0)) continue;
+    const double N = st->n_atoms;
+    add_normal_row(st, S, st->weight / (N * N), st->energy - model_energy[k], M, b);
+    n++;
+  }
+  if (n > 0) min_norm_solve(S, M, b, delta);
+  return n;
 }
 
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given,
@@ -457,6 +540,7 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
   o->force_rms = atoms > 0 ? sqrt(f2 / (3 * atoms)) : 1.0;
   if (!(o->force_rms > 1e-6)) o->force_rms = 1.0; /* forces all zero: keep the network's natural scale */
   o->energy_frames = train_set_energy_frames(set);
+  for (int k = 0; k < set->n; k++) o->shift_frames += set->items[k].has_energy && set->items[k].offset_group < 0;
   if (given) {
     memcpy(o->energy_shift, given, (size_t)S * sizeof *given);
     o->rank = S;
@@ -467,10 +551,10 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
   }
   for (int k = 0; k < set->n; k++) {
     const train_structure *st = &set->items[k];
-    if (!st->has_energy) continue;
+    if (!st->has_energy || st->offset_group >= 0) continue;
     double e = st->energy;
     for (int i = 0; i < st->n_atoms; i++) e -= o->energy_shift[st->species[i]];
     e2 += (e / st->n_atoms) * (e / st->n_atoms);
   }
-  o->shift_rmse = o->energy_frames ? sqrt(e2 / o->energy_frames) : NAN;
+  o->shift_rmse = o->shift_frames ? sqrt(e2 / o->shift_frames) : NAN;
 }

@@ -47,7 +47,8 @@ int train_engine_create(train_engine *e, const nnp_model *model, int n_threads, 
   e->threads = calloc((size_t)n_threads, sizeof *e->threads);
   e->slots = malloc((size_t)batch_size * P * sizeof *e->slots);
   e->slot_errors = calloc((size_t)batch_size, sizeof *e->slot_errors);
-  if (!e->threads || !e->slots || !e->slot_errors) goto nomem;
+  e->slot_energies = calloc((size_t)batch_size, sizeof *e->slot_energies);
+  if (!e->threads || !e->slots || !e->slot_errors || !e->slot_energies) goto nomem;
   for (int t = 0; t < n_threads; t++) {
     train_thread *th = &e->threads[t];
     /* one single-threaded workspace per thread: the parallelism is over structures */
@@ -88,6 +89,7 @@ void train_engine_free(train_engine *e) {
   free(e->threads);
   free(e->slots);
   free(e->slot_errors);
+  free(e->slot_energies);
   memset(e, 0, sizeof *e);
 }
 
@@ -141,9 +143,17 @@ static nnp_status evaluate_at_reference(const train_engine *e, train_thread *th,
   return NNP_OK;
 }
 
+/* The energy error per atom of one structure (0 without a reference energy). The reference is the data's energy
+ * minus the structure's energy_offset constants (0 at the reference level). */
+static double energy_error(const train_engine *e, const train_structure *s, double energy) {
+  if (!s->has_energy) return 0;
+  return (energy - (s->energy - train_structure_offset(s, e->offsets))) / s->n_atoms;
+}
+
 /* Squared errors of one structure into `out`; the force error v = F - F^ref into th->v. */
-static void structure_errors(train_thread *th, const train_structure *s, double energy, train_errors *out) {
-  double de = s->has_energy ? (energy - s->energy) / s->n_atoms : 0;
+static void structure_errors(const train_engine *e, train_thread *th, const train_structure *s, double energy,
+                             train_errors *out) {
+  double de = energy_error(e, s, energy);
   out->energy_sq = de * de;
   out->force_sq = 0;
   out->n_structures = 1;
@@ -160,20 +170,22 @@ static void structure_errors(train_thread *th, const train_structure *s, double 
  * gradient into knots (overwritten). ce = 2 w_E / B, cf = 2 w_F / n:
  *   d/dtheta [(w_E/B) de^2] = ce de / N dE/dtheta,  dL_F/dtheta = -cf d/dtheta <v, dE/dx>. */
 static nnp_status structure_gradient(const train_engine *e, train_thread *th, const train_structure *s, double ce,
-                                     double cf, double *out, double *knots, train_errors *errs, nnp_error *err) {
+                                     double cf, double *out, double *knots, train_errors *errs, double *energy_out,
+                                     nnp_error *err) {
   const size_t P = nnp_model_param_count(e->model);
   double energy;
   nnp_status st = reserve(th, s, err);
   if (!st) st = evaluate_at_reference(e, th, s, &energy, err);
   if (st) return st;
-  structure_errors(th, s, energy, errs);
+  *energy_out = energy;
+  structure_errors(e, th, s, energy, errs);
   const nnp_graph *g = nnp_cell_graph_view(s->graph);
   const int *owner = nnp_cell_graph_owner(s->graph);
   for (int i = 0; i < g->n_total; i++)
     for (int k = 0; k < 3; k++) th->v_total[3 * i + k] = th->v[3 * owner[i] + k];
   memset(out, 0, P * sizeof *out);
   if (knots) memset(knots, 0, e->knot_size * sizeof *knots);
-  const double de = s->has_energy ? (energy - s->energy) / s->n_atoms : 0; /* no energy: force term only */
+  const double de = energy_error(e, s, energy); /* no energy: force term only */
   return nnp_train_gradient(e->model, th->tws, e->radial, g, th->v_total, ce * de / s->n_atoms, -cf, out, knots, err);
 }
 
@@ -209,7 +221,8 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
     train_thread *th = &e->threads[thread_id()];
     const train_structure *s = &set->items[idx[k]];
     double *knots = e->knot_size ? e->knot_slots + (size_t)k * e->knot_size : NULL;
-    nnp_status st = structure_gradient(e, th, s, ce, cf, e->slots + (size_t)k * P, knots, &e->slot_errors[k], &local);
+    nnp_status st = structure_gradient(e, th, s, ce, cf, e->slots + (size_t)k * P, knots, &e->slot_errors[k],
+                                       &e->slot_energies[k], &local);
     if (st) {
 #pragma omp critical(train_batch_error)
       if (k < first_k) { /* report the first failing structure of the batch, whatever the thread order */
@@ -257,6 +270,11 @@ nnp_status train_batch_gradient(train_engine *e, const train_set *set, const int
 }
 
 nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *acc, nnp_error *err) {
+  return train_evaluate_energies(e, set, acc, NULL, err);
+}
+
+nnp_status train_evaluate_energies(train_engine *e, const train_set *set, train_errors *acc, double *energies,
+                                   nnp_error *err) {
   train_errors *per = calloc((size_t)(set->n > 0 ? set->n : 1), sizeof *per);
   if (!per) {
     snprintf(err->message, sizeof err->message, "out of memory");
@@ -276,7 +294,8 @@ nnp_status train_evaluate(train_engine *e, const train_set *set, train_errors *a
     double energy = 0;
     nnp_status st = reserve(th, s, &local);
     if (!st) st = evaluate_at_reference(e, th, s, &energy, &local);
-    if (!st) structure_errors(th, s, energy, &per[k]);
+    if (!st) structure_errors(e, th, s, energy, &per[k]);
+    if (energies) energies[k] = energy;
     if (st) {
 #pragma omp critical(train_eval_error)
       if (k < first_k) {

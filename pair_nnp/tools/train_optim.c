@@ -135,9 +135,11 @@ double train_step_lr(const train_state *s, const train_config *c, long steps_per
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Checkpoints: "NNPCKPT" + format byte, a fixed header of 64-bit fields, four parameter arrays, and the FNV-1a hash
- * of every byte before it. Native byte order: a checkpoint resumes a run on the machine family that wrote it. */
+ * of every byte before it. Native byte order: a checkpoint resumes a run on the machine family that wrote it.
+ * Format 3 adds the energy_offset constants after the header; format 2 (no offsets) is still read. */
 
-static const char ckpt_magic[8] = {'N', 'N', 'P', 'C', 'K', 'P', 'T', 2};
+enum { CKPT_FORMAT = 3, CKPT_FORMAT_OLDEST = 2 };
+static const char ckpt_magic[7] = {'N', 'N', 'P', 'C', 'K', 'P', 'T'};
 
 typedef struct {
   FILE *fp;
@@ -191,6 +193,21 @@ static void transfer_header(ckpt_stream *c, train_state *s, void (*io)(ckpt_stre
   s->identity[sizeof s->identity - 1] = '\0'; /* a damaged file cannot leave it unterminated */
 }
 
+/* Format 3: the count of energy_offset files and their constants (NNP_MAX_SPECIES values each). Returns -1 when a
+ * count read back is out of range (a damaged file). */
+static int transfer_offsets(ckpt_stream *c, train_state *s, void (*io)(ckpt_stream *, void *, size_t)) {
+  int64_t n = s->n_offsets;
+  io(c, &n, sizeof n);
+  if (n < 0 || n > TRAIN_MAX_FILES) {
+    s->n_offsets = 0;
+    c->failed = 1;
+    return -1;
+  }
+  s->n_offsets = (int)n;
+  io(c, s->offset, (size_t)n * sizeof s->offset[0]);
+  return 0;
+}
+
 static void put_io(ckpt_stream *c, void *p, size_t n) { put(c, p, n); }
 
 int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size) {
@@ -202,8 +219,11 @@ int train_checkpoint_write(const char *path, const train_state *s, char *msg, si
     return -1;
   }
   train_state copy = *s; /* transfer_header writes back what it transfers; keep the caller's state const */
+  const char format = CKPT_FORMAT;
   put(&c, ckpt_magic, sizeof ckpt_magic);
+  put(&c, &format, 1);
   transfer_header(&c, &copy, put_io);
+  transfer_offsets(&c, &copy, put_io);
   size_t bytes = s->n_params * sizeof(double);
   put(&c, s->params, bytes);
   put(&c, s->ema, bytes);
@@ -228,15 +248,29 @@ int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t ms
     snprintf(msg, msg_size, "%s: cannot open the checkpoint: %s", path, strerror(errno));
     return -1;
   }
-  char magic[8];
+  char magic[7], format = 0;
   get(&c, magic, sizeof magic);
+  get(&c, &format, 1);
   if (c.failed || memcmp(magic, ckpt_magic, sizeof magic) != 0) {
     fclose(c.fp);
-    snprintf(msg, msg_size, "%s: not an nnp-train checkpoint (or one of another format version)", path);
+    snprintf(msg, msg_size, "%s: not an nnp-train checkpoint", path);
+    return -1;
+  }
+  if (format < CKPT_FORMAT_OLDEST || format > CKPT_FORMAT) {
+    fclose(c.fp);
+    snprintf(msg, msg_size, "%s: checkpoint format %d; this nnp-train reads formats %d to %d", path, format,
+             CKPT_FORMAT_OLDEST, CKPT_FORMAT);
     return -1;
   }
   size_t expected = s->n_params;
   transfer_header(&c, s, get);
+  s->n_offsets = 0; /* format 2 has none; a run with energy_offset then differs in its identity */
+  memset(s->offset, 0, sizeof s->offset);
+  if (format >= 3 && transfer_offsets(&c, s, get)) {
+    fclose(c.fp);
+    snprintf(msg, msg_size, "%s: the checkpoint is damaged (energy_offset count out of range)", path);
+    return -1;
+  }
   if (!c.failed && s->n_params != expected) {
     fclose(c.fp);
     snprintf(msg, msg_size, "%s: the checkpoint has %zu parameters, the configured model %zu", path, s->n_params,

@@ -30,12 +30,16 @@ typedef struct {
   int n_threads;
   double t_start, epoch_seconds_sum;
   int epochs_timed;
-  int stop_epoch;                    /* the last epoch of this invocation: `epochs`, or --max-epochs */
-  double w_energy, w_force;          /* the loss weights of the current epoch (final_stage_epoch switches them) */
-  char identity[TRAIN_IDENTITY_MAX]; /* what defines this run (run_identity); a checkpoint must match it */
-  const char *config_path;           /* for the command in baseline messages */
-  char baseline_lammps[128];         /* LAMMPS version that computed the baseline caches; "" without a baseline */
-  int n_gap;                         /* frames dropped before the held-out blocks (validation_split last) */
+  int stop_epoch;                     /* the last epoch of this invocation: `epochs`, or --max-epochs */
+  double w_energy, w_force;           /* the loss weights of the current epoch (final_stage_epoch switches them) */
+  char identity[TRAIN_IDENTITY_MAX];  /* what defines this run (run_identity); a checkpoint must match it */
+  const char *config_path;            /* for the command in baseline messages */
+  char baseline_lammps[128];          /* LAMMPS version that computed the baseline caches; "" without a baseline */
+  int n_gap;                          /* frames dropped before the held-out blocks (validation_split last) */
+  double *epoch_energy;               /* [train.n] model energy of each training frame in this epoch's passes */
+  char *epoch_seen;                   /* [train.n] 1: the frame's batch was applied this epoch */
+  int offset_frames[TRAIN_MAX_FILES]; /* training frames the energy_offset constants were last fitted to */
+  int file_group[TRAIN_MAX_FILES];    /* per `train` file: its energy_offset key (-1: the reference level) */
 } trainer;
 
 /* The errors of one epoch. */
@@ -93,7 +97,7 @@ static int load_data(trainer *t) {
   train_set *const sets[3] = {&t->train, &t->val, &gap};
   int rc = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path);
   train_set_free(&gap);
-  return rc;
+  return rc ? rc : train_sets_mark_offsets(sets, 2, c, t->file_group);
 }
 
 /* Normalisation from the training frames, unless the configuration fixed it. */
@@ -268,6 +272,12 @@ static int run_identity(trainer *t) {
   if (c->validation_file[0] && add_file_line(&b, "validation_file", c->validation_file)) return -1;
   add_line(&b, "frames train=%d validation=%d split+exclusions+weights=%016llx\n", t->train.n, t->val.n,
            (unsigned long long)frames_hash(t));
+  if (c->n_energy_offsets > 0) { /* absent without: checkpoints of earlier runs still match */
+    add_line(&b, "energy_offset");
+    for (int k = 0; k < c->n_train_files; k++)
+      if (t->file_group[k] >= 0) add_line(&b, " train_file_%d:%d", k + 1, t->file_group[k] + 1);
+    add_line(&b, "\n");
+  }
   add_recipe(&b, c);
   if (b.overflow) return fail_msg("the run's identity does not fit in a checkpoint (too many training files)");
   return 0;
@@ -411,6 +421,105 @@ static int check_output_paths(const trainer *t, const train_options *o) {
   return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Energy offsets of pooled data sets (energy_offset; docs/training.md, "Pooling data sets")                        */
+
+/* The constants are re-fitted in closed form, not learned: for given network energies the energy loss is quadratic
+ * in them, so its exact minimiser is a weighted linear least-squares problem (train_offset_fit). They are fitted
+ * to the starting model before the first epoch and re-fitted at the end of every epoch to the energies of that
+ * epoch's own passes, and stay fixed within an epoch. */
+
+/* Each offset key must have a training frame with an energy, and the reference level frames of its own. */
+static int check_offset_frames(const trainer *t) {
+  const train_config *c = &t->cfg;
+  for (int g = 0; g < c->n_energy_offsets; g++) {
+    int n = 0;
+    for (int k = 0; k < t->train.n; k++) n += t->train.items[k].offset_group == g && t->train.items[k].has_energy;
+    if (n == 0) {
+      fprintf(stderr,
+              "nnp-train: %s:%ld: energy_offset %s: no training frame of the file has an energy: there is nothing "
+              "to fit its constants to\n",
+              c->path, c->energy_offset_lines[g], c->energy_offset_files[g]);
+      return -1;
+    }
+  }
+  if (c->n_energy_offsets > 0 && t->norm.shift_frames == 0 && !c->energy_reference_given) {
+    fprintf(stderr,
+            "nnp-train: %s: energy_offset: no training frame of the unmarked files has an energy, so nothing sets "
+            "the reference level (or give energy_reference)\n",
+            c->path);
+    return -1;
+  }
+  return 0;
+}
+
+/* Re-fit every group's constants to the model energies of the frames marked in `use` (NULL: all) of `set`. */
+static void fit_offsets(trainer *t, const train_set *set, const double *energy, const char *use) {
+  for (int g = 0; g < t->cfg.n_energy_offsets; g++)
+    t->offset_frames[g] = train_offset_fit(set, g, t->cfg.hyper.n_species, energy, use, t->state.offset[g]);
+}
+
+/* Before the first epoch: the constants that fit the starting model (evaluated on the offset files' training
+ * frames only); a resumed run has them from the checkpoint. */
+static int initial_offsets(trainer *t) {
+  train_set sub = t->train; /* a shallow view of the offset frames: the structures stay owned by t->train */
+  sub.items = malloc((size_t)(t->train.n > 0 ? t->train.n : 1) * sizeof *sub.items);
+  double *energy = malloc((size_t)(t->train.n > 0 ? t->train.n : 1) * sizeof *energy);
+  train_errors ignored;
+  nnp_error err;
+  memset(&ignored, 0, sizeof ignored);
+  int rc = sub.items && energy ? 0 : fail_msg("out of memory");
+  sub.n = 0;
+  for (int k = 0; rc == 0 && k < t->train.n; k++)
+    if (t->train.items[k].offset_group >= 0) sub.items[sub.n++] = t->train.items[k];
+  if (rc == 0 && train_evaluate_energies(&t->engine, &sub, &ignored, energy, &err) != NNP_OK)
+    rc = fail_msg(err.message);
+  if (rc == 0) fit_offsets(t, &sub, energy, NULL);
+  free(sub.items);
+  free(energy);
+  return rc;
+}
+
+static int setup_offsets(trainer *t, const train_options *o) {
+  const int n = t->cfg.n_energy_offsets;
+  if (n == 0) return 0;
+  if (check_offset_frames(t)) return -1;
+  t->engine.offsets = (const double(*)[NNP_MAX_SPECIES])t->state.offset;
+  t->epoch_energy = calloc((size_t)t->train.n, sizeof *t->epoch_energy);
+  t->epoch_seen = calloc((size_t)t->train.n, 1);
+  if (!t->epoch_energy || !t->epoch_seen) return fail_msg("out of memory");
+  if (o->resume_path) {
+    if (t->state.n_offsets != n)
+      return fail_msg("the checkpoint holds another number of energy_offset files than the configuration gives");
+    return 0;
+  }
+  t->state.n_offsets = n;
+  return initial_offsets(t);
+}
+
+/* "El:value ..." of one group's constants (eV per atom), at full precision when `exact`. */
+static void format_offsets(const trainer *t, int g, int exact, char *out, size_t size) {
+  const nnp_hyper *h = &t->cfg.hyper;
+  size_t used = 0;
+  out[0] = '\0';
+  for (int s = 0; s < h->n_species && used < size; s++) {
+    int n = snprintf(out + used, size - used, exact ? "%s%s:%.17g" : "%s%s:%+.6f", s ? " " : "", h->species[s],
+                     t->state.offset[g][s]);
+    used += n > 0 ? (size_t)n : 0;
+  }
+}
+
+static void print_offsets(const trainer *t, const char *when) {
+  char v[1024];
+  for (int g = 0; g < t->cfg.n_energy_offsets; g++) {
+    char frames[64] = "";
+    if (t->offset_frames[g] > 0) snprintf(frames, sizeof frames, ", %d training frames", t->offset_frames[g]);
+    format_offsets(t, g, 0, v, sizeof v);
+    printf("nnp-train: energy_offset %s (%s%s): %s eV per atom\n", t->cfg.energy_offset_files[g], when, frames, v);
+  }
+  fflush(stdout);
+}
+
 static int setup(trainer *t, const train_options *o) {
   t->config_path = o->config_path;
   if (train_config_read(o->config_path, &t->cfg)) return -1;
@@ -443,6 +552,7 @@ static int setup(trainer *t, const train_options *o) {
                           t->cfg.force_weight, &err) != NNP_OK ||
       train_engine_set_radial_step(&t->engine, t->cfg.radial_step, &err) != NNP_OK)
     return fail_msg(err.message);
+  if (setup_offsets(t, o)) return -1;
   return open_log(t, o->resume_path != NULL);
 }
 
@@ -466,6 +576,8 @@ static void teardown(trainer *t) {
   train_set_free(&t->val);
   free(t->grad);
   free(t->order);
+  free(t->epoch_energy);
+  free(t->epoch_seen);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -518,8 +630,19 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
   else
     snprintf(v, sizeof v, "%s (rank %d of %d species, %d frames with energies); residual RMS %.4g meV/atom",
              t->cfg.energy_reference_given ? "given" : "least squares, minimum norm", t->norm.rank,
-             t->cfg.hyper.n_species, t->norm.energy_frames, 1000 * t->norm.shift_rmse);
+             t->cfg.hyper.n_species, t->norm.shift_frames, 1000 * t->norm.shift_rmse);
   meta(t, "energy_reference", v);
+  if (t->cfg.n_energy_offsets > 0) {
+    char text[8192], one[1024];
+    size_t used = 0;
+    text[0] = '\0';
+    for (int g = 0; g < t->cfg.n_energy_offsets && used < sizeof text; g++) {
+      format_offsets(t, g, 1, one, sizeof one);
+      int n = snprintf(text + used, sizeof text - used, "%s%s %s", g ? "; " : "", t->cfg.energy_offset_files[g], one);
+      used += n > 0 ? (size_t)n : 0;
+    }
+    meta(t, "energy_offset", text); /* eV per atom the file's energies carry above the model's: not in the model */
+  }
   snprintf(v, sizeof v, "%d", t->state.epoch);
   meta(t, "epoch", v);
   const train_errors *e = r->val.n_structures ? &r->val : &r->train;
@@ -603,6 +726,7 @@ static int train_epoch(trainer *t, train_errors *acc) {
   int skipped = 0, batches = 0;
   for (int i = 0; i < t->train.n; i++) t->order[i] = i;
   train_rng_shuffle(&s->rng, t->order, t->train.n);
+  if (t->epoch_seen) memset(t->epoch_seen, 0, (size_t)t->train.n);
   for (int b = 0; b < t->train.n; b += B, batches++) {
     int n = t->train.n - b < B ? t->train.n - b : B;
     train_errors batch;
@@ -618,6 +742,10 @@ static int train_epoch(trainer *t, train_errors *acc) {
       continue;
     }
     add_batch_errors(acc, &batch);
+    for (int k = 0; t->epoch_seen && k < n; k++) { /* the energies the offsets are re-fitted to */
+      t->epoch_energy[t->order[b + k]] = t->engine.slot_energies[k];
+      t->epoch_seen[t->order[b + k]] = 1;
+    }
     train_clip_gradient(t->grad, s->n_params, t->cfg.grad_clip);
     s->lr = train_step_lr(s, &t->cfg, steps_per_epoch);
     train_adam_step(s, t->grad, t->cfg.ema_decay);
@@ -630,6 +758,7 @@ static int train_epoch(trainer *t, train_errors *acc) {
             s->epoch + 1, skipped, batches, s->best_epoch, t->cfg.output, s->epoch, t->cfg.checkpoint);
     return -1;
   }
+  if (t->epoch_seen) fit_offsets(t, &t->train, t->epoch_energy, t->epoch_seen);
   return 0;
 }
 
@@ -778,6 +907,7 @@ static int run_epoch(trainer *t, const train_options *o, train_summary *sum) {
   t->epochs_timed++;
   if (log_row(t, &r)) return -1;
   if (!o->quiet) print_progress(t, &r);
+  if (!o->quiet && t->cfg.n_energy_offsets > 0) print_offsets(t, "re-fitted");
   sum->epochs_done = s->epoch;
   return 0;
 }
@@ -855,6 +985,11 @@ static void print_header(const trainer *t, const train_options *o) {
   printf("; %s learning rate %g", c->lr_schedule == TRAIN_LR_COSINE ? "cosine" : "plateau", c->learning_rate);
   if (c->warmup_epochs > 0) printf(" after %g warm-up epochs", c->warmup_epochs);
   printf(", floor %g; EMA decay %g; %d frame rules\n", c->min_learning_rate, c->ema_decay, c->n_rules);
+  if (c->n_energy_offsets > 0)
+    printf("nnp-train: energy shifts fitted to the %d training frames of the unmarked files; energy_offset files "
+           "carry their own constants, re-fitted after every epoch:\n",
+           t->norm.shift_frames);
+  print_offsets(t, o->resume_path ? "from the checkpoint" : "fitted to the starting model");
   if (o->resume_path)
     printf("nnp-train: resuming from %s after epoch %d (lr %.2e, best loss %.6g at epoch %d)\n", o->resume_path,
            t->state.epoch, t->state.lr, t->state.best_loss, t->state.best_epoch);
@@ -892,6 +1027,7 @@ int train_run(const train_options *o, train_summary *sum) {
   if (rc == 0 && !o->quiet) {
     if (t.state.epoch < t.stop_epoch)
       printf("nnp-train: stopped after epoch %d: time budget of %g s reached\n", t.state.epoch, t.cfg.time_budget);
+    print_offsets(&t, "after the last epoch; the model file has those of its epoch");
     printf("nnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
            t.cfg.output, t.cfg.checkpoint, t.cfg.log);
   }
