@@ -287,6 +287,7 @@ def c6c8_reference(line, species_of, pos, cell):
 
 
 def read_cache_file(path):
+    """(energy, virial(6), forces) of every frame of an nnp-baseline cache file."""
     with open(path) as f:
         lines = f.read().splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("frames "))
@@ -521,16 +522,7 @@ def read_cache(d, data):
     """Energies and forces of every frame of nnp-baseline's cache of `data` (the one cache in d)."""
     names = [x for x in os.listdir(d) if x.startswith(os.path.basename(data) + ".baseline-")]
     assert len(names) == 1, names
-    lines = open(os.path.join(d, names[0])).read().splitlines()
-    frames, i = [], 0
-    while i < len(lines):
-        w = lines[i].split()
-        i += 1
-        if w and w[0] == "frame":
-            n = int(w[2])
-            frames.append((float(w[3]), [[float(x) for x in lines[i + k].split()] for k in range(n)]))
-            i += n
-    return frames
+    return [(energy, forces) for energy, _, forces in read_cache_file(os.path.join(d, names[0]))]
 
 
 def case_coulomb_dielectric():

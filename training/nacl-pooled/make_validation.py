@@ -7,19 +7,12 @@ excludes them from its training file).
     cd training/nacl-pooled && /usr/bin/python3 make_validation.py
 """
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "..", "shared", "data", "nacl_water_revPBE0-D3.extxyz")
-
-
-def frames(path):
-    with open(path) as f:
-        while True:
-            line = f.readline()
-            if not line.strip():
-                return
-            n = int(line)
-            yield line + "".join(f.readline() for _ in range(n + 1))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "potentials"))
+from evaluate import frames  # noqa: E402  (the extended-XYZ frame splitter of the model cards)
 
 
 def main():
