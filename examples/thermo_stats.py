@@ -20,7 +20,9 @@ def last_thermo_table(path):
     with open(path) as f:
         for line in f:
             t = line.split()
-            if t and t[0] == "Step":
+            if not t or t[0].startswith("#"):  # comments: fix print's title line in appended tables
+                continue
+            if t[0] == "Step":
                 if header is not None and rows:
                     tables.append((header, rows))
                 header, rows = t, []

@@ -204,6 +204,16 @@ def test_thermo_stats(w):
           "thermo_stats: mean 300 and block error 100 of the last table (%s)" % got)
     expect_error([sys.executable, script, w("thermo.log"), "Density"], r"no thermo column Density",
                  "thermo_stats: a missing column is named")
+    # a resumed run's table (training/md/resumable_md.sh: fix print appends rows and a '#' title line per start) is
+    # one table: the comment lines inside it neither end it nor count as rows
+    rows = ["%d %.3f %g" % (i * 10, i * 0.005, p) for i, p in enumerate(press)]
+    with open(w("thermo.dat"), "w") as f:
+        f.write("\n".join(["Step Time Press", "# (re)started"] + rows[:5] + ["# (re)started"] + rows[5:]) + "\n")
+    rc, out = run([sys.executable, script, w("thermo.dat"), "Press", "--json", w("thermo2.json")])
+    res = json.load(open(w("thermo2.json"))) if rc == 0 else {}
+    got = res.get("Press", {})
+    check(res.get("samples") == 10 and abs(got.get("mean", 0) - 300) < 1e-9 and abs(got.get("sem", 0) - 100) < 1e-9,
+          "thermo_stats: a table with comment lines inside reads as one table (%s)" % got)
 
 
 def main():
