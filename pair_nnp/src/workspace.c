@@ -217,15 +217,37 @@ static size_t msg_stride_total(const nnp_model *m, int msg) {
   return s;
 }
 
-/* ws->grown_bytes follows what the grown buffers hold (nnp_workspace_memory) */
-#define GROW(ptr, count)                                                                                               \
-  do {                                                                                                                 \
-    ws->grown_bytes -= heap_bytes(ptr);                                                                                \
-    free(ptr);                                                                                                         \
-    (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                               \
-    if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace");                                 \
-    ws->grown_bytes += heap_bytes(ptr);                                                                                \
-  } while (0)
+/* The allocator of the grown buffers: a test build substitutes one that fails on demand (tests/test_alloc.c). */
+#ifdef NNP_WS_REALLOC
+void *NNP_WS_REALLOC(void *p, size_t n);
+#else
+#define NNP_WS_REALLOC realloc
+#endif
+
+/* buf (NULL or a grown buffer) resized to hold count elements of elem bytes; returns the new block, or buf itself,
+ * untouched, if the allocation fails or *st already reports a failure (then *st and err say what failed). A group of
+ * buffers is grown by consecutive calls and its capacity recorded only when *st is still NNP_OK at the end, so after
+ * a failure every buffer still holds at least the recorded capacity and the workspace stays usable. realloc keeps
+ * the old block on failure; the contents it copies on success are not needed (glibc moves large blocks by remapping
+ * pages, without copying). ws->grown_bytes follows what the grown buffers hold (nnp_workspace_memory). */
+static void *ws_grow(nnp_workspace *ws, void *buf, size_t count, size_t elem, const char *what, nnp_status *st,
+                     nnp_error *err) {
+  if (*st) return buf;
+  if (count > (SIZE_MAX - 1) / elem) {
+    *st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace: %zu x %zu bytes for %s overflow size_t", count,
+                   elem, what);
+    return buf;
+  }
+  const size_t old_bytes = heap_bytes(buf), bytes = count * elem + 1; /* + 1: never a zero-byte request */
+  void *p = NNP_WS_REALLOC(buf, bytes);
+  if (!p) {
+    *st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the workspace: %zu bytes for %s (%zu held)", bytes, what,
+                   nnp_workspace_memory(ws));
+    return buf;
+  }
+  ws->grown_bytes += heap_bytes(p) - old_bytes;
+  return p;
+}
 
 /* Capacity to allocate when n items no longer fit. Under MD the atom and edge counts wander a little at every
  * neighbour-list rebuild; growing to the exact count reallocated (and page-faulted in) hundreds of megabytes of
@@ -235,29 +257,38 @@ static size_t with_headroom(size_t n) { return n + n / 8 + 64; }
 nnp_status nnp_ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_total, nnp_error *err) {
   const nnp_model *m = ws->model;
   const size_t F = (size_t)m->feature_width, T = (size_t)m->h.layers;
+  nnp_status st = NNP_OK;
   if (n_total > ws->cap_total) {
     n_total = with_headroom(n_total);
-    GROW(ws->h, (T + 1) * n_total * F);
-    GROW(ws->x, n_total * F);
-    GROW(ws->dh_a, n_total * F);
-    GROW(ws->dh_b, n_total * F);
-    GROW(ws->dx, n_total * F);
-    GROW(ws->xf, n_total * F);
-    GROW(ws->in_offset, n_total + 1);
+    ws->h = ws_grow(ws, ws->h, (T + 1) * n_total * F, sizeof *ws->h, "the features of every layer", &st, err);
+    ws->x = ws_grow(ws, ws->x, n_total * F, sizeof *ws->x, "the up-projected features", &st, err);
+    ws->dh_a = ws_grow(ws, ws->dh_a, n_total * F, sizeof *ws->dh_a, "feature adjoints", &st, err);
+    ws->dh_b = ws_grow(ws, ws->dh_b, n_total * F, sizeof *ws->dh_b, "feature adjoints", &st, err);
+    ws->dx = ws_grow(ws, ws->dx, n_total * F, sizeof *ws->dx, "the up-projection adjoints", &st, err);
+    ws->xf = ws_grow(ws, ws->xf, n_total * F, sizeof *ws->xf, "float32 features", &st, err);
+    ws->in_offset =
+        ws_grow(ws, ws->in_offset, n_total + 1, sizeof *ws->in_offset, "the transposed edge offsets", &st, err);
+    if (st) return st;
     ws->cap_total = n_total;
   }
   if (n_local > ws->cap_local || !ws->edge_offset) {
     n_local = with_headroom(n_local);
-    GROW(ws->edge_offset, n_local + 1);
-    GROW(ws->msg, n_local * msg_stride_total(m, 1));
-    GROW(ws->pre, n_local * msg_stride_total(m, 0));
-    GROW(ws->dmsg, n_local * (size_t)max_width(m, 1));
-    GROW(ws->dmsgf, n_local * (size_t)max_width(m, 1));
-    GROW(ws->dpre, n_local * (size_t)max_width(m, 0));
-    GROW(ws->atom_e, n_local);
-    GROW(ws->comb_store, n_local * combine_store_total(m));
-    GROW(ws->comb_scratch, n_local * nnp_combine_scratch_width(m));
-    GROW(ws->mark, n_local * (size_t)ws->n_threads);
+    ws->edge_offset = ws_grow(ws, ws->edge_offset, n_local + 1, sizeof *ws->edge_offset, "the edge offsets", &st, err);
+    ws->msg = ws_grow(ws, ws->msg, n_local * msg_stride_total(m, 1), sizeof *ws->msg, "the messages", &st, err);
+    ws->pre = ws_grow(ws, ws->pre, n_local * msg_stride_total(m, 0), sizeof *ws->pre, "the pre-activations", &st, err);
+    ws->dmsg =
+        ws_grow(ws, ws->dmsg, n_local * (size_t)max_width(m, 1), sizeof *ws->dmsg, "the message adjoints", &st, err);
+    ws->dmsgf = ws_grow(ws, ws->dmsgf, n_local * (size_t)max_width(m, 1), sizeof *ws->dmsgf, "float32 message adjoints",
+                        &st, err);
+    ws->dpre = ws_grow(ws, ws->dpre, n_local * (size_t)max_width(m, 0), sizeof *ws->dpre, "the pre-activation adjoints",
+                       &st, err);
+    ws->atom_e = ws_grow(ws, ws->atom_e, n_local, sizeof *ws->atom_e, "the atom energies", &st, err);
+    ws->comb_store = ws_grow(ws, ws->comb_store, n_local * combine_store_total(m), sizeof *ws->comb_store,
+                             "the layer step 3 store", &st, err);
+    ws->comb_scratch = ws_grow(ws, ws->comb_scratch, n_local * nnp_combine_scratch_width(m), sizeof *ws->comb_scratch,
+                               "the layer step 3 scratch", &st, err);
+    ws->mark = ws_grow(ws, ws->mark, n_local * (size_t)ws->n_threads, sizeof *ws->mark, "the pairing marks", &st, err);
+    if (st) return st;
     ws->cap_local = n_local;
   }
   return NNP_OK;
@@ -265,24 +296,31 @@ nnp_status nnp_ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_tota
 
 nnp_status nnp_ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max_deg, int want_grad, nnp_error *err) {
   const nnp_model *m = ws->model;
+  nnp_status st = NNP_OK;
   if (n_edges > ws->cap_edges || !ws->edge_j) {
     n_edges = with_headroom(n_edges);
-    GROW(ws->edge_i, n_edges);
-    GROW(ws->edge_j, n_edges);
-    GROW(ws->in_edge, n_edges);
-    GROW(ws->in_pos, n_edges);
-    GROW(ws->edge_r, 4 * n_edges);
-    GROW(ws->edge_rc, n_edges);
-    GROW(ws->edge_g, 3 * n_edges);
-    GROW(ws->block_virial, 6 * (n_edges / VIRIAL_BLOCK + 1));
-    GROW(ws->edge_kind, n_edges);
-    GROW(ws->edge_Y, (size_t)NNP_NSH(m->h.l_max) * n_edges);
-    GROW(ws->edge_dY, 3 * (size_t)NNP_NSH(m->h.l_max) * n_edges);
+    ws->edge_i = ws_grow(ws, ws->edge_i, n_edges, sizeof *ws->edge_i, "the edge receivers", &st, err);
+    ws->edge_j = ws_grow(ws, ws->edge_j, n_edges, sizeof *ws->edge_j, "the edge senders", &st, err);
+    ws->in_edge = ws_grow(ws, ws->in_edge, n_edges, sizeof *ws->in_edge, "the transposed edges", &st, err);
+    ws->in_pos = ws_grow(ws, ws->in_pos, n_edges, sizeof *ws->in_pos, "the transposed edge positions", &st, err);
+    ws->edge_r = ws_grow(ws, ws->edge_r, 4 * n_edges, sizeof *ws->edge_r, "the edge vectors", &st, err);
+    ws->edge_rc = ws_grow(ws, ws->edge_rc, n_edges, sizeof *ws->edge_rc, "the edge cutoffs", &st, err);
+    ws->edge_g = ws_grow(ws, ws->edge_g, 3 * n_edges, sizeof *ws->edge_g, "the edge gradients", &st, err);
+    ws->block_virial = ws_grow(ws, ws->block_virial, 6 * (n_edges / VIRIAL_BLOCK + 1), sizeof *ws->block_virial,
+                               "the virial blocks", &st, err);
+    ws->edge_kind = ws_grow(ws, ws->edge_kind, n_edges, sizeof *ws->edge_kind, "the edge kinds", &st, err);
+    ws->edge_Y = ws_grow(ws, ws->edge_Y, (size_t)NNP_NSH(m->h.l_max) * n_edges, sizeof *ws->edge_Y,
+                         "the edge harmonics", &st, err);
+    ws->edge_dY = ws_grow(ws, ws->edge_dY, 3 * (size_t)NNP_NSH(m->h.l_max) * n_edges, sizeof *ws->edge_dY,
+                          "the edge harmonic derivatives", &st, err);
+    if (st) return st;
     ws->cap_edges = n_edges;
   }
   const size_t n_basis_edges = ws->n_tables ? 0 : ws->cap_edges; /* cached for the exact radial MLP only */
   if (n_basis_edges > ws->cap_edges_b || !ws->edge_b) {
-    GROW(ws->edge_b, 2 * (size_t)m->h.radial_basis * n_basis_edges);
+    ws->edge_b = ws_grow(ws, ws->edge_b, 2 * (size_t)m->h.radial_basis * n_basis_edges, sizeof *ws->edge_b,
+                         "the edge radial bases", &st, err);
+    if (st) return st;
     ws->cap_edges_b = n_basis_edges;
   }
   const size_t PC = (size_t)max_paths_x_channels(m), nsh = (size_t)NNP_NSH(m->h.l_max);
@@ -294,7 +332,9 @@ nnp_status nnp_ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max_de
   size_t per = tape + 2 * deg * PC + deg * PC + nsh + 2 * deg * (size_t)maxw + (size_t)m->h.readout_hidden + tp +
                (want_grad ? m->n_params : 0);
   if (deg > ws->cap_deg || per > ws->thr_block_size || !ws->thr_block) {
-    GROW(ws->thr_block, per * (size_t)ws->n_threads);
+    ws->thr_block = ws_grow(ws, ws->thr_block, per * (size_t)ws->n_threads, sizeof *ws->thr_block,
+                            "the per-thread scratch", &st, err);
+    if (st) return st;
     ws->thr_block_size = per;
     ws->cap_deg = deg;
   }
@@ -320,7 +360,10 @@ nnp_status nnp_ws_reserve_edge_dx(nnp_workspace *ws, int n_local, int n_total, n
   const size_t n = (size_t)(ws->in_offset[n_total] - ws->in_offset[first]);
   if (n > ws->cap_dx_edges || !ws->edge_dx) {
     const size_t cap = with_headroom(n);
-    GROW(ws->edge_dx, cap * (size_t)ws->model->feature_width);
+    nnp_status st = NNP_OK;
+    ws->edge_dx = ws_grow(ws, ws->edge_dx, cap * (size_t)ws->model->feature_width, sizeof *ws->edge_dx,
+                          "the edge feature adjoints", &st, err);
+    if (st) return st;
     ws->cap_dx_edges = cap;
   }
   return NNP_OK;

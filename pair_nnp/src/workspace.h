@@ -49,7 +49,7 @@ struct nnp_workspace {
   int single;
   float *xf, *dmsgf, *thr_f;
   size_t thr_f_size;
-  size_t grown_bytes; /* held by the buffers GROW manages */
+  size_t grown_bytes; /* held by the buffers ws_grow manages */
 };
 
 /* Whether the convolutions run in float32: asked for, and with tables (checked at every evaluation) */
