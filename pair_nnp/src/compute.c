@@ -334,7 +334,9 @@ static nnp_status evaluate_passes(const nnp_model *m, nnp_workspace *ws, const n
   if (!ws->n_tables) nnp_ws_refresh_transposed_weights(ws);
   const int T = m->h.layers, F = m->feature_width, nl = g->n_local, nt = g->n_total;
   const size_t hstride = (size_t)(nt + 1) * F;
-  double *msg_t[16], *pre_t[16], *store_t[16];
+  /* per-layer views of the message, pre-activation and step-3 buffers; nnp_hyper_validate keeps layers within
+   * NNP_MAX_LAYERS for every model, read or made */
+  double *msg_t[NNP_MAX_LAYERS], *pre_t[NNP_MAX_LAYERS], *store_t[NNP_MAX_LAYERS];
   size_t moff = 0, poff = 0, soff = 0;
   for (int t = 0; t < T; ++t) {
     msg_t[t] = ws->msg + moff;
