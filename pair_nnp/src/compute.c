@@ -16,7 +16,8 @@
 #include <string.h>
 
 /* Radial basis (and its r-derivative when tangent) of a receiver's edges into the tape's input rows. */
-static void edge_basis(const nnp_model *m, const nnp_workspace *ws, int e0, int n, int tangent, nnp_mlp_tape *tape) {
+static void edge_basis(const nnp_model *m, const nnp_workspace *ws, int64_t e0, int n, int tangent,
+                       nnp_mlp_tape *tape) {
   const int nb = m->h.radial_basis;
   for (int k = 0; k < n; ++k) {
     const double *b = ws->edge_b + 2 * (size_t)(e0 + k) * nb;
@@ -26,7 +27,7 @@ static void edge_basis(const nnp_model *m, const nnp_workspace *ws, int e0, int 
 }
 
 /* The radial table of edge e in layer t */
-static const nnp_radial_table *edge_table(const nnp_workspace *ws, int t, int e) {
+static const nnp_radial_table *edge_table(const nnp_workspace *ws, int t, int64_t e) {
   return &ws->tables[t * ws->n_kinds + ws->edge_kind[e]];
 }
 
@@ -38,7 +39,8 @@ static inline void prefetch_bytes(const void *p, size_t n) {
   for (size_t q = 0; q < n; q += 64) __builtin_prefetch(c + q);
 }
 
-static void prefetch_edge(const nnp_workspace *ws, int t, int e, int single, const void *dmsg_row, size_t msg_bytes) {
+static void prefetch_edge(const nnp_workspace *ws, int t, int64_t e, int single, const void *dmsg_row,
+                          size_t msg_bytes) {
   const nnp_radial_table *tab = edge_table(ws, t, e);
   int k = (int)((ws->edge_r[4 * (size_t)e + 3] - tab->r_lo) * tab->inv_step);
   k = k < 0 ? 0 : k >= tab->n_intervals ? tab->n_intervals - 1 : k;
@@ -68,7 +70,7 @@ static void conv_forward_atom_f(nnp_workspace *ws, int t, int i, float *Rf, floa
   const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max);
   const double inv_sqrt_nu = 1.0 / sqrt(m->h.avg_num_neighbors);
   memset(msgf, 0, (size_t)ly->msg_width * sizeof *msgf);
-  for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+  for (int64_t e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
     if (e + 1 < ws->edge_offset[i + 1]) prefetch_edge(ws, t, e + 1, 1, NULL, 0);
     nnp_radial_table_eval_f(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], Rf, NULL);
     nnp_tp_edge_forward_f(m, ly, ws->xf + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, Rf, msgf);
@@ -99,11 +101,12 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
         continue;
       }
       memset(out, 0, (size_t)ly->msg_width * sizeof *out);
-      const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+      const int64_t e0 = ws->edge_offset[i];
+      const int n = (int)(ws->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
       if (n == 0) continue;
       if (ws->n_tables) {
         /* each edge's table row right before its product, so that it is still in L1 */
-        for (int e = e0; e < e0 + n; ++e) {
+        for (int64_t e = e0; e < e0 + n; ++e) {
           if (e + 1 < e0 + n) prefetch_edge(ws, t, e + 1, 0, NULL, 0);
           nnp_radial_table_eval(edge_table(ws, t, e), ws->edge_r[4 * (size_t)e + 3], s->R, NULL);
           nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh, s->R, out, s->tp);
@@ -114,7 +117,7 @@ static void conv_forward(nnp_workspace *ws, const nnp_graph *g, int t, double *m
         edge_basis(m, ws, e0, n, 0, &tape);
         nnp_radial_mlp(m, ly, wt, &tape, n, 0, s->R, NULL);
         for (int k = 0; k < n; ++k) {
-          const int e = e0 + k;
+          const int64_t e = e0 + k;
           nnp_tp_edge_forward(m, ly, ws->x + (size_t)ws->edge_j[e] * F, ws->edge_Y + (size_t)e * nsh,
                               s->R + (size_t)k * PC, out, s->tp);
         }
@@ -150,7 +153,7 @@ static inline double dot_lanes_f(const float *restrict a, const float *restrict 
 }
 
 /* Edge e's gradient from dE/dR (through dR/dr) and dE/dY (through dY/dr): assigned when first, else added. */
-static void edge_gradient(nnp_workspace *ws, int e, double dEdr, const double *dYv, int first) {
+static void edge_gradient(nnp_workspace *ws, int64_t e, double dEdr, const double *dYv, int first) {
   const int nsh = NNP_NSH(ws->model->h.l_max);
   const double *rv = ws->edge_r + 4 * (size_t)e, *dY = ws->edge_dY + 3 * (size_t)e * nsh;
   double gvec[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
@@ -162,7 +165,7 @@ static void edge_gradient(nnp_workspace *ws, int e, double dEdr, const double *d
 
 /* Receiver i's edges in float32 (conv_adjoint): dmsg and the features in float32 (ws->dmsgf, ws->xf), dE/dr summed
  * in float64 per edge; the receiver's own feature adjoint (paired senders) is summed over its edges in float32. */
-static void conv_adjoint_atom_f(nnp_workspace *ws, int t, int i, int unpaired, int base, float *Rf, double *dYv,
+static void conv_adjoint_atom_f(nnp_workspace *ws, int t, int i, int unpaired, int64_t base, float *Rf, double *dYv,
                                 int first) {
   const nnp_model *m = ws->model;
   const nnp_layer *ly = &m->layers[t];
@@ -171,7 +174,7 @@ static void conv_adjoint_atom_f(nnp_workspace *ws, int t, int i, int unpaired, i
   float *Rdf = Rf + PC, *dRf = Rdf + PC, *dxf = dRf + PC, *dxe = dxf + F;
   memset(dxf, 0, (size_t)Fin * sizeof *dxf);
   const float *dm = ws->dmsgf + (size_t)i * W;
-  for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+  for (int64_t e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
     const int j = ws->edge_j[e];
     if (e + 1 < ws->edge_offset[i + 1]) {
       const int j1 = ws->edge_j[e + 1];
@@ -207,7 +210,7 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   const int F = m->feature_width, nsh = NNP_NSH(m->h.l_max), PC = ly->n_paths * m->h.channels;
   const int Fin = m->h.channels * NNP_NSH(ly->lin);
   const int unpaired = ws->paired ? g->n_local : 0; /* senders from here on go through edge_dx */
-  const int base = ws->in_offset[unpaired];
+  const int64_t base = ws->in_offset[unpaired];
   const int single = ws_single(ws);
   const double *wt_buf[NNP_MAX_RADIAL_LAYERS + 1];
   const double *const *wt = nnp_ws_layer_wt(ws, t, wt_buf);
@@ -226,7 +229,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
         conv_adjoint_atom_f(ws, t, i, unpaired, base, ws->thr_f + (size_t)th * ws->thr_f_size, s->dYv, first);
         continue;
       }
-      const int e0 = ws->edge_offset[i], n = ws->edge_offset[i + 1] - e0;
+      const int64_t e0 = ws->edge_offset[i];
+      const int n = (int)(ws->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
       double *dxi = ws->dx + (size_t)i * F;
       if (ws->paired) memset(dxi, 0, (size_t)Fin * sizeof *dxi);
       if (n == 0) continue;
@@ -238,7 +242,8 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
       }
       const double *dm = dmsg + (size_t)i * ly->msg_width;
       for (int k = 0; k < n; ++k) {
-        const int e = e0 + k, j = ws->edge_j[e];
+        const int64_t e = e0 + k;
+        const int j = ws->edge_j[e];
         /* with tables, each edge's rows are evaluated right before its product (still in L1) into slot 0 */
         const size_t slot = ws->n_tables ? 0 : (size_t)k * PC;
         const double *Y = ws->edge_Y + (size_t)e * nsh;
@@ -268,7 +273,7 @@ static void conv_adjoint(nnp_workspace *ws, const nnp_graph *g, int t, const dou
   for (int j = unpaired; j < g->n_total; ++j) {
     double *restrict d = ws->dx + (size_t)j * F;
     memset(d, 0, (size_t)Fin * sizeof *d);
-    for (int k = ws->in_offset[j]; k < ws->in_offset[j + 1]; ++k) {
+    for (int64_t k = ws->in_offset[j]; k < ws->in_offset[j + 1]; ++k) {
       const double *restrict c = ws->edge_dx + (size_t)(k - base) * F;
       for (int q = 0; q < Fin; ++q) d[q] += c[q];
     }

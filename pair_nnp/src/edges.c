@@ -32,8 +32,8 @@ nnp_status nnp_check_graph(const nnp_model *m, const nnp_graph *g, nnp_error *er
 static int split_atoms(const nnp_graph *g, int k, int nt) {
   if (k <= 0 || g->n_local == 0) return 0; /* neigh_offset may be NULL without local atoms */
   if (k >= nt) return g->n_local;
-  const int *off = g->neigh_offset;
-  const long long target = off[0] + (long long)(off[g->n_local] - off[0]) * k / nt;
+  const int64_t *off = g->neigh_offset;
+  const int64_t target = off[0] + (off[g->n_local] - off[0]) * k / nt;
   int lo = 0, hi = g->n_local; /* first i with off[i] >= target */
   while (lo < hi) {
     const int mid = lo + (hi - lo) / 2;
@@ -65,7 +65,7 @@ static void edge_geometry(nnp_workspace *ws, const nnp_graph *g) {
   {
     int lo, hi;
     nnp_thread_atoms(g, &lo, &hi);
-    for (int e = ws->edge_offset[lo]; e < ws->edge_offset[hi]; ++e) {
+    for (int64_t e = ws->edge_offset[lo]; e < ws->edge_offset[hi]; ++e) {
       const double *rv = ws->edge_r + 4 * (size_t)e;
       nnp_sph(m->h.l_max, rv, ws->edge_Y + (size_t)e * nsh, ws->edge_dY + 3 * (size_t)e * nsh);
       if (!ws->n_tables)
@@ -77,12 +77,12 @@ static void edge_geometry(nnp_workspace *ws, const nnp_graph *g) {
 
 /* The transposed edge list: a counting sort of the edges by sender, stable, so each sender's edges come in edge
  * order. */
-static void transpose_edges(nnp_workspace *ws, int n_total, int n_edges) {
-  int *off = ws->in_offset;
+static void transpose_edges(nnp_workspace *ws, int n_total, int64_t n_edges) {
+  int64_t *off = ws->in_offset;
   memset(off, 0, ((size_t)n_total + 1) * sizeof *off);
-  for (int e = 0; e < n_edges; ++e) ++off[ws->edge_j[e] + 1];
+  for (int64_t e = 0; e < n_edges; ++e) ++off[ws->edge_j[e] + 1];
   for (int j = 0; j < n_total; ++j) off[j + 1] += off[j];
-  for (int e = 0; e < n_edges; ++e) {
+  for (int64_t e = 0; e < n_edges; ++e) {
     ws->in_pos[e] = off[ws->edge_j[e]]++; /* off[j] ends at j's end... */
     ws->in_edge[ws->in_pos[e]] = e;
   }
@@ -92,7 +92,9 @@ static void transpose_edges(nnp_workspace *ws, int n_total, int n_edges) {
 
 /* Whether every edge between two local atoms has its reverse, exactly once: true for the full neighbour lists of
  * LAMMPS and nnp_cell_graph_build, not for half lists or hand-made ones. Local i's local senders (marked, and
- * duplicates caught) must be exactly the receivers of its transposed list, which are all local. */
+ * duplicates caught) must be exactly the receivers of its transposed list, which are all local. Each thread has its
+ * own row of marks, all -1 between uses (set when the row is allocated): it unmarks what it marked after each atom,
+ * so a call costs the thread's own edges, not a refill of a row as long as all local atoms. */
 static int edges_paired(nnp_workspace *ws, const nnp_graph *g) {
   const int n_local = g->n_local;
   int ok = 1;
@@ -100,10 +102,9 @@ static int edges_paired(nnp_workspace *ws, const nnp_graph *g) {
   {
     int lo, hi, *mark = ws->mark + (size_t)omp_get_thread_num() * n_local;
     nnp_thread_atoms(g, &lo, &hi);
-    for (int j = 0; j < n_local; ++j) mark[j] = -1;
     for (int i = lo; i < hi; ++i) {
-      int n_out = 0;
-      for (int e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
+      int64_t n_out = 0;
+      for (int64_t e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e) {
         const int j = ws->edge_j[e];
         if (j >= n_local) continue;
         if (mark[j] == i) ok = 0;
@@ -111,21 +112,23 @@ static int edges_paired(nnp_workspace *ws, const nnp_graph *g) {
         ++n_out;
       }
       if (n_out != ws->in_offset[i + 1] - ws->in_offset[i]) ok = 0;
-      for (int k = ws->in_offset[i]; k < ws->in_offset[i + 1]; ++k)
+      for (int64_t k = ws->in_offset[i]; k < ws->in_offset[i + 1]; ++k)
         if (mark[ws->edge_i[ws->in_edge[k]]] != i) ok = 0;
+      for (int64_t e = ws->edge_offset[i]; e < ws->edge_offset[i + 1]; ++e)
+        if (ws->edge_j[e] < n_local) mark[ws->edge_j[e]] = -1;
     }
   }
   return ok;
 }
 /* Walks atom i's neighbour list; with fill, writes its edges from slot e. Returns the number of edges, or -1 for a
  * neighbour index out of range, -2 for a pair closer than r_min (then *bad_j and *bad_r2 say which). */
-static int atom_edges(nnp_workspace *ws, const nnp_graph *g, int i, int fill, int e, int *bad_j, double *bad_r2) {
+static int atom_edges(nnp_workspace *ws, const nnp_graph *g, int i, int fill, int64_t e, int *bad_j, double *bad_r2) {
   const nnp_model *m = ws->model;
   const int si = g->species[i];
   if (si < 0) return 0;
   const double rmin2 = m->h.r_min * m->h.r_min, *xi = g->positions + 3 * (size_t)i;
   int n = 0;
-  for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; ++q) {
+  for (int64_t q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; ++q) {
     const int j = g->neigh_index[q];
     if (j < 0 || j >= g->n_total) return *bad_j = j, -1;
     const int sj = g->species[j];
@@ -152,20 +155,24 @@ static int atom_edges(nnp_workspace *ws, const nnp_graph *g, int i, int fill, in
 }
 
 /* Edges of all local atoms in two parallel passes (count, then fill at the prefix sums), so the edge order is that
- * of the atoms and their neighbour lists whatever the thread count. */
+ * of the atoms and their neighbour lists whatever the thread count. The edge buffers are reserved between the two,
+ * for the edges found rather than for the list entries, which lists with a skin make several times as many. */
 nnp_status nnp_build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad, nnp_error *err) {
   const nnp_model *m = ws->model;
   const int nl = g->n_local;
-  size_t n_cand = nl ? (size_t)g->neigh_offset[nl] : 0;
-  size_t max_deg = 0;
+  if (nl > 0 && g->neigh_offset[0] < 0)
+    return nnp_fail(err, NNP_ERR_ARGUMENT, "the first neighbour offset is negative (%lld)",
+                    (long long)g->neigh_offset[0]);
   for (int i = 0; i < nl; ++i) {
-    if (g->neigh_offset[i + 1] < g->neigh_offset[i])
-      return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour offsets decrease at atom %d", i);
-    size_t d = (size_t)(g->neigh_offset[i + 1] - g->neigh_offset[i]);
-    if (d > max_deg) max_deg = d;
+    const int64_t d = g->neigh_offset[i + 1] - g->neigh_offset[i];
+    if (d < 0) return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour offsets decrease at atom %d", i);
+    /* an ignored atom's list is never read, so only the others have to fit an atom's int-sized edge count */
+    if (d > NNP_MAX_NEIGHBOURS_PER_ATOM && g->species[i] >= 0)
+      return nnp_fail(err, NNP_ERR_ARGUMENT,
+                      "atom %d has %lld neighbour-list entries, more than the %d one atom may have "
+                      "(NNP_MAX_NEIGHBOURS_PER_ATOM)",
+                      i, (long long)d, NNP_MAX_NEIGHBOURS_PER_ATOM);
   }
-  nnp_status st = nnp_ws_reserve_edges(ws, n_cand ? n_cand : 1, max_deg, want_grad, err);
-  if (st) return st;
   int first_bad = nl;
   ws->edge_offset[0] = 0;
 #pragma omp parallel reduction(min : first_bad) num_threads(ws->n_threads)
@@ -192,7 +199,14 @@ nnp_status nnp_build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad,
                     "Angstrom this model was trained for (r_min)",
                     i, m->h.species[si], xi[0], xi[1], xi[2], j, m->h.species[g->species[j]], sqrt(r2), m->h.r_min);
   }
-  for (int i = 0; i < nl; ++i) ws->edge_offset[i + 1] += ws->edge_offset[i];
+  size_t max_deg = 0;
+  for (int i = 0; i < nl; ++i) {
+    max_deg = (size_t)ws->edge_offset[i + 1] > max_deg ? (size_t)ws->edge_offset[i + 1] : max_deg;
+    ws->edge_offset[i + 1] += ws->edge_offset[i];
+  }
+  const int64_t n_edges = ws->edge_offset[nl];
+  nnp_status st = nnp_ws_reserve_edges(ws, n_edges ? (size_t)n_edges : 1, max_deg, want_grad, err);
+  if (st) return st;
 #pragma omp parallel num_threads(ws->n_threads)
   {
     int lo, hi;
@@ -203,8 +217,7 @@ nnp_status nnp_build_edges(nnp_workspace *ws, const nnp_graph *g, int want_grad,
       atom_edges(ws, g, i, 1, ws->edge_offset[i], &j, &r2);
     }
   }
-  const int e = ws->edge_offset[nl];
-  transpose_edges(ws, g->n_total, e);
+  transpose_edges(ws, g->n_total, n_edges);
   ws->paired = edges_paired(ws, g);
   st = nnp_ws_reserve_edge_dx(ws, nl, g->n_total, err);
   if (st) return st;

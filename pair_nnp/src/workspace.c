@@ -289,6 +289,7 @@ nnp_status nnp_ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_tota
                                "the layer step 3 scratch", &st, err);
     ws->mark = ws_grow(ws, ws->mark, n_local * (size_t)ws->n_threads, sizeof *ws->mark, "the pairing marks", &st, err);
     if (st) return st;
+    memset(ws->mark, 0xff, n_local * (size_t)ws->n_threads * sizeof *ws->mark); /* all -1 */
     ws->cap_local = n_local;
   }
   return NNP_OK;

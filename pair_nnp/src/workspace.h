@@ -19,11 +19,13 @@ struct nnp_workspace {
   const nnp_model *model;
   int n_threads;
   size_t cap_total, cap_local, cap_edges, cap_edges_b, cap_deg;
-  int *edge_offset, *edge_i, *edge_j; /* edges of receiver i: edge_offset[i] .. edge_offset[i+1]; i <- j */
-  int *in_offset, *in_edge;           /* edges whose sender is j: in_edge[in_offset[j] .. in_offset[j+1]] */
-  int *in_pos;                        /* in_edge[in_pos[e]] == e */
-  int *mark;                          /* n_threads x cap_local, for the symmetry check */
-  int paired;                         /* every local-local edge has its reverse: see conv_adjoint */
+  /* edge counts and indices are 64-bit (a rank's lists can pass 2^31 edges), atom indices int */
+  int64_t *edge_offset;         /* edges of receiver i: edge_offset[i] .. edge_offset[i+1] */
+  int *edge_i, *edge_j;         /* edge e is edge_i[e] <- edge_j[e] */
+  int64_t *in_offset, *in_edge; /* edges whose sender is j: in_edge[in_offset[j] .. in_offset[j+1]] */
+  int64_t *in_pos;              /* in_edge[in_pos[e]] == e */
+  int *mark;                    /* n_threads x cap_local, for the symmetry check; -1 between uses (edges.c) */
+  int paired;                   /* every local-local edge has its reverse: see conv_adjoint */
   size_t cap_dx_edges;
   double *edge_dx; /* feature adjoints of the edges from unpaired senders, in transposed order */
   double *edge_r;  /* [E][4]: x_j - x_i and its length */
