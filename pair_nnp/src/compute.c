@@ -6,8 +6,8 @@
  * receiver (messages, edge gradients) walks the receiver's edges. What flows back to a sender (its force, its
  * feature adjoint) is gathered per sender through the transposed edge list, in edge order; for the feature adjoint,
  * a local sender j of edge i <- j whose lists are symmetric gets it instead at its own edge j <- i (same r, same
- * radial weights), so only edges from ghosts go through a per-edge buffer. Streaming such a buffer for every edge
- * made two threads contend for memory bandwidth (1.4x on two cores). */
+ * radial weights), so only edges from ghosts go through a per-edge buffer: streaming such a buffer for every edge
+ * makes the threads contend for memory bandwidth (docs/performance.md, "Measurements behind the evaluation code"). */
 #include "workspace.h"
 
 #include <math.h>

@@ -46,11 +46,10 @@ static int split_atoms(const nnp_graph *g, int k, int nt) {
 }
 
 /* The calling OpenMP thread's range of local atoms. Every pass over receivers splits them the same way, so a
- * thread reads the edges it wrote itself (build_edges, edge_geometry) and the neighbours of its atoms stay in its
- * own core's cache. Measured on two cores, 1536 water atoms: dynamic chunks of 4 atoms cost 30%; blocks of 48 to 190
- * atoms dealt out dynamically 13% and statically (8 per thread) 3%, although they even out the adjoint's cost, which
- * differs 15% between the two halves (edges from ghosts are cheaper). A dynamic hand-out pays only where cores run
- * at different speeds. */
+ * thread reads the edges it wrote itself (nnp_build_edges, edge_geometry) and the neighbours of its atoms stay in its
+ * own core's cache. Static contiguous ranges beat dynamic hand-outs of smaller blocks even though the adjoint's cost
+ * is uneven between ranges (edges from ghosts are cheaper); a dynamic hand-out pays only where cores run at
+ * different speeds (docs/performance.md, "Measurements behind the evaluation code"). */
 void nnp_thread_atoms(const nnp_graph *g, int *lo, int *hi) {
   const int nt = omp_get_num_threads(), id = omp_get_thread_num();
   *lo = split_atoms(g, id, nt);

@@ -250,8 +250,8 @@ static void *ws_grow(nnp_workspace *ws, void *buf, size_t count, size_t elem, co
 }
 
 /* Capacity to allocate when n items no longer fit. Under MD the atom and edge counts wander a little at every
- * neighbour-list rebuild; growing to the exact count reallocated (and page-faulted in) hundreds of megabytes of
- * buffers at most rebuilds of a 100k-atom box, 25% of the time on two ranks. */
+ * neighbour-list rebuild; growing to the exact count would reallocate (and page-fault in) the buffers at most
+ * rebuilds (docs/performance.md, "Measurements behind the evaluation code"). */
 static size_t with_headroom(size_t n) { return n + n / 8 + 64; }
 
 nnp_status nnp_ws_reserve_atoms(nnp_workspace *ws, size_t n_local, size_t n_total, nnp_error *err) {
