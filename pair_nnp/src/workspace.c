@@ -228,8 +228,9 @@ void *NNP_WS_REALLOC(void *p, size_t n);
  * untouched, if the allocation fails or *st already reports a failure (then *st and err say what failed). A group of
  * buffers is grown by consecutive calls and its capacity recorded only when *st is still NNP_OK at the end, so after
  * a failure every buffer still holds at least the recorded capacity and the workspace stays usable. realloc keeps
- * the old block on failure; the contents it copies on success are not needed (glibc moves large blocks by remapping
- * pages, without copying). ws->grown_bytes follows what the grown buffers hold (nnp_workspace_memory). */
+ * the old block on failure; the contents it copies on success are not needed, but growth is rare (with_headroom) and
+ * glibc remaps its large, mmapped blocks without copying. ws->grown_bytes follows what the grown buffers hold
+ * (nnp_workspace_memory). */
 static void *ws_grow(nnp_workspace *ws, void *buf, size_t count, size_t elem, const char *what, nnp_status *st,
                      nnp_error *err) {
   if (*st) return buf;
