@@ -45,9 +45,10 @@ extern "C" {
 #define NNP_VERSION_MINOR 1
 #define NNP_VERSION_PATCH 0
 /* version 2 adds baselines, model options and the product family; models without them are written as version 1 */
-#define NNP_FILE_FORMAT_VERSION 2
-#define NNP_MAX_SPECIES         32
-#define NNP_MAX_L               6
+#define NNP_FILE_FORMAT_VERSION     2
+#define NNP_MAX_SPECIES             32
+#define NNP_MAX_L                   6
+#define NNP_MAX_NEIGHBOURS_PER_ATOM 1073741823 /* entries in one atom's neighbour list: 2^30 - 1 (nnp_graph) */
 
 typedef enum {
   NNP_OK = 0,
@@ -218,18 +219,21 @@ enum { NNP_EXCHANGE_FORWARD = 0, NNP_EXCHANGE_REVERSE = 1 };
  * `data` holds n_total * width doubles. Returns 0 on success, anything else aborts the evaluation. */
 typedef int (*nnp_exchange_fn)(void *ctx, double *data, int width, int direction);
 
-/* Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). Each listed pair
+/* Sizes: atom counts and indices are int; neighbour-list offsets are 64-bit, since full lists of ~140 entries per
+ * atom pass 2^31 entries near 15 million atoms. One atom's list may hold at most NNP_MAX_NEIGHBOURS_PER_ATOM entries
+ * (an evaluation refuses more with NNP_ERR_ARGUMENT; an ignored atom's list is not read).
+ * Atoms with species < 0 are ignored: no energy, not a neighbour (LAMMPS types mapped to NULL). Each listed pair
  * within the cutoff is one edge i <- j, so a pair listed twice counts twice. Full lists (every local pair listed from
  * both sides, as LAMMPS's full lists and nnp_cell_graph_build give) take a faster path; any other list is valid. */
 typedef struct {
-  int n_local;              /* atoms [0, n_local) are owned: they have neighbour lists and energies */
-  int n_total;              /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
-  const int *species;       /* [n_total] model species index */
-  const double *positions;  /* [n_total][3] Angstrom */
-  const int *neigh_offset;  /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
-  const int *neigh_index;   /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
-  nnp_exchange_fn exchange; /* required when n_total > n_local and the model has more than one layer; when set it
-                               is called at every exchange (collective under MPI), even with no ghosts here */
+  int n_local;                 /* atoms [0, n_local) are owned: they have neighbour lists and energies */
+  int n_total;                 /* atoms [n_local, n_total) are ghosts (images or other ranks' atoms) */
+  const int *species;          /* [n_total] model species index */
+  const double *positions;     /* [n_total][3] Angstrom */
+  const int64_t *neigh_offset; /* [n_local + 1]: neighbours of i are neigh_index[neigh_offset[i] .. [i+1]) */
+  const int *neigh_index;      /* atom indices in [0, n_total); entries beyond the cutoff are skipped */
+  nnp_exchange_fn exchange;    /* required when n_total > n_local and the model has more than one layer; when set it
+                                  is called at every exchange (collective under MPI), even with no ghosts here */
   void *exchange_ctx;
 } nnp_graph;
 

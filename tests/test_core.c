@@ -429,7 +429,8 @@ static void test_threads(void) {
 /* Energy and forces of an open cluster through a hand-made neighbour list: every other atom, except that atom 0 does
  * not list atom `drop` (drop < 0: full lists). */
 static double cluster_energy(const nnp_model *m, const structure *st, int drop, int threads, double *forces) {
-  int off[65], idx[64 * 64], n = 0;
+  int64_t off[65];
+  int idx[64 * 64], n = 0;
   for (int i = 0; i < st->n; ++i) {
     off[i] = n;
     for (int j = 0; j < st->n; ++j)
@@ -1043,7 +1044,8 @@ static void test_bad_input(void) {
   outcome w = evaluate(m, &without, 1);
   CHECK(o.status == NNP_OK && o.energy == w.energy && o.forces[5][0] == 0.0, "an ignored atom contributes nothing");
   /* ghosts without an exchange callback */
-  int nb_off[2] = {0, 1}, nb_idx[1] = {1}, sp[2] = {0, 1};
+  int64_t nb_off[2] = {0, 1};
+  int nb_idx[1] = {1}, sp[2] = {0, 1};
   double pos[6] = {0, 0, 0, 1.5, 0, 0};
   nnp_graph g = {1, 2, sp, pos, nb_off, nb_idx, NULL, NULL};
   nnp_workspace *ws;

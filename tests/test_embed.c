@@ -5,7 +5,7 @@
  *   test_embed threads POTENTIALS_DIR WORKDIR [ROUNDS]   threads parse the shipped models and evaluate, bitwise
  *   test_embed locale POTENTIALS_DIR WORKDIR LOCALE      the same files and numbers under LOCALE (exit 77: none)
  *   test_embed settings POTENTIALS_DIR WORKDIR           OpenBLAS / OpenMP thread counts before, during, after
- *   test_embed overflow                                  a graph of more than 2^31 entries is refused, cheaply
+ *   test_embed overflow POTENTIALS_DIR                   neighbour-list offsets past 2^31, the per-atom limit
  *
  * Prints one line per failed check and "N passed, M failed"; exit status 1 when any failed. */
 #include "extxyz.h"
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static int n_pass, n_fail;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -386,12 +387,67 @@ static void test_settings(const shipped *models, const char *workdir) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* 64-bit sizes                                                                                                      */
 
-/* A cluster whose neighbour lists would hold more than 2^31 - 1 entries: 46342 atoms within a 10 A cube and a
- * 100 A cutoff make every pair neighbours, 46342 x 46341 = 2147534622 entries (46341 atoms would give 2147441940,
- * which fits). The graph must be refused with a message before anything is stored (the lists alone would take
- * 8.6 GB) or an int offset overflows; a dense cluster under the limit is still built. */
-static void test_overflow(void) {
-  const int n = 46342;
+/* One water molecule (atoms 1-3, full lists) behind an ignored atom 0 (species -1) whose list holds `ignored`
+ * entries, so that the molecule's entries sit at offsets `ignored` and up. neigh_index is a private anonymous mapping
+ * that reserves no memory: only the page holding the molecule's six entries is ever touched (an
+ * ignored atom's list is not read), so offsets past 2^31 cost nothing. Returns the status of the evaluation with
+ * n_threads threads, the energy and forces (4 x 3) in *energy, forces. */
+static nnp_status molecule_behind(const nnp_model *m, int64_t ignored, int64_t first_entries, int n_threads,
+                                  double *energy, double *forces, nnp_error *err) {
+  const size_t n_index = (size_t)(ignored + first_entries + 4);
+  int *index =
+      mmap(NULL, n_index * sizeof *index, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (index == MAP_FAILED) return snprintf(err->message, sizeof err->message, "mmap failed"), NNP_ERR_NOMEM;
+  const int species[4] = {-1, 0, 1, 1}; /* -, O, H, H */
+  const double pos[12] = {50, 50, 50, 0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0};
+  /* atom 1's list may be made longer (first_entries > 2) to cross the per-atom limit; its extra entries are 0 */
+  const int64_t offset[5] = {0, ignored, ignored + first_entries, ignored + first_entries + 2,
+                             ignored + first_entries + 4};
+  const int lists[4][2] = {{0, 0}, {2, 3}, {1, 3}, {1, 2}};
+  for (int i = 1; i < 4; ++i) index[offset[i]] = lists[i][0], index[offset[i] + 1] = lists[i][1];
+  const nnp_graph g = {4, 4, species, pos, offset, index, NULL, NULL};
+  nnp_workspace *ws;
+  nnp_status st = nnp_workspace_create(m, n_threads, &ws, err);
+  nnp_result r = {0, {0}, NULL, forces, NULL};
+  if (!st) st = nnp_compute(m, ws, &g, &r, err);
+  *energy = r.energy;
+  nnp_workspace_free(ws);
+  munmap(index, n_index * sizeof *index);
+  return st;
+}
+
+/* 64-bit neighbour-list offsets (nnp.h, "Sizes"): a molecule whose lists start past 2^31 entries evaluates bitwise
+ * as the same molecule at offset 0, with one and two threads; an atom whose own list passes
+ * NNP_MAX_NEIGHBOURS_PER_ATOM is refused with a message that names the limit, before anything is allocated for its
+ * edges; a dense cluster of 2000 atoms still builds its 2000 x 1999 entries. */
+static void test_overflow(const char *potentials) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/water-revpbe0d3.nnp", potentials);
+  nnp_model *m;
+  nnp_error err = {""};
+  if (nnp_model_read(path, &m, &err)) {
+    CHECK(0, "%s", err.message);
+    return;
+  }
+  double e0, f0[12], e, f[12];
+  nnp_status st = molecule_behind(m, 0, 2, 1, &e0, f0, &err);
+  CHECK(st == NNP_OK, "the molecule at offset 0: %s", err.message);
+  const int64_t beyond = ((int64_t)1 << 31) + 5; /* the molecule's entries start past INT_MAX */
+  for (int threads = 1; threads <= 2; ++threads) {
+    memset(f, 0, sizeof f);
+    st = molecule_behind(m, beyond, 2, threads, &e, f, &err);
+    CHECK(st == NNP_OK && e == e0 && !memcmp(f, f0, sizeof f),
+          "the molecule behind %lld entries, %d threads: status %d '%s', energy %.17g vs %.17g", (long long)beyond,
+          threads, (int)st, st ? err.message : "", e, e0);
+  }
+  st = molecule_behind(m, 0, (int64_t)NNP_MAX_NEIGHBOURS_PER_ATOM + 1, 1, &e, f, &err);
+  CHECK(st == NNP_ERR_ARGUMENT && strstr(err.message, "1073741823") && strstr(err.message, "atom 1 "),
+        "an atom with %lld entries: status %d, message '%s'", (long long)NNP_MAX_NEIGHBOURS_PER_ATOM + 1, (int)st,
+        err.message);
+  printf("overflow: %s\n", err.message);
+  nnp_model_free(m);
+
+  const int n = 2000;
   int *species = calloc((size_t)n, sizeof *species);
   double *pos = malloc(3 * (size_t)n * sizeof *pos);
   unsigned long long state = 12345;
@@ -402,22 +458,17 @@ static void test_overflow(void) {
   const double cell[3][3] = {{0}};
   const int open[3] = {0, 0, 0};
   nnp_cell_graph *g = NULL;
-  nnp_error err = {""};
-  nnp_status st = nnp_cell_graph_build(n, species, pos, cell, open, 100.0, &g, &err);
-  CHECK(st == NNP_ERR_ARGUMENT && g == NULL && strstr(err.message, "more than 2147483647 entries"),
-        "a graph of %d x %d entries: status %d, message '%s'", n, n - 1, (int)st, err.message);
-  printf("overflow: %s\n", err.message);
-  st = nnp_cell_graph_build(2000, species, pos, cell, open, 100.0, &g, &err);
-  CHECK(st == NNP_OK && nnp_cell_graph_view(g)->neigh_offset[2000] == 2000 * 1999, "a dense cluster of 2000 atoms: %s",
-        st ? err.message : "wrong entry count");
+  st = nnp_cell_graph_build(n, species, pos, cell, open, 100.0, &g, &err);
+  CHECK(st == NNP_OK && nnp_cell_graph_view(g)->neigh_offset[n] == (int64_t)n * (n - 1),
+        "a dense cluster of 2000 atoms: %s", st ? err.message : "wrong entry count");
   nnp_cell_graph_free(g);
   free(species);
   free(pos);
 }
 
 int main(int argc, char **argv) {
-  if (argc == 2 && !strcmp(argv[1], "overflow")) {
-    test_overflow();
+  if (argc == 3 && !strcmp(argv[1], "overflow")) {
+    test_overflow(argv[2]);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
   }

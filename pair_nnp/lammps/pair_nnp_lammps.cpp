@@ -432,16 +432,9 @@ void PairNNP::copy_neighbour_lists(int nlocal) {
     int i = ilist[ii];
     if (i < nlocal) neigh_offset[i + 1] = numneigh[i];
   }
-  // the core's graph indexes neighbour-list entries with int: refuse a list that would not fit before the sum
-  // overflows (some 15 million atoms per rank with ~140 candidates each)
-  long long total = 0;
-  for (int i = 0; i < nlocal; i++) total += neigh_offset[i + 1];
-  if (total > INT_MAX)
-    error->one(FLERR, "pair_style nnp: the neighbour lists of this rank hold " + std::to_string(total) +
-                          " entries, more than the " + std::to_string(INT_MAX) +
-                          " a graph can index; use more MPI ranks (fewer atoms per rank)");
+  // 64-bit offsets (nnp_graph): full lists of ~140 candidates per atom pass 2^31 entries near 15 million atoms
   for (int i = 0; i < nlocal; i++) neigh_offset[i + 1] += neigh_offset[i];
-  neigh_index.resize(neigh_offset[nlocal] > 0 ? neigh_offset[nlocal] : 1);
+  neigh_index.resize(neigh_offset[nlocal] > 0 ? (size_t)neigh_offset[nlocal] : 1);
   for (int ii = 0; ii < inum; ii++) {
     int i = ilist[ii];
     if (i >= nlocal) continue;
@@ -581,7 +574,8 @@ void PairNNP::unpack_reverse_comm(int n, int *list, double *buf) {
 
 double PairNNP::memory_usage() {
   double bytes = Pair::memory_usage();
-  bytes += (double)(species.capacity() + neigh_offset.capacity() + neigh_index.capacity()) * sizeof(int);
+  bytes += (double)(species.capacity() + neigh_index.capacity()) * sizeof(int);
+  bytes += (double)neigh_offset.capacity() * sizeof(int64_t);
   bytes += (double)(forces.capacity() + atom_energy.capacity() + atom_virial.capacity()) * sizeof(double);
   if (workspace) bytes += (double)nnp_workspace_memory(workspace); // the largest part: the evaluation's buffers
   return bytes;

@@ -14,6 +14,7 @@
 
 #include "pair.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,8 @@ protected:
   int comm_width;
 
   // Scratch arrays for one compute() call.
-  std::vector<int> species, neigh_offset, neigh_index;
+  std::vector<int> species, neigh_index;
+  std::vector<int64_t> neigh_offset; // 64-bit, as nnp_graph's: a rank's lists can pass 2^31 entries
   std::vector<double> positions_empty, forces, atom_energy, atom_virial;
   bigint lists_copied_at; // Neighbor::ncalls when neigh_offset/neigh_index were copied from LAMMPS's list
   int lists_copied_nlocal;

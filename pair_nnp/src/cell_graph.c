@@ -10,7 +10,8 @@
 
 struct nnp_cell_graph {
   nnp_graph view;
-  int *species, *owner, *offset, *index;
+  int *species, *owner, *index;
+  int64_t *offset;
   double *positions;
   double *shift; /* [n_total][3]: position = owner's input position + shift (locals: their wrap into the cell) */
 };
@@ -180,52 +181,6 @@ static int bin_of(const bin_grid *b, const double *x, int c[3]) {
   return (c[2] * b->dims[1] + c[1]) * b->dims[0] + c[0];
 }
 
-/* Whether the neighbour lists of the n local atoms pos (all atoms: all_pos, `total` of them, binned) would hold
- * more than INT_MAX entries, the most a graph's int offsets index. Decided without storing an entry, so that an
- * oversized graph is refused before its lists take tens of gigabytes or an offset overflows: at most n x total
- * entries, which settles every usual case at once; else counted, stopping past INT_MAX, with a shortcut for an atom
- * whose cutoff sphere holds the bounding box of all atoms (every other atom is its neighbour). */
-static int count_entries_beyond_int(const bin_grid *bins, const double *all_pos, size_t total, const double *pos, int n,
-                                    double cutoff) {
-  if ((double)n * (double)total <= (double)INT_MAX) return 0;
-  double lo[3] = {INFINITY, INFINITY, INFINITY}, hi[3] = {-INFINITY, -INFINITY, -INFINITY};
-  for (size_t q = 0; q < total; ++q)
-    for (int k = 0; k < 3; ++k) {
-      lo[k] = all_pos[3 * q + k] < lo[k] ? all_pos[3 * q + k] : lo[k];
-      hi[k] = all_pos[3 * q + k] > hi[k] ? all_pos[3 * q + k] : hi[k];
-    }
-  const double rc2 = cutoff * cutoff;
-  size_t count = 0;
-  for (int i = 0; i < n; ++i) {
-    const double *x = pos + 3 * (size_t)i;
-    double far2 = 0.0;
-    for (int k = 0; k < 3; ++k) {
-      const double d = fabs(x[k] - lo[k]) > fabs(hi[k] - x[k]) ? fabs(x[k] - lo[k]) : fabs(hi[k] - x[k]);
-      far2 += d * d;
-    }
-    if (far2 < rc2) {
-      count += total - 1;
-    } else {
-      int c[3];
-      bin_of(bins, x, c);
-      for (int dz = -1; dz <= 1; ++dz)
-        for (int dy = -1; dy <= 1; ++dy)
-          for (int dx = -1; dx <= 1; ++dx) {
-            const int bx = c[0] + dx, by = c[1] + dy, bz = c[2] + dz;
-            if (bx < 0 || by < 0 || bz < 0 || bx >= bins->dims[0] || by >= bins->dims[1] || bz >= bins->dims[2])
-              continue;
-            for (int q = bins->head[(bz * bins->dims[1] + by) * bins->dims[0] + bx]; q >= 0; q = bins->next[q]) {
-              const double *p = all_pos + 3 * (size_t)q;
-              const double d0 = p[0] - x[0], d1 = p[1] - x[1], d2 = p[2] - x[2];
-              if (q != i && d0 * d0 + d1 * d1 + d2 * d2 < rc2) ++count;
-            }
-          }
-    }
-    if (count > INT_MAX) return 1;
-  }
-  return 0;
-}
-
 nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, const double cell[3][3], const int pbc[3],
                                 double cutoff, nnp_cell_graph **out, nnp_error *err) {
   if (n < 0 || (n > 0 && (!species || !pos)) || !cell || !pbc || !out || !(cutoff > 0.0))
@@ -332,21 +287,21 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
     bins.next[q] = bins.head[b];
     bins.head[b] = (int)q;
   }
-  if (total > INT_MAX || count_entries_beyond_int(&bins, g->positions, total, pos, n, cutoff)) {
+  if (total > INT_MAX) {
     free(bins.head);
     free(bins.next);
     free(wrapped);
     nnp_cell_graph_free(g);
     return nnp_fail(err, NNP_ERR_ARGUMENT,
-                    "the neighbour lists of %d atoms (%zu with their periodic images) within %g A would hold more "
-                    "than %d entries, more than a graph can index; split the system (e.g. over MPI ranks)",
-                    n, total, cutoff, INT_MAX);
+                    "%d atoms with their periodic images within %g A make %zu, more than the %d a graph can "
+                    "index; split the system (e.g. over MPI ranks)",
+                    n, cutoff, total, INT_MAX);
   }
   size_t ncap = (size_t)n * 64 + 16, nn = 0;
   g->index = malloc(ncap * sizeof *g->index);
   const double rc2 = cutoff * cutoff;
   for (int i = 0; i < n && g->index; ++i) {
-    g->offset[i] = (int)nn;
+    g->offset[i] = (int64_t)nn;
     int c[3];
     bin_of(&bins, pos + 3 * i, c);
     for (int dz = -1; dz <= 1; ++dz)
@@ -380,7 +335,7 @@ nnp_status nnp_cell_graph_build(int n, const int *species, const double *pos, co
   free(bins.head);
   free(bins.next);
   if (!g->index) goto nomem;
-  g->offset[n] = (int)nn;
+  g->offset[n] = (int64_t)nn;
   g->view = (nnp_graph){n, (int)total, g->species, g->positions, g->offset, g->index, exchange_with_owners, g};
   free(wrapped);
   *out = g;

@@ -8,7 +8,7 @@
 
 /* C[n x mc] = op(A) op(B) + beta C over rows [0, n), in blocks of a fixed number of rows shared among the OpenMP
  * threads, one BLAS call per block: the caller's threads do the work (BLAS runs single-threaded inside them, see
- * compute.c), and the blocks do not depend on the thread count, so neither do the results (bitwise). */
+ * workspace.c), and the blocks do not depend on the thread count, so neither do the results (bitwise). */
 #define GEMM_ROW_BLOCK 128
 
 static void gemm_rows(int n_threads, CBLAS_TRANSPOSE tb, int n, int mc, int k, const double *A, int lda,

@@ -131,7 +131,8 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
     return nnp_fail(err, NNP_ERR_FORMAT, "l_max %d is outside 0..%d", h->l_max, NNP_MAX_L);
   if (h->channels < 1 || h->channels > 1024)
     return nnp_fail(err, NNP_ERR_FORMAT, "channels %d is outside 1..1024", h->channels);
-  if (h->layers < 1 || h->layers > 16) return nnp_fail(err, NNP_ERR_FORMAT, "layers %d is outside 1..16", h->layers);
+  if (h->layers < 1 || h->layers > NNP_MAX_LAYERS)
+    return nnp_fail(err, NNP_ERR_FORMAT, "layers %d is outside 1..%d", h->layers, NNP_MAX_LAYERS);
   if (h->radial_basis < 1 || h->radial_basis > 64)
     return nnp_fail(err, NNP_ERR_FORMAT, "radial_basis %d is outside 1..64", h->radial_basis);
   if (h->envelope_p < 2 || h->envelope_p > 32)

@@ -4,6 +4,7 @@
 
 #include "nnp.h"
 
+#include <limits.h>
 #include <locale.h>
 #include <stddef.h>
 
@@ -13,8 +14,10 @@
 #pragma GCC visibility push(hidden)
 #endif
 
-#define NNP_MAX_PATHS 128
-#define NNP_PI        3.14159265358979323846
+#define NNP_MAX_PATHS  128
+#define NNP_MAX_LAYERS 16 /* interaction layers a model may have (nnp_hyper_validate) */
+_Static_assert(NNP_MAX_LAYERS <= sizeof(unsigned) * CHAR_BIT, "nnp_options.no_residual holds one bit per layer");
+#define NNP_PI 3.14159265358979323846
 
 /* Hot kernels are compiled for several instruction sets and picked at load time, so a portable build still uses
  * AVX2/AVX-512 where the machine has them. */

@@ -278,10 +278,12 @@ struct nnp_train_workspace {
   /* the graph of the last nnp_train_forces, for the check in nnp_train_gradient */
   const nnp_graph *graph;
   const nnp_train_radial *radial;
-  int have_forward, n_local, n_total, n_edges, max_deg;
+  int have_forward, n_local, n_total, max_deg;
+  int64_t n_edges;
   size_t cap_local, cap_total, cap_edges;
   int cap_deg;
-  int *edge_offset, *edge_j, *edge_kind; /* edges of receiver i: edge_offset[i] .. [i+1], i <- j */
+  int64_t *edge_offset;                  /* edges of receiver i: edge_offset[i] .. [i+1] */
+  int *edge_j, *edge_kind;               /* edge e: i <- edge_j[e] */
   double *edge_r;                        /* [E][4] x_j - x_i and its length */
   double *edge_rc, *edge_Y, *edge_dY;    /* [E], [E][nsh], [E][nsh][3] */
   double *edge_Yd, *edge_rd;             /* tangents along v: [E][nsh], [E] */
@@ -449,14 +451,19 @@ static nnp_status build_edges(nnp_train_workspace *w, const nnp_train_radial *ra
   const double rmin2 = m->h.r_min * m->h.r_min;
   nnp_status st = reserve_edges(w, nl ? (size_t)g->neigh_offset[nl] - (size_t)g->neigh_offset[0] + 1 : 1, err);
   if (st) return st;
-  int e = 0;
+  int64_t e = 0;
   w->max_deg = 0;
   w->edge_offset[0] = 0;
   for (int i = 0; i < nl; ++i) {
     const int si = g->species[i];
     if (g->neigh_offset[i + 1] < g->neigh_offset[i])
       return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour offsets decrease at atom %d", i);
-    for (int q = g->neigh_offset[i]; si >= 0 && q < g->neigh_offset[i + 1]; ++q) {
+    if (si >= 0 && g->neigh_offset[i + 1] - g->neigh_offset[i] > NNP_MAX_NEIGHBOURS_PER_ATOM)
+      return nnp_fail(err, NNP_ERR_ARGUMENT,
+                      "atom %d has %lld neighbour-list entries, more than the %d one atom may have "
+                      "(NNP_MAX_NEIGHBOURS_PER_ATOM)",
+                      i, (long long)(g->neigh_offset[i + 1] - g->neigh_offset[i]), NNP_MAX_NEIGHBOURS_PER_ATOM);
+    for (int64_t q = g->neigh_offset[i]; si >= 0 && q < g->neigh_offset[i + 1]; ++q) {
       const int j = g->neigh_index[q];
       if (j < 0 || j >= g->n_total)
         return nnp_fail(err, NNP_ERR_ARGUMENT, "neighbour %d of atom %d is outside 0..%d", j, i, g->n_total - 1);
@@ -480,7 +487,7 @@ static nnp_status build_edges(nnp_train_workspace *w, const nnp_train_radial *ra
       ++e;
     }
     w->edge_offset[i + 1] = e;
-    if (e - w->edge_offset[i] > w->max_deg) w->max_deg = e - w->edge_offset[i];
+    if (e - w->edge_offset[i] > w->max_deg) w->max_deg = (int)(e - w->edge_offset[i]);
   }
   w->n_edges = e;
   return reserve_receiver(w, w->max_deg > 0 ? w->max_deg : 1, err);
@@ -492,7 +499,8 @@ static void receiver_radial(nnp_train_workspace *w, const nnp_train_radial *rad,
                             int want_Rd) {
   const nnp_model *m = w->model;
   const nnp_layer *ly = &m->layers[t];
-  const int e0 = w->edge_offset[i], n = w->edge_offset[i + 1] - e0, PC = ly->n_paths * m->h.channels;
+  const int64_t e0 = w->edge_offset[i];
+  const int n = (int)(w->edge_offset[i + 1] - e0), PC = ly->n_paths * m->h.channels;
   if (rad->tables) {
     for (int k = 0; k < n; ++k)
       nnp_radial_table_eval(&rad->tables[t * rad->n_kinds + w->edge_kind[e0 + k]], w->edge_r[4 * (size_t)(e0 + k) + 3],
@@ -552,7 +560,8 @@ static void conv_forward(nnp_train_workspace *w, const nnp_train_radial *rad, in
   for (int i = 0; i < w->n_local; ++i) {
     double *out = msg + (size_t)i * ly->msg_width;
     memset(out, 0, (size_t)ly->msg_width * sizeof *out);
-    const int e0 = w->edge_offset[i], n = w->edge_offset[i + 1] - e0;
+    const int64_t e0 = w->edge_offset[i];
+    const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
     receiver_radial(w, rad, t, i, &tape, 0);
@@ -572,13 +581,15 @@ static void conv_adjoint_forces(nnp_train_workspace *w, const nnp_train_radial *
   const double *x = layer_h(w, w->x, t);
   memset(dx, 0, (size_t)w->n_total * F * sizeof *dx);
   for (int i = 0; i < w->n_local; ++i) {
-    const int e0 = w->edge_offset[i], n = w->edge_offset[i + 1] - e0;
+    const int64_t e0 = w->edge_offset[i];
+    const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
     receiver_radial(w, rad, t, i, &tape, 1);
     const double *dm = dmsg + (size_t)i * ly->msg_width;
     for (int k = 0; k < n; ++k) {
-      const int e = e0 + k, j = w->edge_j[e];
+      const int64_t e = e0 + k;
+      const int j = w->edge_j[e];
       const double *rv = w->edge_r + 4 * (size_t)e, *dY = w->edge_dY + 3 * (size_t)e * nsh;
       nnp_tp_edge_adjoint(m, ly, x + (size_t)j * F, w->edge_Y + (size_t)e * nsh, w->R + (size_t)k * PC, dm,
                           dx + (size_t)j * F, w->dR_tmp, w->dY_spare, w->tp);
@@ -843,7 +854,7 @@ NNP_HOT
 static void edge_tangents(nnp_train_workspace *w, const double *v) {
   const int nsh = NNP_NSH(w->model->h.l_max);
   for (int i = 0; i < w->n_local; ++i)
-    for (int e = w->edge_offset[i]; e < w->edge_offset[i + 1]; ++e) {
+    for (int64_t e = w->edge_offset[i]; e < w->edge_offset[i + 1]; ++e) {
       const int j = w->edge_j[e];
       const double *rv = w->edge_r + 4 * (size_t)e, *dY = w->edge_dY + 3 * (size_t)e * nsh;
       const double d[3] = {v[3 * (size_t)j] - v[3 * (size_t)i], v[3 * (size_t)j + 1] - v[3 * (size_t)i + 1],
@@ -865,12 +876,14 @@ static void conv_tangent(nnp_train_workspace *w, const nnp_train_radial *rad, in
   for (int i = 0; i < w->n_local; ++i) {
     double *out = msgd + (size_t)i * ly->msg_width;
     memset(out, 0, (size_t)ly->msg_width * sizeof *out);
-    const int e0 = w->edge_offset[i], n = w->edge_offset[i + 1] - e0;
+    const int64_t e0 = w->edge_offset[i];
+    const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
     receiver_radial(w, rad, t, i, &tape, 1);
     for (int k = 0; k < n; ++k) {
-      const int e = e0 + k, j = w->edge_j[e];
+      const int64_t e = e0 + k;
+      const int j = w->edge_j[e];
       const double *Y = w->edge_Y + (size_t)e * nsh, *R = w->R + (size_t)k * PC, *Rd = w->Rd + (size_t)k * PC;
       double *Rt = w->Rt; /* tangent of R */
       for (int q = 0; q < PC; ++q) Rt[q] = Rd[q] * w->edge_rd[e];
@@ -981,13 +994,15 @@ static void conv_reverse(nnp_train_workspace *w, const nnp_train_radial *rad, in
   memset(w->ax, 0, (size_t)w->n_total * F * sizeof *w->ax);
   memset(w->bx, 0, (size_t)w->n_total * F * sizeof *w->bx);
   for (int i = 0; i < w->n_local; ++i) {
-    const int e0 = w->edge_offset[i], n = w->edge_offset[i + 1] - e0;
+    const int64_t e0 = w->edge_offset[i];
+    const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
     receiver_radial(w, rad, t, i, &tape, 1);
     const double *am = w->amsg + (size_t)i * ly->msg_width, *bm = w->bmsg + (size_t)i * ly->msg_width;
     for (int k = 0; k < n; ++k) {
-      const int e = e0 + k, j = w->edge_j[e];
+      const int64_t e = e0 + k;
+      const int j = w->edge_j[e];
       const double *Y = w->edge_Y + (size_t)e * nsh, *Yd = w->edge_Yd + (size_t)e * nsh;
       const double *R = w->R + (size_t)k * PC, *Rd = w->Rd + (size_t)k * PC, *xj = x + (size_t)j * F;
       double *gR = w->g + (size_t)k * PC, *gD = w->g + (size_t)(n + k) * PC, *Rt = w->Rt;

@@ -55,7 +55,7 @@ static int check_distances(const char *file, const xyz_frame *f, const nnp_cell_
   const nnp_graph *v = nnp_cell_graph_view(g);
   const int *owner = nnp_cell_graph_owner(g);
   for (int i = 0; i < v->n_local; i++)
-    for (int q = v->neigh_offset[i]; q < v->neigh_offset[i + 1]; q++) {
+    for (int64_t q = v->neigh_offset[i]; q < v->neigh_offset[i + 1]; q++) {
       int j = v->neigh_index[q];
       const double *a = v->positions + 3 * i, *b = v->positions + 3 * j;
       double r = sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
@@ -526,7 +526,7 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
     const train_structure *st = &set->items[k];
     const nnp_graph *g = nnp_cell_graph_view(st->graph);
     for (int i = 0; i < g->n_local; i++)
-      for (int q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; q++) {
+      for (int64_t q = g->neigh_offset[i]; q < g->neigh_offset[i + 1]; q++) {
         int j = g->neigh_index[q];
         const double *a = g->positions + 3 * i, *b = g->positions + 3 * j;
         double r2 = (a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]);

@@ -33,7 +33,8 @@ class _Error(ctypes.Structure):
 
 class _Graph(ctypes.Structure):  # nnp_graph
     _fields_ = [("n_local", ctypes.c_int), ("n_total", ctypes.c_int), ("species", ctypes.c_void_p),
-                ("positions", ctypes.c_void_p), ("neigh_offset", ctypes.c_void_p), ("neigh_index", ctypes.c_void_p),
+                ("positions", ctypes.c_void_p), ("neigh_offset", ctypes.c_void_p),  # const int64_t *
+                ("neigh_index", ctypes.c_void_p),
                 ("exchange", ctypes.c_void_p), ("exchange_ctx", ctypes.c_void_p)]
 
 
