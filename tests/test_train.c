@@ -907,7 +907,8 @@ static nnp_model *offset_generator(const char *dir) {
   char text[2048];
   snprintf(text, sizeof text, "%strain offset_ref.xyz\n", model_keys);
   train_config cfg;
-  if (write_text(path, text) || train_config_read(path, &cfg)) return NULL;
+  nnp_error cfg_err;
+  if (write_text(path, text) || train_config_read(path, &cfg, &cfg_err)) return NULL;
   const double shift[2] = {-1.3, -2.7}, scale[2] = {0.4, 0.6};
   nnp_model *m = NULL;
   nnp_error err;
@@ -1163,6 +1164,106 @@ static void test_checkpoint_format2(tally *t, const char *dir, size_t P) {
   printf("checkpoint format 2 (no energy_offset) read to the same state; format 1 refused\n");
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 7. One header grammar (issue 19): the model reader, the configuration and nnp_hyper_read_line refuse a value with
+ *    the same bound and the same words (the tools used to take channels up to 65536 and layers up to 1024). */
+
+static uint64_t fnv1a(const char *s, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* The model text `text` with its line starting with "KEY " replaced by `line`, re-checksummed (so only the value is
+ * wrong), parsed: the status, the message in err. */
+static nnp_status parse_with_line(const char *text, const char *key, const char *line, nnp_error *err) {
+  size_t n = strlen(text), klen = strlen(key);
+  char *out = malloc(n + strlen(line) + 64);
+  const char *at = text;
+  while (at && !(strncmp(at, key, klen) == 0 && at[klen] == ' ')) at = (at = strchr(at, '\n')) ? at + 1 : NULL;
+  const char *eol = at ? strchr(at, '\n') : NULL, *sum = strstr(text, "checksum ");
+  if (!out || !eol || !sum) {
+    free(out);
+    snprintf(err->message, sizeof err->message, "test setup: no '%s' line", key);
+    return NNP_ERR_ARGUMENT;
+  }
+  size_t head = (size_t)(at - text), body;
+  memcpy(out, text, head);
+  body = head + (size_t)sprintf(out + head, "%s", line);
+  memcpy(out + body, eol, (size_t)(sum - eol));
+  body += (size_t)(sum - eol);
+  body += (size_t)sprintf(out + body, "checksum %016llx\n", (unsigned long long)fnv1a(out, body));
+  nnp_model *m = NULL;
+  nnp_status st = nnp_model_parse(out, body, &m, err);
+  nnp_model_free(m);
+  free(out);
+  return st;
+}
+
+static void test_one_grammar(tally *t, const char *dir) {
+  static const struct {
+    const char *key, *line, *words; /* the words every reader must say */
+  } cases[] = {
+      {"layers", "layers 17", "layers 17 is outside 1..16"},
+      {"channels", "channels 1025", "channels 1025 is outside 1..1024"},
+      {"channels", "channels 65536", "channels 65536 is outside 1..1024"},
+      {"envelope_p", "envelope_p 1", "envelope_p 1 is outside 2..32"},
+      {"readout_hidden", "readout_hidden 4097", "readout_hidden 4097 is outside 1..4096"},
+      {"radial_hidden", "radial_hidden 16 5000", "radial_hidden width 5000 is outside 1..4096"},
+      {"radial_basis", "radial_basis 65", "radial_basis 65 is outside 1..64"},
+      {"l_max", "l_max 7", "l_max 7 is outside 0..6"},
+      {"r_cut", "r_cut 100", "r_cut 100 is outside (0, 100)"},
+      {"avg_num_neighbors", "avg_num_neighbors 1e-300", "avg_num_neighbors 1e-300 is outside [0.001, 1e+06]"},
+      {"layers", "layers two", "'layers' value 'two' is not an integer"},
+  };
+  char path[1024], text[4096];
+  snprintf(path, sizeof path, "%s/grammar.cfg", dir);
+  snprintf(text, sizeof text, "%strain grammar.xyz\n", model_keys);
+  train_config cfg;
+  nnp_error err;
+  CHECK(t, write_text(path, text) == 0 && train_config_read(path, &cfg, &err) == NNP_OK);
+  nnp_model *m = NULL;
+  CHECK(t, nnp_model_create_random(&cfg.hyper, 1, &m, &err) == NNP_OK);
+  train_config_free(&cfg);
+  snprintf(path, sizeof path, "%s/grammar.nnp", dir);
+  CHECK(t, m && nnp_model_write(m, path, &err) == NNP_OK);
+  nnp_model_free(m);
+  FILE *fp = fopen(path, "rb");
+  static char model_text[1 << 20];
+  size_t n = fp ? fread(model_text, 1, sizeof model_text - 1, fp) : 0;
+  if (fp) fclose(fp);
+  model_text[n] = '\0';
+  CHECK(t, n > 0 && n < sizeof model_text - 1);
+  snprintf(path, sizeof path, "%s/grammar.cfg", dir);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    nnp_error from_model, from_config, from_line;
+    nnp_status s_model = parse_with_line(model_text, cases[k].key, cases[k].line, &from_model);
+    snprintf(text, sizeof text, "species C O\n%s\ntrain grammar.xyz\n", cases[k].line);
+    nnp_status s_config = write_text(path, text) ? NNP_ERR_IO : train_config_read(path, &cfg, &from_config);
+    train_config_free(&cfg);
+    nnp_hyper h;
+    nnp_hyper_reader *r = NULL;
+    const char *names[1] = {"C"};
+    nnp_status s_line = nnp_hyper_default(&h, 1, names, &from_line);
+    if (!s_line) s_line = nnp_hyper_reader_create(&r, &from_line);
+    if (!s_line) s_line = nnp_hyper_read_line(r, &h, cases[k].line, &from_line);
+    nnp_hyper_reader_free(r);
+    /* the model's message reads "line N: WORDS", the configuration's "PATH:N: WORDS": the same words after a place */
+    int same = s_model == NNP_ERR_FORMAT && s_config != NNP_OK && s_line == NNP_ERR_FORMAT &&
+               !strcmp(from_line.message, cases[k].words) && strstr(from_model.message, "line ") &&
+               !strcmp(strstr(from_model.message, ": ") + 2, cases[k].words) && strstr(from_config.message, ".cfg:") &&
+               !strcmp(strstr(strstr(from_config.message, ".cfg:"), ": ") + 2, cases[k].words);
+    CHECK(t, same);
+    printf("%-24s model: %s | config: %s | line: %s\n", cases[k].line, from_model.message, from_config.message,
+           from_line.message);
+  }
+  /* species lookup: one function for hyperparameters and models */
+  const char *names[2] = {"O", "H"};
+  nnp_hyper h;
+  CHECK(t, nnp_hyper_default(&h, 2, names, &err) == NNP_OK && nnp_hyper_species_index(&h, "H") == 1 &&
+               nnp_hyper_species_index(&h, "C") == -1 && nnp_hyper_species_index(&h, "") == -1);
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   mkdir(dir, 0755);
@@ -1181,6 +1282,7 @@ int main(int argc, char **argv) {
   test_force_only(&t, dir);
   test_split_last(&t, dir);
   test_energy_offset(&t, dir);
+  test_one_grammar(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }

@@ -91,8 +91,7 @@ int nnp_hyper_key_known(const char *key) { return key && find_key(key) != NULL; 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Values                                                                                                            */
 
-/* A whole token as an integer (no trailing characters, no overflow of int). */
-static int parse_int(const char *s, int *out) {
+int nnp_parse_int(const char *s, int *out) {
   char *e;
   errno = 0;
   long v = strtol(s, &e, 10);
@@ -230,7 +229,7 @@ static nnp_status read_int(const line_view *l, nnp_hyper *h, nnp_error *err) {
   int v;
   nnp_status st = need_count(l, 1, err);
   if (st) return st;
-  if (parse_int(l->tok[1], &v))
+  if (nnp_parse_int(l->tok[1], &v))
     return nnp_fail(err, NNP_ERR_FORMAT, "'%s' value '%s' is not an integer", k->name, l->tok[1]);
   if (!int_in_range(k, v)) return bad_int(k, v, err);
   memcpy((char *)h + k->offset, &v, sizeof v);
@@ -244,7 +243,7 @@ static nnp_status read_widths(const line_view *l, nnp_hyper *h, nnp_error *err) 
     return nnp_fail(err, NNP_ERR_FORMAT, "'%s' needs 1 to %d widths, found %d", k->name, NNP_MAX_RADIAL_LAYERS,
                     l->n - 1);
   for (int w = 1; w < l->n; ++w) {
-    if (parse_int(l->tok[w], &h->radial_hidden[w - 1]))
+    if (nnp_parse_int(l->tok[w], &h->radial_hidden[w - 1]))
       return nnp_fail(err, NNP_ERR_FORMAT, "'%s' width '%s' is not an integer", k->name, l->tok[w]);
     if (!int_in_range(k, h->radial_hidden[w - 1]))
       return nnp_fail(err, NNP_ERR_FORMAT, "%s width %d is outside %s", k->name, h->radial_hidden[w - 1],

@@ -46,17 +46,6 @@ static int next_line(cursor *c, char *buf, size_t size) {
   return 1;
 }
 
-static int parse_int(const char *s, int *out) {
-  char *e;
-  errno = 0;
-  long v = strtol(s, &e, 10);
-  if (e == s || errno || v < -1000000000L || v > 1000000000L) return -1;
-  while (isspace((unsigned char)*e)) ++e;
-  if (*e) return -1;
-  *out = (int)v;
-  return 0;
-}
-
 /* Splits a line in place into whitespace-separated tokens (strtok_r: threads parse at the same time). */
 static int split(char *line, char **tok, int max) {
   int n = 0;
@@ -211,7 +200,7 @@ static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size)
     int ok = nt - 2 == a->ndim;
     for (int d = 0; ok && d < a->ndim; ++d) {
       int v;
-      ok = !parse_int(tok[2 + d], &v) && v == a->dims[d];
+      ok = !nnp_parse_int(tok[2 + d], &v) && v == a->dims[d];
     }
     if (!ok) {
       char want[64] = "";
@@ -283,7 +272,7 @@ static int parse_version(const char *s, size_t n, int *version) {
   text[len] = '\0';
   for (size_t k = 0; k < len; ++k)
     if (!isdigit((unsigned char)text[k])) return -1;
-  return parse_int(text, version) || *version < 1 ? -1 : 0;
+  return nnp_parse_int(text, version) || *version < 1 ? -1 : 0;
 }
 
 static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {

@@ -131,6 +131,8 @@ struct nnp_hyper_reader {
   unsigned char pair_given[NNP_MAX_SPECIES][NNP_MAX_SPECIES]; /* pair_cutoff lines read so far */
 };
 void nnp_hyper_reader_init(nnp_hyper_reader *reader, int version);
+/* A whole token as an integer within +-1e9 (no trailing characters): 0, or -1. */
+int nnp_parse_int(const char *s, int *out);
 /* The first key that every model file has and the reader has not read, or NULL. */
 const char *nnp_hyper_reader_missing(const nnp_hyper_reader *reader);
 /* The single-key limits of h's numbers and integers (those of the grammar's table), with the grammar's messages. */

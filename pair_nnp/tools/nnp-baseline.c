@@ -216,7 +216,8 @@ int main(int argc, char **argv) {
     if (o.n_data == 0) return fprintf(stderr, "nnp-baseline: a model needs the data files to compute on\n"), 2;
     h = nnp_model_hyper(model);
   } else {
-    if (train_config_read(o.first, &cfg)) return 1;
+    nnp_error err;
+    if (train_config_read(o.first, &cfg, &err)) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
     if (o.n_data) return fprintf(stderr, "nnp-baseline: with a configuration the data files are its own\n"), 2;
     for (int k = 0; k < cfg.n_train_files; k++) o.data[o.n_data++] = cfg.train_files[k];
     if (cfg.validation_file[0]) o.data[o.n_data++] = cfg.validation_file;

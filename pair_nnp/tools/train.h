@@ -76,9 +76,9 @@ typedef struct {
   char path[TRAIN_PATH_MAX]; /* the configuration file, for messages */
 } train_config;
 
-/* Read a configuration file; relative paths in it are taken relative to the file's directory.
- * Returns 0, or -1 after printing "nnp-train: FILE:LINE: what" to standard error. */
-int train_config_read(const char *path, train_config *cfg);
+/* Read a configuration file; relative paths in it are taken relative to the file's directory. The architecture keys
+ * are the model header's grammar (hyper_file.h). Returns NNP_OK, or an error with "FILE:LINE: what" in err. */
+nnp_status train_config_read(const char *path, train_config *cfg, nnp_error *err);
 /* Defaults of every training key (the hyperparameters are those of nnp_hyper_default for the given species). */
 void train_config_defaults(train_config *cfg);
 void train_config_free(train_config *cfg);

@@ -522,7 +522,8 @@ static void print_offsets(const trainer *t, const char *when) {
 
 static int setup(trainer *t, const train_options *o) {
   t->config_path = o->config_path;
-  if (train_config_read(o->config_path, &t->cfg)) return -1;
+  nnp_error err; /* the configuration, then the model */
+  if (train_config_read(o->config_path, &t->cfg, &err)) return fprintf(stderr, "nnp-train: %s\n", err.message), -1;
   if (check_output_paths(t, o)) return -1;
   /* --max-epochs stops early without shortening the schedule (so a run done in pieces is the same run), and
    * extends `epochs` when it asks for more */
@@ -536,7 +537,6 @@ static int setup(trainer *t, const train_options *o) {
   if (t->train.n == 0) return fail_msg("no training frames");
   set_normalisation(t);
   if (run_identity(t)) return -1;
-  nnp_error err;
   if (nnp_model_create_random(&t->cfg.hyper, t->cfg.seed, &t->model, &err) != NNP_OK) {
     fprintf(stderr, "nnp-train: %s: %s\n", o->config_path, err.message);
     return -1;
@@ -1009,7 +1009,9 @@ int train_run(const train_options *o, train_summary *sum) {
 #endif
   if (o->list_validation) {
     t.config_path = o->config_path;
-    int rc = train_config_read(o->config_path, &t.cfg) || load_data(&t);
+    nnp_error err;
+    int rc = train_config_read(o->config_path, &t.cfg, &err) ? fprintf(stderr, "nnp-train: %s\n", err.message) : 0;
+    rc = rc || load_data(&t);
     for (int k = 0; rc == 0 && k < t.val.n; k++)
       printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);
     teardown(&t);
