@@ -19,6 +19,8 @@
 
 #include "check.h"
 
+static nnp_error train_err; /* messages of calls whose failure alone is checked */
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Synthetic data                                                                                                    */
 
@@ -120,7 +122,7 @@ static int write_morse_frames(const char *path, int n, uint64_t seed, int poison
     place_atoms(&rng, &f);
     morse_frame(&f, sp);
     if (k == poisoned) f.energy = 1e300;
-    xyz_error err;
+    nnp_error err;
     if (xyz_write_frame(fp, &f, NULL, &err)) {
       fclose(fp);
       return -1;
@@ -177,7 +179,7 @@ static void test_gradient(tally *t, const char *dir, double radial_step) {
   train_set set;
   memset(&set, 0, sizeof set);
   const char *paths[1] = {data};
-  CHECK(t, train_set_load(&set, paths, 1, h) == 0 && set.n == 3);
+  CHECK(t, train_set_load(&set, paths, 1, h, &train_err) == 0 && set.n == 3);
   train_normalisation norm;
   train_normalisation_measure(&set, h, NULL, &norm);
   h->avg_num_neighbors = norm.avg_num_neighbors;
@@ -322,7 +324,8 @@ static int load_fails(const char *dir, const char *name, const char *text) {
   const char *paths[1] = {path};
   printf("  expected error: ");
   fflush(stdout);
-  int rc = train_set_load(&set, paths, 1, &cfg.hyper);
+  int rc = train_set_load(&set, paths, 1, &cfg.hyper, &err);
+  if (rc) printf("%s\n", err.message);
   train_set_free(&set);
   return rc != 0;
 }
@@ -571,7 +574,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   memset(&set, 0, sizeof set);
   memset(&none, 0, sizeof none);
   const char *paths[1] = {data};
-  CHECK(t, train_set_load(&set, paths, 1, &cfg.hyper) == 0 && set.n == 4);
+  CHECK(t, train_set_load(&set, paths, 1, &cfg.hyper, &train_err) == 0 && set.n == 4);
   train_frame_rule rules[3];
   memset(rules, 0, sizeof rules);
   snprintf(rules[0].file, sizeof rules[0].file, "%s", other);
@@ -581,7 +584,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   rules[1].frame = -1;
   rules[1].weight = 2;
   train_set *const sets[2] = {&set, &none};
-  CHECK(t, train_sets_apply_rules(sets, 2, rules, 1, "test") == 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules, 1, "test", &train_err) == 0);
   CHECK(t, set.n == 3 && set.items[0].frame == 0 && set.items[1].frame == 2 && set.frames_per_file[0] == 3);
   /* weight 2 on every frame doubles the loss and its gradient exactly (a power-of-two scale) */
   nnp_model *m = NULL;
@@ -592,7 +595,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   double *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2), l1 = 0, l2 = 0;
   int idx[3] = {0, 1, 2};
   CHECK(t, train_batch_gradient(&e, &set, idx, 3, g1, &l1, NULL, &err) == NNP_OK);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 1, 1, "test") == 0 && set.items[2].weight == 2);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 1, 1, "test", &train_err) == 0 && set.items[2].weight == 2);
   CHECK(t, train_batch_gradient(&e, &set, idx, 3, g2, &l2, NULL, &err) == NNP_OK);
   int doubled = l2 == 2 * l1;
   for (size_t q = 0; q < P; q++) doubled &= g2[q] == 2 * g1[q];
@@ -602,12 +605,12 @@ static void test_frame_rules(tally *t, const char *dir) {
   rules[2].frame = 4;
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test", &train_err) != 0);
   snprintf(rules[2].file, sizeof rules[2].file, "%s/resume.xyz", dir);
   rules[2].frame = 0;
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test", &train_err) != 0);
   free(g1);
   free(g2);
   train_engine_free(&e);
@@ -640,7 +643,8 @@ static int csv_field(const char *path, int row, int col, char *out, size_t n) {
 
 static int load_set(const char *const *paths, int n, const nnp_hyper *h, train_set *set) {
   memset(set, 0, sizeof *set);
-  return train_set_load(set, paths, n, h);
+  nnp_error err;
+  return train_set_load(set, paths, n, h, &err);
 }
 
 /* Frames without `energy=` train forces only when no stage weighs energies, and are refused (naming file and frame)
@@ -775,7 +779,7 @@ static void test_split_last(tally *t, const char *dir) {
   const char *paths[2] = {d1, d2};
   CHECK(t, load_set(paths, 2, &h, &all) == 0 && all.n == 17);
   /* 0.2 of 10 frames = 2 held out, of 7 frames round(1.4) = 1; one frame dropped before each block */
-  CHECK(t, train_set_split_last(&all, 0.2, 1, &tr, &va, &gap) == 0);
+  CHECK(t, train_set_split_last(&all, 0.2, 1, &tr, &va, &gap, &train_err) == 0);
   const long t1[] = {0, 1, 2, 3, 4, 5, 6}, v1[] = {8, 9}, g1[] = {7}, t2[] = {0, 1, 2, 3, 4}, v2[] = {6}, g2[] = {5};
   CHECK(t, frames_are(&tr, 0, t1, 7) && frames_are(&va, 0, v1, 2) && frames_are(&gap, 0, g1, 1));
   CHECK(t, frames_are(&tr, 1, t2, 5) && frames_are(&va, 1, v2, 1) && frames_are(&gap, 1, g2, 1));
@@ -790,7 +794,7 @@ static void test_split_last(tally *t, const char *dir) {
   memset(&gap, 0, sizeof gap);
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_set_split_last(&all, 0.5, 1, &tr, &va, &gap) != 0);
+  CHECK(t, train_set_split_last(&all, 0.5, 1, &tr, &va, &gap, &train_err) != 0);
   train_set_free(&all);
   train_set_free(&tr);
   train_set_free(&va);
@@ -889,7 +893,7 @@ static int write_model_frames(const char *path, int n, uint64_t seed, const nnp_
       memset(&d, 0, sizeof d);
       d.forces = frc;
       d.energy = &energy;
-      xyz_error xerr;
+      nnp_error xerr;
       rc = xyz_write_frame(fp, &f, &d, &xerr) != 0;
     }
     free(forces);

@@ -522,7 +522,7 @@ static int write_c6c8_table(const nnp_hyper *h, const scratch *s, FILE *in, char
 static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s, baseline_cache *c, double **rot,
                           char *msg, size_t ms) {
   xyz_reader *r = NULL;
-  xyz_error xe;
+  nnp_error xe;
   if (xyz_reader_open(data_path, &r, &xe)) return fail(msg, ms, "%s", xe.message);
   char elements[NNP_MAX_SPECIES * 8] = "";
   for (int t = 0; t < h->n_species; ++t) {
@@ -539,7 +539,8 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
   int rc = in ? write_c6c8_table(h, s, in, msg, ms) : fail(msg, ms, "%s: cannot write", in_path), got = 0;
   int *species = NULL;
   size_t cap_frames = 0, cap_atoms = 0, atoms = 0;
-  while (!rc && (got = xyz_reader_next(r, &f, &xe)) == 1) {
+  nnp_status xst = NNP_OK;
+  while (!rc && !(xst = xyz_reader_next(r, &f, &got, &xe)) && got) {
     char where[64];
     snprintf(where, sizeof where, "frame %ld, line %ld", f.index, f.line);
     if (!f.has_cell || !f.pbc[0] || !f.pbc[1] || !f.pbc[2]) {
@@ -589,7 +590,7 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
     write_frame_input(in, h, s->n_frames, elements, lines);
     s->n_frames++;
   }
-  if (!rc && got < 0) rc = fail(msg, ms, "%s", xe.message);
+  if (!rc && xst) rc = fail(msg, ms, "%s", xe.message);
   if (in && fclose(in) != 0 && !rc) rc = fail(msg, ms, "%s: write error", in_path);
   xyz_frame_free(&f);
   xyz_reader_close(r);

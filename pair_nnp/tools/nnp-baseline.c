@@ -90,13 +90,14 @@ static int is_model_file(const char *path) {
 /* How large the baseline is on this data: figures for the report (mean energy per atom, force RMS, pressure). */
 static void print_figures(const char *data, const baseline_cache *c) {
   xyz_reader *r = NULL;
-  xyz_error xe;
+  nnp_error xe;
   if (xyz_reader_open(data, &r, &xe)) return;
   xyz_frame f;
   xyz_frame_init(&f);
   double e_sum = 0, f_sq = 0, p_sum = 0;
   long atoms = 0, k = 0;
-  while (k < c->n_frames && xyz_reader_next(r, &f, &xe) == 1) {
+  int got = 0;
+  while (k < c->n_frames && !xyz_reader_next(r, &f, &got, &xe) && got) {
     const double *a = f.cell[0], *b = f.cell[1], *cc = f.cell[2];
     double vol = fabs(a[0] * (b[1] * cc[2] - b[2] * cc[1]) - a[1] * (b[0] * cc[2] - b[2] * cc[0]) +
                       a[2] * (b[0] * cc[1] - b[1] * cc[0]));

@@ -277,7 +277,7 @@ static int map_species(const eval_context *c, const xyz_frame *f, eval_buffers *
 
 static int write_prediction(const eval_context *c, const xyz_frame *f, const eval_buffers *b, const nnp_result *r) {
   xyz_write_data d = {b->forces, b->atom_energy, &r->energy, r->virial};
-  xyz_error err;
+  nnp_error err;
   if (xyz_write_frame(c->predictions, f, &d, &err) != 0) return report(c->opt->predictions_path, "write error");
   return 0;
 }
@@ -343,23 +343,24 @@ static int evaluate_frame(const eval_context *c, const xyz_frame *f, eval_buffer
 
 static int evaluate_file(const eval_context *c, eval_stats *s) {
   xyz_reader *reader = NULL;
-  xyz_error err;
+  nnp_error err;
   if (xyz_reader_open(c->opt->data_path, &reader, &err) != 0) return report(c->opt->data_path, err.message);
   xyz_frame frame;
   xyz_frame_init(&frame);
   eval_buffers b;
   memset(&b, 0, sizeof b);
-  int rc;
-  while ((rc = xyz_reader_next(reader, &frame, &err)) == 1) {
+  int got = 0;
+  nnp_status rc;
+  while (!(rc = xyz_reader_next(reader, &frame, &got, &err)) && got) {
     if (evaluate_frame(c, &frame, &b, s) != 0) break;
   }
-  if (rc < 0) report(c->opt->data_path, err.message);
+  if (rc) report(c->opt->data_path, err.message);
   free(b.species);
   free(b.forces);
   free(b.atom_energy);
   xyz_frame_free(&frame);
   xyz_reader_close(reader);
-  return rc == 0 ? 0 : -1;
+  return rc == NNP_OK && !got ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */

@@ -63,41 +63,46 @@ static int fail_msg(const char *what) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Set-up                                                                                                            */
 
-static int load_data(trainer *t) {
+static nnp_status load_data(trainer *t, nnp_error *err) {
   const train_config *c = &t->cfg;
   const char *paths[TRAIN_MAX_FILES];
   for (int k = 0; k < c->n_train_files; k++) paths[k] = c->train_files[k];
   train_set all, gap;
   memset(&all, 0, sizeof all);
   memset(&gap, 0, sizeof gap);
-  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) || train_set_check_energies(&all, c) ||
-      train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps)) {
+  nnp_status st = train_set_load(&all, paths, c->n_train_files, &c->hyper, err);
+  if (!st) st = train_set_check_energies(&all, c, err);
+  if (!st) st = train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps, err);
+  if (st) {
     train_set_free(&all);
-    return -1;
+    return st;
   }
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    if (train_set_load(&t->val, &vp, 1, &c->hyper) || train_set_check_energies(&t->val, c) ||
-        train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps))
-      return -1;
+    st = train_set_load(&t->val, &vp, 1, &c->hyper, err);
+    if (!st) st = train_set_check_energies(&t->val, c, err);
+    if (!st)
+      st = train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps, err);
+    if (st) return st;
   } else if (c->validation_split == TRAIN_SPLIT_LAST) {
-    if (train_set_split_last(&all, c->validation_fraction, c->validation_gap, &t->train, &t->val, &gap)) {
+    st = train_set_split_last(&all, c->validation_fraction, c->validation_gap, &t->train, &t->val, &gap, err);
+    if (st) {
       train_set_free(&all);
       train_set_free(&gap);
-      return -1;
+      return st;
     }
-  } else if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
+  } else if ((st = train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val, err))) {
     train_set_free(&all);
-    return fail_msg("out of memory splitting the data");
+    return st;
   }
   /* after the split, so that excluding a frame never moves other frames between training and validation; the
    * gap frames of a time-block split are a third set here so that rules may name them, then they go */
   t->n_gap = gap.n; /* counted before the rules: the gap's size, whatever is excluded */
   train_set *const sets[3] = {&t->train, &t->val, &gap};
-  int rc = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path);
+  st = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path, err);
   train_set_free(&gap);
-  return rc ? rc : train_sets_mark_offsets(sets, 2, c, t->file_group);
+  return st ? st : train_sets_mark_offsets(sets, 2, c, t->file_group, err);
 }
 
 /* Normalisation from the training frames, unless the configuration fixed it. */
@@ -533,7 +538,7 @@ static int setup(trainer *t, const train_options *o) {
     if (o->max_epochs > t->cfg.epochs) t->cfg.epochs = o->max_epochs;
   }
   if (o->time_budget > 0) t->cfg.time_budget = o->time_budget;
-  if (load_data(t)) return -1;
+  if (load_data(t, &err)) return fprintf(stderr, "nnp-train: %s\n", err.message), -1;
   if (t->train.n == 0) return fail_msg("no training frames");
   set_normalisation(t);
   if (run_identity(t)) return -1;
@@ -1011,7 +1016,7 @@ int train_run(const train_options *o, train_summary *sum) {
     t.config_path = o->config_path;
     nnp_error err;
     int rc = train_config_read(o->config_path, &t.cfg, &err) ? fprintf(stderr, "nnp-train: %s\n", err.message) : 0;
-    rc = rc || load_data(&t);
+    if (!rc && load_data(&t, &err)) rc = fprintf(stderr, "nnp-train: %s\n", err.message);
     for (int k = 0; rc == 0 && k < t.val.n; k++)
       printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);
     teardown(&t);
