@@ -27,7 +27,7 @@ nnp_status tool_prefix(nnp_error *err, nnp_status status, const char *prefix) {
 void tool_notice(const char *program, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: warning: ", program);
+  fprintf(stderr, "%s: ", program);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);

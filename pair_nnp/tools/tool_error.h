@@ -16,7 +16,8 @@
 nnp_status tool_fail(nnp_error *err, nnp_status status, const char *fmt, ...) TOOL_PRINTF(3, 4);
 /* Puts "prefix: " before the message already in err; returns status. */
 nnp_status tool_prefix(nnp_error *err, nnp_status status, const char *prefix);
-/* A notice that is not an error, "PROGRAM: warning: what", to standard error. */
+/* A notice that is not an error ("warning: ...", or what a tool is about to do), "PROGRAM: what", to standard
+ * error. */
 void tool_notice(const char *program, const char *fmt, ...) TOOL_PRINTF(2, 3);
 
 #endif

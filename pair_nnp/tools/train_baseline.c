@@ -37,7 +37,7 @@ nnp_status train_baseline_subtract(train_set *set, const train_config *cfg, cons
     nnp_status st = subtract_file(set, file, &c, err);
     if (lammps_version && version_size) {
       if (lammps_version[0] && strcmp(lammps_version, c.lammps_version))
-        tool_notice("nnp-train", "the baseline caches were computed by different LAMMPS versions (%s, %s)",
+        tool_notice("nnp-train", "warning: the baseline caches were computed by different LAMMPS versions (%s, %s)",
                     lammps_version, c.lammps_version);
       snprintf(lammps_version, version_size, "%s", c.lammps_version);
     }

@@ -419,10 +419,9 @@ static int check_output_paths(const trainer *t, const train_options *o) {
   in[n++] = (tool_path){c->initial_model, "initial_model"};
   const tool_path out[3] = {{c->output, "output"}, {c->log, "log"}, {c->checkpoint, "checkpoint"}};
   const tool_path resumed[1] = {{o->resume_path, "the checkpoint resumed from"}};
-  char msg[2 * TRAIN_PATH_MAX + 256];
-  if (tool_outputs_distinct(in, n, out, 3, msg, sizeof msg) ||
-      tool_outputs_distinct(resumed, 1, out, 2, msg, sizeof msg))
-    return fail_msg(msg);
+  nnp_error err;
+  if (tool_outputs_distinct(in, n, out, 3, &err) || tool_outputs_distinct(resumed, 1, out, 2, &err))
+    return fail_msg(err.message);
   return 0;
 }
 
@@ -665,10 +664,9 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
 static int save_model(trainer *t, const train_options *o, const epoch_report *r) {
   tool_output out;
   nnp_error err;
-  char msg[TRAIN_PATH_MAX + 256];
   memcpy(nnp_model_params(t->model), t->state.ema, t->state.n_params * sizeof(double));
   write_meta(t, o, r);
-  if (tool_output_open(&out, t->cfg.output, "wb", msg, sizeof msg)) return fail_msg(msg);
+  if (tool_output_open(&out, t->cfg.output, "wb", &err)) return fail_msg(err.message);
   fclose(out.fp); /* the model writer opens the file itself */
   out.fp = NULL;
   if (nnp_model_write(t->model, out.temp_path ? out.temp_path : out.path, &err) != NNP_OK) {
@@ -676,7 +674,7 @@ static int save_model(trainer *t, const train_options *o, const epoch_report *r)
     fprintf(stderr, "nnp-train: %s: cannot write the model: %s\n", t->cfg.output, err.message);
     return -1;
   }
-  if (tool_output_commit(&out, msg, sizeof msg)) return fail_msg(msg);
+  if (tool_output_commit(&out, &err)) return fail_msg(err.message);
   return 0;
 }
 
