@@ -235,7 +235,10 @@ static int run(const char *dir, const char *name, const char *resume, int thread
   snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
   snprintf(ckpt, sizeof ckpt, "%s/%s", dir, resume ? resume : "");
   train_options o = {cfg, resume ? ckpt : NULL, threads, max_epochs, 0, "test_train", 1, 0};
-  return train_run(&o, sum);
+  nnp_error err;
+  nnp_status st = train_run(&o, sum, &err);
+  if (st) printf("  train_run: %s\n", err.message);
+  return st ? 1 : 0;
 }
 
 static int same_checkpoints(const char *dir, const char *a, const char *b, size_t P) {

@@ -318,7 +318,8 @@ typedef struct {
   long skipped_steps; /* optimiser steps skipped for a non-finite loss or gradient, over the whole run */
 } train_summary;
 
-/* Train as the configuration says. Returns 0, or 1 after printing what went wrong. */
-int train_run(const train_options *opt, train_summary *summary);
+/* Train as the configuration says; progress lines go to standard output (unless quiet) and notices through
+ * tool_notice. Returns NNP_OK, or an error with what went wrong in err. */
+nnp_status train_run(const train_options *opt, train_summary *summary, nnp_error *err);
 
 #endif
