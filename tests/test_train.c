@@ -242,12 +242,12 @@ static int run(const char *dir, const char *name, const char *resume, int thread
 }
 
 static int same_checkpoints(const char *dir, const char *a, const char *b, size_t P) {
-  char pa[1024], pb[1024], msg[2048];
+  char pa[1024], pb[1024];
   snprintf(pa, sizeof pa, "%s/%s", dir, a);
   snprintf(pb, sizeof pb, "%s/%s", dir, b);
   train_state A, B;
   if (train_state_alloc(&A, P) || train_state_alloc(&B, P)) return 0;
-  int ok = !train_checkpoint_read(pa, &A, msg, sizeof msg) && !train_checkpoint_read(pb, &B, msg, sizeof msg);
+  int ok = !train_checkpoint_read(pa, &A, &train_err) && !train_checkpoint_read(pb, &B, &train_err);
   ok = ok && A.epoch == B.epoch && A.step == B.step && A.lr == B.lr && A.best_loss == B.best_loss &&
        !memcmp(A.rng.s, B.rng.s, sizeof A.rng.s) && A.n_offsets == B.n_offsets &&
        !memcmp(A.offset, B.offset, sizeof A.offset);
@@ -423,9 +423,8 @@ static void test_nonfinite_batch(tally *t, const char *dir) {
   CHECK(t, isfinite(s.best_val_force_rmse) && s.best_val_force_rmse < s.initial_val_force_rmse);
   snprintf(out, sizeof out, "%s/poisoned.nnp.ckpt", dir);
   train_state st;
-  char msg[2048];
   CHECK(t, train_state_alloc(&st, s.n_params) == 0);
-  CHECK(t, train_checkpoint_read(out, &st, msg, sizeof msg) == 0);
+  CHECK(t, train_checkpoint_read(out, &st, &train_err) == 0);
   int finite = 1;
   for (size_t q = 0; q < st.n_params; q++)
     finite &= isfinite(st.params[q]) && isfinite(st.ema[q]) && isfinite(st.adam_m[q]) && isfinite(st.adam_v[q]);
@@ -943,10 +942,10 @@ static double meta_offset(const char *value, const char *element) {
 
 /* Checkpoint state of a run (offsets included); 0 when read. */
 static int read_state(const char *dir, const char *name, size_t P, train_state *st) {
-  char path[1024], msg[2048];
+  char path[1024];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   if (train_state_alloc(st, P)) return -1;
-  return train_checkpoint_read(path, st, msg, sizeof msg);
+  return train_checkpoint_read(path, st, &train_err);
 }
 
 /* Energy RMSE (meV/atom) on one file of run NAME's final weights (the EMA weights of its checkpoint, in the
@@ -1163,7 +1162,7 @@ static void test_checkpoint_format2(tally *t, const char *dir, size_t P) {
     train_state st;
     char msg[2048];
     CHECK(t, train_state_alloc(&st, P) == 0);
-    CHECK(t, train_checkpoint_read(old, &st, msg, sizeof msg) != 0 && strstr(msg, "format 1"));
+    CHECK(t, train_checkpoint_read(old, &st, &train_err) != 0 && strstr(train_err.message, "format 1"));
     printf("  expected error: %s\n", msg);
     train_state_free(&st);
   }

@@ -290,9 +290,10 @@ int train_schedule_update(train_state *s, double loss, int patience, double fact
  * s->base_lr or a cosine from learning_rate down to min_learning_rate at the end of `epochs`. */
 double train_step_lr(const train_state *s, const train_config *c, long steps_per_epoch);
 
-/* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return 0, or -1 with a message. */
-int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size);
-int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t msg_size);
+/* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return NNP_OK, or an error with a
+ * message. */
+nnp_status train_checkpoint_write(const char *path, const train_state *s, nnp_error *err);
+nnp_status train_checkpoint_read(const char *path, train_state *s, nnp_error *err);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Driver (train_run.c)                                                                                              */

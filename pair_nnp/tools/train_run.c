@@ -342,7 +342,7 @@ static int compare_identity(trainer *t, const char *ckpt_path, const char *saved
 static int resume(trainer *t, const char *path) {
   char msg[TRAIN_PATH_MAX + 256];
   train_state *s = &t->state;
-  if (train_checkpoint_read(path, s, msg, sizeof msg)) return fail_msg(t, msg);
+  if ((t->status = train_checkpoint_read(path, s, &t->err))) return -1;
   if (compare_identity(t, path, s->identity, t->identity)) return -1;
   if (s->n_species != t->cfg.hyper.n_species || s->n_train != t->train.n || s->n_val != t->val.n) {
     snprintf(msg, sizeof msg,
@@ -904,8 +904,7 @@ static int run_epoch(trainer *t, const train_options *o, train_summary *sum) {
   }
   if (t->cfg.lr_schedule == TRAIN_LR_PLATEAU)
     r.lr_lowered = train_schedule_update(s, r.val_loss, t->cfg.lr_patience, t->cfg.lr_factor, t->cfg.min_learning_rate);
-  char msg[TRAIN_PATH_MAX + 256];
-  if (train_checkpoint_write(t->cfg.checkpoint, s, msg, sizeof msg)) return fail_msg(t, msg);
+  if ((t->status = train_checkpoint_write(t->cfg.checkpoint, s, &t->err))) return -1;
   r.seconds = now_seconds() - t0;
   t->epoch_seconds_sum += r.seconds;
   t->epochs_timed++;
@@ -934,9 +933,8 @@ static int initial_report(trainer *t, const train_options *o, train_summary *sum
   }
   r.improved = 1;
   note_best(t, &r, sum);
-  char msg[TRAIN_PATH_MAX + 256];
   if (save_model(t, o, &r) || log_row(t, &r)) return -1;
-  if (train_checkpoint_write(t->cfg.checkpoint, &t->state, msg, sizeof msg)) return fail_msg(t, msg);
+  if ((t->status = train_checkpoint_write(t->cfg.checkpoint, &t->state, &t->err))) return -1;
   if (!o->quiet) {
     char ve[32], vf[32];
     format_rmse(sum->initial_val_energy_rmse, 8, 3, ve, sizeof ve);
