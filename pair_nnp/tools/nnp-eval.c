@@ -539,19 +539,20 @@ static void print_table(FILE *out, const eval_options *o, const nnp_hyper *h, co
 /* The baseline cache of a model that declares one: loaded, or computed with LAMMPS when missing or stale. */
 static nnp_status prepare_baseline(const eval_options *o, const nnp_model *model, baseline_cache *bc, nnp_error *err) {
   const nnp_hyper *h = nnp_model_hyper(model);
-  char msg[1400], version[128], vmsg[512];
-  if (baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) == 0) return NNP_OK;
+  char version[128];
+  nnp_error lerr, verr; /* why the cache was not loaded; why LAMMPS did not run */
+  if (baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, &lerr) == 0) return NNP_OK;
   const char *lmp = baseline_lammps_binary(o->lmp);
-  if (baseline_lammps_version(lmp, version, sizeof version, vmsg, sizeof vmsg) != 0)
+  if (baseline_lammps_version(lmp, version, sizeof version, &verr) != 0)
     return tool_fail(err, NNP_ERR_IO,
                      "%.200s\nnnp-eval: the model declares a baseline and no LAMMPS ran (%.100s); compute it with\n"
                      "    nnp-baseline %s %s%s%s --lmp PATH/TO/lmp",
-                     msg, vmsg, o->model_path, o->data_path, o->baseline_cache_dir ? " --cache-dir " : "",
-                     o->baseline_cache_dir ? o->baseline_cache_dir : "");
-  tool_notice("nnp-eval", "%s; computing the baseline with %s (LAMMPS %s)", msg, lmp, version);
-  if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, msg, sizeof msg) != 0 ||
-      baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) != 0)
-    return report(err, NNP_ERR_IO, o->data_path, msg);
+                     lerr.message, verr.message, o->model_path, o->data_path,
+                     o->baseline_cache_dir ? " --cache-dir " : "", o->baseline_cache_dir ? o->baseline_cache_dir : "");
+  tool_notice("nnp-eval", "%s; computing the baseline with %s (LAMMPS %s)", lerr.message, lmp, version);
+  if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, &lerr) != 0 ||
+      baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, &lerr) != 0)
+    return report(err, NNP_ERR_IO, o->data_path, lerr.message);
   return NNP_OK;
 }
 

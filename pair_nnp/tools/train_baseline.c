@@ -28,12 +28,12 @@ nnp_status train_baseline_subtract(train_set *set, const train_config *cfg, cons
   if (!nnp_baseline_present(h)) return NNP_OK;
   for (int file = 0; file < set->n_files; file++) {
     baseline_cache c;
-    char msg[1024];
-    if (baseline_cache_load(set->files[file], cfg->baseline_cache_dir, h, &c, msg, sizeof msg))
+    nnp_error lerr;
+    if (baseline_cache_load(set->files[file], cfg->baseline_cache_dir, h, &c, &lerr))
       return tool_fail(err, NNP_ERR_IO,
                        "%.300s\nnnp-train: the configuration declares a baseline: compute it with LAMMPS first:\n"
                        "    nnp-baseline %.120s [--lmp PATH/TO/lmp]",
-                       msg, config_path ? config_path : "CONFIG");
+                       lerr.message, config_path ? config_path : "CONFIG");
     nnp_status st = subtract_file(set, file, &c, err);
     if (lammps_version && version_size) {
       if (lammps_version[0] && strcmp(lammps_version, c.lammps_version))
