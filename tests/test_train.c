@@ -11,11 +11,13 @@
 #include "extxyz.h"
 #include "train.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -1270,6 +1272,48 @@ static void test_one_grammar(tally *t, const char *dir) {
                nnp_hyper_species_index(&h, "C") == -1 && nnp_hyper_species_index(&h, "") == -1);
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 8. One error convention (issue 19): below main nothing prints; a failure's message comes back in an nnp_error. */
+
+static void test_quiet_errors(tally *t, const char *dir) {
+  char cfg_path[1024], data_path[1024], err_path[1024];
+  snprintf(cfg_path, sizeof cfg_path, "%s/quiet.cfg", dir);
+  snprintf(data_path, sizeof data_path, "%s/quiet.xyz", dir);
+  snprintf(err_path, sizeof err_path, "%s/quiet.stderr", dir);
+  CHECK(t, write_text(data_path, "2\nProperties=species:S:1:pos:R:3\nC 0 0 0\nO 1.5 0 0\n") == 0); /* no forces */
+  fflush(stderr);
+  const int saved = dup(2), sink = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(t, saved >= 0 && sink >= 0 && dup2(sink, 2) == 2);
+  nnp_error e_cfg, e_load, e_run;
+  train_config cfg;
+  nnp_status s_cfg = write_text(cfg_path, "species C O\nlayers 17\ntrain quiet.xyz\n")
+                         ? NNP_ERR_IO
+                         : train_config_read(cfg_path, &cfg, &e_cfg);
+  train_config_free(&cfg);
+  const char *names[2] = {"C", "O"}, *paths[1] = {data_path};
+  nnp_hyper h;
+  nnp_hyper_default(&h, 2, names, &e_load);
+  train_set set;
+  memset(&set, 0, sizeof set);
+  nnp_status s_load = train_set_load(&set, paths, 1, &h, &e_load);
+  train_set_free(&set);
+  CHECK(t, write_text(cfg_path, "species C O\ntrain quiet.xyz\n") == 0);
+  train_options o = {cfg_path, NULL, 1, 0, 0, "test_train", 1, 0};
+  train_summary sum;
+  nnp_status s_run = train_run(&o, &sum, &e_run);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(sink);
+  struct stat st;
+  CHECK(t, stat(err_path, &st) == 0 && st.st_size == 0);
+  CHECK(t, s_cfg != NNP_OK && strstr(e_cfg.message, "layers 17 is outside 1..16"));
+  CHECK(t, s_load != NNP_OK && strstr(e_load.message, "frame has no forces"));
+  CHECK(t, s_run != NNP_OK && strstr(e_run.message, "frame has no forces"));
+  printf("nothing on stderr below main (%lld bytes); messages: %s | %s | %s\n", (long long)st.st_size, e_cfg.message,
+         e_load.message, e_run.message);
+}
+
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : ".";
   mkdir(dir, 0755);
@@ -1289,6 +1333,7 @@ int main(int argc, char **argv) {
   test_split_last(&t, dir);
   test_energy_offset(&t, dir);
   test_one_grammar(&t, dir);
+  test_quiet_errors(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }
