@@ -8,6 +8,7 @@
  */
 #include "hyper_file.h"
 #include "nnp.h"
+#include "tool_error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,16 +49,6 @@ typedef struct {
   const char *out_path;
   unsigned long long seed;
 } init_options;
-
-/* "<file>: <what>" in err, without repeating the file when the message already starts with it. */
-static nnp_status prefix_file(nnp_error *err, nnp_status st, const char *file) {
-  size_t n = strlen(file);
-  if (strncmp(err->message, file, n) == 0 && err->message[n] == ':') return st;
-  char msg[sizeof err->message];
-  snprintf(msg, sizeof msg, "%.200s: %.300s", file, err->message);
-  memcpy(err->message, msg, sizeof msg);
-  return st;
-}
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Command line                                                                                                      */
@@ -115,11 +106,11 @@ static nnp_status write_model(const init_options *o, const nnp_hyper *h, nnp_err
   if (st == NNP_OK) st = nnp_model_set_meta(model, "hyperparameter_file", o->hyper_path, err);
   if (st != NNP_OK) {
     nnp_model_free(model);
-    return prefix_file(err, st, o->hyper_path);
+    return tool_prefix(err, st, o->hyper_path);
   }
   st = nnp_model_write(model, o->out_path, err);
   nnp_model_free(model);
-  return st ? prefix_file(err, st, o->out_path) : NNP_OK;
+  return st ? tool_prefix(err, st, o->out_path) : NNP_OK;
 }
 
 int main(int argc, char **argv) {

@@ -16,7 +16,8 @@ nnp_status tool_fail(nnp_error *err, nnp_status status, const char *fmt, ...) {
 }
 
 nnp_status tool_prefix(nnp_error *err, nnp_status status, const char *prefix) {
-  if (err) {
+  const size_t n = strlen(prefix);
+  if (err && !(strncmp(err->message, prefix, n) == 0 && err->message[n] == ':')) {
     char msg[sizeof err->message];
     snprintf(msg, sizeof msg, "%.200s: %.300s", prefix, err->message);
     memcpy(err->message, msg, sizeof msg);

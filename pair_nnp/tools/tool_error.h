@@ -14,7 +14,8 @@
 
 /* Writes the message (printf format) into err (may be NULL) and returns status. */
 nnp_status tool_fail(nnp_error *err, nnp_status status, const char *fmt, ...) TOOL_PRINTF(3, 4);
-/* Puts "prefix: " before the message already in err; returns status. */
+/* Puts "prefix: " before the message already in err (unless it starts with it: a file named twice); returns
+ * status. */
 nnp_status tool_prefix(nnp_error *err, nnp_status status, const char *prefix);
 /* A notice that is not an error ("warning: ...", or what a tool is about to do), "PROGRAM: what", to standard
  * error. */
