@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 typedef struct {
   nnp_model *model;
   xyz_frame frame;
@@ -20,11 +26,11 @@ typedef struct {
 /* Loads MODEL and the first frame of STRUCTURE; prints the reason and returns non-zero on failure. */
 static inline int bench_case_load(bench_case *c, const char *model_path, const char *structure_path) {
   nnp_error err;
-  xyz_error xe;
+  nnp_error xe;
   xyz_reader *rd = NULL;
   xyz_frame_init(&c->frame);
   if (nnp_model_read(model_path, &c->model, &err)) return fprintf(stderr, "%s\n", err.message), 1;
-  if (xyz_reader_open(structure_path, &rd, &xe) || xyz_reader_next(rd, &c->frame, &xe) != 1)
+  if (xyz_reader_open(structure_path, &rd, &xe) || next_frame(rd, &c->frame, &xe) != 1)
     return fprintf(stderr, "%s\n", xe.message), 1;
   xyz_reader_close(rd);
   c->species = malloc(sizeof(int) * (size_t)c->frame.n_atoms);

@@ -19,6 +19,12 @@
 #include <string.h>
 #include <time.h>
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 static double cpu_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -46,9 +52,9 @@ int main(int argc, char **argv) {
   if (argc < 2) die("usage", "bench_train_passes FILE.extxyz [l_max channels layers radial_hidden...]");
   xyz_reader *rd = NULL;
   xyz_frame f;
-  xyz_error xerr;
+  nnp_error xerr;
   xyz_frame_init(&f);
-  if (xyz_reader_open(argv[1], &rd, &xerr) || xyz_reader_next(rd, &f, &xerr) != 1) die(argv[1], xerr.message);
+  if (xyz_reader_open(argv[1], &rd, &xerr) || next_frame(rd, &f, &xerr) != 1) die(argv[1], xerr.message);
   const char *names[2] = {"H", "O"};
   nnp_hyper h;
   nnp_error err;
@@ -81,7 +87,8 @@ int main(int argc, char **argv) {
   nnp_result res;
   memset(&res, 0, sizeof res);
   res.forces = forces;
-  double t_core[REPS], t_core_tab[REPS], t_pg[REPS], t_p1[REPS], t_p2[REPS], t_p1e[REPS], t_p2e[REPS], t_kn[REPS], t_core_f32[REPS];
+  double t_core[REPS], t_core_tab[REPS], t_pg[REPS], t_p1[REPS], t_p2[REPS], t_p1e[REPS], t_p2e[REPS], t_kn[REPS],
+      t_core_f32[REPS];
   for (int r = 0; r < REPS; ++r) {
     double t0 = cpu_now();
     if (nnp_workspace_tabulate_radial(ws, 0.0, &err) || nnp_compute(m, ws, view, &res, &err)) die("core", err.message);

@@ -10,6 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 static int evaluate(const nnp_model *m, nnp_workspace *ws, const nnp_cell_graph *cg, double *f, double *e) {
   nnp_error err;
   const nnp_graph *g = nnp_cell_graph_view(cg);
@@ -26,7 +32,7 @@ int main(int argc, char **argv) {
   const double step = argc > 3 ? atof(argv[3]) : 0.01;
   const int max_frames = argc > 4 ? atoi(argv[4]) : 1000000;
   nnp_error err;
-  xyz_error xe;
+  nnp_error xe;
   nnp_model *m;
   xyz_reader *rd;
   nnp_workspace *wd, *wf;
@@ -40,7 +46,7 @@ int main(int argc, char **argv) {
   int frames = 0;
   long atoms = 0;
   double max_df = 0, sum_df2 = 0, max_de = 0, max_f = 0;
-  while (frames < max_frames && xyz_reader_next(rd, &fr, &xe) == 1) {
+  while (frames < max_frames && next_frame(rd, &fr, &xe) == 1) {
     int *species = malloc(sizeof(int) * (size_t)fr.n_atoms);
     for (int i = 0; i < fr.n_atoms; ++i) species[i] = nnp_model_species_index(m, fr.symbols[i]);
     nnp_cell_graph *cg;

@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 enum { MAX_FRAMES = 4, MAX_EVAL_ATOMS = 32 };
 
 static nnp_model *model;
@@ -59,7 +65,7 @@ static void round_trip(const xyz_frame *f) {
   size_t len = 0;
   FILE *out = open_memstream(&text, &len);
   if (!out) return;
-  xyz_error err;
+  nnp_error err;
   const int wrote = xyz_write_frame(out, f, NULL, &err);
   fclose(out);
   if (wrote == 0 && len > 0) {
@@ -67,7 +73,7 @@ static void round_trip(const xyz_frame *f) {
     xyz_reader *r = NULL;
     xyz_frame b;
     xyz_frame_init(&b);
-    if (!in || xyz_reader_open_stream(in, "roundtrip.xyz", &r, &err) || xyz_reader_next(r, &b, &err) != 1) {
+    if (!in || xyz_reader_open_stream(in, "roundtrip.xyz", &r, &err) || next_frame(r, &b, &err) != 1) {
       fprintf(stderr, "a frame that was read does not read back after writing: %s\n", err.message);
       abort();
     }
@@ -100,11 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FILE *in = fmemopen((void *)data, size, "r");
   if (!in) return 0;
   xyz_reader *r = NULL;
-  xyz_error err;
+  nnp_error err;
   xyz_frame f;
   xyz_frame_init(&f);
   if (xyz_reader_open_stream(in, "fuzz.xyz", &r, &err) == 0) {
-    for (int k = 0; k < MAX_FRAMES && xyz_reader_next(r, &f, &err) == 1; ++k) {
+    for (int k = 0; k < MAX_FRAMES && next_frame(r, &f, &err) == 1; ++k) {
       if (f.n_atoms > MAX_EVAL_ATOMS) continue;
       evaluate(&f);
       round_trip(&f);

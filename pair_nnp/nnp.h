@@ -45,9 +45,23 @@ extern "C" {
 #define NNP_VERSION_MINOR 1
 #define NNP_VERSION_PATCH 0
 /* version 2 adds baselines, model options and the product family; models without them are written as version 1 */
-#define NNP_FILE_FORMAT_VERSION     2
-#define NNP_MAX_SPECIES             32
-#define NNP_MAX_L                   6
+#define NNP_FILE_FORMAT_VERSION 2
+/* The limits of a model's hyperparameters (docs/model.md, "Symbols"): the model reader, nnp_model_create_random,
+ * nnp_hyper_read_line and the tools refuse anything outside them, naming the key, the value and the range. */
+#define NNP_MAX_SPECIES       32
+#define NNP_MAX_L             6    /* l_max in 0..NNP_MAX_L */
+#define NNP_MAX_CHANNELS      1024 /* channels in 1..NNP_MAX_CHANNELS */
+#define NNP_MAX_LAYERS        16   /* layers in 1..NNP_MAX_LAYERS */
+#define NNP_MAX_RADIAL_BASIS  64   /* radial_basis in 1..NNP_MAX_RADIAL_BASIS */
+#define NNP_MAX_RADIAL_LAYERS 8    /* radial_hidden has 1..NNP_MAX_RADIAL_LAYERS widths */
+#define NNP_MAX_WIDTH         4096 /* radial_hidden widths and readout_hidden in 1..NNP_MAX_WIDTH */
+#define NNP_MIN_ENVELOPE_P    2    /* envelope_p in NNP_MIN_ENVELOPE_P..NNP_MAX_ENVELOPE_P */
+#define NNP_MAX_ENVELOPE_P    32
+#define NNP_MAX_R_CUT         100.0 /* Angstrom: r_cut in (0, NNP_MAX_R_CUT), r_min in [0, r_cut) */
+#define NNP_MIN_AVG_NEIGHBORS 1e-3  /* avg_num_neighbors in [NNP_MIN_AVG_NEIGHBORS, NNP_MAX_AVG_NEIGHBORS] */
+#define NNP_MAX_AVG_NEIGHBORS 1e6
+#define NNP_MAX_CORRELATION   4 /* product family: correlation in 1..NNP_MAX_CORRELATION */
+#define NNP_MAX_MESSAGE_L     2 /* product family: message_l_max in 0..min(l_max, NNP_MAX_MESSAGE_L) */
 #define NNP_MAX_NEIGHBOURS_PER_ATOM 1073741823 /* entries in one atom's neighbour list: 2^30 - 1 (nnp_graph) */
 
 typedef enum {
@@ -106,12 +120,12 @@ typedef struct {
 /* Options that imported NequIP models need (docs/model.md, "Model options"; docs/nequip.md). All zero: the
  * defaults, i.e. the model as trained here. A file with any of them is format version 2. */
 typedef struct {
-  int odd_paths;                 /* `paths all`: also the paths with l1 + l2 + l3 odd (then rotation-invariant only) */
-  int gate_silu;                 /* `gate_activation silu`: gates are SiLU(g) instead of sigmoid(g) */
-  int readout_linear;            /* `readout_activation none`: E_i = mu + sigma w . (V h) */
-  unsigned no_residual;          /* bit t set: layer t adds no residual (`residual` flag 0) */
-  int n_radial_frequencies;      /* 0: frequencies n pi; else radial_basis */
-  double radial_frequencies[64]; /* `radial_frequencies` w_n (dimensionless): sin(w_n r / r_c) */
+  int odd_paths;            /* `paths all`: also the paths with l1 + l2 + l3 odd (then rotation-invariant only) */
+  int gate_silu;            /* `gate_activation silu`: gates are SiLU(g) instead of sigmoid(g) */
+  int readout_linear;       /* `readout_activation none`: E_i = mu + sigma w . (V h) */
+  unsigned no_residual;     /* bit t set: layer t adds no residual (`residual` flag 0) */
+  int n_radial_frequencies; /* 0: frequencies n pi; else radial_basis */
+  double radial_frequencies[NNP_MAX_RADIAL_BASIS]; /* `radial_frequencies` w_n (dimensionless): sin(w_n r / r_c) */
 } nnp_model_options;
 
 /* Hyperparameters, as read from or written to a model file (docs/model.md, "Symbols"). */
@@ -123,7 +137,7 @@ typedef struct {
   double r_min;                                         /* closest approach the model accepts (Angstrom) */
   int l_max, channels, layers, radial_basis, envelope_p, readout_hidden;
   int n_radial_hidden;
-  int radial_hidden[8];
+  int radial_hidden[NNP_MAX_RADIAL_LAYERS];
   double avg_num_neighbors;
   double energy_shift[NNP_MAX_SPECIES]; /* eV */
   double energy_scale[NNP_MAX_SPECIES]; /* eV */
@@ -136,6 +150,30 @@ typedef struct {
 
 #define NNP_INTERACTION_TENSOR  0
 #define NNP_INTERACTION_PRODUCT 1
+
+/* Index of an element symbol among h's species, or -1. */
+NNP_API int nnp_hyper_species_index(const nnp_hyper *h, const char *element);
+
+/* The model header's grammar (docs/model.md, "Model file format"), one `key values...` line at a time: the one parser
+ * of the architecture keys, which the model reader, nnp-init and nnp-train's configuration all use. The keys:
+ * species, units, r_cut (also resets every pair cutoff to it), pair_cutoff, r_min, l_max, channels, layers,
+ * radial_basis, radial_hidden, envelope_p, readout_hidden, avg_num_neighbors, energy_shift, energy_scale, the model
+ * options (paths, gate_activation, readout_activation, residual, radial_frequencies), interaction, correlation,
+ * message_l_max and baseline. Each value is checked against its type and the limits above; the message names the
+ * key, the value and the allowed range. Keys other than pair_cutoff and baseline may be given once (the reader
+ * remembers which it has read). energy_shift, energy_scale, pair_cutoff and baseline need `species` first;
+ * pair_cutoff checks its value against the r_cut read so far, so give it after r_cut. A blank line or one that starts
+ * with '#' is skipped; comments after values are not (strip them first). */
+typedef struct nnp_hyper_reader nnp_hyper_reader;
+NNP_API nnp_status nnp_hyper_reader_create(nnp_hyper_reader **out, nnp_error *err);
+NNP_API void nnp_hyper_reader_free(nnp_hyper_reader *reader);
+/* 1 when `key` is a key of the grammar, else 0. */
+NNP_API int nnp_hyper_key_known(const char *key);
+/* Reads one line into h (NNP_ERR_FORMAT with a message for a bad, unknown or repeated key). */
+NNP_API nnp_status nnp_hyper_read_line(nnp_hyper_reader *reader, nnp_hyper *h, const char *line, nnp_error *err);
+/* The checks that need the whole header: `residual` has one flag per layer, `correlation` and `message_l_max` come
+ * with `interaction product` and only with it. (nnp_model_create_random checks the rest.) */
+NNP_API nnp_status nnp_hyper_read_end(const nnp_hyper_reader *reader, const nnp_hyper *h, nnp_error *err);
 
 /* Fill h with a small default model (for tests and benchmarks); species as given. */
 NNP_API nnp_status nnp_hyper_default(nnp_hyper *h, int n_species, const char *const *species, nnp_error *err);

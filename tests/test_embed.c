@@ -19,6 +19,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 static int n_pass, n_fail;
 static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -110,10 +116,10 @@ static int load_shipped(const char *dir, int k, shipped *s) {
   if (nnp_model_parse(s->bytes, s->n_bytes, &m, &err)) return printf("%s: %s\n", path, err.message), -1;
   snprintf(path, sizeof path, "%s/%s.check.xyz", dir, model_names[k]);
   xyz_reader *rd = NULL;
-  xyz_error xe;
+  nnp_error xe;
   xyz_frame fr;
   xyz_frame_init(&fr);
-  if (xyz_reader_open(path, &rd, &xe) || xyz_reader_next(rd, &fr, &xe) != 1) return printf("%s\n", xe.message), -1;
+  if (xyz_reader_open(path, &rd, &xe) || next_frame(rd, &fr, &xe) != 1) return printf("%s\n", xe.message), -1;
   xyz_reader_close(rd);
   s->n_atoms = fr.n_atoms;
   s->species = malloc((size_t)fr.n_atoms * sizeof *s->species);

@@ -13,10 +13,16 @@
 
 #include "check.h"
 
+/* The reader's next frame as 1 (read), 0 (end of file) or -1 (an error, in err). */
+static inline int next_frame(xyz_reader *r, xyz_frame *f, nnp_error *err) {
+  int got = 0;
+  return xyz_reader_next(r, f, &got, err) ? -1 : got;
+}
+
 /* A reader over the text `text`, through a temporary file. */
 static xyz_reader *open_text(const char *text, FILE **fp) {
   xyz_reader *r = NULL;
-  xyz_error err;
+  nnp_error err;
   *fp = tmpfile();
   if (!*fp) return NULL;
   fputs(text, *fp);
@@ -67,7 +73,7 @@ static void test_good_file(tally *t, const char *dir) {
   char path[1024];
   snprintf(path, sizeof path, "%s/extxyz_good.xyz", dir);
   xyz_reader *r = NULL;
-  xyz_error err;
+  nnp_error err;
   xyz_frame f;
   xyz_frame_init(&f);
   if (xyz_reader_open(path, &r, &err) != 0) {
@@ -76,19 +82,19 @@ static void test_good_file(tally *t, const char *dir) {
   }
   void (*checks[3])(tally *, const xyz_frame *) = {check_frame0, check_frame1, check_frame2};
   for (int i = 0; i < 3; i++) {
-    int rc = xyz_reader_next(r, &f, &err);
+    int rc = next_frame(r, &f, &err);
     tally_check(t, rc == 1, __FILE__, __LINE__, rc < 0 ? err.message : "frame expected");
     if (rc == 1) checks[i](t, &f);
   }
-  CHECK(t, xyz_reader_next(r, &f, &err) == 0);
+  CHECK(t, next_frame(r, &f, &err) == 0);
   xyz_reader_close(r);
   xyz_frame_free(&f);
 }
 
 static void test_missing_file(tally *t) {
   xyz_reader *r = NULL;
-  xyz_error err;
-  CHECK(t, xyz_reader_open("/nonexistent/dir/x.xyz", &r, &err) == -1 && r == NULL);
+  nnp_error err;
+  CHECK(t, xyz_reader_open("/nonexistent/dir/x.xyz", &r, &err) == NNP_ERR_IO && r == NULL);
   CHECK(t, strstr(err.message, "/nonexistent/dir/x.xyz: cannot open") == err.message);
 }
 
@@ -143,7 +149,7 @@ static void run_error_case(tally *t, const error_case *c) {
   FILE *fp = NULL;
   xyz_reader *r = open_text(c->text, &fp);
   xyz_frame f;
-  xyz_error err;
+  nnp_error err;
   int rc = 0;
   if (!r) {
     tally_check(t, 0, __FILE__, __LINE__, c->name);
@@ -152,7 +158,7 @@ static void run_error_case(tally *t, const error_case *c) {
   }
   xyz_frame_init(&f);
   strcpy(err.message, "(no message)");
-  while ((rc = xyz_reader_next(r, &f, &err)) == 1) continue;
+  while ((rc = next_frame(r, &f, &err)) == 1) continue;
   int ok = rc == -1;
   for (int k = 0; k < 3 && c->expect[k]; k++) ok = ok && strstr(err.message, c->expect[k]) != NULL;
   if (!ok) printf("  case '%s': rc %d, message: %s\n", c->name, rc, err.message);
@@ -171,9 +177,9 @@ static void test_crlf_and_quotes(tally *t) {
   FILE *fp = NULL;
   xyz_reader *r = open_text(text, &fp);
   xyz_frame f;
-  xyz_error err;
+  nnp_error err;
   xyz_frame_init(&f);
-  int rc = r ? xyz_reader_next(r, &f, &err) : -1;
+  int rc = r ? next_frame(r, &f, &err) : -1;
   tally_check(t, rc == 1, __FILE__, __LINE__, rc == 1 ? "" : err.message);
   if (rc == 1) {
     CHECK(t, f.has_cell && f.cell[2][2] == 2.0 && f.pbc[0] && f.pbc[2]);
@@ -188,7 +194,7 @@ static void test_roundtrip(tally *t, const char *dir) {
   char path[1024];
   snprintf(path, sizeof path, "%s/extxyz_good.xyz", dir);
   xyz_reader *r = NULL, *back = NULL;
-  xyz_error err;
+  nnp_error err;
   xyz_frame f, g;
   xyz_frame_init(&f);
   xyz_frame_init(&g);
@@ -200,7 +206,7 @@ static void test_roundtrip(tally *t, const char *dir) {
   }
   double atom_energy[8] = {0.1, 0.2, 0.3, 1.0 / 3.0, 0, 0, 0, 0};
   double virial[6] = {1, 2, 3, 4, 5, 6};
-  while (xyz_reader_next(r, &f, &err) == 1) {
+  while (next_frame(r, &f, &err) == 1) {
     xyz_write_data d = {f.has_forces ? f.forces : NULL, atom_energy, f.has_energy ? &f.energy : NULL, virial};
     ok = ok && xyz_write_frame(out, &f, n == 1 ? NULL : &d, &err) == 0;
     n++;
@@ -211,7 +217,7 @@ static void test_roundtrip(tally *t, const char *dir) {
   r = NULL;
   ok = ok && xyz_reader_open(path, &r, &err) == 0;
   for (int i = 0; ok && i < n; i++) {
-    ok = xyz_reader_next(r, &f, &err) == 1 && xyz_reader_next(back, &g, &err) == 1;
+    ok = next_frame(r, &f, &err) == 1 && next_frame(back, &g, &err) == 1;
     ok = ok && f.n_atoms == g.n_atoms && f.has_cell == g.has_cell && f.has_forces == g.has_forces;
     ok = ok && f.has_energy == g.has_energy && (!f.has_energy || f.energy == g.energy);
     ok = ok && memcmp(f.pbc, g.pbc, sizeof f.pbc) == 0 && memcmp(f.cell, g.cell, sizeof f.cell) == 0;
@@ -244,7 +250,7 @@ static void test_writer_header(tally *t) {
   xyz_write_data d = {forces, &e_atom, &energy, virial};
   char buf[2048] = {0};
   FILE *out = tmpfile();
-  xyz_error err;
+  nnp_error err;
   CHECK(t, out && xyz_write_frame(out, &f, &d, &err) == 0);
   if (!out) return;
   rewind(out);
@@ -285,13 +291,13 @@ static void test_empty_frame_roundtrip(tally *t) {
   FILE *fp = NULL, *out = tmpfile();
   xyz_reader *r = open_text("0\nProperties=species:S:1:pos:R:3:forces:R:3 energy=1\n", &fp), *back = NULL;
   xyz_frame f, g;
-  xyz_error err;
+  nnp_error err;
   xyz_frame_init(&f);
   xyz_frame_init(&g);
-  CHECK(t, r && out && xyz_reader_next(r, &f, &err) == 1 && f.n_atoms == 0 && f.has_forces);
+  CHECK(t, r && out && next_frame(r, &f, &err) == 1 && f.n_atoms == 0 && f.has_forces);
   CHECK(t, out && xyz_write_frame(out, &f, NULL, &err) == 0);
   if (out) rewind(out);
-  CHECK(t, out && xyz_reader_open_stream(out, "back.xyz", &back, &err) == 0 && xyz_reader_next(back, &g, &err) == 1 &&
+  CHECK(t, out && xyz_reader_open_stream(out, "back.xyz", &back, &err) == 0 && next_frame(back, &g, &err) == 1 &&
                g.n_atoms == 0 && g.has_forces && g.has_energy && g.energy == 1.0);
   xyz_reader_close(back);
   xyz_reader_close(r);

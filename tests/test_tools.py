@@ -159,6 +159,38 @@ def test_hostile_inputs(a, w, model):
     os.remove(w("wide.xyz"))
 
 
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_one_grammar(a, w, model, data):
+    """Issue 19: nnp-init, nnp-train and the model reader (here through nnp-eval) read the architecture keys with one
+    parser: the same out-of-range value is refused with the same bound, the line named (the tools used to take
+    channels up to 65536 and layers up to 1024 and leave the core to refuse them later, without a line)."""
+    text = open(model).read()
+    body = text[:text.rindex("checksum ")]
+    for key, value, words in (("layers", "17", r"layers 17 is outside 1\.\.16"),
+                              ("channels", "65536", r"channels 65536 is outside 1\.\.1024"),
+                              ("envelope_p", "64", r"envelope_p 64 is outside 2\.\.32"),
+                              ("r_cut", "100", r"r_cut 100 is outside \(0, 100\)")):
+        with open(w("grammar_hyper.txt"), "w") as f:
+            f.write("species H O\n%s %s\n" % (key, value))
+        expect_error([a.nnp_init, w("grammar_hyper.txt"), w("grammar.nnp")], r"grammar_hyper\.txt:2: " + words,
+                     "nnp-init refuses %s %s with the core's bound" % (key, value))
+        with open(w("grammar.cfg"), "w") as f:
+            f.write("species H O\n%s %s\ntrain %s\n" % (key, value, data))
+        expect_error([a.nnp_train, w("grammar.cfg")], r"grammar\.cfg:2: " + words,
+                     "nnp-train refuses %s %s with the core's bound" % (key, value))
+        edited = re.sub(r"(?m)^%s .*$" % key, "%s %s" % (key, value), body, count=1)
+        with open(w("grammar_edit.nnp"), "w") as f:
+            f.write(edited + "checksum %016x\n" % fnv1a64(edited.encode()))
+        expect_error([a.nnp_eval, w("grammar_edit.nnp"), data], r"line \d+: " + words,
+                     "the model reader refuses %s %s with the same bound" % (key, value))
+
+
 def test_force_only(a, w):
     """Issue 17: frames without energies, from the command line: nnp-train with energy_weight 0 trains and prints
     n/a for energies (refuses them otherwise, naming file and frame); nnp-eval reports no energy error."""
@@ -294,6 +326,7 @@ def main():
     test_force_only(a, w)
     test_outputs_never_inputs(a, w, model, data)
     test_hostile_inputs(a, w, model)
+    test_one_grammar(a, w, model, data)
     test_thermo_stats(w)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0

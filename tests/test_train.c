@@ -11,13 +11,17 @@
 #include "extxyz.h"
 #include "train.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
+
+static nnp_error train_err; /* messages of calls whose failure alone is checked */
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Synthetic data                                                                                                    */
@@ -120,7 +124,7 @@ static int write_morse_frames(const char *path, int n, uint64_t seed, int poison
     place_atoms(&rng, &f);
     morse_frame(&f, sp);
     if (k == poisoned) f.energy = 1e300;
-    xyz_error err;
+    nnp_error err;
     if (xyz_write_frame(fp, &f, NULL, &err)) {
       fclose(fp);
       return -1;
@@ -177,7 +181,7 @@ static void test_gradient(tally *t, const char *dir, double radial_step) {
   train_set set;
   memset(&set, 0, sizeof set);
   const char *paths[1] = {data};
-  CHECK(t, train_set_load(&set, paths, 1, h) == 0 && set.n == 3);
+  CHECK(t, train_set_load(&set, paths, 1, h, &train_err) == 0 && set.n == 3);
   train_normalisation norm;
   train_normalisation_measure(&set, h, NULL, &norm);
   h->avg_num_neighbors = norm.avg_num_neighbors;
@@ -233,16 +237,19 @@ static int run(const char *dir, const char *name, const char *resume, int thread
   snprintf(cfg, sizeof cfg, "%s/%s.cfg", dir, name);
   snprintf(ckpt, sizeof ckpt, "%s/%s", dir, resume ? resume : "");
   train_options o = {cfg, resume ? ckpt : NULL, threads, max_epochs, 0, "test_train", 1, 0};
-  return train_run(&o, sum);
+  nnp_error err;
+  nnp_status st = train_run(&o, sum, &err);
+  if (st) printf("  train_run: %s\n", err.message);
+  return st ? 1 : 0;
 }
 
 static int same_checkpoints(const char *dir, const char *a, const char *b, size_t P) {
-  char pa[1024], pb[1024], msg[2048];
+  char pa[1024], pb[1024];
   snprintf(pa, sizeof pa, "%s/%s", dir, a);
   snprintf(pb, sizeof pb, "%s/%s", dir, b);
   train_state A, B;
   if (train_state_alloc(&A, P) || train_state_alloc(&B, P)) return 0;
-  int ok = !train_checkpoint_read(pa, &A, msg, sizeof msg) && !train_checkpoint_read(pb, &B, msg, sizeof msg);
+  int ok = !train_checkpoint_read(pa, &A, &train_err) && !train_checkpoint_read(pb, &B, &train_err);
   ok = ok && A.epoch == B.epoch && A.step == B.step && A.lr == B.lr && A.best_loss == B.best_loss &&
        !memcmp(A.rng.s, B.rng.s, sizeof A.rng.s) && A.n_offsets == B.n_offsets &&
        !memcmp(A.offset, B.offset, sizeof A.offset);
@@ -322,7 +329,8 @@ static int load_fails(const char *dir, const char *name, const char *text) {
   const char *paths[1] = {path};
   printf("  expected error: ");
   fflush(stdout);
-  int rc = train_set_load(&set, paths, 1, &cfg.hyper);
+  int rc = train_set_load(&set, paths, 1, &cfg.hyper, &err);
+  if (rc) printf("%s\n", err.message);
   train_set_free(&set);
   return rc != 0;
 }
@@ -417,9 +425,8 @@ static void test_nonfinite_batch(tally *t, const char *dir) {
   CHECK(t, isfinite(s.best_val_force_rmse) && s.best_val_force_rmse < s.initial_val_force_rmse);
   snprintf(out, sizeof out, "%s/poisoned.nnp.ckpt", dir);
   train_state st;
-  char msg[2048];
   CHECK(t, train_state_alloc(&st, s.n_params) == 0);
-  CHECK(t, train_checkpoint_read(out, &st, msg, sizeof msg) == 0);
+  CHECK(t, train_checkpoint_read(out, &st, &train_err) == 0);
   int finite = 1;
   for (size_t q = 0; q < st.n_params; q++)
     finite &= isfinite(st.params[q]) && isfinite(st.ema[q]) && isfinite(st.adam_m[q]) && isfinite(st.adam_v[q]);
@@ -571,7 +578,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   memset(&set, 0, sizeof set);
   memset(&none, 0, sizeof none);
   const char *paths[1] = {data};
-  CHECK(t, train_set_load(&set, paths, 1, &cfg.hyper) == 0 && set.n == 4);
+  CHECK(t, train_set_load(&set, paths, 1, &cfg.hyper, &train_err) == 0 && set.n == 4);
   train_frame_rule rules[3];
   memset(rules, 0, sizeof rules);
   snprintf(rules[0].file, sizeof rules[0].file, "%s", other);
@@ -581,7 +588,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   rules[1].frame = -1;
   rules[1].weight = 2;
   train_set *const sets[2] = {&set, &none};
-  CHECK(t, train_sets_apply_rules(sets, 2, rules, 1, "test") == 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules, 1, "test", &train_err) == 0);
   CHECK(t, set.n == 3 && set.items[0].frame == 0 && set.items[1].frame == 2 && set.frames_per_file[0] == 3);
   /* weight 2 on every frame doubles the loss and its gradient exactly (a power-of-two scale) */
   nnp_model *m = NULL;
@@ -592,7 +599,7 @@ static void test_frame_rules(tally *t, const char *dir) {
   double *g1 = malloc(P * sizeof *g1), *g2 = malloc(P * sizeof *g2), l1 = 0, l2 = 0;
   int idx[3] = {0, 1, 2};
   CHECK(t, train_batch_gradient(&e, &set, idx, 3, g1, &l1, NULL, &err) == NNP_OK);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 1, 1, "test") == 0 && set.items[2].weight == 2);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 1, 1, "test", &train_err) == 0 && set.items[2].weight == 2);
   CHECK(t, train_batch_gradient(&e, &set, idx, 3, g2, &l2, NULL, &err) == NNP_OK);
   int doubled = l2 == 2 * l1;
   for (size_t q = 0; q < P; q++) doubled &= g2[q] == 2 * g1[q];
@@ -602,12 +609,12 @@ static void test_frame_rules(tally *t, const char *dir) {
   rules[2].frame = 4;
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test", &train_err) != 0);
   snprintf(rules[2].file, sizeof rules[2].file, "%s/resume.xyz", dir);
   rules[2].frame = 0;
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test") != 0);
+  CHECK(t, train_sets_apply_rules(sets, 2, rules + 2, 1, "test", &train_err) != 0);
   free(g1);
   free(g2);
   train_engine_free(&e);
@@ -640,7 +647,8 @@ static int csv_field(const char *path, int row, int col, char *out, size_t n) {
 
 static int load_set(const char *const *paths, int n, const nnp_hyper *h, train_set *set) {
   memset(set, 0, sizeof *set);
-  return train_set_load(set, paths, n, h);
+  nnp_error err;
+  return train_set_load(set, paths, n, h, &err);
 }
 
 /* Frames without `energy=` train forces only when no stage weighs energies, and are refused (naming file and frame)
@@ -775,7 +783,7 @@ static void test_split_last(tally *t, const char *dir) {
   const char *paths[2] = {d1, d2};
   CHECK(t, load_set(paths, 2, &h, &all) == 0 && all.n == 17);
   /* 0.2 of 10 frames = 2 held out, of 7 frames round(1.4) = 1; one frame dropped before each block */
-  CHECK(t, train_set_split_last(&all, 0.2, 1, &tr, &va, &gap) == 0);
+  CHECK(t, train_set_split_last(&all, 0.2, 1, &tr, &va, &gap, &train_err) == 0);
   const long t1[] = {0, 1, 2, 3, 4, 5, 6}, v1[] = {8, 9}, g1[] = {7}, t2[] = {0, 1, 2, 3, 4}, v2[] = {6}, g2[] = {5};
   CHECK(t, frames_are(&tr, 0, t1, 7) && frames_are(&va, 0, v1, 2) && frames_are(&gap, 0, g1, 1));
   CHECK(t, frames_are(&tr, 1, t2, 5) && frames_are(&va, 1, v2, 1) && frames_are(&gap, 1, g2, 1));
@@ -790,7 +798,7 @@ static void test_split_last(tally *t, const char *dir) {
   memset(&gap, 0, sizeof gap);
   printf("  expected error: ");
   fflush(stdout);
-  CHECK(t, train_set_split_last(&all, 0.5, 1, &tr, &va, &gap) != 0);
+  CHECK(t, train_set_split_last(&all, 0.5, 1, &tr, &va, &gap, &train_err) != 0);
   train_set_free(&all);
   train_set_free(&tr);
   train_set_free(&va);
@@ -889,7 +897,7 @@ static int write_model_frames(const char *path, int n, uint64_t seed, const nnp_
       memset(&d, 0, sizeof d);
       d.forces = frc;
       d.energy = &energy;
-      xyz_error xerr;
+      nnp_error xerr;
       rc = xyz_write_frame(fp, &f, &d, &xerr) != 0;
     }
     free(forces);
@@ -907,7 +915,8 @@ static nnp_model *offset_generator(const char *dir) {
   char text[2048];
   snprintf(text, sizeof text, "%strain offset_ref.xyz\n", model_keys);
   train_config cfg;
-  if (write_text(path, text) || train_config_read(path, &cfg)) return NULL;
+  nnp_error cfg_err;
+  if (write_text(path, text) || train_config_read(path, &cfg, &cfg_err)) return NULL;
   const double shift[2] = {-1.3, -2.7}, scale[2] = {0.4, 0.6};
   nnp_model *m = NULL;
   nnp_error err;
@@ -935,10 +944,10 @@ static double meta_offset(const char *value, const char *element) {
 
 /* Checkpoint state of a run (offsets included); 0 when read. */
 static int read_state(const char *dir, const char *name, size_t P, train_state *st) {
-  char path[1024], msg[2048];
+  char path[1024];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   if (train_state_alloc(st, P)) return -1;
-  return train_checkpoint_read(path, st, msg, sizeof msg);
+  return train_checkpoint_read(path, st, &train_err);
 }
 
 /* Energy RMSE (meV/atom) on one file of run NAME's final weights (the EMA weights of its checkpoint, in the
@@ -1155,12 +1164,154 @@ static void test_checkpoint_format2(tally *t, const char *dir, size_t P) {
     train_state st;
     char msg[2048];
     CHECK(t, train_state_alloc(&st, P) == 0);
-    CHECK(t, train_checkpoint_read(old, &st, msg, sizeof msg) != 0 && strstr(msg, "format 1"));
+    CHECK(t, train_checkpoint_read(old, &st, &train_err) != 0 && strstr(train_err.message, "format 1"));
     printf("  expected error: %s\n", msg);
     train_state_free(&st);
   }
   free(buf);
   printf("checkpoint format 2 (no energy_offset) read to the same state; format 1 refused\n");
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 7. One header grammar (issue 19): the model reader, the configuration and nnp_hyper_read_line refuse a value with
+ *    the same bound and the same words (the tools used to take channels up to 65536 and layers up to 1024). */
+
+static uint64_t fnv1a(const char *s, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* The model text `text` with its line starting with "KEY " replaced by `line`, re-checksummed (so only the value is
+ * wrong), parsed: the status, the message in err. */
+static nnp_status parse_with_line(const char *text, const char *key, const char *line, nnp_error *err) {
+  size_t n = strlen(text), klen = strlen(key);
+  char *out = malloc(n + strlen(line) + 64);
+  const char *at = text;
+  while (at && !(strncmp(at, key, klen) == 0 && at[klen] == ' ')) at = (at = strchr(at, '\n')) ? at + 1 : NULL;
+  const char *eol = at ? strchr(at, '\n') : NULL, *sum = strstr(text, "checksum ");
+  if (!out || !eol || !sum) {
+    free(out);
+    snprintf(err->message, sizeof err->message, "test setup: no '%s' line", key);
+    return NNP_ERR_ARGUMENT;
+  }
+  size_t head = (size_t)(at - text), body;
+  memcpy(out, text, head);
+  body = head + (size_t)sprintf(out + head, "%s", line);
+  memcpy(out + body, eol, (size_t)(sum - eol));
+  body += (size_t)(sum - eol);
+  body += (size_t)sprintf(out + body, "checksum %016llx\n", (unsigned long long)fnv1a(out, body));
+  nnp_model *m = NULL;
+  nnp_status st = nnp_model_parse(out, body, &m, err);
+  nnp_model_free(m);
+  free(out);
+  return st;
+}
+
+static void test_one_grammar(tally *t, const char *dir) {
+  static const struct {
+    const char *key, *line, *words; /* the words every reader must say */
+  } cases[] = {
+      {"layers", "layers 17", "layers 17 is outside 1..16"},
+      {"channels", "channels 1025", "channels 1025 is outside 1..1024"},
+      {"channels", "channels 65536", "channels 65536 is outside 1..1024"},
+      {"envelope_p", "envelope_p 1", "envelope_p 1 is outside 2..32"},
+      {"readout_hidden", "readout_hidden 4097", "readout_hidden 4097 is outside 1..4096"},
+      {"radial_hidden", "radial_hidden 16 5000", "radial_hidden width 5000 is outside 1..4096"},
+      {"radial_basis", "radial_basis 65", "radial_basis 65 is outside 1..64"},
+      {"l_max", "l_max 7", "l_max 7 is outside 0..6"},
+      {"r_cut", "r_cut 100", "r_cut 100 is outside (0, 100)"},
+      {"avg_num_neighbors", "avg_num_neighbors 1e-300", "avg_num_neighbors 1e-300 is outside [0.001, 1e+06]"},
+      {"layers", "layers two", "'layers' value 'two' is not an integer"},
+  };
+  char path[1024], text[4096];
+  snprintf(path, sizeof path, "%s/grammar.cfg", dir);
+  snprintf(text, sizeof text, "%strain grammar.xyz\n", model_keys);
+  train_config cfg;
+  nnp_error err;
+  CHECK(t, write_text(path, text) == 0 && train_config_read(path, &cfg, &err) == NNP_OK);
+  nnp_model *m = NULL;
+  CHECK(t, nnp_model_create_random(&cfg.hyper, 1, &m, &err) == NNP_OK);
+  train_config_free(&cfg);
+  snprintf(path, sizeof path, "%s/grammar.nnp", dir);
+  CHECK(t, m && nnp_model_write(m, path, &err) == NNP_OK);
+  nnp_model_free(m);
+  FILE *fp = fopen(path, "rb");
+  static char model_text[1 << 20];
+  size_t n = fp ? fread(model_text, 1, sizeof model_text - 1, fp) : 0;
+  if (fp) fclose(fp);
+  model_text[n] = '\0';
+  CHECK(t, n > 0 && n < sizeof model_text - 1);
+  snprintf(path, sizeof path, "%s/grammar.cfg", dir);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    nnp_error from_model, from_config, from_line;
+    nnp_status s_model = parse_with_line(model_text, cases[k].key, cases[k].line, &from_model);
+    snprintf(text, sizeof text, "species C O\n%s\ntrain grammar.xyz\n", cases[k].line);
+    nnp_status s_config = write_text(path, text) ? NNP_ERR_IO : train_config_read(path, &cfg, &from_config);
+    train_config_free(&cfg);
+    nnp_hyper h;
+    nnp_hyper_reader *r = NULL;
+    const char *names[1] = {"C"};
+    nnp_status s_line = nnp_hyper_default(&h, 1, names, &from_line);
+    if (!s_line) s_line = nnp_hyper_reader_create(&r, &from_line);
+    if (!s_line) s_line = nnp_hyper_read_line(r, &h, cases[k].line, &from_line);
+    nnp_hyper_reader_free(r);
+    /* the model's message reads "line N: WORDS", the configuration's "PATH:N: WORDS": the same words after a place */
+    int same = s_model == NNP_ERR_FORMAT && s_config != NNP_OK && s_line == NNP_ERR_FORMAT &&
+               !strcmp(from_line.message, cases[k].words) && strstr(from_model.message, "line ") &&
+               !strcmp(strstr(from_model.message, ": ") + 2, cases[k].words) && strstr(from_config.message, ".cfg:") &&
+               !strcmp(strstr(strstr(from_config.message, ".cfg:"), ": ") + 2, cases[k].words);
+    CHECK(t, same);
+    printf("%-24s model: %s | config: %s | line: %s\n", cases[k].line, from_model.message, from_config.message,
+           from_line.message);
+  }
+  /* species lookup: one function for hyperparameters and models */
+  const char *names[2] = {"O", "H"};
+  nnp_hyper h;
+  CHECK(t, nnp_hyper_default(&h, 2, names, &err) == NNP_OK && nnp_hyper_species_index(&h, "H") == 1 &&
+               nnp_hyper_species_index(&h, "C") == -1 && nnp_hyper_species_index(&h, "") == -1);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* 8. One error convention (issue 19): below main nothing prints; a failure's message comes back in an nnp_error. */
+
+static void test_quiet_errors(tally *t, const char *dir) {
+  char cfg_path[1024], data_path[1024], err_path[1024];
+  snprintf(cfg_path, sizeof cfg_path, "%s/quiet.cfg", dir);
+  snprintf(data_path, sizeof data_path, "%s/quiet.xyz", dir);
+  snprintf(err_path, sizeof err_path, "%s/quiet.stderr", dir);
+  CHECK(t, write_text(data_path, "2\nProperties=species:S:1:pos:R:3\nC 0 0 0\nO 1.5 0 0\n") == 0); /* no forces */
+  fflush(stderr);
+  const int saved = dup(2), sink = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(t, saved >= 0 && sink >= 0 && dup2(sink, 2) == 2);
+  nnp_error e_cfg, e_load, e_run;
+  train_config cfg;
+  nnp_status s_cfg = write_text(cfg_path, "species C O\nlayers 17\ntrain quiet.xyz\n")
+                         ? NNP_ERR_IO
+                         : train_config_read(cfg_path, &cfg, &e_cfg);
+  train_config_free(&cfg);
+  const char *names[2] = {"C", "O"}, *paths[1] = {data_path};
+  nnp_hyper h;
+  nnp_hyper_default(&h, 2, names, &e_load);
+  train_set set;
+  memset(&set, 0, sizeof set);
+  nnp_status s_load = train_set_load(&set, paths, 1, &h, &e_load);
+  train_set_free(&set);
+  CHECK(t, write_text(cfg_path, "species C O\ntrain quiet.xyz\n") == 0);
+  train_options o = {cfg_path, NULL, 1, 0, 0, "test_train", 1, 0};
+  train_summary sum;
+  nnp_status s_run = train_run(&o, &sum, &e_run);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(sink);
+  struct stat st;
+  CHECK(t, stat(err_path, &st) == 0 && st.st_size == 0);
+  CHECK(t, s_cfg != NNP_OK && strstr(e_cfg.message, "layers 17 is outside 1..16"));
+  CHECK(t, s_load != NNP_OK && strstr(e_load.message, "frame has no forces"));
+  CHECK(t, s_run != NNP_OK && strstr(e_run.message, "frame has no forces"));
+  printf("nothing on stderr below main (%lld bytes); messages: %s | %s | %s\n", (long long)st.st_size, e_cfg.message,
+         e_load.message, e_run.message);
 }
 
 int main(int argc, char **argv) {
@@ -1181,6 +1332,8 @@ int main(int argc, char **argv) {
   test_force_only(&t, dir);
   test_split_last(&t, dir);
   test_energy_offset(&t, dir);
+  test_one_grammar(&t, dir);
+  test_quiet_errors(&t, dir);
   printf("%d passed, %d failed\n", t.passed, t.failed);
   return t.failed ? 1 : 0;
 }

@@ -76,12 +76,6 @@ static nnp_status parse_dielectric(nnp_baseline *b, char **tok, int *nt, nnp_err
   return NNP_OK;
 }
 
-static int species_index(const nnp_hyper *h, const char *name) {
-  for (int t = 0; t < h->n_species; ++t)
-    if (!strcmp(h->species[t], name)) return t;
-  return -1;
-}
-
 /* One A-B:C6:C8 token of a c6c8 line into b->c6/c8 (both orders); seen[i][j] counts the pair. */
 static nnp_status parse_c6c8_pair(nnp_hyper *h, char *tok, int seen[NNP_MAX_SPECIES][NNP_MAX_SPECIES], nnp_error *err) {
   const char *example = "e.g. 'O-H:4.5:60'";
@@ -89,7 +83,7 @@ static nnp_status parse_c6c8_pair(nnp_hyper *h, char *tok, int seen[NNP_MAX_SPEC
   if (!dash || !c1 || !c2)
     return nnp_fail(err, NNP_ERR_FORMAT, "baseline c6c8: '%s' is not A-B:C6:C8 (%s)", tok, example);
   *dash = *c1 = *c2 = '\0';
-  int i = species_index(h, tok), j = species_index(h, dash + 1);
+  int i = nnp_hyper_species_index(h, tok), j = nnp_hyper_species_index(h, dash + 1);
   if (i < 0 || j < 0)
     return nnp_fail(err, NNP_ERR_FORMAT, "baseline c6c8: '%s' is not a species of the model", i < 0 ? tok : dash + 1);
   if (seen[i][j]++) return nnp_fail(err, NNP_ERR_FORMAT, "baseline c6c8: pair %s-%s is given twice", tok, dash + 1);
@@ -156,9 +150,7 @@ static nnp_status parse_coulomb(nnp_hyper *h, char **tok, int nt, nnp_error *err
     char *colon = strchr(tok[k], ':');
     if (!colon) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: '%s' is not El:charge", tok[k]);
     *colon = '\0';
-    int s = -1;
-    for (int t = 0; t < h->n_species; ++t)
-      if (!strcmp(h->species[t], tok[k])) s = t;
+    const int s = nnp_hyper_species_index(h, tok[k]);
     if (s < 0) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: '%s' is not a species of the model", tok[k]);
     if (seen[s]++) return nnp_fail(err, NNP_ERR_FORMAT, "baseline coulomb: species %s is given twice", tok[k]);
     if (token_double(colon + 1, &b->charge[s]) || fabs(b->charge[s]) > 100.0)

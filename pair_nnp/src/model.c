@@ -99,10 +99,10 @@ static nnp_status validate_interaction(const nnp_hyper *h, nnp_error *err) {
                     option);
   if (h->correlation < 1 || h->correlation > NNP_MAX_CORRELATION)
     return nnp_fail(err, NNP_ERR_FORMAT, "correlation %d is outside 1..%d", h->correlation, NNP_MAX_CORRELATION);
-  const int lh_max = h->l_max < 2 ? h->l_max : 2;
+  const int lh_max = h->l_max < NNP_MAX_MESSAGE_L ? h->l_max : NNP_MAX_MESSAGE_L;
   if (h->message_l_max < 0 || h->message_l_max > lh_max)
-    return nnp_fail(err, NNP_ERR_FORMAT, "message_l_max %d is outside 0..min(l_max, 2) = 0..%d", h->message_l_max,
-                    lh_max);
+    return nnp_fail(err, NNP_ERR_FORMAT, "message_l_max %d is outside 0..min(l_max, %d) = 0..%d", h->message_l_max,
+                    NNP_MAX_MESSAGE_L, lh_max);
   if (h->l_max > NNP_PRODUCT_MAX_L)
     return nnp_fail(err, NNP_ERR_FORMAT, "the product family is implemented for l_max <= %d (this model has %d)",
                     NNP_PRODUCT_MAX_L, h->l_max);
@@ -116,10 +116,10 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
     for (int b = 0; b < a; ++b)
       if (strcmp(h->species[a], h->species[b]) == 0)
         return nnp_fail(err, NNP_ERR_FORMAT, "species %s is listed twice", h->species[a]);
-  if (!(h->r_cut > 0.0 && h->r_cut < 100.0))
-    return nnp_fail(err, NNP_ERR_FORMAT, "r_cut %g Angstrom is not in (0, 100)", h->r_cut);
-  if (!(h->r_min >= 0.0 && h->r_min < h->r_cut))
-    return nnp_fail(err, NNP_ERR_FORMAT, "r_min %g Angstrom is not in [0, r_cut)", h->r_min);
+  nnp_status st = nnp_hyper_check_limits(h, err); /* the grammar's limits of single keys (hyper_grammar.c) */
+  if (st) return st;
+  if (!(h->r_min < h->r_cut))
+    return nnp_fail(err, NNP_ERR_FORMAT, "r_min %g Angstrom is not in [0, r_cut) = [0, %g)", h->r_min, h->r_cut);
   for (int a = 0; a < h->n_species; ++a)
     for (int b = 0; b < h->n_species; ++b) {
       double rc = h->pair_cutoff[a][b];
@@ -127,32 +127,10 @@ nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err) {
         return nnp_fail(err, NNP_ERR_FORMAT, "pair cutoff %s-%s = %g must be in (0, r_cut] and symmetric",
                         h->species[a], h->species[b], rc);
     }
-  if (h->l_max < 0 || h->l_max > NNP_MAX_L)
-    return nnp_fail(err, NNP_ERR_FORMAT, "l_max %d is outside 0..%d", h->l_max, NNP_MAX_L);
-  if (h->channels < 1 || h->channels > 1024)
-    return nnp_fail(err, NNP_ERR_FORMAT, "channels %d is outside 1..1024", h->channels);
-  if (h->layers < 1 || h->layers > NNP_MAX_LAYERS)
-    return nnp_fail(err, NNP_ERR_FORMAT, "layers %d is outside 1..%d", h->layers, NNP_MAX_LAYERS);
-  if (h->radial_basis < 1 || h->radial_basis > 64)
-    return nnp_fail(err, NNP_ERR_FORMAT, "radial_basis %d is outside 1..64", h->radial_basis);
-  if (h->envelope_p < 2 || h->envelope_p > 32)
-    return nnp_fail(err, NNP_ERR_FORMAT, "envelope_p %d is outside 2..32", h->envelope_p);
-  if (h->readout_hidden < 1 || h->readout_hidden > 4096)
-    return nnp_fail(err, NNP_ERR_FORMAT, "readout_hidden %d is outside 1..4096", h->readout_hidden);
-  if (h->n_radial_hidden < 1 || h->n_radial_hidden > NNP_MAX_RADIAL_LAYERS)
-    return nnp_fail(err, NNP_ERR_FORMAT, "radial_hidden needs 1..%d widths", NNP_MAX_RADIAL_LAYERS);
-  for (int k = 0; k < h->n_radial_hidden; ++k)
-    if (h->radial_hidden[k] < 1 || h->radial_hidden[k] > 4096)
-      return nnp_fail(err, NNP_ERR_FORMAT, "radial_hidden width %d is outside 1..4096", h->radial_hidden[k]);
-  /* Messages are scaled by nu^-1/2: far below one neighbour per thousand atoms or above a million neighbours no data
-   * set could have produced it, and 1e-300 would turn every message into an overflow (docs/model.md). */
-  if (!(h->avg_num_neighbors >= NNP_MIN_AVG_NEIGHBORS && h->avg_num_neighbors <= NNP_MAX_AVG_NEIGHBORS))
-    return nnp_fail(err, NNP_ERR_FORMAT, "avg_num_neighbors %g is outside [%g, %g]", h->avg_num_neighbors,
-                    NNP_MIN_AVG_NEIGHBORS, NNP_MAX_AVG_NEIGHBORS);
   for (int s = 0; s < h->n_species; ++s)
     if (!isfinite(h->energy_shift[s]) || !isfinite(h->energy_scale[s]))
       return nnp_fail(err, NNP_ERR_FORMAT, "energy shift/scale of %s is not finite", h->species[s]);
-  nnp_status st = validate_options(h, err);
+  st = validate_options(h, err);
   if (st) return st;
   return validate_interaction(h, err);
 }
@@ -422,10 +400,7 @@ nnp_status nnp_model_create_random(const nnp_hyper *h, uint64_t seed, nnp_model 
 const nnp_hyper *nnp_model_hyper(const nnp_model *m) { return m ? &m->h : NULL; }
 
 int nnp_model_species_index(const nnp_model *m, const char *element) {
-  if (!m || !element) return -1;
-  for (int s = 0; s < m->h.n_species; ++s)
-    if (strcmp(m->h.species[s], element) == 0) return s;
-  return -1;
+  return m ? nnp_hyper_species_index(&m->h, element) : -1;
 }
 
 int nnp_model_feature_width(const nnp_model *m) { return m ? m->feature_width : 0; }

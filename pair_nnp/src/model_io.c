@@ -46,27 +46,6 @@ static int next_line(cursor *c, char *buf, size_t size) {
   return 1;
 }
 
-static int parse_int(const char *s, int *out) {
-  char *e;
-  errno = 0;
-  long v = strtol(s, &e, 10);
-  if (e == s || errno || v < -1000000000L || v > 1000000000L) return -1;
-  while (isspace((unsigned char)*e)) ++e;
-  if (*e) return -1;
-  *out = (int)v;
-  return 0;
-}
-
-static int parse_double(const char *s, double *out) {
-  char *e;
-  double v = strtod(s, &e);
-  if (e == s || !isfinite(v)) return -1;
-  while (isspace((unsigned char)*e)) ++e;
-  if (*e) return -1;
-  *out = v;
-  return 0;
-}
-
 /* Splits a line in place into whitespace-separated tokens (strtok_r: threads parse at the same time). */
 static int split(char *line, char **tok, int max) {
   int n = 0;
@@ -77,66 +56,20 @@ static int split(char *line, char **tok, int max) {
 
 #define BAD(...) nnp_fail(c->err, NNP_ERR_FORMAT, __VA_ARGS__)
 
-static nnp_status need_count(cursor *c, const char *key, int have, int want) {
-  if (have != want) return BAD("line %d: '%s' needs %d value(s), found %d", c->line, key, want, have);
-  return NNP_OK;
-}
-
-static nnp_status header_int(cursor *c, const char *key, char **tok, int nt, int *out) {
-  nnp_status st = need_count(c, key, nt - 1, 1);
-  if (st) return st;
-  if (parse_int(tok[1], out)) return BAD("line %d: '%s' value '%s' is not an integer", c->line, key, tok[1]);
-  return NNP_OK;
-}
-
-static nnp_status header_double(cursor *c, const char *key, char **tok, int nt, double *out) {
-  nnp_status st = need_count(c, key, nt - 1, 1);
-  if (st) return st;
-  if (parse_double(tok[1], out)) return BAD("line %d: '%s' value '%s' is not a finite number", c->line, key, tok[1]);
-  return NNP_OK;
-}
-
-static int species_of(const nnp_hyper *h, const char *name) {
-  for (int s = 0; s < h->n_species; ++s)
-    if (strcmp(h->species[s], name) == 0) return s;
-  return -1;
-}
-
-enum {
-  SEEN_SPECIES = 1,
-  SEEN_UNITS = 2,
-  SEEN_RCUT = 4,
-  SEEN_RMIN = 8,
-  SEEN_LMAX = 16,
-  SEEN_CH = 32,
-  SEEN_LAYERS = 64,
-  SEEN_NB = 128,
-  SEEN_HID = 256,
-  SEEN_P = 512,
-  SEEN_RO = 1024,
-  SEEN_NU = 2048,
-  SEEN_SHIFT = 4096,
-  SEEN_SCALE = 8192,
-  SEEN_ALL = 16383
-};
-
-typedef struct {
-  char a[8], b[8];
-  double r;
-} pair_entry;
-
 /* Puts "line N: " before the message an inner parser left in c->err. */
-static nnp_status prefix_line(cursor *c, nnp_status st) {
+static nnp_status prefix_line_number(cursor *c, int line, nnp_status st) {
   if (c->err) {
     char msg[sizeof c->err->message];
-    snprintf(msg, sizeof msg, "line %d: %.480s", c->line, c->err->message);
+    snprintf(msg, sizeof msg, "line %d: %.480s", line, c->err->message);
     memcpy(c->err->message, msg, sizeof msg);
   }
   return st;
 }
 
+static nnp_status prefix_line(cursor *c, nnp_status st) { return prefix_line_number(c, c->line, st); }
+
 typedef struct {
-  char *text; /* "key value" after 'meta ' */
+  char *text; /* "key value" after 'meta ', or a whole pair_cutoff line */
   int line;
 } meta_line;
 
@@ -170,226 +103,36 @@ static nnp_status meta_list_add(cursor *c, meta_list *l, const char *text) {
   BAD("line %d: longer than %d characters (a header line is never that long)", c->line, LINE_MAX_LEN - 1)
 enum { LINE_MAX_LEN = 1 << 16 };
 
-/* Bit of `seen` for a key that may appear once, or 0 for one that is not in the table. */
-static int key_bit(const char *key) {
-  static const char *const once[] = {"species",       "units",       "r_cut",          "r_min",
-                                     "l_max",         "channels",    "layers",         "radial_basis",
-                                     "radial_hidden", "envelope_p",  "readout_hidden", "avg_num_neighbors",
-                                     "energy_shift",  "energy_scale"};
-  for (int k = 0; k < (int)(sizeof once / sizeof once[0]); ++k)
-    if (!strcmp(key, once[k])) return 1 << k;
-  return 0;
-}
-
-/* A bit per key of docs/model.md, "Model options" (format version 2), 0 for any other key */
-static int is_option_key(const char *key) {
-  static const char *const keys[] = {"paths", "gate_activation", "readout_activation", "residual",
-                                     "radial_frequencies"};
-  for (int k = 0; k < 5; ++k)
-    if (!strcmp(key, keys[k])) return 1 << k;
-  return 0;
-}
-
-/* A word of a two-choice option: 0 for `no`, 1 for `yes`, or an error naming both */
-static nnp_status option_choice(cursor *c, char **tok, int nt, const char *no, const char *yes, int *out) {
-  nnp_status st = need_count(c, tok[0], nt - 1, 1);
-  if (st) return st;
-  if (strcmp(tok[1], no) && strcmp(tok[1], yes))
-    return BAD("line %d: '%s' is '%s'; it must be '%s' or '%s'", c->line, tok[0], tok[1], no, yes);
-  *out = !strcmp(tok[1], yes);
-  return NNP_OK;
-}
-
-static nnp_status parse_option(cursor *c, nnp_hyper *h, char **tok, int nt, int *n_residual) {
-  const char *key = tok[0];
-  nnp_model_options *o = &h->options;
-  if (c->version < 2) return BAD("line %d: '%s' needs format version 2", c->line, key);
-  if (!strcmp(key, "paths")) return option_choice(c, tok, nt, "even", "all", &o->odd_paths);
-  if (!strcmp(key, "gate_activation")) return option_choice(c, tok, nt, "sigmoid", "silu", &o->gate_silu);
-  if (!strcmp(key, "readout_activation")) return option_choice(c, tok, nt, "silu", "none", &o->readout_linear);
-  if (!strcmp(key, "residual")) { /* one 0/1 flag per layer; the count is checked against `layers` at the end */
-    if (nt < 2 || nt - 1 > 16) return BAD("line %d: 'residual' needs one 0 or 1 per layer (1..16)", c->line);
-    for (int t = 1; t < nt; ++t) {
-      if (strcmp(tok[t], "0") && strcmp(tok[t], "1"))
-        return BAD("line %d: residual flag '%s' is not 0 or 1", c->line, tok[t]);
-      if (tok[t][0] == '0') o->no_residual |= 1u << (t - 1);
-    }
-    *n_residual = nt - 1;
-    return NNP_OK;
-  }
-  /* radial_frequencies: the count is checked against radial_basis by nnp_hyper_validate */
-  const int max = (int)(sizeof o->radial_frequencies / sizeof o->radial_frequencies[0]);
-  if (nt < 2 || nt - 1 > max) return BAD("line %d: 'radial_frequencies' needs 1 to %d numbers", c->line, max);
-  for (int n = 1; n < nt; ++n)
-    if (parse_double(tok[n], &o->radial_frequencies[n - 1]))
-      return BAD("line %d: radial frequency '%s' is not a finite number", c->line, tok[n]);
-  o->n_radial_frequencies = nt - 1;
-  return NNP_OK;
-}
-
-/* Which of the interaction-family keys (format version 2) a header gave */
-enum { FAMILY_INTERACTION = 1, FAMILY_CORRELATION = 2, FAMILY_MESSAGE_L = 4 };
-
-static int family_key_bit(const char *key) {
-  return !strcmp(key, "interaction")     ? FAMILY_INTERACTION
-         : !strcmp(key, "correlation")   ? FAMILY_CORRELATION
-         : !strcmp(key, "message_l_max") ? FAMILY_MESSAGE_L
-                                         : 0;
-}
-
-/* One of `interaction`, `correlation`, `message_l_max` (docs/model.md, "Versions"); ranges are checked with the
- * other hyperparameters (nnp_hyper_validate) */
-static nnp_status parse_family_key(cursor *c, const char *key, char **tok, int nt, nnp_hyper *h, int *seen) {
-  const int bit = family_key_bit(key);
-  if (c->version < 2) return BAD("line %d: '%s' needs format version 2 (the file says 1)", c->line, key);
-  if (*seen & bit) return BAD("line %d: '%s' is given twice", c->line, key);
-  *seen |= bit;
-  if (bit == FAMILY_CORRELATION) return header_int(c, key, tok, nt, &h->correlation);
-  if (bit == FAMILY_MESSAGE_L) return header_int(c, key, tok, nt, &h->message_l_max);
-  nnp_status st = need_count(c, key, nt - 1, 1);
-  if (st) return st;
-  if (!strcmp(tok[1], "tensor"))
-    h->interaction = NNP_INTERACTION_TENSOR;
-  else if (!strcmp(tok[1], "product"))
-    h->interaction = NNP_INTERACTION_PRODUCT;
-  else
-    return BAD("line %d: interaction '%s' is neither 'tensor' nor 'product'", c->line, tok[1]);
-  return NNP_OK;
-}
-
-/* correlation and message_l_max come with `interaction product` and only with it */
-static nnp_status check_family_keys(cursor *c, const nnp_hyper *h, int seen) {
-  if (h->interaction == NNP_INTERACTION_PRODUCT) {
-    if (!(seen & FAMILY_CORRELATION))
-      return BAD("the header has no 'correlation' line (needed by 'interaction product')");
-    if (!(seen & FAMILY_MESSAGE_L))
-      return BAD("the header has no 'message_l_max' line (needed by 'interaction product')");
-  } else if (seen & (FAMILY_CORRELATION | FAMILY_MESSAGE_L)) {
-    return BAD("'%s' needs 'interaction product'", seen & FAMILY_CORRELATION ? "correlation" : "message_l_max");
-  }
-  return NNP_OK;
-}
-
-/* Parses header lines up to the first 'param' line (left in `line`). Meta lines go to metas (caller frees). */
-static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, pair_entry *pairs, int *n_pairs,
-                               meta_list *metas) {
-  int seen = 0, seen_options = 0, n_residual = -1, got, family_seen = 0;
+/* Parses header lines up to the first 'param' line (left in `line`) with the header grammar (hyper_grammar.c).
+ * pair_cutoff lines are read last, so that they may stand anywhere in the header; meta lines go to metas (caller
+ * frees). */
+static nnp_status parse_header(cursor *c, nnp_hyper *h, char *line, size_t size, meta_list *pairs, meta_list *metas) {
+  nnp_hyper_reader reader;
+  nnp_hyper_reader_init(&reader, c->version);
+  int got;
   memset(h, 0, sizeof *h);
   while ((got = next_line(c, line, size)) > 0) {
     if (strncmp(line, "param ", 6) == 0) break;
-    if (strncmp(line, "baseline ", 9) == 0) { /* format version 2 (docs/model.md, "Baselines") */
-      nnp_status bst = nnp_baseline_parse(h, line + 9, c->err);
-      if (bst) return prefix_line(c, bst);
-      continue;
-    }
-    if (strncmp(line, "meta ", 5) == 0) {
-      nnp_status st = meta_list_add(c, metas, line + 5);
+    const char *key = line + strspn(line, " \t");
+    const int is_meta = strncmp(line, "meta ", 5) == 0;
+    if (is_meta || (strncmp(key, "pair_cutoff", 11) == 0 && strchr(" \t", key[11]))) {
+      nnp_status st = meta_list_add(c, is_meta ? metas : pairs, is_meta ? line + 5 : line);
       if (st) return st;
       continue;
     }
-    char *tok[72]; /* the longest lines: species (NNP_MAX_SPECIES), radial_frequencies (64) */
-    int nt = split(line, tok, 72);
-    if (nt == 0 || tok[0][0] == '#') continue;
-    const char *key = tok[0];
-    const int bit = key_bit(key);
-    if (bit & seen) return BAD("line %d: '%s' is given twice", c->line, key);
-    nnp_status st = NNP_OK;
-    if (!strcmp(key, "species")) {
-      if (nt < 2 || nt - 1 > NNP_MAX_SPECIES)
-        return BAD("line %d: 'species' needs 1 to %d symbols", c->line, NNP_MAX_SPECIES);
-      h->n_species = nt - 1;
-      for (int s = 0; s < h->n_species; ++s) {
-        if (strlen(tok[s + 1]) >= sizeof h->species[s])
-          return BAD("line %d: species name '%s' is too long", c->line, tok[s + 1]);
-        strcpy(h->species[s], tok[s + 1]);
-      }
-      seen |= SEEN_SPECIES;
-    } else if (!strcmp(key, "units")) {
-      if ((st = need_count(c, key, nt - 1, 1))) return st;
-      if (strcmp(tok[1], "metal"))
-        return BAD("line %d: units '%s' are not supported; model files are in metal units (eV, Angstrom)", c->line,
-                   tok[1]);
-      seen |= SEEN_UNITS;
-    } else if (!strcmp(key, "r_cut")) {
-      st = header_double(c, key, tok, nt, &h->r_cut), seen |= SEEN_RCUT;
-    } else if (!strcmp(key, "r_min")) {
-      st = header_double(c, key, tok, nt, &h->r_min), seen |= SEEN_RMIN;
-    } else if (!strcmp(key, "pair_cutoff")) {
-      if ((st = need_count(c, key, nt - 1, 3))) return st;
-      if (*n_pairs >= NNP_MAX_SPECIES * NNP_MAX_SPECIES) return BAD("line %d: too many pair_cutoff lines", c->line);
-      pair_entry *pe = &pairs[(*n_pairs)++];
-      if (strlen(tok[1]) >= sizeof pe->a || strlen(tok[2]) >= sizeof pe->b)
-        return BAD("line %d: pair_cutoff %s %s names a species that is not in 'species' (too long)", c->line, tok[1],
-                   tok[2]);
-      snprintf(pe->a, sizeof pe->a, "%s", tok[1]);
-      snprintf(pe->b, sizeof pe->b, "%s", tok[2]);
-      if (parse_double(tok[3], &pe->r)) return BAD("line %d: pair_cutoff value '%s' is not a number", c->line, tok[3]);
-    } else if (!strcmp(key, "l_max")) {
-      st = header_int(c, key, tok, nt, &h->l_max), seen |= SEEN_LMAX;
-    } else if (!strcmp(key, "channels")) {
-      st = header_int(c, key, tok, nt, &h->channels), seen |= SEEN_CH;
-    } else if (!strcmp(key, "layers")) {
-      st = header_int(c, key, tok, nt, &h->layers), seen |= SEEN_LAYERS;
-    } else if (!strcmp(key, "radial_basis")) {
-      st = header_int(c, key, tok, nt, &h->radial_basis), seen |= SEEN_NB;
-    } else if (!strcmp(key, "envelope_p")) {
-      st = header_int(c, key, tok, nt, &h->envelope_p), seen |= SEEN_P;
-    } else if (!strcmp(key, "readout_hidden")) {
-      st = header_int(c, key, tok, nt, &h->readout_hidden), seen |= SEEN_RO;
-    } else if (!strcmp(key, "avg_num_neighbors")) {
-      st = header_double(c, key, tok, nt, &h->avg_num_neighbors), seen |= SEEN_NU;
-    } else if (!strcmp(key, "radial_hidden")) {
-      if (nt < 2 || nt - 1 > NNP_MAX_RADIAL_LAYERS)
-        return BAD("line %d: 'radial_hidden' needs 1 to %d widths", c->line, NNP_MAX_RADIAL_LAYERS);
-      h->n_radial_hidden = nt - 1;
-      for (int k = 1; k < nt; ++k)
-        if (parse_int(tok[k], &h->radial_hidden[k - 1]))
-          return BAD("line %d: width '%s' is not an integer", c->line, tok[k]);
-      seen |= SEEN_HID;
-    } else if (!strcmp(key, "energy_shift") || !strcmp(key, "energy_scale")) {
-      const int is_shift = key[7] == 's' && key[8] == 'h';
-      if (!(seen & SEEN_SPECIES)) return BAD("line %d: '%s' must come after 'species'", c->line, key);
-      if ((st = need_count(c, key, nt - 1, h->n_species))) return st;
-      for (int s = 0; s < h->n_species; ++s)
-        if (parse_double(tok[s + 1], is_shift ? &h->energy_shift[s] : &h->energy_scale[s]))
-          return BAD("line %d: '%s' value '%s' is not a finite number", c->line, key, tok[s + 1]);
-      seen |= is_shift ? SEEN_SHIFT : SEEN_SCALE;
-    } else if (is_option_key(key)) {
-      if (is_option_key(key) & seen_options) return BAD("line %d: '%s' is given twice", c->line, key);
-      seen_options |= is_option_key(key);
-      st = parse_option(c, h, tok, nt, &n_residual);
-    } else if (family_key_bit(key)) {
-      st = parse_family_key(c, key, tok, nt, h, &family_seen);
-    } else {
-      return BAD("line %d: unknown header key '%s'", c->line, key);
-    }
-    if (st) return st;
+    nnp_status st = nnp_hyper_read_line(&reader, h, line, c->err);
+    if (st) return prefix_line(c, st);
   }
   if (got < 0) return TOO_LONG();
   if (got == 0 || strncmp(line, "param ", 6) != 0)
     return BAD("the file ends before the first parameter block (truncated?)");
-  static const char *names[] = {"species",       "units",       "r_cut",          "r_min",
-                                "l_max",         "channels",    "layers",         "radial_basis",
-                                "radial_hidden", "envelope_p",  "readout_hidden", "avg_num_neighbors",
-                                "energy_shift",  "energy_scale"};
-  for (int k = 0; k < 14; ++k)
-    if (!(seen & (1 << k))) return BAD("the header has no '%s' line", names[k]);
-  if (n_residual >= 0 && n_residual != h->layers)
-    return BAD("'residual' has %d flags but the model has %d layers", n_residual, h->layers);
-  nnp_status fst = check_family_keys(c, h, family_seen);
-  if (fst) return fst;
-  for (int a = 0; a < NNP_MAX_SPECIES; ++a)
-    for (int b = 0; b < NNP_MAX_SPECIES; ++b) h->pair_cutoff[a][b] = h->r_cut;
-  unsigned char given[NNP_MAX_SPECIES][NNP_MAX_SPECIES] = {{0}};
-  for (int k = 0; k < *n_pairs; ++k) {
-    int a = species_of(h, pairs[k].a), b = species_of(h, pairs[k].b);
-    if (a < 0 || b < 0)
-      return BAD("pair_cutoff %s %s names a species that is not in 'species'", pairs[k].a, pairs[k].b);
-    if (given[a][b]) return BAD("pair_cutoff %s %s is given twice", pairs[k].a, pairs[k].b);
-    given[a][b] = given[b][a] = 1;
-    h->pair_cutoff[a][b] = h->pair_cutoff[b][a] = pairs[k].r;
+  const char *missing = nnp_hyper_reader_missing(&reader);
+  if (missing) return BAD("the header has no '%s' line", missing);
+  for (int k = 0; k < pairs->n; ++k) {
+    nnp_status st = nnp_hyper_read_line(&reader, h, pairs->v[k].text, c->err);
+    if (st) return prefix_line_number(c, pairs->v[k].line, st);
   }
-  return NNP_OK;
+  return nnp_hyper_read_end(&reader, h, c->err);
 }
 
 static int compare_meta_keys(const void *x, const void *y) {
@@ -457,7 +200,7 @@ static nnp_status parse_params(cursor *c, nnp_model *m, char *line, size_t size)
     int ok = nt - 2 == a->ndim;
     for (int d = 0; ok && d < a->ndim; ++d) {
       int v;
-      ok = !parse_int(tok[2 + d], &v) && v == a->dims[d];
+      ok = !nnp_parse_int(tok[2 + d], &v) && v == a->dims[d];
     }
     if (!ok) {
       char want[64] = "";
@@ -529,7 +272,7 @@ static int parse_version(const char *s, size_t n, int *version) {
   text[len] = '\0';
   for (size_t k = 0; k < len; ++k)
     if (!isdigit((unsigned char)text[k])) return -1;
-  return parse_int(text, version) || *version < 1 ? -1 : 0;
+  return nnp_parse_int(text, version) || *version < 1 ? -1 : 0;
 }
 
 static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_error *err) {
@@ -563,12 +306,10 @@ static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_
                     (unsigned long long)stored, (unsigned long long)actual);
   char *copy = malloc((size_t)body + 1);
   char *line = malloc(LINE_MAX_LEN);
-  pair_entry *pairs = malloc(sizeof(pair_entry) * NNP_MAX_SPECIES * NNP_MAX_SPECIES);
-  meta_list metas = {NULL, 0, 0};
-  int n_pairs = 0;
+  meta_list metas = {NULL, 0, 0}, pairs = {NULL, 0, 0};
   nnp_model *m = NULL;
   nnp_status st = NNP_OK;
-  if (!copy || !line || !pairs) {
+  if (!copy || !line) {
     st = nnp_fail(err, NNP_ERR_NOMEM, "out of memory reading a model");
     goto done;
   }
@@ -577,14 +318,14 @@ static nnp_status parse_model(const char *bytes, size_t n, nnp_model **out, nnp_
   cursor c = {copy, copy + body, 0, err, version};
   next_line(&c, line, LINE_MAX_LEN); /* the magic line, already checked */
   nnp_hyper h;
-  st = parse_header(&c, &h, line, LINE_MAX_LEN, pairs, &n_pairs, &metas);
+  st = parse_header(&c, &h, line, LINE_MAX_LEN, &pairs, &metas);
   /* every value takes at least two bytes of what is left ("0" and a separator) */
   if (!st) st = nnp_model_alloc_limited(&h, (size_t)(c.end - c.p) / 2 + 1, &m, err);
   if (!st) st = parse_params(&c, m, line, LINE_MAX_LEN);
   if (!st) st = adopt_metas(&c, m, &metas);
 done:
   meta_list_free(&metas);
-  free(pairs);
+  meta_list_free(&pairs);
   free(line);
   free(copy);
   if (st) {

@@ -15,7 +15,6 @@
 #endif
 
 #define NNP_MAX_PATHS  128
-#define NNP_MAX_LAYERS 16 /* interaction layers a model may have (nnp_hyper_validate) */
 _Static_assert(NNP_MAX_LAYERS <= sizeof(unsigned) * CHAR_BIT, "nnp_options.no_residual holds one bit per layer");
 #define NNP_PI 3.14159265358979323846
 
@@ -27,10 +26,7 @@ _Static_assert(NNP_MAX_LAYERS <= sizeof(unsigned) * CHAR_BIT, "nnp_options.no_re
 #else
 #define NNP_HOT
 #endif
-#define NNP_MAX_RADIAL_LAYERS 8
-#define NNP_MIN_AVG_NEIGHBORS 1e-3 /* range of avg_num_neighbors a model may have (docs/model.md) */
-#define NNP_MAX_AVG_NEIGHBORS 1e6
-#define NNP_NSH(L)            (((L) + 1) * ((L) + 1))
+#define NNP_NSH(L) (((L) + 1) * ((L) + 1))
 
 /* status helpers (error.c) */
 nnp_status nnp_fail(nnp_error *err, nnp_status status, const char *fmt, ...)
@@ -129,6 +125,21 @@ nnp_status nnp_model_alloc(const nnp_hyper *h, nnp_model **out, nnp_error *err);
 nnp_status nnp_model_alloc_limited(const nnp_hyper *h, size_t max_params, nnp_model **out, nnp_error *err);
 nnp_status nnp_hyper_validate(const nnp_hyper *h, nnp_error *err);
 
+/* hyper_grammar.c: the header grammar (nnp.h, nnp_hyper_reader) */
+struct nnp_hyper_reader {
+  int version;    /* the model file's format version: keys of a later version are refused; 0: any */
+  uint64_t seen;  /* the keys read so far, a bit per key of the grammar's table */
+  int n_residual; /* flags on the `residual` line (0: none) */
+  unsigned char pair_given[NNP_MAX_SPECIES][NNP_MAX_SPECIES]; /* pair_cutoff lines read so far */
+};
+void nnp_hyper_reader_init(nnp_hyper_reader *reader, int version);
+/* A whole token as an integer within +-1e9 (no trailing characters): 0, or -1. */
+int nnp_parse_int(const char *s, int *out);
+/* The first key that every model file has and the reader has not read, or NULL. */
+const char *nnp_hyper_reader_missing(const nnp_hyper_reader *reader);
+/* The single-key limits of h's numbers and integers (those of the grammar's table), with the grammar's messages. */
+nnp_status nnp_hyper_check_limits(const nnp_hyper *h, nnp_error *err);
+
 /* sph.c: component-normalised real spherical harmonics of the direction of r (not necessarily unit).
  * Y[(L+1)^2]; dY[(L+1)^2][3] = dY/dr (1/Angstrom), may be NULL. */
 void nnp_sph(int L, const double r[3], double *Y, double *dY);
@@ -137,7 +148,6 @@ void nnp_sph(int L, const double r[3], double *Y, double *dY);
 nnp_status nnp_coupling_build(nnp_model *m, nnp_error *err);
 
 /* product_coupling.c: coupling coefficients of the product family (docs/model.md, "Product coupling coefficients") */
-#define NNP_MAX_CORRELATION 4
 
 /* One monomial of one product: B^q[M, c] += value * A[alpha[0], c] ... A[alpha[n-1], c] (n = the product's order). */
 typedef struct {

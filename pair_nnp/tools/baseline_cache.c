@@ -22,17 +22,17 @@
  * LAMMPS's update.cpp, so dividing by it recovers the virial to rounding. */
 #define LAMMPS_METAL_NKTV2P 1.6021765e6
 
-static int fail(char *msg, size_t size, const char *fmt, ...)
+static nnp_status fail(nnp_error *err, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
-static int fail(char *msg, size_t size, const char *fmt, ...) {
+static nnp_status fail(nnp_error *err, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, size, fmt, ap);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
   va_end(ap);
-  return -1;
+  return NNP_ERR_IO;
 }
 
 typedef struct {
@@ -48,9 +48,9 @@ static void fnv_add(fnv *f, const void *p, size_t n) {
 }
 
 /* FNV-1a of a file's bytes and its size. */
-static int hash_file(const char *path, uint64_t *hash, long long *bytes, char *msg, size_t ms) {
+static int hash_file(const char *path, uint64_t *hash, long long *bytes, nnp_error *err) {
   FILE *f = fopen(path, "rb");
-  if (!f) return fail(msg, ms, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return fail(err, "%s: cannot open: %s", path, strerror(errno));
   fnv h;
   fnv_init(&h);
   char buf[1 << 16];
@@ -59,7 +59,7 @@ static int hash_file(const char *path, uint64_t *hash, long long *bytes, char *m
   while ((got = fread(buf, 1, sizeof buf, f)) > 0) fnv_add(&h, buf, got), n += (long long)got;
   int bad = ferror(f);
   fclose(f);
-  if (bad) return fail(msg, ms, "%s: read error", path);
+  if (bad) return fail(err, "%s: read error", path);
   *hash = h.h;
   *bytes = n;
   return 0;
@@ -129,15 +129,14 @@ static void rotate_back(const double R[3][3], const double v[3], double out[3]) 
 }
 
 /* One frame as a LAMMPS data file (atom_style charge; charges are set by the baseline's lines). */
-static int write_data_file(const char *path, const xyz_frame *f, const int *species, int n_species, char *msg,
-                           size_t ms) {
+static int write_data_file(const char *path, const xyz_frame *f, const int *species, int n_species, nnp_error *err) {
   double R[3][3], a[3], b[3], c[3];
-  if (lammps_rotation(f->cell, R)) return fail(msg, ms, "the cell is singular or left-handed");
+  if (lammps_rotation(f->cell, R)) return fail(err, "the cell is singular or left-handed");
   rotate(R, f->cell[0], a);
   rotate(R, f->cell[1], b);
   rotate(R, f->cell[2], c);
   FILE *out = fopen(path, "w");
-  if (!out) return fail(msg, ms, "%s: cannot write: %s", path, strerror(errno));
+  if (!out) return fail(err, "%s: cannot write: %s", path, strerror(errno));
   fprintf(out, "pair_nnp baseline frame %ld\n\n%d atoms\n%d atom types\n\n", f->index, f->n_atoms, n_species);
   /* An orthorhombic cell stays an orthogonal LAMMPS box: pppm takes other code paths for triclinic boxes, which
    * agree with the orthogonal ones only to pppm's accuracy, and MD of such a cell runs in an orthogonal box. Tilts
@@ -168,7 +167,7 @@ static int write_data_file(const char *path, const xyz_frame *f, const int *spec
     for (int k = 0; k < 3; ++k) p[k] = s[0] * a[k] + s[1] * b[k] + s[2] * c[k];
     fprintf(out, "%d %d 0 %.17g %.17g %.17g\n", i + 1, species[i] + 1, p[0], p[1], p[2]);
   }
-  if (fclose(out) != 0) return fail(msg, ms, "%s: write error", path);
+  if (fclose(out) != 0) return fail(err, "%s: write error", path);
   return 0;
 }
 
@@ -189,7 +188,7 @@ static void write_frame_input(FILE *in, const nnp_hyper *h, long k, const char *
 }
 
 /* The LAMMPS error message in a log, for the caller's message; with a hint where LAMMPS lacks dispersion/d3. */
-static void lammps_error(const char *log_path, char *msg, size_t ms) {
+static void lammps_error(const char *log_path, nnp_error *err) {
   FILE *f = fopen(log_path, "r");
   char line[1024], last[1024] = "(no ERROR line in the log)";
   while (f && fgets(line, sizeof line, f))
@@ -204,7 +203,7 @@ static void lammps_error(const char *log_path, char *msg, size_t ms) {
                      : (strstr(last, "pppm") || strstr(last, "coul/long"))
                          ? "; coul/long and pppm need the KSPACE package"
                          : "";
-  snprintf(msg, ms, "LAMMPS failed (log %.300s): %.500s%s", log_path, last, hint);
+  snprintf(err->message, sizeof err->message, "LAMMPS failed (log %.100s): %.160s%.180s", log_path, last, hint);
 }
 
 static int version_from_log(const char *log_path, char *out, size_t size) {
@@ -234,9 +233,9 @@ static int run_lammps(const char *lmp, const char *dir, const char *in_name, con
   return system(cmd);
 }
 
-int baseline_lammps_version(const char *lmp, char *out, size_t size, char *msg, size_t ms) {
+nnp_status baseline_lammps_version(const char *lmp, char *out, size_t size, nnp_error *err) {
   char dir[] = "/tmp/nnp-baseline-XXXXXX";
-  if (!mkdtemp(dir)) return fail(msg, ms, "cannot make a temporary directory: %s", strerror(errno));
+  if (!mkdtemp(dir)) return fail(err, "cannot make a temporary directory: %s", strerror(errno));
   char in[4200], log[4200];
   snprintf(in, sizeof in, "%s/in.empty", dir);
   snprintf(log, sizeof log, "%s/log.lammps", dir);
@@ -247,7 +246,7 @@ int baseline_lammps_version(const char *lmp, char *out, size_t size, char *msg, 
   remove(in);
   remove(log);
   rmdir(dir);
-  if (bad) return fail(msg, ms, "cannot run LAMMPS as '%s' (set --lmp or NNP_LMP to the lmp binary)", lmp);
+  if (bad) return fail(err, "cannot run LAMMPS as '%s' (set --lmp or NNP_LMP to the lmp binary)", lmp);
   return 0;
 }
 
@@ -291,7 +290,7 @@ static void tput(text *t, const char *fmt, ...) {
 }
 
 static int write_cache(const char *path, const char *def, uint64_t data_hash, long long data_bytes,
-                       const baseline_cache *c, char *msg, size_t ms) {
+                       const baseline_cache *c, nnp_error *err) {
   text t = {NULL, 0, 0, 0};
   tput(&t, "%s\ndata_bytes %lld\ndata_fnv1a %016llx\nlammps_version %s\n%sframes %ld\n", CACHE_MAGIC, data_bytes,
        (unsigned long long)data_hash, c->lammps_version, def, c->n_frames);
@@ -306,7 +305,7 @@ static int write_cache(const char *path, const char *def, uint64_t data_hash, lo
   }
   if (t.oom) {
     free(t.s);
-    return fail(msg, ms, "out of memory writing %s", path);
+    return fail(err, "out of memory writing %s", path);
   }
   fnv h;
   fnv_init(&h);
@@ -316,14 +315,14 @@ static int write_cache(const char *path, const char *def, uint64_t data_hash, lo
   FILE *f = fopen(tmp, "wb");
   if (!f) {
     free(t.s);
-    return fail(msg, ms, "%s: cannot write: %s", tmp, strerror(errno));
+    return fail(err, "%s: cannot write: %s", tmp, strerror(errno));
   }
   int ok = fwrite(t.s, 1, t.n, f) == t.n && fprintf(f, "checksum %016llx\n", (unsigned long long)h.h) > 0;
   ok = fclose(f) == 0 && ok;
   free(t.s);
   if (!ok || rename(tmp, path) != 0) {
     remove(tmp);
-    return fail(msg, ms, "%s: write error", path);
+    return fail(err, "%s: write error", path);
   }
   return 0;
 }
@@ -366,9 +365,9 @@ static int alloc_frames(baseline_cache *c, long n_frames, long n_atoms) {
 
 /* Parses the body (checksum verified); fills c. */
 static int parse_cache(char *body, const char *path, const char *def, uint64_t data_hash, long long data_bytes,
-                       baseline_cache *c, char *msg, size_t ms) {
+                       baseline_cache *c, nnp_error *err) {
   char *save = NULL, *line = strtok_r(body, "\n", &save);
-  if (!line || strcmp(line, CACHE_MAGIC)) return fail(msg, ms, "%s: not a baseline cache (version 1)", path);
+  if (!line || strcmp(line, CACHE_MAGIC)) return fail(err, "%s: not a baseline cache (version 1)", path);
   long long bytes = -1;
   unsigned long long hash = 0;
   char cached_def[2048] = "";
@@ -381,34 +380,34 @@ static int parse_cache(char *body, const char *path, const char *def, uint64_t d
       size_t used = strlen(cached_def);
       snprintf(cached_def + used, sizeof cached_def - used, "%s\n", line);
     } else if (sscanf(line, "frames %ld", &n_frames) != 1) {
-      return fail(msg, ms, "%s: unexpected line '%.80s'", path, line);
+      return fail(err, "%s: unexpected line '%.80s'", path, line);
     }
   }
   if (strcmp(cached_def, def))
-    return fail(msg, ms, "%s is stale: it holds another baseline definition (%.200s)", path, cached_def);
+    return fail(err, "%s is stale: it holds another baseline definition (%.200s)", path, cached_def);
   if (bytes != data_bytes || hash != data_hash)
-    return fail(msg, ms, "%s is stale: the data file changed since the cache was computed", path);
-  if (n_frames < 1 || n_frames > 100000000L) return fail(msg, ms, "%s: bad frame count", path);
+    return fail(err, "%s is stale: the data file changed since the cache was computed", path);
+  if (n_frames < 1 || n_frames > 100000000L) return fail(err, "%s: bad frame count", path);
   /* first pass over the frame lines: atom counts */
   char *rest = line;
   long atoms = 0;
   long k = 0;
   char *frames_start = rest;
-  if (!rest) return fail(msg, ms, "%s: no frames", path);
+  if (!rest) return fail(err, "%s: no frames", path);
   rest[strlen(rest)] = '\n'; /* undo strtok's cut so the rest is parsed with strtod */
   for (char *p = frames_start; k < n_frames; ++k) {
     long idx;
     int na, used = 0;
     if (sscanf(p, "frame %ld %d%n", &idx, &na, &used) != 2 || idx != k || na < 1)
-      return fail(msg, ms, "%s: frame %ld: bad header", path, k);
+      return fail(err, "%s: frame %ld: bad header", path, k);
     atoms += na;
     for (int skip = 0; skip <= na; ++skip) {
       p = strchr(p, '\n');
-      if (!p) return fail(msg, ms, "%s: frame %ld is truncated", path, k);
+      if (!p) return fail(err, "%s: frame %ld is truncated", path, k);
       ++p;
     }
   }
-  if (alloc_frames(c, n_frames, atoms)) return fail(msg, ms, "out of memory reading %s", path);
+  if (alloc_frames(c, n_frames, atoms)) return fail(err, "out of memory reading %s", path);
   char *p = frames_start;
   long at = 0;
   for (k = 0; k < n_frames; ++k) {
@@ -420,7 +419,7 @@ static int parse_cache(char *body, const char *path, const char *def, uint64_t d
     for (int j = 0; j < 7; ++j) {
       char *e;
       double v = strtod(p, &e);
-      if (e == p || !isfinite(v)) return fail(msg, ms, "%s: frame %ld: bad number", path, k);
+      if (e == p || !isfinite(v)) return fail(err, "%s: frame %ld: bad number", path, k);
       if (j == 0)
         c->energy[k] = v;
       else
@@ -430,7 +429,7 @@ static int parse_cache(char *body, const char *path, const char *def, uint64_t d
     for (long i = 0; i < 3L * c->n_atoms[k]; ++i) {
       char *e;
       double v = strtod(p, &e);
-      if (e == p || !isfinite(v)) return fail(msg, ms, "%s: frame %ld: bad force", path, k);
+      if (e == p || !isfinite(v)) return fail(err, "%s: frame %ld: bad force", path, k);
       c->forces[3 * at + i] = v;
       p = e;
     }
@@ -440,18 +439,18 @@ static int parse_cache(char *body, const char *path, const char *def, uint64_t d
   return 0;
 }
 
-int baseline_cache_load(const char *data_path, const char *cache_dir, const nnp_hyper *h, baseline_cache *c, char *msg,
-                        size_t ms) {
+nnp_status baseline_cache_load(const char *data_path, const char *cache_dir, const nnp_hyper *h, baseline_cache *c,
+                               nnp_error *err) {
   memset(c, 0, sizeof *c);
   char path[4200], def[2048];
-  if (baseline_cache_path(data_path, cache_dir, h, path, sizeof path)) return fail(msg, ms, "path too long");
+  if (baseline_cache_path(data_path, cache_dir, h, path, sizeof path)) return fail(err, "path too long");
   nnp_baseline_format(h, def, sizeof def);
   uint64_t data_hash;
   long long data_bytes;
-  if (hash_file(data_path, &data_hash, &data_bytes, msg, ms)) return -1;
+  if (hash_file(data_path, &data_hash, &data_bytes, err)) return NNP_ERR_IO;
   size_t n = 0;
   char *b = read_all(path, &n);
-  if (!b) return fail(msg, ms, "no baseline cache %s (%s)", path, strerror(errno));
+  if (!b) return fail(err, "no baseline cache %s (%s)", path, strerror(errno));
   /* checksum line: the last line */
   size_t end = n;
   while (end > 0 && (b[end - 1] == '\n')) --end;
@@ -460,16 +459,16 @@ int baseline_cache_load(const char *data_path, const char *cache_dir, const nnp_
   unsigned long long stored;
   int rc = -1;
   if (end - start != 25 || sscanf(b + start, "checksum %llx", &stored) != 1) {
-    fail(msg, ms, "%s has no checksum line (truncated?)", path);
+    fail(err, "%s has no checksum line (truncated?)", path);
   } else {
     fnv f;
     fnv_init(&f);
     fnv_add(&f, b, start);
     if (f.h != stored) {
-      fail(msg, ms, "%s is damaged (checksum mismatch)", path);
+      fail(err, "%s is damaged (checksum mismatch)", path);
     } else {
       b[start] = '\0';
-      rc = parse_cache(b, path, def, data_hash, data_bytes, c, msg, ms);
+      rc = parse_cache(b, path, def, data_hash, data_bytes, c, err);
     }
   }
   free(b);
@@ -502,28 +501,28 @@ static void scratch_remove(scratch *s) {
 }
 
 /* The c6c8 term's table file (docs/model.md, "Baselines"), which the frames' lines read as ${nnp_c6c8_table}. */
-static int write_c6c8_table(const nnp_hyper *h, const scratch *s, FILE *in, char *msg, size_t ms) {
+static int write_c6c8_table(const nnp_hyper *h, const scratch *s, FILE *in, nnp_error *err) {
   if (!h->baseline.c6c8) return 0;
   size_t n = nnp_baseline_c6c8_table(h, NULL, 0);
   char *table = malloc(n + 1), path[4500];
-  if (!table) return fail(msg, ms, "out of memory");
+  if (!table) return fail(err, "out of memory");
   nnp_baseline_c6c8_table(h, table, n + 1);
   snprintf(path, sizeof path, "%s/c6c8.table", s->dir);
   FILE *f = fopen(path, "w");
   int ok = f && fwrite(table, 1, n, f) == n;
   ok = (f && fclose(f) == 0) && ok;
   free(table);
-  if (!ok) return fail(msg, ms, "%s: cannot write", path);
+  if (!ok) return fail(err, "%s: cannot write", path);
   fprintf(in, "variable nnp_c6c8_table string c6c8.table\n"); /* `clear` keeps variables */
   return 0;
 }
 
 /* Writes one data file per frame and the input script; records atoms and rotations. */
 static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s, baseline_cache *c, double **rot,
-                          char *msg, size_t ms) {
+                          nnp_error *err) {
   xyz_reader *r = NULL;
-  xyz_error xe;
-  if (xyz_reader_open(data_path, &r, &xe)) return fail(msg, ms, "%s", xe.message);
+  nnp_error xe;
+  if (xyz_reader_open(data_path, &r, &xe)) return fail(err, "%s", xe.message);
   char elements[NNP_MAX_SPECIES * 8] = "";
   for (int t = 0; t < h->n_species; ++t) {
     strcat(elements, t ? " " : "");
@@ -536,19 +535,20 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
   FILE *in = fopen(in_path, "w");
   xyz_frame f;
   xyz_frame_init(&f);
-  int rc = in ? write_c6c8_table(h, s, in, msg, ms) : fail(msg, ms, "%s: cannot write", in_path), got = 0;
+  int rc = in ? write_c6c8_table(h, s, in, err) : (int)fail(err, "%s: cannot write", in_path), got = 0;
   int *species = NULL;
   size_t cap_frames = 0, cap_atoms = 0, atoms = 0;
-  while (!rc && (got = xyz_reader_next(r, &f, &xe)) == 1) {
+  nnp_status xst = NNP_OK;
+  while (!rc && !(xst = xyz_reader_next(r, &f, &got, &xe)) && got) {
     char where[64];
     snprintf(where, sizeof where, "frame %ld, line %ld", f.index, f.line);
     if (!f.has_cell || !f.pbc[0] || !f.pbc[1] || !f.pbc[2]) {
-      rc = fail(msg, ms, "%s: %s: the baseline needs periodic frames (Lattice, pbc T T T)", data_path, where);
+      rc = fail(err, "%s: %s: the baseline needs periodic frames (Lattice, pbc T T T)", data_path, where);
       break;
     }
     int *sp = realloc(species, (size_t)f.n_atoms * sizeof *sp);
     if (!sp) {
-      rc = fail(msg, ms, "out of memory");
+      rc = fail(err, "out of memory");
       break;
     }
     species = sp;
@@ -557,8 +557,7 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
       for (int t = 0; t < h->n_species; ++t)
         if (!strcmp(f.symbols[i], h->species[t])) species[i] = t;
       if (species[i] < 0)
-        rc = fail(msg, ms, "%s: %s: atom %d: element %s is not a species of the model", data_path, where, i,
-                  f.symbols[i]);
+        rc = fail(err, "%s: %s: atom %d: element %s is not a species of the model", data_path, where, i, f.symbols[i]);
     }
     if (rc) break;
     if ((size_t)s->n_frames + 1 > cap_frames) {
@@ -570,16 +569,16 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
       double *ro = realloc(*rot, 9 * cap_frames * sizeof *ro);
       if (ro) *rot = ro;
       if (!na || !fi || !ro) {
-        rc = fail(msg, ms, "out of memory");
+        rc = fail(err, "out of memory");
         break;
       }
     }
     if (atoms + (size_t)f.n_atoms > cap_atoms) cap_atoms = 2 * (atoms + (size_t)f.n_atoms);
     char data[4500];
     snprintf(data, sizeof data, "%s/f%ld.data", s->dir, s->n_frames);
-    char inner[512];
-    if (write_data_file(data, &f, species, h->n_species, inner, sizeof inner)) {
-      rc = fail(msg, ms, "%s: %s: %s", data_path, where, inner);
+    nnp_error inner;
+    if (write_data_file(data, &f, species, h->n_species, &inner)) {
+      rc = fail(err, "%s: %s: %s", data_path, where, inner.message);
       break;
     }
     lammps_rotation(f.cell, (double(*)[3])(*rot + 9 * s->n_frames));
@@ -589,8 +588,8 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
     write_frame_input(in, h, s->n_frames, elements, lines);
     s->n_frames++;
   }
-  if (!rc && got < 0) rc = fail(msg, ms, "%s", xe.message);
-  if (in && fclose(in) != 0 && !rc) rc = fail(msg, ms, "%s: write error", in_path);
+  if (!rc && xst) rc = fail(err, "%s", xe.message);
+  if (in && fclose(in) != 0 && !rc) rc = fail(err, "%s: write error", in_path);
   xyz_frame_free(&f);
   xyz_reader_close(r);
   free(species);
@@ -599,24 +598,24 @@ static int prepare_frames(const char *data_path, const nnp_hyper *h, scratch *s,
     c->energy = calloc((size_t)c->n_frames, sizeof *c->energy);
     c->virial = calloc(6 * (size_t)c->n_frames, sizeof *c->virial);
     c->forces = calloc(3 * atoms + 1, sizeof *c->forces);
-    if (!c->energy || !c->virial || !c->forces) rc = fail(msg, ms, "out of memory");
+    if (!c->energy || !c->virial || !c->forces) rc = fail(err, "out of memory");
   }
   return rc;
 }
 
 /* Reads energies.txt and the force dumps, rotating back into the file's axes. */
-static int collect_results(const scratch *s, const double *rot, baseline_cache *c, char *msg, size_t ms) {
+static int collect_results(const scratch *s, const double *rot, baseline_cache *c, nnp_error *err) {
   char p[4500];
   snprintf(p, sizeof p, "%s/energies.txt", s->dir);
   FILE *f = fopen(p, "r");
-  if (!f) return fail(msg, ms, "LAMMPS wrote no energies (%s)", p);
+  if (!f) return fail(err, "LAMMPS wrote no energies (%s)", p);
   for (long k = 0; k < c->n_frames; ++k) {
     long idx;
     double e, w[6];
     if (fscanf(f, "%ld %lf %lf %lf %lf %lf %lf %lf", &idx, &e, &w[0], &w[1], &w[2], &w[3], &w[4], &w[5]) != 8 ||
         idx != k) {
       fclose(f);
-      return fail(msg, ms, "%s: frame %ld missing or malformed", p, k);
+      return fail(err, "%s: frame %ld missing or malformed", p, k);
     }
     const double(*R)[3] = (const double(*)[3])(rot + 9 * k);
     /* pressure*volume -> virial (LAMMPS order xx yy zz xy xz yz), then W = R^T W' R */
@@ -633,7 +632,7 @@ static int collect_results(const scratch *s, const double *rot, baseline_cache *
   for (long k = 0; k < c->n_frames; ++k) {
     snprintf(p, sizeof p, "%s/f%ld.forces", s->dir, k);
     FILE *d = fopen(p, "r");
-    if (!d) return fail(msg, ms, "LAMMPS wrote no forces for frame %ld (%s)", k, p);
+    if (!d) return fail(err, "LAMMPS wrote no forces for frame %ld (%s)", k, p);
     char line[512];
     int header = 0;
     while (header < 9 && fgets(line, sizeof line, d)) header++;
@@ -643,7 +642,7 @@ static int collect_results(const scratch *s, const double *rot, baseline_cache *
       double fl[3];
       if (fscanf(d, "%d %lf %lf %lf", &id, &fl[0], &fl[1], &fl[2]) != 4 || id != i + 1) {
         fclose(d);
-        return fail(msg, ms, "%s: atom %d missing or malformed", p, i + 1);
+        return fail(err, "%s: atom %d missing or malformed", p, i + 1);
       }
       rotate_back(R, fl, c->forces + 3 * (c->first[k] + i));
     }
@@ -652,41 +651,41 @@ static int collect_results(const scratch *s, const double *rot, baseline_cache *
   return 0;
 }
 
-int baseline_cache_compute(const char *data_path, const char *cache_dir, const nnp_hyper *h, const char *lmp, char *msg,
-                           size_t ms) {
-  if (!nnp_baseline_present(h)) return fail(msg, ms, "the model declares no baseline");
+nnp_status baseline_cache_compute(const char *data_path, const char *cache_dir, const nnp_hyper *h, const char *lmp,
+                                  nnp_error *err) {
+  if (!nnp_baseline_present(h)) return fail(err, "the model declares no baseline");
   char path[4200], def[2048];
-  if (baseline_cache_path(data_path, cache_dir, h, path, sizeof path)) return fail(msg, ms, "path too long");
+  if (baseline_cache_path(data_path, cache_dir, h, path, sizeof path)) return fail(err, "path too long");
   nnp_baseline_format(h, def, sizeof def);
   uint64_t data_hash;
   long long data_bytes;
-  if (hash_file(data_path, &data_hash, &data_bytes, msg, ms)) return -1;
+  if (hash_file(data_path, &data_hash, &data_bytes, err)) return NNP_ERR_IO;
   if (cache_dir && *cache_dir && mkdir(cache_dir, 0777) != 0 && errno != EEXIST)
-    return fail(msg, ms, "cannot make the cache directory %s: %s", cache_dir, strerror(errno));
+    return fail(err, "cannot make the cache directory %s: %s", cache_dir, strerror(errno));
   scratch s;
   memset(&s, 0, sizeof s);
   snprintf(s.dir, sizeof s.dir, "%s.tmpXXXXXX", path);
-  if (!mkdtemp(s.dir)) return fail(msg, ms, "cannot make a scratch directory %s: %s", s.dir, strerror(errno));
+  if (!mkdtemp(s.dir)) return fail(err, "cannot make a scratch directory %s: %s", s.dir, strerror(errno));
   baseline_cache c;
   memset(&c, 0, sizeof c);
   double *rot = NULL;
-  int rc = prepare_frames(data_path, h, &s, &c, &rot, msg, ms), lammps_failed = 0;
+  int rc = prepare_frames(data_path, h, &s, &c, &rot, err), lammps_failed = 0;
   if (!rc) {
     int status = run_lammps(lmp, s.dir, "in.baseline", "log.lammps");
     char log[4500];
     snprintf(log, sizeof log, "%s/log.lammps", s.dir);
     if (status != 0) {
-      char inner[1024];
-      lammps_error(log, inner, sizeof inner);
-      rc = fail(msg, ms, "%s: %s", data_path, inner);
+      nnp_error inner;
+      lammps_error(log, &inner);
+      rc = fail(err, "%s: %s", data_path, inner.message);
       lammps_failed = 1; /* its scratch directory stays for inspection: the message names its log */
     } else if (version_from_log(log, c.lammps_version, sizeof c.lammps_version)) {
-      rc = fail(msg, ms, "no LAMMPS version line in %s", log);
+      rc = fail(err, "no LAMMPS version line in %s", log);
     } else {
-      rc = collect_results(&s, rot, &c, msg, ms);
+      rc = collect_results(&s, rot, &c, err);
     }
   }
-  if (!rc) rc = write_cache(path, def, data_hash, data_bytes, &c, msg, ms);
+  if (!rc) rc = write_cache(path, def, data_hash, data_bytes, &c, err);
   if (!lammps_failed) scratch_remove(&s);
   free(rot);
   baseline_cache_free(&c);

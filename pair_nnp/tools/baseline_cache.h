@@ -35,16 +35,18 @@ typedef struct {
  * cache_dir when given (e.g. when the data directory is read-only). Returns 0, or -1 when it does not fit. */
 int baseline_cache_path(const char *data_path, const char *cache_dir, const nnp_hyper *h, char *out, size_t size);
 
-/* Read and check the cache; 0 on success, else -1 with the reason in msg (missing, stale, damaged). */
-int baseline_cache_load(const char *data_path, const char *cache_dir, const nnp_hyper *h, baseline_cache *c, char *msg,
-                        size_t msg_size);
+/* Read and check the cache; NNP_OK, else an error with the reason in err (missing, stale, damaged). */
+nnp_status baseline_cache_load(const char *data_path, const char *cache_dir, const nnp_hyper *h, baseline_cache *c,
+                               nnp_error *err);
 
-/* Compute the baseline of every frame with the LAMMPS binary `lmp` and write the cache. 0, or -1 with msg. */
-int baseline_cache_compute(const char *data_path, const char *cache_dir, const nnp_hyper *h, const char *lmp, char *msg,
-                           size_t msg_size);
+/* Compute the baseline of every frame with the LAMMPS binary `lmp` and write the cache. NNP_OK, or an error with
+ * its message. */
+nnp_status baseline_cache_compute(const char *data_path, const char *cache_dir, const nnp_hyper *h, const char *lmp,
+                                  nnp_error *err);
 
-/* The version line LAMMPS prints first ("LAMMPS (4 Feb 2025)" -> "4 Feb 2025"). 0, or -1 with msg. */
-int baseline_lammps_version(const char *lmp, char *out, size_t size, char *msg, size_t msg_size);
+/* The version line LAMMPS prints first ("LAMMPS (4 Feb 2025)" -> "4 Feb 2025"). NNP_OK, or an error with its
+ * message. */
+nnp_status baseline_lammps_version(const char *lmp, char *out, size_t size, nnp_error *err);
 
 /* The LAMMPS binary to use: `given` when not NULL, else $NNP_LMP, else "lmp" (searched in PATH by the shell). */
 const char *baseline_lammps_binary(const char *given);

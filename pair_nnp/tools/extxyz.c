@@ -98,24 +98,24 @@ struct xyz_reader {
 };
 
 /* "FILE: frame F, line L: what" */
-static int fail(const xyz_reader *r, xyz_error *err, long line, const char *fmt, ...) {
-  if (!err) return -1;
+static nnp_status fail(const xyz_reader *r, nnp_error *err, long line, const char *fmt, ...) {
+  if (!err) return NNP_ERR_FORMAT;
   int n = snprintf(err->message, sizeof err->message, "%s: frame %ld, line %ld: ", r->name, r->frame, line);
-  if (n < 0 || (size_t)n >= sizeof err->message) return -1;
+  if (n < 0 || (size_t)n >= sizeof err->message) return NNP_ERR_FORMAT;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err->message + n, sizeof err->message - (size_t)n, fmt, ap);
   va_end(ap);
-  return -1;
+  return NNP_ERR_FORMAT;
 }
 
-static int fail_file(const char *name, xyz_error *err, const char *what) {
+static nnp_status fail_file(const char *name, nnp_error *err, nnp_status status, const char *what) {
   if (err) snprintf(err->message, sizeof err->message, "%s: %s", name, what);
-  return -1;
+  return status;
 }
 
-int xyz_reader_open_stream(FILE *stream, const char *name, xyz_reader **out, xyz_error *err) {
-  if (!out || !stream || !name) return fail_file(name ? name : "(null)", err, "invalid argument");
+nnp_status xyz_reader_open_stream(FILE *stream, const char *name, xyz_reader **out, nnp_error *err) {
+  if (!out || !stream || !name) return fail_file(name ? name : "(null)", err, NNP_ERR_ARGUMENT, "invalid argument");
   *out = NULL;
   xyz_reader *r = calloc(1, sizeof *r);
   size_t len = strlen(name);
@@ -123,30 +123,31 @@ int xyz_reader_open_stream(FILE *stream, const char *name, xyz_reader **out, xyz
   if (!r || !copy) {
     free(r);
     free(copy);
-    return fail_file(name, err, "out of memory");
+    return fail_file(name, err, NNP_ERR_NOMEM, "out of memory");
   }
   memcpy(copy, name, len + 1);
   r->fp = stream;
   r->name = copy;
   *out = r;
-  return 0;
+  return NNP_OK;
 }
 
-int xyz_reader_open(const char *path, xyz_reader **out, xyz_error *err) {
-  if (!path || !out) return fail_file("(null)", err, "invalid argument");
+nnp_status xyz_reader_open(const char *path, xyz_reader **out, nnp_error *err) {
+  if (!path || !out) return fail_file("(null)", err, NNP_ERR_ARGUMENT, "invalid argument");
   int use_stdin = strcmp(path, "-") == 0;
   FILE *fp = use_stdin ? stdin : fopen(path, "r");
   if (!fp) {
     char what[300];
     snprintf(what, sizeof what, "cannot open for reading: %s", strerror(errno));
-    return fail_file(path, err, what);
+    return fail_file(path, err, NNP_ERR_IO, what);
   }
-  if (xyz_reader_open_stream(fp, use_stdin ? "(stdin)" : path, out, err) != 0) {
+  nnp_status st = xyz_reader_open_stream(fp, use_stdin ? "(stdin)" : path, out, err);
+  if (st) {
     if (!use_stdin) fclose(fp);
-    return -1;
+    return st;
   }
   (*out)->owns_fp = !use_stdin;
-  return 0;
+  return NNP_OK;
 }
 
 void xyz_reader_close(xyz_reader *r) {
@@ -161,20 +162,20 @@ void xyz_reader_close(xyz_reader *r) {
 }
 
 /* One line into r->buf, end-of-line characters removed. 1: a line, 0: end of file, -1: error. */
-static int read_line(xyz_reader *r, xyz_error *err) {
+static int read_line(xyz_reader *r, nnp_error *err) {
   size_t len = 0;
   for (;;) {
     if (r->cap - len < 2) {
       size_t cap = r->cap ? 2 * r->cap : 256;
       char *buf = realloc(r->buf, cap);
-      if (!buf) return fail(r, err, r->line + 1, "out of memory reading a line");
+      if (!buf) return (void)fail(r, err, r->line + 1, "out of memory reading a line"), -1;
       r->buf = buf;
       r->cap = cap;
     }
     size_t room = r->cap - len;
     if (room > INT_MAX) room = INT_MAX;
     if (!fgets(r->buf + len, (int)room, r->fp)) {
-      if (ferror(r->fp)) return fail(r, err, r->line + 1, "read error: %s", strerror(errno));
+      if (ferror(r->fp)) return (void)fail(r, err, r->line + 1, "read error: %s", strerror(errno)), -1;
       if (len == 0) return 0;
       break;
     }
@@ -319,7 +320,8 @@ static char *next_field(char **cursor) {
   return s;
 }
 
-static int add_property_checked(xyz_reader *r, const char *name, const char *type, const char *width, xyz_error *err) {
+static nnp_status add_property_checked(xyz_reader *r, const char *name, const char *type, const char *width,
+                                       nnp_error *err) {
   long count;
   char t = (char)toupper((unsigned char)type[0]);
   if (name[0] == '\0' || strlen(name) >= sizeof r->props->name)
@@ -331,11 +333,11 @@ static int add_property_checked(xyz_reader *r, const char *name, const char *typ
   if (count > XYZ_MAX_COLUMNS - r->n_cols)
     return fail(r, err, r->line, "Properties: more than %d columns in all (at column %s)", XYZ_MAX_COLUMNS, name);
   if (add_property(r, name, t, (int)count) != 0) return fail(r, err, r->line, "out of memory");
-  return 0;
+  return NNP_OK;
 }
 
 /* Properties=name:T:n:... into r->props and the per-column types. */
-static int parse_properties(xyz_reader *r, char *spec, xyz_error *err) {
+static nnp_status parse_properties(xyz_reader *r, char *spec, nnp_error *err) {
   r->n_props = 0;
   r->n_cols = 0;
   char *cursor = skip_space(spec);
@@ -344,7 +346,7 @@ static int parse_properties(xyz_reader *r, char *spec, xyz_error *err) {
     char *type = next_field(&cursor);
     char *width = next_field(&cursor);
     if (!type || !width) return fail(r, err, r->line, "Properties: expected name:type:width triples");
-    if (add_property_checked(r, name, type, width, err) != 0) return -1;
+    if (add_property_checked(r, name, type, width, err) != 0) return NNP_ERR_FORMAT;
   }
   if (r->n_cols + 1 > r->cols_cap) {
     int cap = r->n_cols + 1;
@@ -358,10 +360,10 @@ static int parse_properties(xyz_reader *r, char *spec, xyz_error *err) {
   for (int i = 0; i < r->n_props; i++) {
     memset(r->col_type + r->props[i].start, r->props[i].type, (size_t)r->props[i].count);
   }
-  return 0;
+  return NNP_OK;
 }
 
-static int parse_lattice(xyz_reader *r, char *value, xyz_frame *frame, xyz_error *err) {
+static nnp_status parse_lattice(xyz_reader *r, char *value, xyz_frame *frame, nnp_error *err) {
   char *tok[9];
   int n = split(value, tok, 9);
   if (n != 9) return fail(r, err, r->line, "Lattice needs 9 numbers, found %d", n > 9 ? 10 : n);
@@ -371,10 +373,10 @@ static int parse_lattice(xyz_reader *r, char *value, xyz_frame *frame, xyz_error
     if (rc == -2) return fail(r, err, r->line, "Lattice: non-finite value '%s'", tok[i]);
   }
   frame->has_cell = 1;
-  return 0;
+  return NNP_OK;
 }
 
-static int parse_pbc(xyz_reader *r, char *value, int pbc[3], xyz_error *err) {
+static nnp_status parse_pbc(xyz_reader *r, char *value, int pbc[3], nnp_error *err) {
   char *tok[3];
   int n = split(value, tok, 3);
   if (n != 1 && n != 3) return fail(r, err, r->line, "pbc needs 3 logicals (T/F), found %d", n > 3 ? 4 : n);
@@ -382,22 +384,22 @@ static int parse_pbc(xyz_reader *r, char *value, int pbc[3], xyz_error *err) {
     if (parse_bool(tok[n == 1 ? 0 : i], &pbc[i]) != 0)
       return fail(r, err, r->line, "pbc: '%s' is not a logical (T/F)", tok[n == 1 ? 0 : i]);
   }
-  return 0;
+  return NNP_OK;
 }
 
 /* Energy keys in order of preference. */
 static const char *const energy_keys[] = {"energy", "REF_energy", "free_energy"};
 enum { N_ENERGY_KEYS = 3 };
 
-static int parse_energy(xyz_reader *r, const char *key, const char *value, double *out, xyz_error *err) {
+static nnp_status parse_energy(xyz_reader *r, const char *key, const char *value, double *out, nnp_error *err) {
   int rc = parse_double(value, out);
   if (rc == -1) return fail(r, err, r->line, "%s: non-numeric value '%s'", key, value);
   if (rc == -2) return fail(r, err, r->line, "%s: non-finite value '%s'", key, value);
-  return 0;
+  return NNP_OK;
 }
 
 /* The comment line: Lattice, Properties, pbc and the energy. */
-static int parse_header(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
+static nnp_status parse_header(xyz_reader *r, xyz_frame *frame, nnp_error *err) {
   char *cursor = r->buf, *key, *value;
   int have_props = 0, have_pbc = 0, energy_rank = N_ENERGY_KEYS;
   int rc;
@@ -407,17 +409,17 @@ static int parse_header(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   while ((rc = next_pair(&cursor, &key, &value)) == 1) {
     if (!value) continue; /* a boolean flag, or a word of a free-text comment line */
     if (equal_nocase(key, "Lattice")) {
-      if (parse_lattice(r, value, frame, err) != 0) return -1;
+      if (parse_lattice(r, value, frame, err) != 0) return NNP_ERR_FORMAT;
     } else if (equal_nocase(key, "Properties")) {
-      if (parse_properties(r, value, err) != 0) return -1;
+      if (parse_properties(r, value, err) != 0) return NNP_ERR_FORMAT;
       have_props = 1;
     } else if (equal_nocase(key, "pbc")) {
-      if (parse_pbc(r, value, frame->pbc, err) != 0) return -1;
+      if (parse_pbc(r, value, frame->pbc, err) != 0) return NNP_ERR_FORMAT;
       have_pbc = 1;
     } else {
       for (int k = 0; k < energy_rank; k++) {
         if (!equal_nocase(key, energy_keys[k])) continue;
-        if (parse_energy(r, key, value, &frame->energy, err) != 0) return -1;
+        if (parse_energy(r, key, value, &frame->energy, err) != 0) return NNP_ERR_FORMAT;
         frame->has_energy = 1;
         energy_rank = k;
         break;
@@ -427,14 +429,14 @@ static int parse_header(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   if (rc < 0) return fail(r, err, r->line, "unterminated quoted value for key '%s'", key);
   if (!have_props) {
     char spec[] = "species:S:1:pos:R:3";
-    if (parse_properties(r, spec, err) != 0) return -1;
+    if (parse_properties(r, spec, err) != 0) return NNP_ERR_FORMAT;
   }
   if (!have_pbc) {
     for (int a = 0; a < 3; a++) frame->pbc[a] = frame->has_cell;
   } else if (!frame->has_cell && (frame->pbc[0] || frame->pbc[1] || frame->pbc[2])) {
     return fail(r, err, r->line, "pbc is periodic but there is no Lattice");
   }
-  return 0;
+  return NNP_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -452,23 +454,23 @@ static const xyz_property *find_property(const xyz_reader *r, const char *name) 
   return NULL;
 }
 
-static int column_of(xyz_reader *r, const char *name, char type, int count, int *start, xyz_error *err) {
+static nnp_status column_of(xyz_reader *r, const char *name, char type, int count, int *start, nnp_error *err) {
   const xyz_property *p = find_property(r, name);
   *start = -1;
-  if (!p) return 0;
+  if (!p) return NNP_OK;
   if (p->type != type || p->count != count)
     return fail(r, err, r->line, "Properties: column %s is %c:%d, expected %c:%d", p->name, p->type, p->count, type,
                 count);
   *start = p->start;
-  return 0;
+  return NNP_OK;
 }
 
-static int locate_columns(xyz_reader *r, xyz_columns *c, xyz_error *err) {
-  if (column_of(r, "species", 'S', 1, &c->species, err) != 0) return -1;
-  if (column_of(r, "Z", 'I', 1, &c->z, err) != 0) return -1;
-  if (column_of(r, "pos", 'R', 3, &c->pos, err) != 0) return -1;
-  if (column_of(r, "forces", 'R', 3, &c->forces, err) != 0) return -1;
-  if (c->forces < 0 && column_of(r, "force", 'R', 3, &c->forces, err) != 0) return -1;
+static nnp_status locate_columns(xyz_reader *r, xyz_columns *c, nnp_error *err) {
+  if (column_of(r, "species", 'S', 1, &c->species, err) != 0) return NNP_ERR_FORMAT;
+  if (column_of(r, "Z", 'I', 1, &c->z, err) != 0) return NNP_ERR_FORMAT;
+  if (column_of(r, "pos", 'R', 3, &c->pos, err) != 0) return NNP_ERR_FORMAT;
+  if (column_of(r, "forces", 'R', 3, &c->forces, err) != 0) return NNP_ERR_FORMAT;
+  if (c->forces < 0 && column_of(r, "force", 'R', 3, &c->forces, err) != 0) return NNP_ERR_FORMAT;
   if (c->pos < 0) return fail(r, err, r->line, "Properties has no pos column (pos:R:3)");
   /* The columns read below are checked as they are read; check_types skips them. */
   const int used[4] = {c->species, c->z, c->pos, c->forces}, width[4] = {1, 1, 3, 3};
@@ -477,7 +479,7 @@ static int locate_columns(xyz_reader *r, xyz_columns *c, xyz_error *err) {
   }
   if (c->species < 0 && c->z < 0)
     return fail(r, err, r->line, "Properties has neither a species (species:S:1) nor a Z (Z:I:1) column");
-  return 0;
+  return NNP_OK;
 }
 
 /* Name of the property that column `col` belongs to. */
@@ -489,7 +491,7 @@ static const char *column_name(const xyz_reader *r, int col) {
 }
 
 /* Every column parses as its declared type. */
-static int check_types(xyz_reader *r, int atom, xyz_error *err) {
+static nnp_status check_types(xyz_reader *r, int atom, nnp_error *err) {
   for (int c = 0; c < r->n_cols; c++) {
     const char *t = r->tokens[c];
     double d;
@@ -504,10 +506,10 @@ static int check_types(xyz_reader *r, int atom, xyz_error *err) {
       return fail(r, err, r->line, "atom %d: %s value '%s' in column %s", atom, what, t, column_name(r, c));
     }
   }
-  return 0;
+  return NNP_OK;
 }
 
-static int read_vec3(xyz_reader *r, int atom, int start, double *out, xyz_error *err) {
+static nnp_status read_vec3(xyz_reader *r, int atom, int start, double *out, nnp_error *err) {
   for (int k = 0; k < 3; k++) {
     const char *t = r->tokens[start + k];
     int rc = parse_double(t, &out[k]);
@@ -515,17 +517,17 @@ static int read_vec3(xyz_reader *r, int atom, int start, double *out, xyz_error 
       return fail(r, err, r->line, "atom %d: %s value '%s' in column %s", atom, rc == -1 ? "non-numeric" : "non-finite",
                   t, column_name(r, start));
   }
-  return 0;
+  return NNP_OK;
 }
 
-static int read_symbol(xyz_reader *r, xyz_frame *frame, int atom, const xyz_columns *c, xyz_error *err) {
+static nnp_status read_symbol(xyz_reader *r, xyz_frame *frame, int atom, const xyz_columns *c, nnp_error *err) {
   char *symbol = frame->symbols[atom];
   int z;
   if (c->species >= 0) {
     const char *t = r->tokens[c->species];
     if (atom > 0 && strcmp(t, frame->symbols[atom - 1]) == 0) { /* the same element as the atom before */
       memcpy(symbol, frame->symbols[atom - 1], 8);
-      return 0;
+      return NNP_OK;
     }
     z = xyz_element_z(t);
     if (z == 0) return fail(r, err, r->line, "atom %d: unknown element symbol '%s'", atom, t);
@@ -538,7 +540,7 @@ static int read_symbol(xyz_reader *r, xyz_frame *frame, int atom, const xyz_colu
     z = (int)v;
   }
   snprintf(symbol, 8, "%s", element_symbols[z]);
-  return 0;
+  return NNP_OK;
 }
 
 static int count_tokens(const char *s) {
@@ -551,7 +553,7 @@ static int count_tokens(const char *s) {
   }
 }
 
-static int read_atom(xyz_reader *r, xyz_frame *frame, int atom, const xyz_columns *c, xyz_error *err) {
+static nnp_status read_atom(xyz_reader *r, xyz_frame *frame, int atom, const xyz_columns *c, nnp_error *err) {
   int n = count_tokens(r->buf);
   if (n != r->n_cols) {
     return fail(r, err, r->line,
@@ -559,17 +561,18 @@ static int read_atom(xyz_reader *r, xyz_frame *frame, int atom, const xyz_column
                 frame->n_atoms, n, r->n_cols, frame->line);
   }
   split(r->buf, r->tokens, r->n_cols);
-  if (check_types(r, atom, err) != 0) return -1;
-  if (read_symbol(r, frame, atom, c, err) != 0) return -1;
-  if (read_vec3(r, atom, c->pos, frame->positions + 3 * (size_t)atom, err) != 0) return -1;
-  if (c->forces >= 0 && read_vec3(r, atom, c->forces, frame->forces + 3 * (size_t)atom, err) != 0) return -1;
-  return 0;
+  if (check_types(r, atom, err) != 0) return NNP_ERR_FORMAT;
+  if (read_symbol(r, frame, atom, c, err) != 0) return NNP_ERR_FORMAT;
+  if (read_vec3(r, atom, c->pos, frame->positions + 3 * (size_t)atom, err) != 0) return NNP_ERR_FORMAT;
+  if (c->forces >= 0 && read_vec3(r, atom, c->forces, frame->forces + 3 * (size_t)atom, err) != 0)
+    return NNP_ERR_FORMAT;
+  return NNP_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Frames                                                                                                            */
 
-static int read_count(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
+static nnp_status read_count(xyz_reader *r, xyz_frame *frame, nnp_error *err) {
   char *tok[2];
   long n;
   char copy[64];
@@ -587,39 +590,41 @@ static int read_count(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
   if (frame_reserve(frame, n < 4096 ? (int)n : 4096) != 0)
     return fail(r, err, r->line, "out of memory for %ld atoms", n);
   frame->n_atoms = (int)n;
-  return 0;
+  return NNP_OK;
 }
 
-int xyz_reader_next(xyz_reader *r, xyz_frame *frame, xyz_error *err) {
-  if (!r || !frame) return fail_file(r ? r->name : "(null)", err, "invalid argument");
+nnp_status xyz_reader_next(xyz_reader *r, xyz_frame *frame, int *got, nnp_error *err) {
+  if (!r || !frame || !got) return fail_file(r ? r->name : "(null)", err, NNP_ERR_ARGUMENT, "invalid argument");
+  *got = 0;
   int rc;
   do {
     rc = read_line(r, err);
   } while (rc == 1 && is_blank(r->buf));
-  if (rc < 0) return -1;
-  if (rc == 0) return r->frame == 0 ? fail_file(r->name, err, "empty file (no frames)") : 0;
+  if (rc < 0) return NNP_ERR_FORMAT;
+  if (rc == 0) return r->frame == 0 ? fail_file(r->name, err, NNP_ERR_FORMAT, "empty file (no frames)") : NNP_OK;
   frame->index = r->frame;
   frame->line = r->line;
-  if (read_count(r, frame, err) != 0) return -1;
+  if (read_count(r, frame, err) != 0) return NNP_ERR_FORMAT;
   rc = read_line(r, err);
-  if (rc < 0) return -1;
+  if (rc < 0) return NNP_ERR_FORMAT;
   if (rc == 0) return fail(r, err, r->line + 1, "truncated frame: end of file where the comment line belongs");
   xyz_columns cols;
-  if (parse_header(r, frame, err) != 0 || locate_columns(r, &cols, err) != 0) return -1;
+  if (parse_header(r, frame, err) != 0 || locate_columns(r, &cols, err) != 0) return NNP_ERR_FORMAT;
   frame->has_forces = cols.forces >= 0;
   for (int i = 0; i < frame->n_atoms; i++) {
     rc = read_line(r, err);
-    if (rc < 0) return -1;
+    if (rc < 0) return NNP_ERR_FORMAT;
     if (rc == 0)
       return fail(r, err, r->line + 1, "truncated frame: end of file after %d of %d atom lines", i, frame->n_atoms);
     if (i == frame->capacity) {
       const int grown = frame->capacity > frame->n_atoms / 2 ? frame->n_atoms : 2 * frame->capacity;
       if (frame_reserve(frame, grown) != 0) return fail(r, err, r->line, "out of memory for %d atoms", grown);
     }
-    if (read_atom(r, frame, i, &cols, err) != 0) return -1;
+    if (read_atom(r, frame, i, &cols, err) != 0) return NNP_ERR_FORMAT;
   }
   r->frame++;
-  return 1;
+  *got = 1;
+  return NNP_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -644,8 +649,8 @@ static void write_header(FILE *out, const xyz_frame *f, const xyz_write_data *d,
   fprintf(out, " pbc=\"%c %c %c\"\n", f->pbc[0] ? 'T' : 'F', f->pbc[1] ? 'T' : 'F', f->pbc[2] ? 'T' : 'F');
 }
 
-int xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *data, xyz_error *err) {
-  if (!out || !frame) return fail_file("(output)", err, "invalid argument");
+nnp_status xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *data, nnp_error *err) {
+  if (!out || !frame) return fail_file("(output)", err, NNP_ERR_ARGUMENT, "invalid argument");
   xyz_write_data own = {frame->has_forces ? frame->forces : NULL, NULL, frame->has_energy ? &frame->energy : NULL,
                         NULL};
   const xyz_write_data *d = data ? data : &own;
@@ -662,6 +667,6 @@ int xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *dat
     if (d->atom_energy) fprintf(out, " %.17g", d->atom_energy[i]);
     fputc('\n', out);
   }
-  if (ferror(out)) return fail_file("(output)", err, "write error");
-  return 0;
+  if (ferror(out)) return fail_file("(output)", err, NNP_ERR_IO, "write error");
+  return NNP_OK;
 }

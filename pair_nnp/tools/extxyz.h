@@ -24,6 +24,8 @@
 #ifndef NNP_EXTXYZ_H
 #define NNP_EXTXYZ_H
 
+#include "nnp.h"
+
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -35,10 +37,6 @@ extern "C" {
 /* Columns of an atom line, all properties together: real files have tens (descriptor vectors a few thousand); the
  * bound keeps the per-column tables small and the count far from int overflow. */
 #define XYZ_MAX_COLUMNS 100000
-
-typedef struct {
-  char message[512];
-} xyz_error;
 
 typedef struct {
   int n_atoms;
@@ -62,13 +60,14 @@ typedef struct xyz_reader xyz_reader;
 void xyz_frame_init(xyz_frame *frame);
 void xyz_frame_free(xyz_frame *frame);
 
-/* Open a file for reading ("-" reads standard input). Returns 0, or -1 with a message in err. */
-int xyz_reader_open(const char *path, xyz_reader **out, xyz_error *err);
+/* Open a file for reading ("-" reads standard input). Returns NNP_OK, or an error with a message in err. */
+nnp_status xyz_reader_open(const char *path, xyz_reader **out, nnp_error *err);
 /* Read from an open stream; `name` is used in messages. The stream is not closed by xyz_reader_close. */
-int xyz_reader_open_stream(FILE *stream, const char *name, xyz_reader **out, xyz_error *err);
-/* The next frame: 1 when one was read, 0 at the end of the file, -1 on an error (a file without any frame is
- * an error: "empty file"). After an error the reader should not be used again. */
-int xyz_reader_next(xyz_reader *reader, xyz_frame *frame, xyz_error *err);
+nnp_status xyz_reader_open_stream(FILE *stream, const char *name, xyz_reader **out, nnp_error *err);
+/* The next frame: NNP_OK with *got = 1 when one was read, NNP_OK with *got = 0 at the end of the file, or an error
+ * (NNP_ERR_FORMAT, NNP_ERR_IO, NNP_ERR_NOMEM) with a message; a file without any frame is an error ("empty file").
+ * After an error the reader should not be used again. */
+nnp_status xyz_reader_next(xyz_reader *reader, xyz_frame *frame, int *got, nnp_error *err);
 void xyz_reader_close(xyz_reader *reader);
 
 /* Atomic number of an element symbol (matched without regard to case), or 0 when unknown. */
@@ -86,8 +85,8 @@ typedef struct {
 
 /* Write one frame: symbols, positions, Lattice (when has_cell) and pbc from `frame`, the rest from `data`
  * (NULL: take forces and energy from the frame where it has them). Numbers are written with %.17g, so they
- * read back exactly. Returns 0, or -1 with a message in err. */
-int xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *data, xyz_error *err);
+ * read back exactly. Returns NNP_OK, or an error with a message in err. */
+nnp_status xyz_write_frame(FILE *out, const xyz_frame *frame, const xyz_write_data *data, nnp_error *err);
 
 #ifdef __cplusplus
 }

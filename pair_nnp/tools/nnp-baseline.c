@@ -10,6 +10,7 @@
 #include "baseline_cache.h"
 #include "blas_threads.h"
 #include "extxyz.h"
+#include "tool_error.h"
 #include "train.h"
 
 #include <math.h>
@@ -90,13 +91,14 @@ static int is_model_file(const char *path) {
 /* How large the baseline is on this data: figures for the report (mean energy per atom, force RMS, pressure). */
 static void print_figures(const char *data, const baseline_cache *c) {
   xyz_reader *r = NULL;
-  xyz_error xe;
+  nnp_error xe;
   if (xyz_reader_open(data, &r, &xe)) return;
   xyz_frame f;
   xyz_frame_init(&f);
   double e_sum = 0, f_sq = 0, p_sum = 0;
   long atoms = 0, k = 0;
-  while (k < c->n_frames && xyz_reader_next(r, &f, &xe) == 1) {
+  int got = 0;
+  while (k < c->n_frames && !xyz_reader_next(r, &f, &got, &xe) && got) {
     const double *a = f.cell[0], *b = f.cell[1], *cc = f.cell[2];
     double vol = fabs(a[0] * (b[1] * cc[2] - b[2] * cc[1]) - a[1] * (b[0] * cc[2] - b[2] * cc[0]) +
                       a[2] * (b[0] * cc[1] - b[1] * cc[0]));
@@ -115,12 +117,12 @@ static void print_figures(const char *data, const baseline_cache *c) {
          k, 1000 * e_sum / k, 1000 * sqrt(f_sq / (3.0 * atoms)), p_sum / k);
 }
 
-static int one_file(const nnp_hyper *h, const char *data, const char *cache_dir, const char *lmp,
-                    const char *lammps_version, int force) {
+static nnp_status one_file(const nnp_hyper *h, const char *data, const char *cache_dir, const char *lmp,
+                           const char *lammps_version, int force, nnp_error *err) {
   baseline_cache c;
-  char msg[1400], path[4200];
+  char path[4200];
   baseline_cache_path(data, cache_dir, h, path, sizeof path);
-  int have = !force && baseline_cache_load(data, cache_dir, h, &c, msg, sizeof msg) == 0;
+  int have = !force && baseline_cache_load(data, cache_dir, h, &c, err) == NNP_OK;
   if (have && strcmp(c.lammps_version, lammps_version)) {
     printf("nnp-baseline: %s was computed by LAMMPS %s, this is %s: recomputing\n", path, c.lammps_version,
            lammps_version);
@@ -132,45 +134,43 @@ static int one_file(const nnp_hyper *h, const char *data, const char *cache_dir,
   } else {
     printf("nnp-baseline: %s: computing the baseline with %s ...\n", data, lmp);
     fflush(stdout);
-    if (baseline_cache_compute(data, cache_dir, h, lmp, msg, sizeof msg) ||
-        baseline_cache_load(data, cache_dir, h, &c, msg, sizeof msg)) {
-      fprintf(stderr, "nnp-baseline: %s\n", msg);
-      return -1;
-    }
+    nnp_status st = baseline_cache_compute(data, cache_dir, h, lmp, err);
+    if (!st) st = baseline_cache_load(data, cache_dir, h, &c, err);
+    if (st) return st;
     printf("nnp-baseline: wrote %s\n", path);
   }
   print_figures(data, &c);
   baseline_cache_free(&c);
-  return 0;
+  return NNP_OK;
 }
 
 /* The c6c8 term's table next to the model, where the include's lines look for it (MODEL.c6c8-HASH.table). */
-static int write_table_beside(const nnp_hyper *h, const char *model_path) {
-  if (!h->baseline.c6c8) return 0;
+static nnp_status write_table_beside(const nnp_hyper *h, const char *model_path, nnp_error *err) {
+  if (!h->baseline.c6c8) return NNP_OK;
   char path[4200];
   if (nnp_baseline_c6c8_table_name(h, model_path, path, sizeof path) >= sizeof path)
-    return fprintf(stderr, "nnp-baseline: model path too long\n"), -1;
+    return tool_fail(err, NNP_ERR_ARGUMENT, "model path too long");
   size_t n = nnp_baseline_c6c8_table(h, NULL, 0);
   char *text = malloc(n + 1);
-  if (!text) return fprintf(stderr, "nnp-baseline: out of memory\n"), -1;
+  if (!text) return tool_fail(err, NNP_ERR_NOMEM, "out of memory");
   nnp_baseline_c6c8_table(h, text, n + 1);
   FILE *f = fopen(path, "w");
   int ok = f && fwrite(text, 1, n, f) == n;
   ok = (f && fclose(f) == 0) && ok;
   free(text);
-  if (!ok) return fprintf(stderr, "nnp-baseline: %s: cannot write the c6c8 table\n", path), -1;
-  return 0;
+  if (!ok) return tool_fail(err, NNP_ERR_IO, "%s: cannot write the c6c8 table", path);
+  return NNP_OK;
 }
 
 /* potentials/NAME.lammps: the model's whole force field, from the variables `model` and `elements`. */
-static int print_lammps(const char *model_path) {
+static nnp_status print_lammps(const char *model_path, nnp_error *err) {
   nnp_model *model = NULL;
-  nnp_error err;
-  if (nnp_model_read(model_path, &model, &err) != NNP_OK) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
+  nnp_status st = nnp_model_read(model_path, &model, err);
+  if (st) return st;
   const nnp_hyper *h = nnp_model_hyper(model);
-  if (write_table_beside(h, model_path)) {
+  if ((st = write_table_beside(h, model_path, err))) {
     nnp_model_free(model);
-    return 1;
+    return st;
   }
   char lines[16384], def[2048];
   nnp_baseline_lammps_lines(h, "${nnp_options}", "${model}", "${elements}", 0, lines, sizeof lines);
@@ -196,7 +196,7 @@ static int print_lammps(const char *model_path) {
     printf("# No baseline: the network is the whole potential.\n");
   printf("variable nnp_options index \"\"\n%s", lines);
   nnp_model_free(model);
-  return 0;
+  return NNP_OK;
 }
 
 int main(int argc, char **argv) {
@@ -205,18 +205,22 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc > 0 ? 0 : 2;
-  if (o.lammps) return print_lammps(o.first);
+  nnp_error err;
+  if (o.lammps) {
+    if (print_lammps(o.first, &err) == NNP_OK) return 0;
+    fprintf(stderr, "nnp-baseline: %s\n", err.message);
+    return 1;
+  }
   static train_config cfg;
   nnp_model *model = NULL;
   const nnp_hyper *h;
   const char *cache_dir = o.cache_dir;
   if (is_model_file(o.first)) {
-    nnp_error err;
     if (nnp_model_read(o.first, &model, &err) != NNP_OK) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
     if (o.n_data == 0) return fprintf(stderr, "nnp-baseline: a model needs the data files to compute on\n"), 2;
     h = nnp_model_hyper(model);
   } else {
-    if (train_config_read(o.first, &cfg)) return 1;
+    if (train_config_read(o.first, &cfg, &err)) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
     if (o.n_data) return fprintf(stderr, "nnp-baseline: with a configuration the data files are its own\n"), 2;
     for (int k = 0; k < cfg.n_train_files; k++) o.data[o.n_data++] = cfg.train_files[k];
     if (cfg.validation_file[0]) o.data[o.n_data++] = cfg.validation_file;
@@ -229,14 +233,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   const char *lmp = baseline_lammps_binary(o.lmp);
-  char version[128], msg[512];
-  if (baseline_lammps_version(lmp, version, sizeof version, msg, sizeof msg)) {
-    fprintf(stderr, "nnp-baseline: %s\n", msg);
-    nnp_model_free(model);
+  char version[128];
+  nnp_status st = baseline_lammps_version(lmp, version, sizeof version, &err);
+  for (int k = 0; k < o.n_data && !st; k++) st = one_file(h, o.data[k], cache_dir, lmp, version, o.force, &err);
+  nnp_model_free(model);
+  if (st) {
+    fprintf(stderr, "nnp-baseline: %s\n", err.message);
     return 1;
   }
-  rc = 0;
-  for (int k = 0; k < o.n_data && !rc; k++) rc = one_file(h, o.data[k], cache_dir, lmp, version, o.force);
-  nnp_model_free(model);
-  return rc ? 1 : 0;
+  return 0;
 }

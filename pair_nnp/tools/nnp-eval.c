@@ -12,6 +12,7 @@
 #include "nnp.h"
 #include "numbers.h"
 #include "output_file.h"
+#include "tool_error.h"
 
 #include <errno.h>
 #include <math.h>
@@ -106,25 +107,23 @@ typedef struct {
   FILE *predictions;
   const eval_options *opt;
   const baseline_cache *baseline; /* NULL: the model has no baseline */
+  nnp_error *err;                 /* where a failing step leaves its message */
 } eval_context;
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Messages                                                                                                          */
 
-/* "nnp-eval: <file>: <what>", without repeating the file when the message already starts with it. */
-static int report(const char *file, const char *what) {
+/* "<file>: <what>" into err, without repeating the file when the message already starts with it; returns status. */
+static nnp_status report(nnp_error *err, nnp_status status, const char *file, const char *what) {
   size_t n = strlen(file);
-  if (strncmp(what, file, n) == 0 && what[n] == ':')
-    fprintf(stderr, "nnp-eval: %s\n", what);
-  else
-    fprintf(stderr, "nnp-eval: %s: %s\n", file, what);
-  return -1;
+  if (strncmp(what, file, n) == 0 && what[n] == ':') return tool_fail(err, status, "%s", what);
+  return tool_fail(err, status, "%s: %s", file, what);
 }
 
-static int report_frame(const eval_options *o, const xyz_frame *f, const char *what) {
+static nnp_status report_frame(const eval_context *c, nnp_status status, const xyz_frame *f, const char *what) {
   char msg[768];
   snprintf(msg, sizeof msg, "frame %ld, line %ld: %s", f->index, f->line, what);
-  return report(o->data_path, msg);
+  return report(c->err, status, c->opt->data_path, msg);
 }
 
 static double now_seconds(void) {
@@ -258,9 +257,9 @@ static void accumulate(eval_stats *s, const xyz_frame *f, const int *species, co
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Evaluation                                                                                                        */
 
-static int map_species(const eval_context *c, const xyz_frame *f, eval_buffers *b) {
+static nnp_status map_species(const eval_context *c, const xyz_frame *f, eval_buffers *b) {
   if (grow(&b->species, &b->species_cap, (size_t)f->n_atoms, sizeof *b->species) != 0)
-    return report_frame(c->opt, f, "out of memory");
+    return report_frame(c, NNP_ERR_NOMEM, f, "out of memory");
   for (int i = 0; i < f->n_atoms; i++) {
     b->species[i] = nnp_model_species_index(c->model, f->symbols[i]);
     if (b->species[i] >= 0) continue;
@@ -270,20 +269,22 @@ static int map_species(const eval_context *c, const xyz_frame *f, eval_buffers *
     for (int s = 0; s < h->n_species && n > 0 && (size_t)n < sizeof what; s++)
       n += snprintf(what + n, sizeof what - (size_t)n, s ? " %s" : "%s", h->species[s]);
     if (n > 0 && (size_t)n < sizeof what) snprintf(what + n, sizeof what - (size_t)n, ")");
-    return report_frame(c->opt, f, what);
+    return report_frame(c, NNP_ERR_SPECIES, f, what);
   }
-  return 0;
+  return NNP_OK;
 }
 
-static int write_prediction(const eval_context *c, const xyz_frame *f, const eval_buffers *b, const nnp_result *r) {
+static nnp_status write_prediction(const eval_context *c, const xyz_frame *f, const eval_buffers *b,
+                                   const nnp_result *r) {
   xyz_write_data d = {b->forces, b->atom_energy, &r->energy, r->virial};
-  xyz_error err;
-  if (xyz_write_frame(c->predictions, f, &d, &err) != 0) return report(c->opt->predictions_path, "write error");
-  return 0;
+  nnp_error err;
+  if (xyz_write_frame(c->predictions, f, &d, &err) != 0)
+    return report(c->err, NNP_ERR_IO, c->opt->predictions_path, "write error");
+  return NNP_OK;
 }
 
 /* Graph, energy, forces (folded onto the owners) and virial of one frame. */
-static int compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers *b, nnp_result *r) {
+static nnp_status compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers *b, nnp_result *r) {
   static const double identity[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   static const int open_pbc[3] = {0, 0, 0};
   nnp_error err;
@@ -291,13 +292,13 @@ static int compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers
   nnp_status st =
       nnp_cell_graph_build(f->n_atoms, b->species, f->positions, f->has_cell ? (const double(*)[3])f->cell : identity,
                            f->has_cell ? f->pbc : open_pbc, nnp_model_hyper(c->model)->r_cut, &g, &err);
-  if (st != NNP_OK) return report_frame(c->opt, f, err.message);
+  if (st != NNP_OK) return report_frame(c, st, f, err.message);
   const nnp_graph *view = nnp_cell_graph_view(g);
   size_t rows = (size_t)view->n_total;
   if (grow(&b->forces, &b->forces_cap, 3 * rows, sizeof *b->forces) != 0 ||
       grow(&b->atom_energy, &b->energy_cap, rows, sizeof *b->atom_energy) != 0) {
     nnp_cell_graph_free(g);
-    return report_frame(c->opt, f, "out of memory");
+    return report_frame(c, NNP_ERR_NOMEM, f, "out of memory");
   }
   r->atom_energy = b->atom_energy;
   r->forces = b->forces;
@@ -305,61 +306,64 @@ static int compute_frame(const eval_context *c, const xyz_frame *f, eval_buffers
   st = nnp_compute(c->model, c->ws, view, r, &err);
   if (st == NNP_OK) nnp_cell_graph_fold(g, b->forces, 3);
   nnp_cell_graph_free(g);
-  if (st != NNP_OK) return report_frame(c->opt, f, err.message);
-  return 0;
+  if (st != NNP_OK) return report_frame(c, st, f, err.message);
+  return NNP_OK;
 }
 
 /* Model + baseline: the errors are against the reference (DFT) itself (docs/training.md, "Baselines"). The
  * per-atom energies stay the network's: LAMMPS's baseline is cached per frame, not per atom. */
-static int add_baseline(const eval_context *c, const xyz_frame *f, eval_buffers *b, nnp_result *r) {
+static nnp_status add_baseline(const eval_context *c, const xyz_frame *f, eval_buffers *b, nnp_result *r) {
   const baseline_cache *bc = c->baseline;
   if (f->index >= bc->n_frames || bc->n_atoms[f->index] != f->n_atoms)
-    return report_frame(c->opt, f, "the baseline cache does not match this frame (stale cache?)");
+    return report_frame(c, NNP_ERR_FORMAT, f, "the baseline cache does not match this frame (stale cache?)");
   r->energy += bc->energy[f->index];
   for (int k = 0; k < 6; k++) r->virial[k] += bc->virial[6 * f->index + k];
   const double *bf = bc->forces + 3 * bc->first[f->index];
   for (int i = 0; i < 3 * f->n_atoms; i++) b->forces[i] += bf[i];
-  return 0;
+  return NNP_OK;
 }
 
-static int evaluate_frame(const eval_context *c, const xyz_frame *f, eval_buffers *b, eval_stats *s) {
+static nnp_status evaluate_frame(const eval_context *c, const xyz_frame *f, eval_buffers *b, eval_stats *s) {
   nnp_result r;
   memset(&r, 0, sizeof r);
-  if (f->n_atoms == 0) return report_frame(c->opt, f, "frame has no atoms");
-  if (map_species(c, f, b) != 0) return -1;
+  if (f->n_atoms == 0) return report_frame(c, NNP_ERR_FORMAT, f, "frame has no atoms");
+  nnp_status st = map_species(c, f, b);
+  if (st) return st;
   double t0 = now_seconds();
-  if (compute_frame(c, f, b, &r) != 0) return -1;
+  if ((st = compute_frame(c, f, b, &r))) return st;
   double dt = now_seconds() - t0;
   s->seconds += dt;
-  if (c->baseline && add_baseline(c, f, b, &r) != 0) return -1;
+  if (c->baseline && (st = add_baseline(c, f, b, &r))) return st;
   frame_record rec;
   accumulate(s, f, b->species, b->forces, r.energy, &rec);
   rec.seconds = dt;
-  if (c->opt->per_frame && push_record(s, &rec) != 0) return report(c->opt->data_path, "out of memory");
+  if (c->opt->per_frame && push_record(s, &rec) != 0)
+    return report(c->err, NNP_ERR_NOMEM, c->opt->data_path, "out of memory");
   s->n_frames++;
   if (c->predictions) return write_prediction(c, f, b, &r);
-  return 0;
+  return NNP_OK;
 }
 
-static int evaluate_file(const eval_context *c, eval_stats *s) {
+static nnp_status evaluate_file(const eval_context *c, eval_stats *s) {
   xyz_reader *reader = NULL;
-  xyz_error err;
-  if (xyz_reader_open(c->opt->data_path, &reader, &err) != 0) return report(c->opt->data_path, err.message);
+  nnp_error err;
+  nnp_status rc = xyz_reader_open(c->opt->data_path, &reader, &err);
+  if (rc) return report(c->err, rc, c->opt->data_path, err.message);
   xyz_frame frame;
   xyz_frame_init(&frame);
   eval_buffers b;
   memset(&b, 0, sizeof b);
-  int rc;
-  while ((rc = xyz_reader_next(reader, &frame, &err)) == 1) {
-    if (evaluate_frame(c, &frame, &b, s) != 0) break;
-  }
-  if (rc < 0) report(c->opt->data_path, err.message);
+  int got = 0;
+  nnp_status st = NNP_OK;
+  while (!(rc = xyz_reader_next(reader, &frame, &got, &err)) && got)
+    if ((st = evaluate_frame(c, &frame, &b, s))) break;
+  if (rc) st = report(c->err, rc, c->opt->data_path, err.message);
   free(b.species);
   free(b.forces);
   free(b.atom_energy);
   xyz_frame_free(&frame);
   xyz_reader_close(reader);
-  return rc == 0 ? 0 : -1;
+  return st;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -533,109 +537,98 @@ static void print_table(FILE *out, const eval_options *o, const nnp_hyper *h, co
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 /* The baseline cache of a model that declares one: loaded, or computed with LAMMPS when missing or stale. */
-static int prepare_baseline(const eval_options *o, const nnp_model *model, baseline_cache *bc) {
+static nnp_status prepare_baseline(const eval_options *o, const nnp_model *model, baseline_cache *bc, nnp_error *err) {
   const nnp_hyper *h = nnp_model_hyper(model);
-  char msg[1400], version[128], vmsg[512];
-  if (baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) == 0) return 0;
+  char version[128];
+  nnp_error lerr, verr; /* why the cache was not loaded; why LAMMPS did not run */
+  if (baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, &lerr) == 0) return NNP_OK;
   const char *lmp = baseline_lammps_binary(o->lmp);
-  if (baseline_lammps_version(lmp, version, sizeof version, vmsg, sizeof vmsg) != 0) {
-    fprintf(stderr,
-            "nnp-eval: %s\nnnp-eval: the model declares a baseline and no LAMMPS ran (%s); compute it with\n"
-            "    nnp-baseline %s %s%s%s --lmp PATH/TO/lmp\n",
-            msg, vmsg, o->model_path, o->data_path, o->baseline_cache_dir ? " --cache-dir " : "",
-            o->baseline_cache_dir ? o->baseline_cache_dir : "");
-    return -1;
-  }
-  fprintf(stderr, "nnp-eval: %s; computing the baseline with %s (LAMMPS %s)\n", msg, lmp, version);
-  if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, msg, sizeof msg) != 0 ||
-      baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, msg, sizeof msg) != 0)
-    return report(o->data_path, msg);
-  return 0;
+  if (baseline_lammps_version(lmp, version, sizeof version, &verr) != 0)
+    return tool_fail(err, NNP_ERR_IO,
+                     "%.200s\nnnp-eval: the model declares a baseline and no LAMMPS ran (%.100s); compute it with\n"
+                     "    nnp-baseline %s %s%s%s --lmp PATH/TO/lmp",
+                     lerr.message, verr.message, o->model_path, o->data_path,
+                     o->baseline_cache_dir ? " --cache-dir " : "", o->baseline_cache_dir ? o->baseline_cache_dir : "");
+  tool_notice("nnp-eval", "%s; computing the baseline with %s (LAMMPS %s)", lerr.message, lmp, version);
+  if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, &lerr) != 0 ||
+      baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, &lerr) != 0)
+    return report(err, NNP_ERR_IO, o->data_path, lerr.message);
+  return NNP_OK;
 }
 
 /* --energy-offset El:eV ...: every element a species of the model, each once, a finite number of eV. */
-static int resolve_energy_offset(eval_options *o, const nnp_model *model) {
+static nnp_status resolve_energy_offset(eval_options *o, const nnp_model *model, nnp_error *err) {
   int seen[NNP_MAX_SPECIES] = {0};
   for (int k = 0; k < o->n_offset_args; k++) {
     const char *arg = o->offset_args[k], *colon = strchr(arg, ':');
     char sym[8];
     double v;
     size_t len = (size_t)(colon - arg);
-    if (len == 0 || len >= sizeof sym || tool_parse_real(colon + 1, &v)) {
-      fprintf(stderr, "nnp-eval: --energy-offset %s: expected ELEMENT:ENERGY (eV per atom)\n", arg);
-      return -1;
-    }
+    if (len == 0 || len >= sizeof sym || tool_parse_real(colon + 1, &v))
+      return tool_fail(err, NNP_ERR_ARGUMENT, "--energy-offset %s: expected ELEMENT:ENERGY (eV per atom)", arg);
     memcpy(sym, arg, len);
     sym[len] = '\0';
     int s = nnp_model_species_index(model, sym);
-    if (s < 0) {
-      fprintf(stderr, "nnp-eval: --energy-offset %s: %s is not a species of %s\n", arg, sym, o->model_path);
-      return -1;
-    }
-    if (seen[s]++) {
-      fprintf(stderr, "nnp-eval: --energy-offset: %s given twice\n", sym);
-      return -1;
-    }
+    if (s < 0)
+      return tool_fail(err, NNP_ERR_SPECIES, "--energy-offset %s: %s is not a species of %s", arg, sym, o->model_path);
+    if (seen[s]++) return tool_fail(err, NNP_ERR_ARGUMENT, "--energy-offset: %s given twice", sym);
     o->energy_offset[s] = v;
   }
-  return 0;
+  return NNP_OK;
 }
 
-static int run(eval_options *o) {
-  nnp_error err;
+/* The whole evaluation; the message of a failure in err (main prints it). */
+static nnp_status run(eval_options *o, nnp_error *err) {
+  nnp_error inner;
   nnp_model *model = NULL;
   nnp_workspace *ws = NULL;
   eval_stats stats;
   memset(&stats, 0, sizeof stats);
-  char msg[1024];
   const tool_path inputs[2] = {{o->model_path, "the model"}, {o->data_path, "the data"}};
   const tool_path outputs[1] = {{o->predictions_path, "--predictions"}};
-  if (tool_outputs_distinct(inputs, 2, outputs, 1, msg, sizeof msg)) {
-    fprintf(stderr, "nnp-eval: %s\n", msg);
-    return -1;
-  }
-  if (nnp_model_read(o->model_path, &model, &err) != NNP_OK) return report(o->model_path, err.message);
+  nnp_status st = tool_outputs_distinct(inputs, 2, outputs, 1, err);
+  if (st) return st;
+  if ((st = nnp_model_read(o->model_path, &model, &inner))) return report(err, st, o->model_path, inner.message);
   stats.energy_offset = o->energy_offset;
-  if (resolve_energy_offset(o, model)) {
+  if ((st = resolve_energy_offset(o, model, err))) {
     nnp_model_free(model);
-    return -1;
+    return st;
   }
   tool_output predictions = {NULL, NULL, NULL};
-  eval_context c = {model, NULL, NULL, o, NULL};
+  eval_context c = {model, NULL, NULL, o, NULL, err};
   baseline_cache bc;
   memset(&bc, 0, sizeof bc);
-  int rc = -1;
   if (nnp_baseline_present(nnp_model_hyper(model))) {
-    if (prepare_baseline(o, model, &bc) != 0) goto done;
+    if ((st = prepare_baseline(o, model, &bc, err))) goto done;
     c.baseline = &bc;
   }
-  if (nnp_workspace_create(model, o->threads, &ws, &err) != NNP_OK) {
-    report(o->model_path, err.message);
+  if ((st = nnp_workspace_create(model, o->threads, &ws, &inner))) {
+    report(err, st, o->model_path, inner.message);
     goto done;
   }
   c.ws = ws;
-  if (o->radial_step > 0.0 && nnp_workspace_tabulate_radial(ws, o->radial_step, &err) != NNP_OK) {
-    report(o->model_path, err.message);
+  if (o->radial_step > 0.0 && (st = nnp_workspace_tabulate_radial(ws, o->radial_step, &inner))) {
+    report(err, st, o->model_path, inner.message);
     goto done;
   }
   /* predictions go to a temporary file renamed into place at the end: an error leaves the old file (or none) */
   if (o->predictions_path) {
-    if (tool_output_open(&predictions, o->predictions_path, "w", msg, sizeof msg)) {
-      report(o->predictions_path, msg);
+    if ((st = tool_output_open(&predictions, o->predictions_path, "w", &inner))) {
+      report(err, st, o->predictions_path, inner.message);
       goto done;
     }
     c.predictions = predictions.fp;
   }
-  rc = evaluate_file(&c, &stats);
-  if (o->predictions_path && rc == 0 && tool_output_commit(&predictions, msg, sizeof msg))
-    rc = report(o->predictions_path, msg);
+  st = evaluate_file(&c, &stats);
+  if (o->predictions_path && st == NNP_OK && (st = tool_output_commit(&predictions, &inner)))
+    report(err, st, o->predictions_path, inner.message);
   c.predictions = NULL;
-  if (rc == 0) {
+  if (st == NNP_OK) {
     if (o->json)
       print_json(stdout, o, nnp_model_hyper(model), &stats);
     else
       print_table(stdout, o, nnp_model_hyper(model), &stats);
-    if (fflush(stdout) != 0) rc = report("(stdout)", "write error");
+    if (fflush(stdout) != 0) st = report(err, NNP_ERR_IO, "(stdout)", "write error");
   }
 done:
   tool_output_discard(&predictions);
@@ -643,7 +636,7 @@ done:
   baseline_cache_free(&bc);
   nnp_workspace_free(ws);
   nnp_model_free(model);
-  return rc;
+  return st;
 }
 
 int main(int argc, char **argv) {
@@ -652,5 +645,10 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   int rc = parse_args(argc, argv, &o);
   if (rc != 0) return rc > 0 ? 0 : 2;
-  return run(&o) == 0 ? 0 : 1;
+  nnp_error err;
+  if (run(&o, &err) != NNP_OK) {
+    fprintf(stderr, "nnp-eval: %s\n", err.message);
+    return 1;
+  }
+  return 0;
 }

@@ -99,7 +99,12 @@ int main(int argc, char **argv) {
   char *cmd = join_args(argc, argv);
   o.command_line = cmd;
   train_summary summary;
-  rc = train_run(&o, &summary);
+  nnp_error err;
+  nnp_status st = train_run(&o, &summary, &err);
   free(cmd);
-  return rc;
+  if (st != NNP_OK) {
+    fprintf(stderr, "nnp-train: %s\n", err.message);
+    return 1;
+  }
+  return 0;
 }

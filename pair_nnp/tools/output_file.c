@@ -3,6 +3,8 @@
 
 #include "output_file.h"
 
+#include "tool_error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -47,28 +49,27 @@ static int same_file(const file_identity *a, const file_identity *b) {
          (a->kind == 1 || !strcmp(a->name, b->name));
 }
 
-int tool_outputs_distinct(const tool_path *inputs, int n_inputs, const tool_path *outputs, int n_outputs, char *msg,
-                          size_t msg_size) {
+nnp_status tool_outputs_distinct(const tool_path *inputs, int n_inputs, const tool_path *outputs, int n_outputs,
+                                 nnp_error *err) {
   for (int o = 0; o < n_outputs; ++o) {
     const file_identity out = identity_of(outputs[o].path);
     for (int i = 0; i < n_inputs; ++i) {
       const file_identity in = identity_of(inputs[i].path);
       if (same_file(&out, &in)) {
-        snprintf(msg, msg_size, "%s %s is %s %s: writing it would destroy that input; choose another file",
-                 outputs[o].role, outputs[o].path, inputs[i].role, inputs[i].path);
-        return -1;
+        return tool_fail(err, NNP_ERR_ARGUMENT,
+                         "%s %s is %s %s: writing it would destroy that input; choose another file", outputs[o].role,
+                         outputs[o].path, inputs[i].role, inputs[i].path);
       }
     }
     for (int p = 0; p < o; ++p) {
       const file_identity other = identity_of(outputs[p].path);
       if (same_file(&out, &other)) {
-        snprintf(msg, msg_size, "%s %s and %s %s are the same file; choose different files", outputs[p].role,
-                 outputs[p].path, outputs[o].role, outputs[o].path);
-        return -1;
+        return tool_fail(err, NNP_ERR_ARGUMENT, "%s %s and %s %s are the same file; choose different files",
+                         outputs[p].role, outputs[p].path, outputs[o].role, outputs[o].path);
       }
     }
   }
-  return 0;
+  return NNP_OK;
 }
 
 static char *copy_string(const char *s) {
@@ -77,7 +78,7 @@ static char *copy_string(const char *s) {
   return c;
 }
 
-int tool_output_open(tool_output *out, const char *path, const char *mode, char *msg, size_t msg_size) {
+nnp_status tool_output_open(tool_output *out, const char *path, const char *mode, nnp_error *err) {
   memset(out, 0, sizeof *out);
   struct stat st;
   const int direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
@@ -86,11 +87,11 @@ int tool_output_open(tool_output *out, const char *path, const char *mode, char 
   if (direct) {
     out->fp = fopen(path, mode);
     if (!out->fp) {
-      snprintf(msg, msg_size, "%s: cannot open for writing: %s", path, strerror(errno));
+      tool_fail(err, NNP_ERR_IO, "%s: cannot open for writing: %s", path, strerror(errno));
       tool_output_discard(out);
-      return -1;
+      return NNP_ERR_IO;
     }
-    return 0;
+    return NNP_OK;
   }
   const size_t size = strlen(path) + 48;
   out->temp_path = malloc(size);
@@ -105,38 +106,38 @@ int tool_output_open(tool_output *out, const char *path, const char *mode, char 
       close(fd);
       break;
     }
-    return 0;
+    return NNP_OK;
   }
-  snprintf(msg, msg_size, "%s: cannot create a temporary file next to it (%s): %s", path, out->temp_path,
-           strerror(errno));
+  tool_fail(err, NNP_ERR_IO, "%s: cannot create a temporary file next to it (%s): %s", path, out->temp_path,
+            strerror(errno));
   tool_output_discard(out);
-  return -1;
+  return NNP_ERR_IO;
 nomem:
-  snprintf(msg, msg_size, "%s: out of memory", path);
+  tool_fail(err, NNP_ERR_NOMEM, "%s: out of memory", path);
   tool_output_discard(out);
-  return -1;
+  return NNP_ERR_NOMEM;
 }
 
-int tool_output_commit(tool_output *out, char *msg, size_t msg_size) {
-  int ok = 1, err = 0;
+nnp_status tool_output_commit(tool_output *out, nnp_error *err) {
+  int ok = 1, errnum = 0;
   if (out->fp) {
     ok = fflush(out->fp) == 0 && !ferror(out->fp);
-    if (!ok) err = errno;
+    if (!ok) errnum = errno;
     /* synced before the rename, so that a crash leaves the old file or the new one whole */
-    if (ok && out->temp_path && fsync(fileno(out->fp)) != 0) ok = 0, err = errno;
-    if (fclose(out->fp) != 0 && ok) ok = 0, err = errno;
+    if (ok && out->temp_path && fsync(fileno(out->fp)) != 0) ok = 0, errnum = errno;
+    if (fclose(out->fp) != 0 && ok) ok = 0, errnum = errno;
     out->fp = NULL;
   }
-  if (ok && out->temp_path && rename(out->temp_path, out->path) != 0) ok = 0, err = errno;
+  if (ok && out->temp_path && rename(out->temp_path, out->path) != 0) ok = 0, errnum = errno;
   if (!ok) {
-    snprintf(msg, msg_size, "%s: write error: %s", out->path, err ? strerror(err) : "(unknown)");
+    tool_fail(err, NNP_ERR_IO, "%s: write error: %s", out->path, errnum ? strerror(errnum) : "(unknown)");
     tool_output_discard(out);
-    return -1;
+    return NNP_ERR_IO;
   }
   free(out->temp_path);
   free(out->path);
   memset(out, 0, sizeof *out);
-  return 0;
+  return NNP_OK;
 }
 
 void tool_output_discard(tool_output *out) {

@@ -10,6 +10,8 @@
 #ifndef NNP_TOOLS_OUTPUT_FILE_H
 #define NNP_TOOLS_OUTPUT_FILE_H
 
+#include "nnp.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -18,9 +20,10 @@ typedef struct {
   const char *role; /* for messages: "the training data", "the model output", ... */
 } tool_path;
 
-/* 0 when no output is the same file as an input or as another output; -1 with a message naming both otherwise. */
-int tool_outputs_distinct(const tool_path *inputs, int n_inputs, const tool_path *outputs, int n_outputs, char *msg,
-                          size_t msg_size);
+/* NNP_OK when no output is the same file as an input or as another output; NNP_ERR_ARGUMENT with a message naming
+ * both otherwise. */
+nnp_status tool_outputs_distinct(const tool_path *inputs, int n_inputs, const tool_path *outputs, int n_outputs,
+                                 nnp_error *err);
 
 typedef struct {
   FILE *fp;        /* the stream to write (the temporary file, or the target itself when it is not regular) */
@@ -29,11 +32,11 @@ typedef struct {
 } tool_output;
 
 /* Creates the temporary file "PATH.tmp-PID-N" (never an existing file) and opens it for writing ("w" or "wb").
- * Returns 0, or -1 with a message. */
-int tool_output_open(tool_output *out, const char *path, const char *mode, char *msg, size_t msg_size);
+ * Returns NNP_OK, or an error with a message. */
+nnp_status tool_output_open(tool_output *out, const char *path, const char *mode, nnp_error *err);
 /* Flushes, syncs and closes the stream (when still open) and renames the temporary file over the target. On any
- * failure the temporary file is removed and -1 returned with a message; the target is then untouched. */
-int tool_output_commit(tool_output *out, char *msg, size_t msg_size);
+ * failure the temporary file is removed and an error returned with a message; the target is then untouched. */
+nnp_status tool_output_commit(tool_output *out, nnp_error *err);
 /* Closes the stream and removes the temporary file: nothing is written to the target. */
 void tool_output_discard(tool_output *out);
 

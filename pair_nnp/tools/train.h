@@ -76,9 +76,9 @@ typedef struct {
   char path[TRAIN_PATH_MAX]; /* the configuration file, for messages */
 } train_config;
 
-/* Read a configuration file; relative paths in it are taken relative to the file's directory.
- * Returns 0, or -1 after printing "nnp-train: FILE:LINE: what" to standard error. */
-int train_config_read(const char *path, train_config *cfg);
+/* Read a configuration file; relative paths in it are taken relative to the file's directory. The architecture keys
+ * are the model header's grammar (hyper_file.h). Returns NNP_OK, or an error with "FILE:LINE: what" in err. */
+nnp_status train_config_read(const char *path, train_config *cfg, nnp_error *err);
 /* Defaults of every training key (the hyperparameters are those of nnp_hyper_default for the given species). */
 void train_config_defaults(train_config *cfg);
 void train_config_free(train_config *cfg);
@@ -114,36 +114,38 @@ typedef struct {
 
 /* Read every frame of `paths`, checking it (forces present, known elements, finite numbers, no two atoms closer than
  * r_min); appends to `set`. A frame without an energy is kept with has_energy 0 (train_set_check_energies decides
- * whether the run may use it). Returns 0, or -1 after printing "nnp-train: FILE: frame F, line L: what". */
-int train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h);
+ * whether the run may use it). Returns NNP_OK, or an error with "FILE: frame F, line L: what" in err. */
+nnp_status train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h, nnp_error *err);
 /* Frames without an energy are allowed only when the energy weight is 0 in every stage of the run (energy_weight,
- * and final_energy_weight when a final stage is set). Returns 0, or -1 after printing "nnp-train: FILE: frame F:
- * what" for the first frame without an energy. */
-int train_set_check_energies(const train_set *set, const train_config *cfg);
+ * and final_energy_weight when a final stage is set). Returns NNP_OK, or an error with "FILE: frame F: what" in err
+ * for the first frame without an energy. */
+nnp_status train_set_check_energies(const train_set *set, const train_config *cfg, nnp_error *err);
 /* 1 when no stage of the run weighs the energy error (energy_weight 0, and the final stage's too). */
 int train_config_energy_free(const train_config *cfg);
 /* Frames of the set that have an energy. */
 int train_set_energy_frames(const train_set *set);
 void train_set_free(train_set *set);
 /* Move a seeded random `fraction` of the frames of `all` into `val` (the rest into `train`); `all` is emptied. */
-int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val);
+nnp_status train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val,
+                           nnp_error *err);
 /* Time blocks: of each file's frames (in file order) the last round(fraction n) go to `val` (at least one when
  * fraction > 0 and the file has two frames or more), the `gap` frames before them to `dropped` (trained on by no
- * one: they are neighbours in time of the validation block) and the rest to `train`; `all` is emptied. Returns 0,
- * or -1 after printing "nnp-train: FILE: what" when a file would keep no training frame. */
-int train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
-                         train_set *dropped);
+ * one: they are neighbours in time of the validation block) and the rest to `train`; `all` is emptied. Returns
+ * NNP_OK, or an error with "FILE: what" in err when a file would keep no training frame. */
+nnp_status train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
+                                train_set *dropped, nnp_error *err);
 /* Apply exclusions and frame weights to the sets (removed frames are freed; frames_per_file recounted). Every rule
- * must name a file of the sets (by file identity) and a frame that exists in it. Returns 0, or -1 after printing
- * "nnp-train: CONFIG:LINE: what". */
-int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
-                           const char *config_path);
+ * must name a file of the sets (by file identity) and a frame that exists in it. Returns NNP_OK, or an error with
+ * "CONFIG:LINE: what" in err. */
+nnp_status train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
+                                  const char *config_path, nnp_error *err);
 
 /* Mark the frames of the energy_offset files (offset_group = the index of the key; by file identity) in every set,
- * and say which key each `train` file answers to in file_group [n_train_files] (-1: none). Refused (-1 after printing
- * "nnp-train: CONFIG:LINE: what"): a FILE that is not a `train` file, and every `train` file marked (no reference level
+ * and say which key each `train` file answers to in file_group [n_train_files] (-1: none). Refused (an error with
+ * "CONFIG:LINE: what" in err): a FILE that is not a `train` file, and every `train` file marked (no reference level
  * left). */
-int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group);
+nnp_status train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group,
+                                   nnp_error *err);
 /* The energy offset of a frame: sum over its atoms of offsets[offset_group][species] (eV); 0 at the reference
  * level or when offsets is NULL. Summed in atom order, so the same frame always gives the same bits. */
 double train_structure_offset(const train_structure *s, const double (*offsets)[NNP_MAX_SPECIES]);
@@ -175,9 +177,9 @@ void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const
 /* Baseline (train_baseline.c): subtract the LAMMPS-computed baseline (cached by nnp-baseline) from the reference
  * energies and forces of every structure, when the configuration declares one. A missing or stale cache is refused
  * with the command that makes it. The LAMMPS version that computed the caches goes to lammps_version ("" if none).
- * Returns 0, or -1 after printing "nnp-train: what". */
-int train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path, char *lammps_version,
-                            size_t version_size);
+ * Returns NNP_OK, or an error with its message in err. */
+nnp_status train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path,
+                                   char *lammps_version, size_t version_size, nnp_error *err);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Loss and gradients (train_loss.c)                                                                                 */
@@ -288,9 +290,10 @@ int train_schedule_update(train_state *s, double loss, int patience, double fact
  * s->base_lr or a cosine from learning_rate down to min_learning_rate at the end of `epochs`. */
 double train_step_lr(const train_state *s, const train_config *c, long steps_per_epoch);
 
-/* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return 0, or -1 with a message. */
-int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size);
-int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t msg_size);
+/* Atomic (write to PATH.tmp, fsync, rename) binary checkpoint with a checksum. Return NNP_OK, or an error with a
+ * message. */
+nnp_status train_checkpoint_write(const char *path, const train_state *s, nnp_error *err);
+nnp_status train_checkpoint_read(const char *path, train_state *s, nnp_error *err);
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Driver (train_run.c)                                                                                              */
@@ -316,7 +319,8 @@ typedef struct {
   long skipped_steps; /* optimiser steps skipped for a non-finite loss or gradient, over the whole run */
 } train_summary;
 
-/* Train as the configuration says. Returns 0, or 1 after printing what went wrong. */
-int train_run(const train_options *opt, train_summary *summary);
+/* Train as the configuration says; progress lines go to standard output (unless quiet) and notices through
+ * tool_notice. Returns NNP_OK, or an error with what went wrong in err. */
+nnp_status train_run(const train_options *opt, train_summary *summary, nnp_error *err);
 
 #endif

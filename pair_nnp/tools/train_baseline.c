@@ -1,51 +1,48 @@
 /* The trainer's side of a baseline (docs/training.md, "Baselines"): the network learns reference minus baseline, so
  * the baseline that LAMMPS computed for every frame (nnp-baseline's cache) is subtracted from the labels here. */
 #include "baseline_cache.h"
+#include "tool_error.h"
 #include "train.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* Subtracts one file's cache from the structures of `set` read from that file. */
-static int subtract_file(train_set *set, int file, const baseline_cache *c) {
+static nnp_status subtract_file(train_set *set, int file, const baseline_cache *c, nnp_error *err) {
   for (int k = 0; k < set->n; k++) {
     train_structure *s = &set->items[k];
     if (s->file != file) continue;
-    if (s->frame >= c->n_frames || c->n_atoms[s->frame] != s->n_atoms) {
-      fprintf(stderr, "nnp-train: %s: frame %ld: the baseline cache does not match the data (stale cache?)\n",
-              set->files[file], s->frame);
-      return -1;
-    }
+    if (s->frame >= c->n_frames || c->n_atoms[s->frame] != s->n_atoms)
+      return tool_fail(err, NNP_ERR_FORMAT, "%s: frame %ld: the baseline cache does not match the data (stale cache?)",
+                       set->files[file], s->frame);
     if (s->has_energy) s->energy -= c->energy[s->frame];
     const double *f = c->forces + 3 * c->first[s->frame];
     for (int i = 0; i < 3 * s->n_atoms; i++) s->forces[i] -= f[i];
   }
-  return 0;
+  return NNP_OK;
 }
 
-int train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path, char *lammps_version,
-                            size_t version_size) {
+nnp_status train_baseline_subtract(train_set *set, const train_config *cfg, const char *config_path,
+                                   char *lammps_version, size_t version_size, nnp_error *err) {
   const nnp_hyper *h = &cfg->hyper;
-  if (!nnp_baseline_present(h)) return 0;
+  if (!nnp_baseline_present(h)) return NNP_OK;
   for (int file = 0; file < set->n_files; file++) {
     baseline_cache c;
-    char msg[1024];
-    if (baseline_cache_load(set->files[file], cfg->baseline_cache_dir, h, &c, msg, sizeof msg)) {
-      fprintf(stderr,
-              "nnp-train: %s\nnnp-train: the configuration declares a baseline: compute it with LAMMPS first:\n"
-              "    nnp-baseline %s [--lmp PATH/TO/lmp]\n",
-              msg, config_path ? config_path : "CONFIG");
-      return -1;
-    }
-    int rc = subtract_file(set, file, &c);
+    nnp_error lerr;
+    if (baseline_cache_load(set->files[file], cfg->baseline_cache_dir, h, &c, &lerr))
+      return tool_fail(err, NNP_ERR_IO,
+                       "%.300s\nnnp-train: the configuration declares a baseline: compute it with LAMMPS first:\n"
+                       "    nnp-baseline %.120s [--lmp PATH/TO/lmp]",
+                       lerr.message, config_path ? config_path : "CONFIG");
+    nnp_status st = subtract_file(set, file, &c, err);
     if (lammps_version && version_size) {
       if (lammps_version[0] && strcmp(lammps_version, c.lammps_version))
-        fprintf(stderr, "nnp-train: warning: the baseline caches were computed by different LAMMPS versions (%s, %s)\n",
-                lammps_version, c.lammps_version);
+        tool_notice("nnp-train", "warning: the baseline caches were computed by different LAMMPS versions (%s, %s)",
+                    lammps_version, c.lammps_version);
       snprintf(lammps_version, version_size, "%s", c.lammps_version);
     }
     baseline_cache_free(&c);
-    if (rc) return -1;
+    if (st) return st;
   }
-  return 0;
+  return NNP_OK;
 }

@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L /* stat */
 
 #include "extxyz.h"
+#include "tool_error.h"
 #include "train.h"
 
 #include <math.h>
@@ -11,9 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int frame_error(const char *file, const xyz_frame *f, const char *what) {
-  fprintf(stderr, "nnp-train: %s: frame %ld, line %ld: %s\n", file, f->index, f->line, what);
-  return -1;
+static nnp_status frame_error(nnp_error *err, const char *file, const xyz_frame *f, const char *what) {
+  return tool_fail(err, NNP_ERR_FORMAT, "%s: frame %ld, line %ld: %s", file, f->index, f->line, what);
 }
 
 static int all_finite(const double *a, size_t n) {
@@ -23,21 +23,20 @@ static int all_finite(const double *a, size_t n) {
 }
 
 /* Presence and finiteness of what training needs. */
-static int check_frame(const char *file, const xyz_frame *f) {
-  if (f->n_atoms <= 0) return frame_error(file, f, "frame has no atoms");
-  if (!f->has_forces) return frame_error(file, f, "frame has no forces (a `forces` column is needed for training)");
-  if (f->has_energy && !isfinite(f->energy)) return frame_error(file, f, "the energy is not a finite number");
-  if (!all_finite(f->positions, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a position is not finite");
-  if (!all_finite(f->forces, 3 * (size_t)f->n_atoms)) return frame_error(file, f, "a force is not finite");
-  if (f->has_cell && !all_finite(&f->cell[0][0], 9)) return frame_error(file, f, "the cell is not finite");
-  return 0;
+static nnp_status check_frame(const char *file, const xyz_frame *f, nnp_error *err) {
+  if (f->n_atoms <= 0) return frame_error(err, file, f, "frame has no atoms");
+  if (!f->has_forces)
+    return frame_error(err, file, f, "frame has no forces (a `forces` column is needed for training)");
+  if (f->has_energy && !isfinite(f->energy)) return frame_error(err, file, f, "the energy is not a finite number");
+  if (!all_finite(f->positions, 3 * (size_t)f->n_atoms)) return frame_error(err, file, f, "a position is not finite");
+  if (!all_finite(f->forces, 3 * (size_t)f->n_atoms)) return frame_error(err, file, f, "a force is not finite");
+  if (f->has_cell && !all_finite(&f->cell[0][0], 9)) return frame_error(err, file, f, "the cell is not finite");
+  return NNP_OK;
 }
 
-static int map_species(const char *file, const xyz_frame *f, const nnp_hyper *h, int *species) {
+static nnp_status map_species(const char *file, const xyz_frame *f, const nnp_hyper *h, int *species, nnp_error *err) {
   for (int i = 0; i < f->n_atoms; i++) {
-    species[i] = -1;
-    for (int s = 0; s < h->n_species; s++)
-      if (strcmp(f->symbols[i], h->species[s]) == 0) species[i] = s;
+    species[i] = nnp_hyper_species_index(h, f->symbols[i]);
     if (species[i] >= 0) continue;
     char what[512];
     int n =
@@ -45,13 +44,14 @@ static int map_species(const char *file, const xyz_frame *f, const nnp_hyper *h,
     for (int s = 0; s < h->n_species && n > 0 && (size_t)n < sizeof what; s++)
       n += snprintf(what + n, sizeof what - (size_t)n, s ? " %s" : "%s", h->species[s]);
     if (n > 0 && (size_t)n < sizeof what) snprintf(what + n, sizeof what - (size_t)n, ")");
-    return frame_error(file, f, what);
+    return frame_error(err, file, f, what);
   }
-  return 0;
+  return NNP_OK;
 }
 
 /* Atoms closer than r_min (the model refuses such geometries, so training on them is an input error). */
-static int check_distances(const char *file, const xyz_frame *f, const nnp_cell_graph *g, double r_min) {
+static nnp_status check_distances(const char *file, const xyz_frame *f, const nnp_cell_graph *g, double r_min,
+                                  nnp_error *err) {
   const nnp_graph *v = nnp_cell_graph_view(g);
   const int *owner = nnp_cell_graph_owner(g);
   for (int i = 0; i < v->n_local; i++)
@@ -63,9 +63,9 @@ static int check_distances(const char *file, const xyz_frame *f, const nnp_cell_
       char what[256];
       snprintf(what, sizeof what, "atoms %d and %d%s are %.4g Angstrom apart, closer than r_min = %g", i, owner[j],
                j >= v->n_local ? " (periodic image)" : "", r, r_min);
-      return frame_error(file, f, what);
+      return frame_error(err, file, f, what);
     }
-  return 0;
+  return NNP_OK;
 }
 
 static void free_structure(train_structure *s) {
@@ -76,7 +76,8 @@ static void free_structure(train_structure *s) {
   memset(s, 0, sizeof *s);
 }
 
-static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper *h, train_structure *s) {
+static nnp_status make_structure(const char *file, const xyz_frame *f, const nnp_hyper *h, train_structure *s,
+                                 nnp_error *err) {
   static const double identity[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
   static const int open_pbc[3] = {0, 0, 0};
   size_t n = (size_t)f->n_atoms;
@@ -92,27 +93,25 @@ static int make_structure(const char *file, const xyz_frame *f, const nnp_hyper 
   s->forces = malloc(3 * n * sizeof *s->forces);
   if (!s->species || !s->positions || !s->forces) {
     free_structure(s);
-    return frame_error(file, f, "out of memory");
+    return frame_error(err, file, f, "out of memory");
   }
   memcpy(s->positions, f->positions, 3 * n * sizeof *s->positions);
   memcpy(s->forces, f->forces, 3 * n * sizeof *s->forces);
-  if (map_species(file, f, h, s->species)) {
+  nnp_status st = map_species(file, f, h, s->species, err);
+  if (st) {
     free_structure(s);
-    return -1;
+    return st;
   }
-  nnp_error err;
-  nnp_status st =
-      nnp_cell_graph_build(f->n_atoms, s->species, f->positions, f->has_cell ? (const double(*)[3])f->cell : identity,
-                           f->has_cell ? f->pbc : open_pbc, h->r_cut + TRAIN_GRAPH_SKIN, &s->graph, &err);
+  nnp_error inner;
+  st = nnp_cell_graph_build(f->n_atoms, s->species, f->positions, f->has_cell ? (const double(*)[3])f->cell : identity,
+                            f->has_cell ? f->pbc : open_pbc, h->r_cut + TRAIN_GRAPH_SKIN, &s->graph, &inner);
   if (st != NNP_OK) {
     free_structure(s);
-    return frame_error(file, f, err.message);
+    return frame_error(err, file, f, inner.message);
   }
-  if (check_distances(file, f, s->graph, h->r_min)) {
-    free_structure(s);
-    return -1;
-  }
-  return 0;
+  st = check_distances(file, f, s->graph, h->r_min, err);
+  if (st) free_structure(s);
+  return st;
 }
 
 static int push(train_set *set, const train_structure *s, int *cap) {
@@ -127,50 +126,45 @@ static int push(train_set *set, const train_structure *s, int *cap) {
   return 0;
 }
 
-static int load_file(train_set *set, const char *path, const nnp_hyper *h, int *cap) {
+static nnp_status load_file(train_set *set, const char *path, const nnp_hyper *h, int *cap, nnp_error *err) {
   xyz_reader *reader = NULL;
-  xyz_error xerr;
-  if (xyz_reader_open(path, &reader, &xerr)) {
-    fprintf(stderr, "nnp-train: %s\n", xerr.message);
-    return -1;
-  }
+  nnp_status st = xyz_reader_open(path, &reader, err);
+  if (st) return st;
   if (set->n_files == TRAIN_MAX_FILES) {
-    fprintf(stderr, "nnp-train: %s: too many data files\n", path);
     xyz_reader_close(reader);
-    return -1;
+    return tool_fail(err, NNP_ERR_ARGUMENT, "%s: too many data files", path);
   }
   int file = set->n_files++;
   snprintf(set->files[file], TRAIN_PATH_MAX, "%s", path);
   set->frames_per_file[file] = 0;
   xyz_frame f;
   xyz_frame_init(&f);
-  int rc;
-  while ((rc = xyz_reader_next(reader, &f, &xerr)) == 1) {
+  int got = 0;
+  while (!(st = xyz_reader_next(reader, &f, &got, err)) && got) {
     train_structure s;
-    if (check_frame(path, &f) || make_structure(path, &f, h, &s)) {
-      rc = -2;
-      break;
-    }
+    st = check_frame(path, &f, err);
+    if (!st) st = make_structure(path, &f, h, &s, err);
+    if (st) break;
     s.file = file;
     if (push(set, &s, cap)) {
       free_structure(&s);
-      frame_error(path, &f, "out of memory");
-      rc = -2;
+      st = frame_error(err, path, &f, "out of memory");
       break;
     }
     set->frames_per_file[file]++;
   }
-  if (rc == -1) fprintf(stderr, "nnp-train: %s\n", xerr.message);
   xyz_frame_free(&f);
   xyz_reader_close(reader);
-  return rc == 0 ? 0 : -1;
+  return st;
 }
 
-int train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h) {
+nnp_status train_set_load(train_set *set, const char *const *paths, int n_paths, const nnp_hyper *h, nnp_error *err) {
   int cap = set->n;
-  for (int k = 0; k < n_paths; k++)
-    if (load_file(set, paths[k], h, &cap)) return -1;
-  return 0;
+  for (int k = 0; k < n_paths; k++) {
+    nnp_status st = load_file(set, paths[k], h, &cap, err);
+    if (st) return st;
+  }
+  return NNP_OK;
 }
 
 int train_config_energy_free(const train_config *cfg) {
@@ -186,18 +180,17 @@ int train_set_energy_frames(const train_set *set) {
   return n;
 }
 
-int train_set_check_energies(const train_set *set, const train_config *cfg) {
-  if (train_config_energy_free(cfg)) return 0;
+nnp_status train_set_check_energies(const train_set *set, const train_config *cfg, nnp_error *err) {
+  if (train_config_energy_free(cfg)) return NNP_OK;
   for (int k = 0; k < set->n; k++) {
     const train_structure *s = &set->items[k];
     if (s->has_energy) continue;
-    fprintf(stderr,
-            "nnp-train: %s: frame %ld: frame has no energy (an `energy=` key); frames without energies are accepted "
-            "only for force matching, with energy_weight 0 (and final_energy_weight 0 or unset)\n",
-            set->files[s->file], s->frame);
-    return -1;
+    return tool_fail(err, NNP_ERR_FORMAT,
+                     "%s: frame %ld: frame has no energy (an `energy=` key); frames without energies are accepted "
+                     "only for force matching, with energy_weight 0 (and final_energy_weight 0 or unset)",
+                     set->files[s->file], s->frame);
   }
-  return 0;
+  return NNP_OK;
 }
 
 void train_set_free(train_set *set) {
@@ -210,7 +203,8 @@ void train_set_free(train_set *set) {
 
 /* A seeded shuffle decides which frames are held out; both halves keep the file order among themselves so that
  * the split does not depend on anything but the seed and the frame count. */
-int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val) {
+nnp_status train_set_split(train_set *all, double fraction, uint64_t seed, train_set *train, train_set *val,
+                           nnp_error *err) {
   int n = all->n, n_val = (int)floor(fraction * n + 0.5);
   if (fraction > 0 && n_val == 0 && n >= 2) n_val = 1;
   if (n_val >= n) n_val = n - 1;
@@ -221,7 +215,7 @@ int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *t
   if (!perm || !is_val || !train->items || !val->items) {
     free(perm);
     free(is_val);
-    return -1;
+    return tool_fail(err, NNP_ERR_NOMEM, "out of memory splitting the data");
   }
   train_rng rng;
   train_rng_seed(&rng, seed ^ 0x5eed5011171ULL);
@@ -246,20 +240,20 @@ int train_set_split(train_set *all, double fraction, uint64_t seed, train_set *t
   all->n = 0;
   free(perm);
   free(is_val);
-  return 0;
+  return NNP_OK;
 }
 
 /* Held-out and dropped counts of one file of n frames under the time-block split. */
-static int last_block(const char *file, long n, double fraction, int gap, long *n_val, long *n_gap) {
+static nnp_status last_block(const char *file, long n, double fraction, int gap, long *n_val, long *n_gap,
+                             nnp_error *err) {
   *n_val = (long)floor(fraction * (double)n + 0.5);
   if (fraction > 0 && *n_val == 0 && n >= 2) *n_val = 1;
   *n_gap = *n_val > 0 ? gap : 0;
-  if (*n_val == 0 || n - *n_val - *n_gap >= 1) return 0;
-  fprintf(stderr,
-          "nnp-train: %s: %ld frames cannot give %ld validation frames after a gap of %d and keep a training frame "
-          "(lower validation_fraction or validation_gap)\n",
-          file, n, *n_val, gap);
-  return -1;
+  if (*n_val == 0 || n - *n_val - *n_gap >= 1) return NNP_OK;
+  return tool_fail(err, NNP_ERR_ARGUMENT,
+                   "%s: %ld frames cannot give %ld validation frames after a gap of %d and keep a training frame "
+                   "(lower validation_fraction or validation_gap)",
+                   file, n, *n_val, gap);
 }
 
 static void recount(train_set *t, const train_set *all) {
@@ -269,20 +263,20 @@ static void recount(train_set *t, const train_set *all) {
   for (int i = 0; i < t->n; i++) t->frames_per_file[t->items[i].file]++;
 }
 
-int train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
-                         train_set *dropped) {
+nnp_status train_set_split_last(train_set *all, double fraction, int gap, train_set *train, train_set *val,
+                                train_set *dropped, nnp_error *err) {
   const int n = all->n;
   long n_val[TRAIN_MAX_FILES], n_gap[TRAIN_MAX_FILES], seen[TRAIN_MAX_FILES] = {0};
-  for (int f = 0; f < all->n_files; f++)
-    if (last_block(all->files[f], all->frames_per_file[f], fraction, gap, &n_val[f], &n_gap[f])) return -1;
+  for (int f = 0; f < all->n_files; f++) {
+    nnp_status st = last_block(all->files[f], all->frames_per_file[f], fraction, gap, &n_val[f], &n_gap[f], err);
+    if (st) return st;
+  }
   const size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof *all->items;
   train->items = malloc(bytes);
   val->items = malloc(bytes);
   dropped->items = malloc(bytes);
-  if (!train->items || !val->items || !dropped->items) {
-    fprintf(stderr, "nnp-train: out of memory splitting the data\n");
-    return -1;
-  }
+  if (!train->items || !val->items || !dropped->items)
+    return tool_fail(err, NNP_ERR_NOMEM, "out of memory splitting the data");
   train->n = val->n = dropped->n = 0;
   for (int i = 0; i < n; i++) { /* frames of one file are contiguous and in file order (train_set_load) */
     const int f = all->items[i].file;
@@ -296,7 +290,7 @@ int train_set_split_last(train_set *all, double fraction, int gap, train_set *tr
   free(all->items);
   all->items = NULL;
   all->n = 0;
-  return 0;
+  return NNP_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -343,28 +337,27 @@ static void drop_excluded(train_set *set) {
   for (int i = 0; i < set->n; i++) set->frames_per_file[set->items[i].file]++;
 }
 
-int train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
-                           const char *config_path) {
+nnp_status train_sets_apply_rules(train_set *const *sets, int n_sets, const train_frame_rule *rules, int n_rules,
+                                  const char *config_path, nnp_error *err) {
   for (int k = 0; k < n_rules; k++) {
     const train_frame_rule *r = &rules[k];
     long in_file;
     if (apply_rule(sets, n_sets, r, &in_file) > 0) continue;
     if (in_file < 0)
-      fprintf(stderr, "nnp-train: %s:%ld: %s: not one of the training or validation files\n", config_path, r->line,
-              r->file);
-    else
-      fprintf(stderr, "nnp-train: %s:%ld: %s has no frame %ld (it has %ld, counted from 0)\n", config_path, r->line,
-              r->file, r->frame, in_file);
-    return -1;
+      return tool_fail(err, NNP_ERR_ARGUMENT, "%s:%ld: %s: not one of the training or validation files", config_path,
+                       r->line, r->file);
+    return tool_fail(err, NNP_ERR_ARGUMENT, "%s:%ld: %s has no frame %ld (it has %ld, counted from 0)", config_path,
+                     r->line, r->file, r->frame, in_file);
   }
   for (int k = 0; k < n_sets; k++) drop_excluded(sets[k]);
-  return 0;
+  return NNP_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Energy offsets of pooled data sets (energy_offset)                                                               */
 
-int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group) {
+nnp_status train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_config *cfg, int *file_group,
+                                   nnp_error *err) {
   int marked[TRAIN_MAX_FILES] = {0}; /* per `train` file */
   for (int k = 0; k < cfg->n_train_files; k++) file_group[k] = -1;
   for (int g = 0; g < cfg->n_energy_offsets; g++) {
@@ -372,20 +365,16 @@ int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_conf
     int found = 0;
     for (int k = 0; k < cfg->n_train_files; k++)
       if (same_file(cfg->train_files[k], file)) {
-        if (file_group[k] >= 0) {
-          fprintf(stderr, "nnp-train: %s:%ld: energy_offset %s: the file is already marked (line %ld)\n", cfg->path,
-                  cfg->energy_offset_lines[g], file, cfg->energy_offset_lines[file_group[k]]);
-          return -1;
-        }
+        if (file_group[k] >= 0)
+          return tool_fail(err, NNP_ERR_ARGUMENT, "%s:%ld: energy_offset %s: the file is already marked (line %ld)",
+                           cfg->path, cfg->energy_offset_lines[g], file, cfg->energy_offset_lines[file_group[k]]);
         found = 1;
         marked[k] = 1;
         file_group[k] = g;
       }
-    if (!found) {
-      fprintf(stderr, "nnp-train: %s:%ld: energy_offset %s: not one of the `train` files\n", cfg->path,
-              cfg->energy_offset_lines[g], file);
-      return -1;
-    }
+    if (!found)
+      return tool_fail(err, NNP_ERR_ARGUMENT, "%s:%ld: energy_offset %s: not one of the `train` files", cfg->path,
+                       cfg->energy_offset_lines[g], file);
     for (int k = 0; k < n_sets; k++)
       for (int i = 0; i < sets[k]->n; i++) {
         train_structure *st = &sets[k]->items[i];
@@ -394,15 +383,13 @@ int train_sets_mark_offsets(train_set *const *sets, int n_sets, const train_conf
   }
   int unmarked = 0;
   for (int k = 0; k < cfg->n_train_files; k++) unmarked += !marked[k];
-  if (cfg->n_energy_offsets > 0 && unmarked == 0) {
-    fprintf(stderr,
-            "nnp-train: %s:%ld: energy_offset marks every `train` file: the offsets are relative to the energies of "
-            "the unmarked files, and none is left to set the reference level (leave the file computed at the "
-            "model's level of theory unmarked)\n",
-            cfg->path, cfg->energy_offset_lines[cfg->n_energy_offsets - 1]);
-    return -1;
-  }
-  return 0;
+  if (cfg->n_energy_offsets > 0 && unmarked == 0)
+    return tool_fail(err, NNP_ERR_ARGUMENT,
+                     "%s:%ld: energy_offset marks every `train` file: the offsets are relative to the energies of "
+                     "the unmarked files, and none is left to set the reference level (leave the file computed at "
+                     "the model's level of theory unmarked)",
+                     cfg->path, cfg->energy_offset_lines[cfg->n_energy_offsets - 1]);
+  return NNP_OK;
 }
 
 double train_structure_offset(const train_structure *s, const double (*offsets)[NNP_MAX_SPECIES]) {

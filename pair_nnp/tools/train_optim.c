@@ -2,6 +2,7 @@
  * checkpoints that hold all of it so that a resumed run continues bit for bit. */
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno */
 
+#include "tool_error.h"
 #include "train.h"
 
 #include <errno.h>
@@ -210,13 +211,14 @@ static int transfer_offsets(ckpt_stream *c, train_state *s, void (*io)(ckpt_stre
 
 static void put_io(ckpt_stream *c, void *p, size_t n) { put(c, p, n); }
 
-int train_checkpoint_write(const char *path, const train_state *s, char *msg, size_t msg_size) {
+nnp_status train_checkpoint_write(const char *path, const train_state *s, nnp_error *err) {
+  nnp_status st;
   char tmp[TRAIN_PATH_MAX + 8];
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   ckpt_stream c = {fopen(tmp, "wb"), 0xcbf29ce484222325ULL, 0};
   if (!c.fp) {
-    snprintf(msg, msg_size, "%s: cannot write: %s", tmp, strerror(errno));
-    return -1;
+    st = tool_fail(err, NNP_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
+    return st;
   }
   train_state copy = *s; /* transfer_header writes back what it transfers; keep the caller's state const */
   const char format = CKPT_FORMAT;
@@ -235,32 +237,33 @@ int train_checkpoint_write(const char *path, const train_state *s, char *msg, si
   if (fflush(c.fp) != 0 || fsync(fileno(c.fp)) != 0) c.failed = 1;
   if (fclose(c.fp) != 0) c.failed = 1;
   if (c.failed || rename(tmp, path) != 0) {
-    snprintf(msg, msg_size, "%s: cannot write the checkpoint: %s", path, strerror(errno));
+    st = tool_fail(err, NNP_ERR_IO, "%s: cannot write the checkpoint: %s", path, strerror(errno));
     remove(tmp);
-    return -1;
+    return st;
   }
-  return 0;
+  return NNP_OK;
 }
 
-int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t msg_size) {
+nnp_status train_checkpoint_read(const char *path, train_state *s, nnp_error *err) {
+  nnp_status st;
   ckpt_stream c = {fopen(path, "rb"), 0xcbf29ce484222325ULL, 0};
   if (!c.fp) {
-    snprintf(msg, msg_size, "%s: cannot open the checkpoint: %s", path, strerror(errno));
-    return -1;
+    st = tool_fail(err, NNP_ERR_IO, "%s: cannot open the checkpoint: %s", path, strerror(errno));
+    return st;
   }
   char magic[7], format = 0;
   get(&c, magic, sizeof magic);
   get(&c, &format, 1);
   if (c.failed || memcmp(magic, ckpt_magic, sizeof magic) != 0) {
     fclose(c.fp);
-    snprintf(msg, msg_size, "%s: not an nnp-train checkpoint", path);
-    return -1;
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: not an nnp-train checkpoint", path);
+    return st;
   }
   if (format < CKPT_FORMAT_OLDEST || format > CKPT_FORMAT) {
     fclose(c.fp);
-    snprintf(msg, msg_size, "%s: checkpoint format %d; this nnp-train reads formats %d to %d", path, format,
-             CKPT_FORMAT_OLDEST, CKPT_FORMAT);
-    return -1;
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: checkpoint format %d; this nnp-train reads formats %d to %d", path, format,
+                   CKPT_FORMAT_OLDEST, CKPT_FORMAT);
+    return st;
   }
   size_t expected = s->n_params;
   transfer_header(&c, s, get);
@@ -268,15 +271,15 @@ int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t ms
   memset(s->offset, 0, sizeof s->offset);
   if (format >= 3 && transfer_offsets(&c, s, get)) {
     fclose(c.fp);
-    snprintf(msg, msg_size, "%s: the checkpoint is damaged (energy_offset count out of range)", path);
-    return -1;
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: the checkpoint is damaged (energy_offset count out of range)", path);
+    return st;
   }
   if (!c.failed && s->n_params != expected) {
     fclose(c.fp);
-    snprintf(msg, msg_size, "%s: the checkpoint has %zu parameters, the configured model %zu", path, s->n_params,
-             expected);
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: the checkpoint has %zu parameters, the configured model %zu", path,
+                   s->n_params, expected);
     s->n_params = expected;
-    return -1;
+    return st;
   }
   size_t bytes = s->n_params * sizeof(double);
   get(&c, s->params, bytes);
@@ -287,12 +290,12 @@ int train_checkpoint_read(const char *path, train_state *s, char *msg, size_t ms
   if (!c.failed && fread(&have, sizeof have, 1, c.fp) != 1) c.failed = 1;
   fclose(c.fp);
   if (c.failed) {
-    snprintf(msg, msg_size, "%s: the checkpoint is truncated", path);
-    return -1;
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: the checkpoint is truncated", path);
+    return st;
   }
   if (have != want) {
-    snprintf(msg, msg_size, "%s: the checkpoint's checksum does not match (damaged file)", path);
-    return -1;
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: the checkpoint's checksum does not match (damaged file)", path);
+    return st;
   }
-  return 0;
+  return NNP_OK;
 }

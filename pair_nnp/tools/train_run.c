@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
 #include "output_file.h"
+#include "tool_error.h"
 #include "train.h"
 
 #include <errno.h>
@@ -40,6 +41,8 @@ typedef struct {
   char *epoch_seen;                   /* [train.n] 1: the frame's batch was applied this epoch */
   int offset_frames[TRAIN_MAX_FILES]; /* training frames the energy_offset constants were last fitted to */
   int file_group[TRAIN_MAX_FILES];    /* per `train` file: its energy_offset key (-1: the reference level) */
+  nnp_error err;                      /* the message of the step that failed (train_run hands it to the caller) */
+  nnp_status status;                  /* and its status */
 } trainer;
 
 /* The errors of one epoch. */
@@ -55,49 +58,62 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int fail_msg(const char *what) {
-  fprintf(stderr, "nnp-train: %s\n", what);
+/* The trainer's steps return 0 or -1 and leave the message of a failure in t->err (train_run returns it). */
+static int fail(trainer *t, nnp_status status, const char *fmt, ...) TOOL_PRINTF(3, 4);
+static int fail(trainer *t, nnp_status status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->err.message, sizeof t->err.message, fmt, ap);
+  va_end(ap);
+  t->status = status;
   return -1;
 }
+
+static int fail_msg(trainer *t, const char *what) { return fail(t, NNP_ERR_ARGUMENT, "%s", what); }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Set-up                                                                                                            */
 
-static int load_data(trainer *t) {
+static nnp_status load_data(trainer *t, nnp_error *err) {
   const train_config *c = &t->cfg;
   const char *paths[TRAIN_MAX_FILES];
   for (int k = 0; k < c->n_train_files; k++) paths[k] = c->train_files[k];
   train_set all, gap;
   memset(&all, 0, sizeof all);
   memset(&gap, 0, sizeof gap);
-  if (train_set_load(&all, paths, c->n_train_files, &c->hyper) || train_set_check_energies(&all, c) ||
-      train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps)) {
+  nnp_status st = train_set_load(&all, paths, c->n_train_files, &c->hyper, err);
+  if (!st) st = train_set_check_energies(&all, c, err);
+  if (!st) st = train_baseline_subtract(&all, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps, err);
+  if (st) {
     train_set_free(&all);
-    return -1;
+    return st;
   }
   if (c->validation_file[0]) {
     const char *vp = c->validation_file;
     t->train = all;
-    if (train_set_load(&t->val, &vp, 1, &c->hyper) || train_set_check_energies(&t->val, c) ||
-        train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps))
-      return -1;
+    st = train_set_load(&t->val, &vp, 1, &c->hyper, err);
+    if (!st) st = train_set_check_energies(&t->val, c, err);
+    if (!st)
+      st = train_baseline_subtract(&t->val, c, t->config_path, t->baseline_lammps, sizeof t->baseline_lammps, err);
+    if (st) return st;
   } else if (c->validation_split == TRAIN_SPLIT_LAST) {
-    if (train_set_split_last(&all, c->validation_fraction, c->validation_gap, &t->train, &t->val, &gap)) {
+    st = train_set_split_last(&all, c->validation_fraction, c->validation_gap, &t->train, &t->val, &gap, err);
+    if (st) {
       train_set_free(&all);
       train_set_free(&gap);
-      return -1;
+      return st;
     }
-  } else if (train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val)) {
+  } else if ((st = train_set_split(&all, c->validation_fraction, c->seed, &t->train, &t->val, err))) {
     train_set_free(&all);
-    return fail_msg("out of memory splitting the data");
+    return st;
   }
   /* after the split, so that excluding a frame never moves other frames between training and validation; the
    * gap frames of a time-block split are a third set here so that rules may name them, then they go */
   t->n_gap = gap.n; /* counted before the rules: the gap's size, whatever is excluded */
   train_set *const sets[3] = {&t->train, &t->val, &gap};
-  int rc = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path);
+  st = train_sets_apply_rules(sets, 3, c->rules, c->n_rules, c->path, err);
   train_set_free(&gap);
-  return rc ? rc : train_sets_mark_offsets(sets, 2, c, t->file_group);
+  return st ? st : train_sets_mark_offsets(sets, 2, c, t->file_group, err);
 }
 
 /* Normalisation from the training frames, unless the configuration fixed it. */
@@ -174,12 +190,11 @@ static int file_digest(const char *path, long long *bytes, uint64_t *hash) {
   return bad ? -1 : 0;
 }
 
-static int add_file_line(text_buf *b, const char *key, const char *path) {
+static int add_file_line(trainer *t, text_buf *b, const char *key, const char *path) {
   long long bytes;
   uint64_t hash;
   if (file_digest(path, &bytes, &hash)) {
-    fprintf(stderr, "nnp-train: %s: cannot read: %s\n", path, strerror(errno));
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT, "%s: cannot read: %s", path, strerror(errno));
   }
   add_line(b, "%s bytes=%lld fnv1a=%016llx # %s\n", key, bytes, (unsigned long long)hash, path);
   return 0;
@@ -267,9 +282,9 @@ static int run_identity(trainer *t) {
   add_architecture(&b, &c->hyper);
   for (int k = 0; k < c->n_train_files; k++) {
     snprintf(key, sizeof key, "train_file_%d", k + 1);
-    if (add_file_line(&b, key, c->train_files[k])) return -1;
+    if (add_file_line(t, &b, key, c->train_files[k])) return -1;
   }
-  if (c->validation_file[0] && add_file_line(&b, "validation_file", c->validation_file)) return -1;
+  if (c->validation_file[0] && add_file_line(t, &b, "validation_file", c->validation_file)) return -1;
   add_line(&b, "frames train=%d validation=%d split+exclusions+weights=%016llx\n", t->train.n, t->val.n,
            (unsigned long long)frames_hash(t));
   if (c->n_energy_offsets > 0) { /* absent without: checkpoints of earlier runs still match */
@@ -279,7 +294,7 @@ static int run_identity(trainer *t) {
     add_line(&b, "\n");
   }
   add_recipe(&b, c);
-  if (b.overflow) return fail_msg("the run's identity does not fit in a checkpoint (too many training files)");
+  if (b.overflow) return fail_msg(t, "the run's identity does not fit in a checkpoint (too many training files)");
   return 0;
 }
 
@@ -299,7 +314,7 @@ static void identity_value(const char *text, const char *key, char *out, size_t 
 }
 
 /* 0 when the checkpoint's run is this run; otherwise prints the first difference, naming the key. */
-static int compare_identity(const char *ckpt_path, const char *saved, const char *now) {
+static int compare_identity(trainer *t, const char *ckpt_path, const char *saved, const char *now) {
   for (int pass = 0; pass < 2; pass++) {
     const char *text = pass ? now : saved;
     for (const char *line = text; *line;) {
@@ -309,13 +324,12 @@ static int compare_identity(const char *ckpt_path, const char *saved, const char
       identity_value(saved, key, a, sizeof a, na, sizeof na);
       identity_value(now, key, b, sizeof b, nb, sizeof nb);
       if (strcmp(a, b) != 0) {
-        fprintf(stderr,
-                "nnp-train: --resume %s: `%s` differs from the run that wrote the checkpoint: it was `%s`%s%s%s, "
-                "the configuration now gives `%s`%s%s%s. Resume with the original configuration and data, or start "
-                "a new run (docs/training.md lists the keys that may change on resume)\n",
-                ckpt_path, key, a[0] ? a : "(absent)", na[0] ? " (" : "", na, na[0] ? ")" : "", b[0] ? b : "(absent)",
-                nb[0] ? " (" : "", nb, nb[0] ? ")" : "");
-        return -1;
+        return fail(t, NNP_ERR_ARGUMENT,
+                    "--resume %s: `%s` differs from the run that wrote the checkpoint: it was `%s`%s%s%s, "
+                    "the configuration now gives `%s`%s%s%s. Resume with the original configuration and data, or start "
+                    "a new run (docs/training.md lists the keys that may change on resume)",
+                    ckpt_path, key, a[0] ? a : "(absent)", na[0] ? " (" : "", na, na[0] ? ")" : "",
+                    b[0] ? b : "(absent)", nb[0] ? " (" : "", nb, nb[0] ? ")" : "");
       }
       line += strcspn(line, "\n");
       if (*line) line++;
@@ -328,19 +342,19 @@ static int compare_identity(const char *ckpt_path, const char *saved, const char
 static int resume(trainer *t, const char *path) {
   char msg[TRAIN_PATH_MAX + 256];
   train_state *s = &t->state;
-  if (train_checkpoint_read(path, s, msg, sizeof msg)) return fail_msg(msg);
-  if (compare_identity(path, s->identity, t->identity)) return -1;
+  if ((t->status = train_checkpoint_read(path, s, &t->err))) return -1;
+  if (compare_identity(t, path, s->identity, t->identity)) return -1;
   if (s->n_species != t->cfg.hyper.n_species || s->n_train != t->train.n || s->n_val != t->val.n) {
     snprintf(msg, sizeof msg,
              "%s: the checkpoint was written for %ld training and %ld validation frames and %d species; the "
              "configuration gives %d, %d and %d: resume with the configuration and data of the original run",
              path, s->n_train, s->n_val, s->n_species, t->train.n, t->val.n, t->cfg.hyper.n_species);
-    return fail_msg(msg);
+    return fail_msg(t, msg);
   }
   nnp_error err;
   if (nnp_model_set_normalisation(t->model, s->avg_num_neighbors, s->energy_shift, s->energy_scale, &err) != NNP_OK) {
     snprintf(msg, sizeof msg, "%s: %s", path, err.message);
-    return fail_msg(msg);
+    return fail_msg(t, msg);
   }
   return 0;
 }
@@ -358,9 +372,8 @@ static int start_from_model(trainer *t) {
     st = NNP_ERR_SPECIES;
   }
   if (st != NNP_OK) {
-    fprintf(stderr, "nnp-train: initial_model %s: %s\n", t->cfg.initial_model, err.message);
     nnp_model_free(src);
-    return -1;
+    return fail(t, st, "initial_model %s: %s", t->cfg.initial_model, err.message);
   }
   const nnp_hyper *hs = nnp_model_hyper(src);
   nnp_hyper *h = &t->cfg.hyper;
@@ -374,7 +387,7 @@ static int start_from_model(trainer *t) {
     }
   st = nnp_model_set_normalisation(t->model, h->avg_num_neighbors, h->energy_shift, h->energy_scale, &err);
   nnp_model_free(src);
-  if (st != NNP_OK) return fail_msg(err.message);
+  if (st != NNP_OK) return fail_msg(t, err.message);
   printf("nnp-train: starting from the weights of %s (%d of %d species shared)\n", t->cfg.initial_model, shared,
          h->n_species);
   return 0;
@@ -382,17 +395,15 @@ static int start_from_model(trainer *t) {
 
 /* Every write of the learning curve is checked: a full disk or a bad path stops the run instead of leaving a
  * silently truncated log. fflush after each row makes the error surface at the row that failed. */
-static int log_written(const trainer *t, int printed) {
+static int log_written(trainer *t, int printed) {
   if (printed >= 0 && fflush(t->log) == 0 && !ferror(t->log)) return 0;
-  fprintf(stderr, "nnp-train: %s: cannot write the learning curve: %s\n", t->cfg.log, strerror(errno));
-  return -1;
+  return fail(t, NNP_ERR_ARGUMENT, "%s: cannot write the learning curve: %s", t->cfg.log, strerror(errno));
 }
 
 static int open_log(trainer *t, int append) {
   t->log = fopen(t->cfg.log, append ? "a" : "w");
   if (!t->log) {
-    fprintf(stderr, "nnp-train: %s: cannot open the log for writing: %s\n", t->cfg.log, strerror(errno));
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT, "%s: cannot open the log for writing: %s", t->cfg.log, strerror(errno));
   }
   int printed = 0;
   if (!append)
@@ -404,7 +415,7 @@ static int open_log(trainer *t, int append) {
 
 /* The model, learning curve and checkpoint may not overwrite the data, the configuration, the starting model or one
  * another (compared by file identity); the checkpoint a run resumes from is also its checkpoint output. */
-static int check_output_paths(const trainer *t, const train_options *o) {
+static int check_output_paths(trainer *t, const train_options *o) {
   const train_config *c = &t->cfg;
   tool_path in[TRAIN_MAX_FILES + 4];
   int n = 0;
@@ -414,10 +425,9 @@ static int check_output_paths(const trainer *t, const train_options *o) {
   in[n++] = (tool_path){c->initial_model, "initial_model"};
   const tool_path out[3] = {{c->output, "output"}, {c->log, "log"}, {c->checkpoint, "checkpoint"}};
   const tool_path resumed[1] = {{o->resume_path, "the checkpoint resumed from"}};
-  char msg[2 * TRAIN_PATH_MAX + 256];
-  if (tool_outputs_distinct(in, n, out, 3, msg, sizeof msg) ||
-      tool_outputs_distinct(resumed, 1, out, 2, msg, sizeof msg))
-    return fail_msg(msg);
+  nnp_error err;
+  if (tool_outputs_distinct(in, n, out, 3, &err) || tool_outputs_distinct(resumed, 1, out, 2, &err))
+    return fail_msg(t, err.message);
   return 0;
 }
 
@@ -430,25 +440,23 @@ static int check_output_paths(const trainer *t, const train_options *o) {
  * epoch's own passes, and stay fixed within an epoch. */
 
 /* Each offset key must have a training frame with an energy, and the reference level frames of its own. */
-static int check_offset_frames(const trainer *t) {
+static int check_offset_frames(trainer *t) {
   const train_config *c = &t->cfg;
   for (int g = 0; g < c->n_energy_offsets; g++) {
     int n = 0;
     for (int k = 0; k < t->train.n; k++) n += t->train.items[k].offset_group == g && t->train.items[k].has_energy;
     if (n == 0) {
-      fprintf(stderr,
-              "nnp-train: %s:%ld: energy_offset %s: no training frame of the file has an energy: there is nothing "
-              "to fit its constants to\n",
-              c->path, c->energy_offset_lines[g], c->energy_offset_files[g]);
-      return -1;
+      return fail(t, NNP_ERR_ARGUMENT,
+                  "%s:%ld: energy_offset %s: no training frame of the file has an energy: there is nothing "
+                  "to fit its constants to",
+                  c->path, c->energy_offset_lines[g], c->energy_offset_files[g]);
     }
   }
   if (c->n_energy_offsets > 0 && t->norm.shift_frames == 0 && !c->energy_reference_given) {
-    fprintf(stderr,
-            "nnp-train: %s: energy_offset: no training frame of the unmarked files has an energy, so nothing sets "
-            "the reference level (or give energy_reference)\n",
-            c->path);
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT,
+                "%s: energy_offset: no training frame of the unmarked files has an energy, so nothing sets "
+                "the reference level (or give energy_reference)",
+                c->path);
   }
   return 0;
 }
@@ -468,12 +476,12 @@ static int initial_offsets(trainer *t) {
   train_errors ignored;
   nnp_error err;
   memset(&ignored, 0, sizeof ignored);
-  int rc = sub.items && energy ? 0 : fail_msg("out of memory");
+  int rc = sub.items && energy ? 0 : fail_msg(t, "out of memory");
   sub.n = 0;
   for (int k = 0; rc == 0 && k < t->train.n; k++)
     if (t->train.items[k].offset_group >= 0) sub.items[sub.n++] = t->train.items[k];
   if (rc == 0 && train_evaluate_energies(&t->engine, &sub, &ignored, energy, &err) != NNP_OK)
-    rc = fail_msg(err.message);
+    rc = fail_msg(t, err.message);
   if (rc == 0) fit_offsets(t, &sub, energy, NULL);
   free(sub.items);
   free(energy);
@@ -487,10 +495,10 @@ static int setup_offsets(trainer *t, const train_options *o) {
   t->engine.offsets = (const double(*)[NNP_MAX_SPECIES])t->state.offset;
   t->epoch_energy = calloc((size_t)t->train.n, sizeof *t->epoch_energy);
   t->epoch_seen = calloc((size_t)t->train.n, 1);
-  if (!t->epoch_energy || !t->epoch_seen) return fail_msg("out of memory");
+  if (!t->epoch_energy || !t->epoch_seen) return fail_msg(t, "out of memory");
   if (o->resume_path) {
     if (t->state.n_offsets != n)
-      return fail_msg("the checkpoint holds another number of energy_offset files than the configuration gives");
+      return fail_msg(t, "the checkpoint holds another number of energy_offset files than the configuration gives");
     return 0;
   }
   t->state.n_offsets = n;
@@ -522,7 +530,8 @@ static void print_offsets(const trainer *t, const char *when) {
 
 static int setup(trainer *t, const train_options *o) {
   t->config_path = o->config_path;
-  if (train_config_read(o->config_path, &t->cfg)) return -1;
+  nnp_error err; /* the configuration, then the model */
+  if ((t->status = train_config_read(o->config_path, &t->cfg, &t->err))) return -1;
   if (check_output_paths(t, o)) return -1;
   /* --max-epochs stops early without shortening the schedule (so a run done in pieces is the same run), and
    * extends `epochs` when it asks for more */
@@ -532,26 +541,24 @@ static int setup(trainer *t, const train_options *o) {
     if (o->max_epochs > t->cfg.epochs) t->cfg.epochs = o->max_epochs;
   }
   if (o->time_budget > 0) t->cfg.time_budget = o->time_budget;
-  if (load_data(t)) return -1;
-  if (t->train.n == 0) return fail_msg("no training frames");
+  if ((t->status = load_data(t, &t->err))) return -1;
+  if (t->train.n == 0) return fail_msg(t, "no training frames");
   set_normalisation(t);
   if (run_identity(t)) return -1;
-  nnp_error err;
   if (nnp_model_create_random(&t->cfg.hyper, t->cfg.seed, &t->model, &err) != NNP_OK) {
-    fprintf(stderr, "nnp-train: %s: %s\n", o->config_path, err.message);
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT, "%s: %s", o->config_path, err.message);
   }
   if (t->cfg.initial_model[0] && !o->resume_path && start_from_model(t)) return -1;
   size_t P = nnp_model_param_count(t->model);
   t->grad = malloc(P * sizeof *t->grad);
   t->order = malloc((size_t)t->train.n * sizeof *t->order);
-  if (!t->grad || !t->order || train_state_alloc(&t->state, P)) return fail_msg("out of memory");
+  if (!t->grad || !t->order || train_state_alloc(&t->state, P)) return fail_msg(t, "out of memory");
   init_state_from_model(t);
   if (o->resume_path && resume(t, o->resume_path)) return -1;
   if (train_engine_create(&t->engine, t->model, t->n_threads, t->cfg.batch_size, t->cfg.energy_weight,
                           t->cfg.force_weight, &err) != NNP_OK ||
       train_engine_set_radial_step(&t->engine, t->cfg.radial_step, &err) != NNP_OK)
-    return fail_msg(err.message);
+    return fail_msg(t, err.message);
   if (setup_offsets(t, o)) return -1;
   return open_log(t, o->resume_path != NULL);
 }
@@ -562,8 +569,7 @@ static int close_log(trainer *t) {
   int rc = fclose(t->log);
   t->log = NULL;
   if (rc == 0) return 0;
-  fprintf(stderr, "nnp-train: %s: cannot write the learning curve: %s\n", t->cfg.log, strerror(errno));
-  return -1;
+  return fail(t, NNP_ERR_ARGUMENT, "%s: cannot write the learning curve: %s", t->cfg.log, strerror(errno));
 }
 
 static void teardown(trainer *t) {
@@ -585,8 +591,7 @@ static void teardown(trainer *t) {
 
 static void meta(trainer *t, const char *key, const char *value) {
   nnp_error err;
-  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK)
-    fprintf(stderr, "nnp-train: warning: %s\n", err.message);
+  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK) tool_notice("nnp-train", "warning: %s", err.message);
 }
 
 static void meta_set_files(trainer *t, const char *key, const train_set *set) {
@@ -660,18 +665,16 @@ static void write_meta(trainer *t, const train_options *o, const epoch_report *r
 static int save_model(trainer *t, const train_options *o, const epoch_report *r) {
   tool_output out;
   nnp_error err;
-  char msg[TRAIN_PATH_MAX + 256];
   memcpy(nnp_model_params(t->model), t->state.ema, t->state.n_params * sizeof(double));
   write_meta(t, o, r);
-  if (tool_output_open(&out, t->cfg.output, "wb", msg, sizeof msg)) return fail_msg(msg);
+  if (tool_output_open(&out, t->cfg.output, "wb", &err)) return fail_msg(t, err.message);
   fclose(out.fp); /* the model writer opens the file itself */
   out.fp = NULL;
   if (nnp_model_write(t->model, out.temp_path ? out.temp_path : out.path, &err) != NNP_OK) {
     tool_output_discard(&out);
-    fprintf(stderr, "nnp-train: %s: cannot write the model: %s\n", t->cfg.output, err.message);
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT, "%s: cannot write the model: %s", t->cfg.output, err.message);
   }
-  if (tool_output_commit(&out, msg, sizeof msg)) return fail_msg(msg);
+  if (tool_output_commit(&out, &err)) return fail_msg(t, err.message);
   return 0;
 }
 
@@ -699,20 +702,24 @@ static void report_skipped_batch(const trainer *t, int batch, const int *idx, in
   const train_engine *e = &t->engine;
   const size_t P = t->state.n_params;
   int named = 0;
-  fprintf(stderr,
-          "nnp-train: epoch %d, batch %d (step %ld): %s; step skipped, weights unchanged; frames:", t->state.epoch + 1,
-          batch + 1, t->state.step + 1, isfinite(loss) ? "non-finite gradient" : "non-finite loss");
+  char text[4096];
+  size_t used = (size_t)snprintf(
+      text, sizeof text,
+      "epoch %d, batch %d (step %ld): %s; step skipped, weights unchanged; frames:", t->state.epoch + 1, batch + 1,
+      t->state.step + 1, isfinite(loss) ? "non-finite gradient" : "non-finite loss");
   for (int pass = 0; pass < 2 && !named; pass++)
     for (int k = 0; k < n && k < e->n_slots; k++) {
       const train_errors *se = &e->slot_errors[k];
       int bad = !isfinite(se->energy_sq) || !isfinite(se->force_sq) || !all_finite(e->slots + (size_t)k * P, P);
       if (pass == 1 || bad) {
         const train_structure *s = &t->train.items[idx[k]];
-        fprintf(stderr, " %s frame %ld%s", t->train.files[s->file], s->frame, bad ? " (non-finite)" : "");
+        if (used < sizeof text)
+          used += (size_t)snprintf(text + used, sizeof text - used, " %s frame %ld%s", t->train.files[s->file],
+                                   s->frame, bad ? " (non-finite)" : "");
         named += pass == 0;
       }
     }
-  fprintf(stderr, "\n");
+  tool_notice("nnp-train", "%s", text);
 }
 
 /* One pass over the shuffled training frames. A batch with a non-finite loss or gradient is skipped (reported, not
@@ -734,7 +741,7 @@ static int train_epoch(trainer *t, train_errors *acc) {
     memset(&batch, 0, sizeof batch);
     memcpy(nnp_model_params(t->model), s->params, s->n_params * sizeof(double));
     if (train_batch_gradient(&t->engine, &t->train, t->order + b, n, t->grad, &loss, &batch, &err) != NNP_OK)
-      return fail_msg(err.message);
+      return fail_msg(t, err.message);
     if (!isfinite(loss) || !all_finite(t->grad, s->n_params)) {
       report_skipped_batch(t, b / B, t->order + b, n, loss);
       s->skipped_steps++;
@@ -750,14 +757,12 @@ static int train_epoch(trainer *t, train_errors *acc) {
     s->lr = train_step_lr(s, &t->cfg, steps_per_epoch);
     train_adam_step(s, t->grad, t->cfg.ema_decay);
   }
-  if (2 * skipped > batches) {
-    fprintf(stderr,
-            "nnp-train: training diverged in epoch %d: %d of %d steps had a non-finite loss or gradient. Stopped; "
-            "the best model (epoch %d) stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate, set "
-            "grad_clip, or exclude the frames named above\n",
-            s->epoch + 1, skipped, batches, s->best_epoch, t->cfg.output, s->epoch, t->cfg.checkpoint);
-    return -1;
-  }
+  if (2 * skipped > batches)
+    return fail(t, NNP_ERR_NUMERIC,
+                "training diverged in epoch %d: %d of %d steps had a non-finite loss or gradient. Stopped; the best "
+                "model (epoch %d) stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate, set "
+                "grad_clip, or exclude the frames named above",
+                s->epoch + 1, skipped, batches, s->best_epoch, t->cfg.output, s->epoch, t->cfg.checkpoint);
   if (t->epoch_seen) fit_offsets(t, &t->train, t->epoch_energy, t->epoch_seen);
   return 0;
 }
@@ -768,7 +773,7 @@ static int validate(trainer *t, train_errors *acc) {
   memset(acc, 0, sizeof *acc);
   if (t->val.n == 0) return 0;
   memcpy(nnp_model_params(t->model), t->state.ema, t->state.n_params * sizeof(double));
-  if (train_evaluate(&t->engine, &t->val, acc, &err) != NNP_OK) return fail_msg(err.message);
+  if (train_evaluate(&t->engine, &t->val, acc, &err) != NNP_OK) return fail_msg(t, err.message);
   return 0;
 }
 
@@ -825,7 +830,7 @@ static void csv_rmse(double v, char *out, size_t n) {
     out[0] = '\0';
 }
 
-static int log_row(const trainer *t, const epoch_report *r) {
+static int log_row(trainer *t, const epoch_report *r) {
   char te[32], tf[32], ve[32], vf[32];
   csv_rmse(train_errors_energy_rmse(&r->train), te, sizeof te);
   csv_rmse(train_errors_force_rmse(&r->train), tf, sizeof tf);
@@ -856,16 +861,15 @@ static void begin_epoch(trainer *t, const train_options *o) {
 
 /* A validation loss that is not finite, or more than divergence_factor times the best so far, stops the run: the
  * best model and the previous checkpoint are kept. */
-static int diverged(const trainer *t, double loss) {
+static int diverged(trainer *t, double loss) {
   const train_state *s = &t->state;
   const double f = t->cfg.divergence_factor;
   if (isfinite(loss) && !(f > 0 && isfinite(s->best_loss) && loss > f * s->best_loss)) return 0;
-  fprintf(stderr,
-          "nnp-train: training diverged at epoch %d: validation loss %.6g%s%.6g (epoch %d). Stopped; the best "
-          "model (epoch %d) stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate or set grad_clip "
-          "(divergence_factor %g)\n",
-          s->epoch, loss, isfinite(loss) ? " is more than divergence_factor times the best, " : "; the best was ",
-          s->best_loss, s->best_epoch, s->best_epoch, t->cfg.output, s->epoch - 1, t->cfg.checkpoint, f);
+  fail(t, NNP_ERR_NUMERIC,
+       "training diverged at epoch %d: validation loss %.6g%s%.6g (epoch %d). Stopped; the best model (epoch %d) "
+       "stays in %s and the checkpoint of epoch %d in %s. Lower learning_rate or set grad_clip (divergence_factor %g)",
+       s->epoch, loss, isfinite(loss) ? " is more than divergence_factor times the best, " : "; the best was ",
+       s->best_loss, s->best_epoch, s->best_epoch, t->cfg.output, s->epoch - 1, t->cfg.checkpoint, f);
   return 1;
 }
 
@@ -900,8 +904,7 @@ static int run_epoch(trainer *t, const train_options *o, train_summary *sum) {
   }
   if (t->cfg.lr_schedule == TRAIN_LR_PLATEAU)
     r.lr_lowered = train_schedule_update(s, r.val_loss, t->cfg.lr_patience, t->cfg.lr_factor, t->cfg.min_learning_rate);
-  char msg[TRAIN_PATH_MAX + 256];
-  if (train_checkpoint_write(t->cfg.checkpoint, s, msg, sizeof msg)) return fail_msg(msg);
+  if ((t->status = train_checkpoint_write(t->cfg.checkpoint, s, &t->err))) return -1;
   r.seconds = now_seconds() - t0;
   t->epoch_seconds_sum += r.seconds;
   t->epochs_timed++;
@@ -920,20 +923,18 @@ static int initial_report(trainer *t, const train_options *o, train_summary *sum
   nnp_error err;
   train_config_weights(&t->cfg, 0, &t->w_energy, &t->w_force);
   if (validate(t, &r.val)) return -1;
-  if (t->val.n == 0 && train_evaluate(&t->engine, &t->train, &r.train, &err) != NNP_OK) return fail_msg(err.message);
+  if (t->val.n == 0 && train_evaluate(&t->engine, &t->train, &r.train, &err) != NNP_OK) return fail_msg(t, err.message);
   const train_errors *e = t->val.n ? &r.val : &r.train;
   sum->initial_val_energy_rmse = train_errors_energy_rmse(e);
   sum->initial_val_force_rmse = train_errors_force_rmse(e);
   r.val_loss = report_loss(t, &r);
   if (!isfinite(r.val_loss)) {
-    fprintf(stderr, "nnp-train: the starting model's validation loss is %g: nothing to train from\n", r.val_loss);
-    return -1;
+    return fail(t, NNP_ERR_ARGUMENT, "the starting model's validation loss is %g: nothing to train from", r.val_loss);
   }
   r.improved = 1;
   note_best(t, &r, sum);
-  char msg[TRAIN_PATH_MAX + 256];
   if (save_model(t, o, &r) || log_row(t, &r)) return -1;
-  if (train_checkpoint_write(t->cfg.checkpoint, &t->state, msg, sizeof msg)) return fail_msg(msg);
+  if ((t->status = train_checkpoint_write(t->cfg.checkpoint, &t->state, &t->err))) return -1;
   if (!o->quiet) {
     char ve[32], vf[32];
     format_rmse(sum->initial_val_energy_rmse, 8, 3, ve, sizeof ve);
@@ -996,7 +997,7 @@ static void print_header(const trainer *t, const train_options *o) {
   fflush(stdout);
 }
 
-int train_run(const train_options *o, train_summary *sum) {
+nnp_status train_run(const train_options *o, train_summary *sum, nnp_error *err) {
   trainer t;
   memset(&t, 0, sizeof t);
   memset(sum, 0, sizeof *sum);
@@ -1009,11 +1010,12 @@ int train_run(const train_options *o, train_summary *sum) {
 #endif
   if (o->list_validation) {
     t.config_path = o->config_path;
-    int rc = train_config_read(o->config_path, &t.cfg) || load_data(&t);
-    for (int k = 0; rc == 0 && k < t.val.n; k++)
+    nnp_status st = train_config_read(o->config_path, &t.cfg, err);
+    if (!st) st = load_data(&t, err);
+    for (int k = 0; st == NNP_OK && k < t.val.n; k++)
       printf("%s %ld\n", t.val.files[t.val.items[k].file], t.val.items[k].frame);
     teardown(&t);
-    return rc == 0 ? 0 : 1;
+    return st;
   }
   int rc = setup(&t, o);
   if (rc == 0 && !o->quiet) print_header(&t, o);
@@ -1038,5 +1040,7 @@ int train_run(const train_options *o, train_summary *sum) {
   sum->seconds_per_epoch = t.epochs_timed ? t.epoch_seconds_sum / t.epochs_timed : NAN;
   sum->n_params = t.state.n_params;
   teardown(&t);
-  return rc == 0 ? 0 : 1;
+  if (rc == 0) return NNP_OK;
+  if (err) *err = t.err;
+  return t.status ? t.status : NNP_ERR_ARGUMENT;
 }
