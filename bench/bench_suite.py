@@ -17,7 +17,7 @@ as mpirun pins ranks.
 Steps per run: about --work-per-run atom-steps, at least 5. Writes bench.csv, bench.md and bench.png to --out.
 
 --reference also times one energy+force+virial evaluation of the model on a 192-atom water frame with the
-independent numpy reference (tests/reference/nnp_ref.py, complex-step forces) against nnp-eval (--nnp-eval).
+independent numpy reference (tests/reference/nnp_ref.py, complex-step forces) against pnnp-eval (--pnnp-eval).
 Benchmarks are noisy on shared machines: compare ratios from one run, not absolute times across runs.
 """
 import argparse
@@ -126,7 +126,7 @@ def bench_size(o, replicate, layouts, rows):
 
 
 def time_reference(o):
-    """Seconds for one energy+force+virial evaluation: numpy reference against the C core (nnp-eval)."""
+    """Seconds for one energy+force+virial evaluation: numpy reference against the C core (pnnp-eval)."""
     wd = os.path.abspath(os.path.join(o.out, "reference"))
     os.makedirs(wd, exist_ok=True)
     xyz = os.path.join(wd, "water192.xyz")
@@ -137,7 +137,7 @@ def time_reference(o):
     t_ref = time.monotonic() - t0
     runs = []
     for _ in range(max(3, o.repeat)):  # exact radial functions, as the reference: the same arithmetic
-        p = subprocess.run([o.nnp_eval, o.model, xyz, "--threads", "1", "--json"], check=True, stdout=subprocess.PIPE)
+        p = subprocess.run([o.pnnp_eval, o.model, xyz, "--threads", "1", "--json"], check=True, stdout=subprocess.PIPE)
         runs.append(json.loads(p.stdout)["time_total_s"])
     return t_ref, statistics.median(runs)
 
@@ -219,7 +219,7 @@ def main():
     ap.add_argument("--clock", default="wall", choices=("wall", "cpu"),
                     help="loop wall time, or loop CPU time (wall x LAMMPS's %% CPU use: for shared machines)")
     ap.add_argument("--reference", action="store_true")
-    ap.add_argument("--nnp-eval", default=os.path.join(TOP, "build", "pair_nnp", "nnp-eval"))
+    ap.add_argument("--pnnp-eval", default=os.path.join(TOP, "build", "pair_nnp", "pnnp-eval"))
     o = ap.parse_args()
     os.makedirs(o.out, exist_ok=True)
     layouts = [tuple(int(x) for x in s.split("x")) for s in o.layouts.split(",")]
@@ -258,7 +258,7 @@ def main():
     ref = None
     if o.reference:
         ref = time_reference(o)
-        print("one evaluation of 192 atoms: numpy reference %.1f s, C core (nnp-eval, 1 thread, exact radial MLP, graph "
+        print("one evaluation of 192 atoms: numpy reference %.1f s, C core (pnnp-eval, 1 thread, exact radial MLP, graph "
               "build included) "
               "%.4f s: %.0fx" % (ref[0], ref[1], ref[0] / ref[1]))
     write_outputs(o, rows, growth, ref)

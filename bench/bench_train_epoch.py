@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Epoch time of nnp-train before and after the exact force-loss gradient with radial tables (issue 12).
+"""Epoch time of pnnp-train before and after the exact force-loss gradient with radial tables (issue 12).
 
-    bench/bench_train_epoch.py [--frames N] [--repeats R] [--threads T] [--new BUILD/pair_nnp/nnp-train]
+    bench/bench_train_epoch.py [--frames N] [--repeats R] [--threads T] [--new BUILD/pair_nnp/pnnp-train]
 
 Trains l_max 2 / 16 channels / 3 layers (otherwise potentials/water-revpbe0d3.cfg: radial_basis 8, radial_hidden
 16, readout_hidden 16, batch_size 8, 10% validation) for one epoch on the first N frames of the water training set
@@ -46,7 +46,7 @@ epochs 1
 
 
 def build_old(cache):
-    exe = os.path.join(cache, "build", "pair_nnp", "nnp-train")
+    exe = os.path.join(cache, "build", "pair_nnp", "pnnp-train")
     if os.path.exists(exe):
         return exe
     src = os.path.join(cache, "src")
@@ -56,7 +56,7 @@ def build_old(cache):
     bld = os.path.join(cache, "build")
     subprocess.run(["cmake", "-S", src, "-B", bld, "-DCMAKE_BUILD_TYPE=Release"], check=True,
                    stdout=subprocess.DEVNULL)
-    subprocess.run(["nice", "cmake", "--build", bld, "-j2", "--target", "nnp-train"], check=True,
+    subprocess.run(["nice", "cmake", "--build", bld, "-j2", "--target", "pnnp-train"], check=True,
                    stdout=subprocess.DEVNULL)
     return exe
 
@@ -118,7 +118,7 @@ def main():
     ap.add_argument("--frames", type=int, default=80, help="first N frames of the water set (0: all)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--new", default=os.path.join(ROOT, "build", "pair_nnp", "nnp-train"))
+    ap.add_argument("--new", default=os.path.join(ROOT, "build", "pair_nnp", "pnnp-train"))
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/pair_nnp/bench-train-" + OLD_COMMIT))
     ap.add_argument("--no-exact", action="store_true", help="skip the new trainer's radial_step 0 run")
     ap.add_argument("--radial-hidden", default="16", help="hidden widths of the radial MLP (default 16, as the "

@@ -7,7 +7,7 @@ per-kernel FLOP counts and GFLOP/s against the core's measured peak (bench/peak_
 
 Sizes: the shipped potentials/water-revpbe0d3.nnp (l_max 1, 8 channels, 2 layers), l_max 2 / 16 channels / 2 and 3
 layers with radial MLP 64-64 (2 layers: the v2 candidate), and l_max 2 / 32 channels / 3 layers
-(bench/hyper_water_small.txt); all but the first with random weights (nnp-init), which cost the same as trained ones.
+(bench/hyper_water_small.txt); all but the first with random weights (pnnp-init), which cost the same as trained ones.
 
 Core figures: bench_core (BUILD/bench/bench_core) on a 1536-atom water box, median of --repeat evaluations, wall
 and process CPU time (the CPU time is the cost on a shared machine without the waits; peak_flops uses CPU time too).
@@ -163,7 +163,7 @@ def main():
             hf = os.path.join(o.out, name + ".txt")
             with open(hf, "w") as f:
                 f.write(hyper)
-            run([os.path.join(o.build, "pair_nnp", "nnp-init"), hf, model])
+            run([os.path.join(o.build, "pair_nnp", "pnnp-init"), hf, model])
         fl = layer_flops(L, C, T)
         tot = [sum(x[k] for x in fl) * nbr for k in range(4)]  # FLOP per atom-step per kernel
         print("\n%s: per atom-step %.0f kFLOP TP forward, %.0f kFLOP TP adjoint, %.0f kFLOP tables" % (

@@ -2,14 +2,14 @@
 """NequIP 0.6.2 against this core on one CPU core, same model, same structure, same run (docs/nequip.md).
 
 Usage:
-    /usr/bin/python3 bench/nequip_speed.py --nnp-eval build/pair_nnp/nnp-eval --third-party ../shared/third_party \
+    /usr/bin/python3 bench/nequip_speed.py --pnnp-eval build/pair_nnp/pnnp-eval --third-party ../shared/third_party \
         [--data ../shared/data/water_revPBE0-D3.extxyz] [--frame 0] [--repeats 5] [--workdir /tmp/nequip_speed] \
         [--train-dir RUN_DIR]
 
 Builds a random NequIP model of the size of Duignan's electrolyte models (l_max 2, 16 features, 3 layers, 5 A,
 parity off, 8 Bessel functions, radial MLP 2 x 64), imports it, and times per atom-step (energy and forces, float64,
 one thread, neighbour list included on both sides) NequIP's own evaluation (AtomicData.from_points + the model) and
-nnp-eval's (graph build + evaluation), in CPU seconds, on the first frame of DATA, alternating the two REPEATS times; reports the
+pnnp-eval's (graph build + evaluation), in CPU seconds, on the first frame of DATA, alternating the two REPEATS times; reports the
 medians and their ratio. Both outputs are also compared (they must agree to ~1e-12). With --train-dir, the model is
 that NequIP training run (config.yaml + best_model.pth, e.g. examples/nequip's trained water model) instead of a random
 one, and the structure is frame --frame of DATA.
@@ -35,7 +35,7 @@ THIRD_PARTY = ("nequip-0.6.2", "e3nn-0.5.1", "pytorch_runstats-0.2.0", "opt_eins
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--pnnp-eval", required=True)
     ap.add_argument("--third-party", required=True)
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "water_revPBE0-D3.extxyz"))
     ap.add_argument("--frame", type=int, default=0, help="which frame of DATA (default 0)")
@@ -76,7 +76,7 @@ def main():
     n = len(symbols)
 
     # CPU time, not wall time: this machine is shared, and a process's CPU time is far less disturbed by the others
-    # than its wall time. nnp-eval's per-step cost is the difference between 1 + K and 1 copies of the frame (the
+    # than its wall time. pnnp-eval's per-step cost is the difference between 1 + K and 1 copies of the frame (the
     # model load and coupling build cancel).
     K = 4
     xyz_k = os.path.join(args.workdir, "frames.extxyz")
@@ -92,7 +92,7 @@ def main():
 
     def child_cpu(path, step):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([args.nnp_eval, nnp_path, path, "--threads", "1", "--radial-step", str(step), "--predictions",
+        subprocess.run([args.pnnp_eval, nnp_path, path, "--threads", "1", "--radial-step", str(step), "--predictions",
                         os.path.join(args.workdir, "pred.extxyz")], stdout=subprocess.PIPE, text=True, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -113,7 +113,7 @@ def main():
           % (os.path.basename(args.data), args.frame, n, describe))
     print("NequIP 0.6.2 (torch %s): %.0f us per atom-step (median of %d: %s)"
           % (torch.__version__, 1e6 * m_nq / n, args.repeats, " ".join("%.0f" % (1e6 * t / n) for t in t_nq)))
-    print("pair_nnp nnp-eval:          %.0f us per atom-step (median of %d: %s)"
+    print("pair_nnp pnnp-eval:          %.0f us per atom-step (median of %d: %s)"
           % (1e6 * m_core / n, args.repeats, " ".join("%.0f" % (1e6 * t / n) for t in t_core)))
     m_tab = statistics.median(t_tab)
     print("pair_nnp, radial tables:    %.0f us per atom-step (median of %d: %s)"

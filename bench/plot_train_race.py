@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Validation force RMSE against wall time for several nnp-train runs of the same model and data (issue 12's
+"""Validation force RMSE against wall time for several pnnp-train runs of the same model and data (issue 12's
 equal-wall-time comparison of trainers).
 
     plot_train_race.py LABEL=LOG.csv [LABEL=LOG.csv ...] -o OUT.png [--title TEXT]
 
-Reads the learning-curve CSV that nnp-train writes (`time_s` is each epoch's wall time, summed here; epoch 0 is the
+Reads the learning-curve CSV that pnnp-train writes (`time_s` is each epoch's wall time, summed here; epoch 0 is the
 model before the first step) and prints, per run, the epochs done and the best validation force RMSE reached.
 """
 import argparse

@@ -48,20 +48,20 @@ extern "C" {
 #define NNP_FILE_FORMAT_VERSION 2
 /* The limits of a model's hyperparameters (docs/model.md, "Symbols"): the model reader, nnp_model_create_random,
  * nnp_hyper_read_line and the tools refuse anything outside them, naming the key, the value and the range. */
-#define NNP_MAX_SPECIES       32
-#define NNP_MAX_L             6    /* l_max in 0..NNP_MAX_L */
-#define NNP_MAX_CHANNELS      1024 /* channels in 1..NNP_MAX_CHANNELS */
-#define NNP_MAX_LAYERS        16   /* layers in 1..NNP_MAX_LAYERS */
-#define NNP_MAX_RADIAL_BASIS  64   /* radial_basis in 1..NNP_MAX_RADIAL_BASIS */
-#define NNP_MAX_RADIAL_LAYERS 8    /* radial_hidden has 1..NNP_MAX_RADIAL_LAYERS widths */
-#define NNP_MAX_WIDTH         4096 /* radial_hidden widths and readout_hidden in 1..NNP_MAX_WIDTH */
-#define NNP_MIN_ENVELOPE_P    2    /* envelope_p in NNP_MIN_ENVELOPE_P..NNP_MAX_ENVELOPE_P */
-#define NNP_MAX_ENVELOPE_P    32
-#define NNP_MAX_R_CUT         100.0 /* Angstrom: r_cut in (0, NNP_MAX_R_CUT), r_min in [0, r_cut) */
-#define NNP_MIN_AVG_NEIGHBORS 1e-3  /* avg_num_neighbors in [NNP_MIN_AVG_NEIGHBORS, NNP_MAX_AVG_NEIGHBORS] */
-#define NNP_MAX_AVG_NEIGHBORS 1e6
-#define NNP_MAX_CORRELATION   4 /* product family: correlation in 1..NNP_MAX_CORRELATION */
-#define NNP_MAX_MESSAGE_L     2 /* product family: message_l_max in 0..min(l_max, NNP_MAX_MESSAGE_L) */
+#define NNP_MAX_SPECIES             32
+#define NNP_MAX_L                   6    /* l_max in 0..NNP_MAX_L */
+#define NNP_MAX_CHANNELS            1024 /* channels in 1..NNP_MAX_CHANNELS */
+#define NNP_MAX_LAYERS              16   /* layers in 1..NNP_MAX_LAYERS */
+#define NNP_MAX_RADIAL_BASIS        64   /* radial_basis in 1..NNP_MAX_RADIAL_BASIS */
+#define NNP_MAX_RADIAL_LAYERS       8    /* radial_hidden has 1..NNP_MAX_RADIAL_LAYERS widths */
+#define NNP_MAX_WIDTH               4096 /* radial_hidden widths and readout_hidden in 1..NNP_MAX_WIDTH */
+#define NNP_MIN_ENVELOPE_P          2    /* envelope_p in NNP_MIN_ENVELOPE_P..NNP_MAX_ENVELOPE_P */
+#define NNP_MAX_ENVELOPE_P          32
+#define NNP_MAX_R_CUT               100.0 /* Angstrom: r_cut in (0, NNP_MAX_R_CUT), r_min in [0, r_cut) */
+#define NNP_MIN_AVG_NEIGHBORS       1e-3  /* avg_num_neighbors in [NNP_MIN_AVG_NEIGHBORS, NNP_MAX_AVG_NEIGHBORS] */
+#define NNP_MAX_AVG_NEIGHBORS       1e6
+#define NNP_MAX_CORRELATION         4          /* product family: correlation in 1..NNP_MAX_CORRELATION */
+#define NNP_MAX_MESSAGE_L           2          /* product family: message_l_max in 0..min(l_max, NNP_MAX_MESSAGE_L) */
 #define NNP_MAX_NEIGHBOURS_PER_ATOM 1073741823 /* entries in one atom's neighbour list: 2^30 - 1 (nnp_graph) */
 
 typedef enum {
@@ -155,7 +155,7 @@ typedef struct {
 NNP_API int nnp_hyper_species_index(const nnp_hyper *h, const char *element);
 
 /* The model header's grammar (docs/model.md, "Model file format"), one `key values...` line at a time: the one parser
- * of the architecture keys, which the model reader, nnp-init and nnp-train's configuration all use. The keys:
+ * of the architecture keys, which the model reader, pnnp-init and pnnp-train's configuration all use. The keys:
  * species, units, r_cut (also resets every pair cutoff to it), pair_cutoff, r_min, l_max, channels, layers,
  * radial_basis, radial_hidden, envelope_p, readout_hidden, avg_num_neighbors, energy_shift, energy_scale, the model
  * options (paths, gate_activation, readout_activation, residual, radial_frequencies), interaction, correlation,

@@ -6,8 +6,8 @@ configuration, read back by tests/test_potentials.py).
     potentials/evaluate.py NAME [--build build]      (NAME.cfg, NAME.nnp, NAME.check.xyz in potentials/)
 
 Writes NAME.eval.json and prints the Markdown rows and the check block; --stamp CITATION also records the
-per-species validation errors, the data citation and the card's name in the model file (meta lines). The validation frames are those nnp-train
-held out (nnp-train NAME.cfg --list-validation). "Near-equilibrium" excludes frames with an H more than 1.3 A from
+per-species validation errors, the data citation and the card's name in the model file (meta lines). The validation frames are those pnnp-train
+held out (pnnp-train NAME.cfg --list-validation). "Near-equilibrium" excludes frames with an H more than 1.3 A from
 every O (stretched or dissociated water; ../shared/data/README.md).
 """
 import argparse
@@ -48,14 +48,14 @@ def dissociated(text):
 
 
 def nnp_eval(o, model, xyz):
-    p = subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-eval"), model, xyz, "--json"], check=True,
+    p = subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, xyz, "--json"], check=True,
                        stdout=subprocess.PIPE, text=True)
     return json.loads(p.stdout)
 
 
 def check_block(o, name, model):
     pred = os.path.join(o.work, name + ".check.pred.xyz")
-    subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-eval"), model, os.path.join(HERE, name + ".check.xyz"),
+    subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, os.path.join(HERE, name + ".check.xyz"),
                     "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
     frame = nnp_ref.read_extxyz(pred)[0]
     energy, forces = float(frame["info"]["energy"]), frame["arrays"]["forces"]
@@ -99,7 +99,7 @@ def main():
     o = ap.parse_args()
     os.makedirs(o.work, exist_ok=True)
     model, cfg = os.path.join(HERE, o.name + ".nnp"), os.path.join(HERE, o.name + ".cfg")
-    p = subprocess.run([os.path.join(o.build, "pair_nnp", "nnp-train"), cfg, "--list-validation"], check=True,
+    p = subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-train"), cfg, "--list-validation"], check=True,
                        stdout=subprocess.PIPE, text=True, cwd=HERE)
     held = {}
     for line in p.stdout.splitlines():

@@ -4,7 +4,7 @@
 # PLUGIN package and the pair_style nnp plugin, and sets $lmp, $plugin and $lammps_tag. LMP and NNP_PLUGIN name
 # existing ones instead; NNP_LAMMPS_TAG (bookworm | trixie, default from /etc/os-release) and NNP_CACHE pick the
 # cached LAMMPS build of cmake/get-lammps.sh. lammps_forcefield MODEL OUT writes MODEL's force-field include (pair_style
-# nnp, plus the baseline's lines when the model declares one: docs/model.md, "Baselines") with nnp-baseline --lammps.
+# nnp, plus the baseline's lines when the model declares one: docs/model.md, "Baselines") with pnnp-baseline --lammps.
 lammps_env() {
   local jobs build codename
   jobs=$(nproc 2>/dev/null || echo 2)
@@ -13,21 +13,21 @@ lammps_env() {
   lmp=${LMP:-$("$top/cmake/get-lammps.sh" "$lammps_tag" | tail -n 1)}
   if [ -n "${NNP_PLUGIN:-}" ]; then
     plugin=$NNP_PLUGIN
-    nnp_baseline=${NNP_BASELINE:-$(command -v nnp-baseline || echo "$top/build/pair_nnp/nnp-baseline")}
+    nnp_baseline=${NNP_BASELINE:-$(command -v pnnp-baseline || echo "$top/build/pair_nnp/pnnp-baseline")}
     return
   fi
   build=$top/build-lammps-$lammps_tag
   cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release \
     -DNNP_LAMMPS_SOURCE="${NNP_CACHE:-$HOME/.cache/pair_nnp}/lammps-$lammps_tag/source" >/dev/null
-  cmake --build "$build" -j"$jobs" --target pair_nnp_lammps nnp-baseline >/dev/null
+  cmake --build "$build" -j"$jobs" --target pair_nnp_lammps pnnp-baseline >/dev/null
   plugin=$build/pair_nnp/lammps/pair_nnp.so
-  nnp_baseline=${NNP_BASELINE:-$build/pair_nnp/nnp-baseline}
+  nnp_baseline=${NNP_BASELINE:-$build/pair_nnp/pnnp-baseline}
 }
 
 # A model with a c6c8 baseline also gets its pair_style table file written next to it.
 lammps_forcefield() {
   "$nnp_baseline" --lammps "$1" >"$2" || {
-    echo "nnp-baseline --lammps $1 failed" >&2
+    echo "pnnp-baseline --lammps $1 failed" >&2
     exit 1
   }
 }

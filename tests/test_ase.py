@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The ASE calculator (python/pair_nnp_ase) against nnp-eval on the shipped models: energies, forces, per-atom
+"""The ASE calculator (python/pair_nnp_ase) against pnnp-eval on the shipped models: energies, forces, per-atom
 energies and virials of periodic frames agree to 1e-10 (both run the same library code on the same positions, so
-they differ only by the 17 significant digits nnp-eval prints: ~1e-16 relative); the stress against finite
+they differ only by the 17 significant digits pnnp-eval prints: ~1e-16 relative); the stress against finite
 differences of the energy; the README's MD example runs. Prints "N passed, M failed"; exit 1 on any failure.
 
-    test_ase.py --library libpair_nnp.so --nnp-eval nnp-eval --potentials DIR --workdir DIR --example FILE
+    test_ase.py --library libpair_nnp.so --pnnp-eval pnnp-eval --potentials DIR --workdir DIR --example FILE
 """
 import argparse
 import os
@@ -33,7 +33,7 @@ def check(ok, what):
 
 
 def read_predictions(path):
-    """Frames of nnp-eval --predictions (extended XYZ written by pair_nnp's writer): energy, virial (3x3), forces,
+    """Frames of pnnp-eval --predictions (extended XYZ written by pair_nnp's writer): energy, virial (3x3), forces,
     per-atom energies."""
     frames = []
     with open(path) as f:
@@ -69,7 +69,7 @@ def compare_with_nnp_eval(args, name):
     write(subset, [first, second], format="extxyz")
     frames = read(subset, index=":")
     model = os.path.join(args.potentials, name + ".nnp")
-    subprocess.run([args.nnp_eval, model, subset, "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([args.pnnp_eval, model, subset, "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
     ref = read_predictions(pred)
     calc = NNPCalculator(model, library=args.library, threads=2)
     for q, (atoms, r) in enumerate(zip(frames, ref)):
@@ -79,9 +79,9 @@ def compare_with_nnp_eval(args, name):
         f = atoms.get_forces()
         ea = atoms.get_potential_energies()
         s = atoms.get_stress(voigt=False)
-        w = -s * atoms.get_volume()  # the virial nnp-eval writes
+        w = -s * atoms.get_volume()  # the virial pnnp-eval writes
         scale = max(1.0, abs(r["energy"]))
-        check(abs(e - r["energy"]) <= 1e-10 * scale, "%s frame %d: energy %.17g, nnp-eval %.17g" % (name, q, e,
+        check(abs(e - r["energy"]) <= 1e-10 * scale, "%s frame %d: energy %.17g, pnnp-eval %.17g" % (name, q, e,
                                                                                                    r["energy"]))
         check(np.abs(f - r["forces"]).max() <= 1e-10, "%s frame %d: forces differ by %.3g eV/A" %
               (name, q, np.abs(f - r["forces"]).max()))
@@ -127,7 +127,7 @@ def check_refusals(args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--library", required=True)
-    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--pnnp-eval", required=True)
     ap.add_argument("--potentials", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--example")

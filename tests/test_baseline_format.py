@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Baselines without LAMMPS: the `baseline` lines of model files (docs/model.md, "Baselines"), the LAMMPS lines
-nnp-baseline --lammps derives from them, and the refusals of nnp-eval / nnp-train / nnp-baseline when no cache or
+pnnp-baseline --lammps derives from them, and the refusals of pnnp-eval / pnnp-train / pnnp-baseline when no cache or
 no LAMMPS is at hand. (What LAMMPS computes is tested in tests/lammps/test_baseline.py.)
 
-    test_baseline_format.py --nnp-init nnp-init --nnp-eval nnp-eval --nnp-baseline nnp-baseline
-                            --nnp-train nnp-train --workdir DIR --source REPO
+    test_baseline_format.py --pnnp-init pnnp-init --pnnp-eval pnnp-eval --pnnp-baseline pnnp-baseline
+                            --pnnp-train pnnp-train --workdir DIR --source REPO
 """
 import argparse
 import os
@@ -48,7 +48,7 @@ def run(cmd, cwd, env=None):
 def init(o, d, name, extra):
     with open(os.path.join(d, name + ".txt"), "w") as f:
         f.write(HYPER + extra)
-    return run([o.nnp_init, name + ".txt", name + ".nnp"], d)
+    return run([o.pnnp_init, name + ".txt", name + ".nnp"], d)
 
 
 def c6c8_formula(r, r0, r1, c6, c8):
@@ -66,7 +66,7 @@ def c6c8_formula(r, r0, r1, c6, c8):
 
 
 def check_c6c8_table(path, line):
-    """Every point of every section of the table nnp-baseline wrote equals the formula. Both evaluate the same float64
+    """Every point of every section of the table pnnp-baseline wrote equals the formula. Both evaluate the same float64
     expression in a different order: a few ulps per point of the point's |E|, and of |dS/dr disp| + |(1-S) disp'|
     for F (F is their difference, and cancels where it changes sign), with a floor of 1e-12 eV, eV/A where the
     switch makes them vanish. 1e-12 relative holds with a margin of ~1000; a wrong exponent, coefficient, switch or
@@ -103,10 +103,10 @@ def check_c6c8_table(path, line):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("nnp-init", "nnp-eval", "nnp-baseline", "nnp-train", "workdir", "source"):
+    for k in ("pnnp-init", "pnnp-eval", "pnnp-baseline", "pnnp-train", "workdir", "source"):
         ap.add_argument("--" + k, required=True)
     o = ap.parse_args()
-    for k in ("nnp_init", "nnp_eval", "nnp_baseline", "nnp_train", "workdir", "source"):
+    for k in ("pnnp_init", "pnnp_eval", "pnnp_baseline", "pnnp_train", "workdir", "source"):
         setattr(o, k, os.path.abspath(getattr(o, k)))
     d = o.workdir
     shutil.rmtree(d, ignore_errors=True)
@@ -126,14 +126,14 @@ def main():
     check(rc == 0 and text.startswith("pair_nnp-model 2\n"), "a model with a baseline is format version 2")
     check("baseline d3 zero revpbe0 12 10\n" in text and "baseline coulomb 10 1e-06 O:-0.834 H:0.417\n" in text,
           "the baseline lines are canonical (species order, shortest round-trip numbers)")
-    rc, out = run([o.nnp_baseline, "--lammps", "both.nnp"], d)
+    rc, out = run([o.pnnp_baseline, "--lammps", "both.nnp"], d)
     check(rc == 0 and "pair_style hybrid/overlay nnp ${nnp_options} dispersion/d3 ZERO revpbe0 12 10 coul/long 10"
           in out, "--lammps: one hybrid/overlay line; zero damping spelled `ZERO` (hybrid takes `zero` for "
           "pair_style zero)")
     check("pair_coeff * * dispersion/d3 ${elements}" in out and "kspace_style pppm 1e-06" in out and
           'if "${nnp_element} == O" then "set type ${nnp_type} charge -0.834"' in out,
           "--lammps: pair_coeff, kspace_style and per-type charges from ${elements}")
-    rc, out = run([o.nnp_baseline, "--lammps", "plain.nnp"], d)
+    rc, out = run([o.pnnp_baseline, "--lammps", "plain.nnp"], d)
     check(rc == 0 and "pair_style nnp ${nnp_options}\npair_coeff * * ${model} ${elements}" in out,
           "--lammps: a model without a baseline gets plain pair_style nnp lines")
 
@@ -143,32 +143,32 @@ def main():
     text = open(os.path.join(d, "screened.nnp")).read() if rc == 0 else ""
     check("baseline coulomb 12 1e-05 O:-1 H:0.5 dielectric 78\n" in text,
           "a dielectric is kept in the canonical coulomb line: " + out.strip()[-200:])
-    rc, out = run([o.nnp_baseline, "--lammps", "screened.nnp"], d)
+    rc, out = run([o.pnnp_baseline, "--lammps", "screened.nnp"], d)
     check(rc == 0 and "kspace_style pppm 1e-05\ndielectric 78\nvariable nnp_element" in out,
           "--lammps: `dielectric 78` after kspace_style, before the charge loop")
     rc, out = init(o, d, "eps1", "baseline coulomb 12 1e-5 H:0.5 O:-1 dielectric 1\n")
     text = open(os.path.join(d, "eps1.nnp")).read() if rc == 0 else ""
     check("baseline coulomb 12 1e-05 O:-1 H:0.5\n" in text, "dielectric 1 is the unscreened line (caches unchanged)")
 
-    # a model file read back and written again (nnp-train's initial_model path is elsewhere): the header survives
-    # nnp-eval reading it; refusals name the command
+    # a model file read back and written again (pnnp-train's initial_model path is elsewhere): the header survives
+    # pnnp-eval reading it; refusals name the command
     with open(os.path.join(d, "frame.extxyz"), "w") as f:
         f.write(FRAME)
-    rc, out = run([o.nnp_eval, "both.nnp", "frame.extxyz"], d)
-    check(rc != 0 and "no baseline cache" in out and "nnp-baseline both.nnp frame.extxyz" in out,
-          "nnp-eval without cache nor LAMMPS refuses and names the command")
-    rc, out = run([o.nnp_eval, "plain.nnp", "frame.extxyz"], d)
-    check(rc == 0, "nnp-eval of a model without a baseline needs no LAMMPS")
-    rc, out = run([o.nnp_baseline, "both.nnp", "frame.extxyz"], d)
-    check(rc != 0 and "cannot run LAMMPS" in out, "nnp-baseline without LAMMPS says so")
-    rc, out = run([o.nnp_baseline, "plain.nnp", "frame.extxyz"], d)
-    check(rc != 0 and "declares no baseline" in out, "nnp-baseline on a model without a baseline says so")
+    rc, out = run([o.pnnp_eval, "both.nnp", "frame.extxyz"], d)
+    check(rc != 0 and "no baseline cache" in out and "pnnp-baseline both.nnp frame.extxyz" in out,
+          "pnnp-eval without cache nor LAMMPS refuses and names the command")
+    rc, out = run([o.pnnp_eval, "plain.nnp", "frame.extxyz"], d)
+    check(rc == 0, "pnnp-eval of a model without a baseline needs no LAMMPS")
+    rc, out = run([o.pnnp_baseline, "both.nnp", "frame.extxyz"], d)
+    check(rc != 0 and "cannot run LAMMPS" in out, "pnnp-baseline without LAMMPS says so")
+    rc, out = run([o.pnnp_baseline, "plain.nnp", "frame.extxyz"], d)
+    check(rc != 0 and "declares no baseline" in out, "pnnp-baseline on a model without a baseline says so")
     with open(os.path.join(d, "train.cfg"), "w") as f:
         f.write(HYPER + "train frame.extxyz\nvalidation_fraction 0\nepochs 0\n"
                 "baseline coulomb 10 1e-6 O:-0.834 H:0.417\nbaseline_cache caches\n")
-    rc, out = run([o.nnp_train, "train.cfg"], d)
-    check(rc != 0 and "nnp-baseline train.cfg" in out and "caches/frame.extxyz.baseline-" in out,
-          "nnp-train without the cache refuses, naming the cache (in baseline_cache) and the command")
+    rc, out = run([o.pnnp_train, "train.cfg"], d)
+    check(rc != 0 and "pnnp-baseline train.cfg" in out and "caches/frame.extxyz.baseline-" in out,
+          "pnnp-train without the cache refuses, naming the cache (in baseline_cache) and the command")
 
     # malformed baseline lines: each refused with a message naming the problem
     bad = {"baseline d3 zero revpbe0 12\n": "needs 4 values",
@@ -198,7 +198,7 @@ def main():
                "c6c8 is declared twice"}
     for line, want in bad.items():
         rc, out = init(o, d, "bad", line)
-        check(rc != 0 and want in out, "nnp-init refuses %r: %s" % (line.strip(), out.strip()[-120:]))
+        check(rc != 0 and want in out, "pnnp-init refuses %r: %s" % (line.strip(), out.strip()[-120:]))
 
     # c6c8: canonical line, LAMMPS lines, and the table file against an independent evaluation of the formula
     c6c8 = "baseline c6c8 1 3.0 5 12.0 H-H:1.8:4.85 O-O:6.45:28.87 H-O:3.21:11.12\n"
@@ -207,7 +207,7 @@ def main():
         text = f.read()
     line = "baseline c6c8 1 3 5 12 O-O:6.45:28.87 O-H:3.21:11.12 H-H:1.8:4.85"
     check(rc == 0 and line + "\n" in text, "c6c8: the line is canonical (species-order pairs, shortest numbers)")
-    rc, out = run([o.nnp_baseline, "--lammps", "c6c8.nnp"], d)
+    rc, out = run([o.pnnp_baseline, "--lammps", "c6c8.nnp"], d)
     tables = [f for f in os.listdir(d) if f.startswith("c6c8.nnp.c6c8-") and f.endswith(".table")]
     check(rc == 0 and "pair_style hybrid/overlay nnp ${nnp_options} born 12 table spline 5000\n" in out and
           'if "${nnp_ti} <= ${nnp_tj} && ${nnp_ei}_${nnp_ej} == H_O" then "pair_coeff ${nnp_ti} ${nnp_tj} born 0 1 0 '
@@ -228,16 +228,16 @@ def main():
         h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
     with open(os.path.join(d, "damaged.nnp"), "w") as f:
         f.write(body + "checksum %016x\n" % h)
-    rc, out = run([o.nnp_eval, "damaged.nnp", "frame.extxyz"], d)
+    rc, out = run([o.pnnp_eval, "damaged.nnp", "frame.extxyz"], d)
     check(rc != 0 and "line 16: baseline d3: damping 'fancy'" in out, "the reader names the line of a bad baseline")
 
-    # every shipped potential has its LAMMPS include file, as nnp-baseline --lammps writes it today
+    # every shipped potential has its LAMMPS include file, as pnnp-baseline --lammps writes it today
     pot = os.path.join(o.source, "potentials")
     for name in sorted(f[:-4] for f in os.listdir(pot) if f.endswith(".nnp")):
-        rc, out = run([o.nnp_baseline, "--lammps", "potentials/%s.nnp" % name], o.source)
+        rc, out = run([o.pnnp_baseline, "--lammps", "potentials/%s.nnp" % name], o.source)
         path = os.path.join(pot, name + ".lammps")
         shipped = open(path).read() if os.path.exists(path) else None
-        check(rc == 0 and out == shipped, "potentials/%s.lammps is what nnp-baseline --lammps writes" % name)
+        check(rc == 0 and out == shipped, "potentials/%s.lammps is what pnnp-baseline --lammps writes" % name)
 
     print("%d check(s) failed" % len(FAILURES) if FAILURES else "all checks passed")
     return 1 if FAILURES else 0

@@ -2,12 +2,12 @@
 """NequIP models imported with nnp_import_nequip.py give NequIP's own energies, forces and virials (issue 16).
 
 Usage:
-    /usr/bin/python3 tests/test_nequip_import.py --nnp-eval PATH --third-party DIR --workdir DIR
+    /usr/bin/python3 tests/test_nequip_import.py --pnnp-eval PATH --third-party DIR --workdir DIR
 
 For each case a random NequIP 0.6.2 model is built with the sources in DIR (nequip, e3nn, torch_runstats,
 opt_einsum_fx, opt_einsum: ../shared/third_party), its weights are randomised further (so that nothing sits at an
 initial value such as unit Bessel frequencies n pi or zero shifts), and it is saved as NequIP saves a training run
-(config.yaml + best_model.pth). NequIP evaluates it on random periodic structures; the importer converts it; nnp-eval
+(config.yaml + best_model.pth). NequIP evaluates it on random periodic structures; the importer converts it; pnnp-eval
 (the C core) and the numpy reference (tests/reference/nnp_ref.py) evaluate the imported file; all must agree. One
 case also goes through TorchScript deployment, and unsupported options must be refused with a message naming them.
 
@@ -113,7 +113,7 @@ def c_predict(nnp_eval, model_path, frames, workdir, name):
     proc = subprocess.run([nnp_eval, model_path, structs, "--predictions", pred], stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=600)
     if proc.returncode != 0:
-        raise RuntimeError("nnp-eval exited with %d:\n%s" % (proc.returncode, proc.stdout))
+        raise RuntimeError("pnnp-eval exited with %d:\n%s" % (proc.returncode, proc.stdout))
     out = []
     for fr in ref.read_extxyz(pred):
         W = np.array(fr["info"]["virial"].split(), dtype=float).reshape(3, 3)
@@ -176,7 +176,7 @@ def refused(imp, run, words, workdir, name):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--pnnp-eval", required=True)
     ap.add_argument("--third-party", required=True)
     ap.add_argument("--workdir", required=True)
     args = ap.parse_args()
@@ -213,7 +213,7 @@ def main():
                                                                                name), model))
         got_ref = [ref.compute(model, fr["species"], fr["positions"], fr["cell"], fr["pbc"]) for fr in frames]
         compare(chk, "reference vs NequIP", want, got_ref)
-        compare(chk, "nnp-eval vs NequIP", want, c_predict(args.nnp_eval, model_path, frames, args.workdir, name))
+        compare(chk, "pnnp-eval vs NequIP", want, c_predict(args.pnnp_eval, model_path, frames, args.workdir, name))
         if k == 2:   # TorchScript: nequip-deploy build, then import the deployed file
             from nequip.scripts import deploy
             deployed = os.path.join(args.workdir, name + ".deployed.pth")

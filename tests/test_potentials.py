@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The shipped potentials (potentials/*.md model cards and the .nnp files they describe).
 
-    test_potentials.py --nnp-eval NNP_EVAL --potentials DIR [--lmp LMP --plugin PLUGIN --mpirun MPIRUN] --workdir W
+    test_potentials.py --pnnp-eval NNP_EVAL --potentials DIR [--lmp LMP --plugin PLUGIN --mpirun MPIRUN] --workdir W
 
 Every model card carries a fenced block tagged `check`:
 
@@ -11,7 +11,7 @@ Every model card carries a fenced block tagged `check`:
     force_rms_eV_per_A  R            RMS of all its force components
     force  I  FX FY FZ               forces on a few atoms (eV/A), as many lines as wanted
 
-(written by potentials/evaluate.py with 10 decimals). Without --lmp: the model loads and nnp-eval reproduces the
+(written by potentials/evaluate.py with 10 decimals). Without --lmp: the model loads and pnnp-eval reproduces the
 recorded energy to 1e-9 relative, the force RMS to 1e-7 relative and the listed forces to 1e-8 eV/A (for RMS forces
 below 1 eV/A; 10x the relative 1e-9 of the RMS above): float64 round-off between compilers and machines and the
 10-decimal record, nothing looser. With --lmp: pair_style nnp (exact radial functions)
@@ -88,11 +88,11 @@ def compare(name, got, card):
 
 def check_core(card, wd):
     pred = os.path.join(wd, "pred.xyz")
-    rc, out = lt.run([OPT.nnp_eval, card["model"], card["config"], "--predictions", pred], wd)
-    if not lt.check(rc == 0, "%s: nnp-eval loads the model and evaluates %s" % (card["name"], card["config"])):
+    rc, out = lt.run([OPT.pnnp_eval, card["model"], card["config"], "--predictions", pred], wd)
+    if not lt.check(rc == 0, "%s: pnnp-eval loads the model and evaluates %s" % (card["name"], card["config"])):
         print(out[-2000:])
         return
-    compare(card["name"] + " nnp-eval", lt.read_extxyz_predictions(pred), card)
+    compare(card["name"] + " pnnp-eval", lt.read_extxyz_predictions(pred), card)
 
 
 def write_data(card, path):
@@ -171,7 +171,7 @@ run {n}
 def main():
     global OPT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--pnnp-eval", required=True)
     ap.add_argument("--potentials", required=True)
     ap.add_argument("--lmp")
     ap.add_argument("--plugin")
@@ -179,7 +179,7 @@ def main():
     ap.add_argument("--workdir", default="potentials-tests")
     OPT = ap.parse_args()
     OPT.always_mpirun = False
-    for k in ("nnp_eval", "potentials", "workdir", "lmp", "plugin"):
+    for k in ("pnnp_eval", "potentials", "workdir", "lmp", "plugin"):
         if getattr(OPT, k):
             setattr(OPT, k, os.path.abspath(getattr(OPT, k)))
     lt.OPT = OPT

@@ -401,7 +401,7 @@ static nnp_status parse_edited(const char *text, const char *from, const char *t
 }
 
 /* The model options of imported NequIP models (docs/model.md, "Model options") are defined for the tensor family
- * only: a product model with one of them is refused, in a file and through the API (what nnp-init and nnp-train
+ * only: a product model with one of them is refused, in a file and through the API (what pnnp-init and pnnp-train
  * call), with a message naming the option and the family. The file text is of the model of test_model_files
  * (2 layers, radial_basis 6), so each option line is otherwise valid. */
 static void test_option_refusals(const char *text) {

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Compare the C tools (nnp-init, nnp-eval) with the independent Python reference (tests/reference/nnp_ref.py).
+"""Compare the C tools (pnnp-init, pnnp-eval) with the independent Python reference (tests/reference/nnp_ref.py).
 
-    /usr/bin/python3 tests/test_reference.py --nnp-init PATH --nnp-eval PATH --workdir DIR
+    /usr/bin/python3 tests/test_reference.py --pnnp-init PATH --pnnp-eval PATH --workdir DIR
     /usr/bin/python3 tests/test_reference.py --self-check --workdir DIR     (no C tools: the reference against
                                                                              itself, to test the plumbing)
 
-For each hyperparameter set: write a hyperparameter file, `nnp-init HYPER MODEL.nnp --seed N`, write random
+For each hyperparameter set: write a hyperparameter file, `pnnp-init HYPER MODEL.nnp --seed N`, write random
 structures (periodic cubic, small triclinic cell whose images are neighbours, a T T F slab, an open cluster),
-`nnp-eval MODEL.nnp STRUCTS.extxyz --predictions PRED.extxyz`, then compare with the reference evaluated on the
+`pnnp-eval MODEL.nnp STRUCTS.extxyz --predictions PRED.extxyz`, then compare with the reference evaluated on the
 model file the C tool wrote:
     energy and per-atom energies: |diff| / max(|E|, 1)            <= 1e-10
     forces:  max |diff| / max |F_ref|                             <= 1e-9
@@ -54,8 +54,8 @@ CASES = [
                             energy_shift=[-3.5], energy_scale=[0.8], readout_hidden=4, avg_num_neighbors=20.0)),
 ]
 
-# Models with the options of imported NequIP models (docs/model.md, "Model options"; issue 16). nnp-init does not
-# make them (they come from nnp_import_nequip.py), so the reference writes these models and nnp-eval evaluates them.
+# Models with the options of imported NequIP models (docs/model.md, "Model options"; issue 16). pnnp-init does not
+# make them (they come from nnp_import_nequip.py), so the reference writes these models and pnnp-eval evaluates them.
 OPTION_CASES = [
     ("O_L2_S2_T3_all", 15, _hyper(species=["H", "O"], r_cut=4.2, l_max=2, channels=4, layers=3, radial_basis=6,
                                   energy_shift=[-0.7, -3.1], energy_scale=[0.6, 1.4], paths="all",
@@ -168,7 +168,7 @@ class CTools:
         self.init_path, self.eval_path = init, evaluate
 
     def init(self, hyper_path, model_path, seed, hyper):
-        if any(key in hyper for key in ref.OPTION_KEYS):   # an imported model's options: nnp-init does not make them
+        if any(key in hyper for key in ref.OPTION_KEYS):   # an imported model's options: pnnp-init does not make them
             return SelfTools().init(hyper_path, model_path, seed, hyper)
         return run_tool([self.init_path, hyper_path, model_path, "--seed", str(seed)], model_path + ".init.log")
 
@@ -288,8 +288,8 @@ def run_case(tools, workdir, name, seed, hyper):
 
 def main():
     ap = argparse.ArgumentParser(description="C tools vs the Python reference")
-    ap.add_argument("--nnp-init")
-    ap.add_argument("--nnp-eval")
+    ap.add_argument("--pnnp-init")
+    ap.add_argument("--pnnp-eval")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--self-check", action="store_true", help="reference against itself (no C tools)")
     ap.add_argument("--case", action="append", help="run only these cases (by name)")
@@ -298,10 +298,10 @@ def main():
     args = ap.parse_args()
     if args.self_check:
         tools = SelfTools()
-    elif args.nnp_init and args.nnp_eval:
-        tools = CTools(args.nnp_init, args.nnp_eval)
+    elif args.pnnp_init and args.pnnp_eval:
+        tools = CTools(args.pnnp_init, args.pnnp_eval)
     else:
-        ap.error("--nnp-init and --nnp-eval are required (or --self-check)")
+        ap.error("--pnnp-init and --pnnp-eval are required (or --self-check)")
     os.makedirs(args.workdir, exist_ok=True)
 
     t0 = time.time()

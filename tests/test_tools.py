@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Command-line behaviour of nnp-init, nnp-eval and nnp-train: bad input ends with a message that names the problem
+"""Command-line behaviour of pnnp-init, pnnp-eval and pnnp-train: bad input ends with a message that names the problem
 and a non-zero exit; a model evaluated on its own predictions has zero error; no tool overwrites its own inputs;
-nnp-train checks every write of its learning curve and refuses to resume a checkpoint of another run.
+pnnp-train checks every write of its learning curve and refuses to resume a checkpoint of another run.
 
-usage: test_tools.py --nnp-init PATH --nnp-eval PATH --nnp-train PATH --data DIR --workdir DIR
+usage: test_tools.py --pnnp-init PATH --pnnp-eval PATH --pnnp-train PATH --data DIR --workdir DIR
 """
 import argparse
 import json
@@ -52,24 +52,24 @@ def test_train(a, w):
             "readout_hidden 4\ntrain train.xyz\nvalidation_fraction 0.25\nbatch_size 2\nepochs 1\n")
     with open(w("full.cfg"), "w") as f:
         f.write(base + "output full.nnp\nlog /dev/full\n")
-    expect_error([a.nnp_train, w("full.cfg"), "--threads", "1"], r"/dev/full.*learning curve",
-                 "nnp-train: log /dev/full")
+    expect_error([a.pnnp_train, w("full.cfg"), "--threads", "1"], r"/dev/full.*learning curve",
+                 "pnnp-train: log /dev/full")
     with open(w("run.cfg"), "w") as f:
         f.write(base + "seed 1\noutput run.nnp\n")
-    rc, out = run([a.nnp_train, w("run.cfg"), "--threads", "1"])
-    check(rc == 0, "nnp-train: a one-epoch run: " + out.strip()[-200:])
+    rc, out = run([a.pnnp_train, w("run.cfg"), "--threads", "1"])
+    check(rc == 0, "pnnp-train: a one-epoch run: " + out.strip()[-200:])
     with open(w("run.cfg"), "w") as f:
         f.write(base.replace("epochs 1", "epochs 2") + "seed 2\noutput run.nnp\n")
-    expect_error([a.nnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")],
-                 r"`seed` differs.*`seed 1`.*`seed 2`", "nnp-train: --resume with a changed seed")
+    expect_error([a.pnnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")],
+                 r"`seed` differs.*`seed 1`.*`seed 2`", "pnnp-train: --resume with a changed seed")
     with open(w("run.cfg"), "w") as f:
         f.write(base.replace("epochs 1", "epochs 2") + "seed 1\noutput run.nnp\nmin_learning_rate 1e-6\n")
-    rc, out = run([a.nnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")])
-    check(rc == 0, "nnp-train: --resume with more epochs and another floor: " + out.strip()[-200:])
+    rc, out = run([a.pnnp_train, w("run.cfg"), "--threads", "1", "--resume", w("run.nnp.ckpt")])
+    check(rc == 0, "pnnp-train: --resume with more epochs and another floor: " + out.strip()[-200:])
     with open(w("excl.cfg"), "w") as f:
         f.write(base + "output excl.nnp\nexclude train.xyz 8\n")
-    expect_error([a.nnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
-                 "nnp-train: exclude names a frame that is not there")
+    expect_error([a.pnnp_train, w("excl.cfg"), "--threads", "1"], r"excl\.cfg:\d+: .*train\.xyz has no frame 8",
+                 "pnnp-train: exclude names a frame that is not there")
     # energy_offset (pooling data sets computed at different settings): refusals name the line and the problem
     write_water_frames(w("other.xyz"), 4, 6)
     for extra, pattern, what in (
@@ -81,14 +81,14 @@ def test_train(a, w):
              r"off\.cfg:\d+: energy_offset .*no stage of the run weighs energies", "energy_weight 0")):
         with open(w("off.cfg"), "w") as f:
             f.write(base + "output off.nnp\n" + extra)
-        expect_error([a.nnp_train, w("off.cfg"), "--threads", "1"], pattern, "nnp-train: energy_offset, " + what)
+        expect_error([a.pnnp_train, w("off.cfg"), "--threads", "1"], pattern, "pnnp-train: energy_offset, " + what)
     with open(w("off.cfg"), "w") as f:
         f.write(base + "output off.nnp\ntrain other.xyz\nenergy_offset other.xyz\n")
-    rc, out = run([a.nnp_train, w("off.cfg"), "--threads", "1"])
+    rc, out = run([a.pnnp_train, w("off.cfg"), "--threads", "1"])
     check(rc == 0 and re.search(r"energy_offset .*other\.xyz \(fitted to the starting model, \d+ training frames\): "
                                 r"H:[-+]\d+\.\d+ O:[-+]\d+\.\d+ eV per atom", out) is not None
           and "meta energy_offset " in open(w("off.nnp")).read(),
-          "nnp-train: energy_offset printed at the start and recorded in the model: " + out.strip()[-300:])
+          "pnnp-train: energy_offset printed at the start and recorded in the model: " + out.strip()[-300:])
 def snapshot(paths):
     return {p: open(p, "rb").read() for p in paths}
 
@@ -106,20 +106,20 @@ def test_outputs_never_inputs(a, w, model, data):
     spelled = os.path.join(os.path.dirname(work_data), ".", os.path.basename(work_data))
     for out, what in ((work_data, "the data"), (spelled, "the data spelled ./"), (w("io_link.xyz"), "a hard link to "
                       "the data"), (model, "the model")):
-        expect_error([a.nnp_eval, model, work_data, "--predictions", out], r"would destroy",
-                     "nnp-eval --predictions = %s" % what)
-    check(snapshot([model, work_data]) == before, "nnp-eval left the data and the model untouched")
+        expect_error([a.pnnp_eval, model, work_data, "--predictions", out], r"would destroy",
+                     "pnnp-eval --predictions = %s" % what)
+    check(snapshot([model, work_data]) == before, "pnnp-eval left the data and the model untouched")
     # a failed evaluation leaves an existing predictions file as it was, and no temporary file
     with open(w("io_old_pred.xyz"), "w") as f:
         f.write("old predictions\n")
     with open(w("io_unknown.xyz"), "w") as f:
         f.write('1\nProperties=species:S:1:pos:R:3\nO 0 0 0\n2\nProperties=species:S:1:pos:R:3\nO 0 0 0\nNa 2 0 0\n')
-    rc, out = run([a.nnp_eval, model, w("io_unknown.xyz"), "--predictions", w("io_old_pred.xyz")])
+    rc, out = run([a.pnnp_eval, model, w("io_unknown.xyz"), "--predictions", w("io_old_pred.xyz")])
     left = [n for n in os.listdir(a.workdir) if n.startswith("io_old_pred.xyz.tmp")]
     check(rc != 0 and open(w("io_old_pred.xyz")).read() == "old predictions\n" and not left,
-          "a failed nnp-eval keeps the old predictions and removes its temporary file (%s)" % left)
+          "a failed pnnp-eval keeps the old predictions and removes its temporary file (%s)" % left)
 
-    # nnp-train: output, log and checkpoint against the data, the configuration, the starting model and each other
+    # pnnp-train: output, log and checkpoint against the data, the configuration, the starting model and each other
     def config(**paths):
         keys = dict(train=work_data, output=w("io_m.nnp"), log=w("io_m.csv"), checkpoint=w("io_m.ckpt"))
         keys.update(paths)
@@ -137,9 +137,9 @@ def test_outputs_never_inputs(a, w, model, data):
              (dict(initial_model=model, output=model), r"output .* is initial_model", "output = initial_model")]
     before = snapshot([model, work_data])
     for keys, pattern, what in cases:
-        expect_error([a.nnp_train, config(**keys)], pattern, "nnp-train " + what)
+        expect_error([a.pnnp_train, config(**keys)], pattern, "pnnp-train " + what)
     check(snapshot([model, work_data]) == before and not os.path.exists(w("io_m.nnp")),
-          "nnp-train left its inputs untouched and wrote nothing")
+          "pnnp-train left its inputs untouched and wrote nothing")
 
 
 def test_hostile_inputs(a, w, model):
@@ -147,15 +147,15 @@ def test_hostile_inputs(a, w, model):
     with open(w("deep_hyper.txt"), "w") as f:  # valid hyperparameters that overflowed the array table
         f.write("species H\nl_max 6\nchannels 1\nlayers 5\nradial_basis 1\nradial_hidden 1 1 1 1 1 1 1 1\n"
                 "readout_hidden 1\n")
-    rc, out = run([a.nnp_init, w("deep_hyper.txt"), w("deep.nnp")])
-    check(rc == 0, "nnp-init: l_max 6, 5 layers, 8 radial widths -> exit %d %s" % (rc, out.strip()[:200]))
+    rc, out = run([a.pnnp_init, w("deep_hyper.txt"), w("deep.nnp")])
+    check(rc == 0, "pnnp-init: l_max 6, 5 layers, 8 radial widths -> exit %d %s" % (rc, out.strip()[:200]))
     with open(w("deep.xyz"), "w") as f:
         f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nH 0 0 0\nH 1.5 0 0\n')
-    rc, out = run([a.nnp_eval, w("deep.nnp"), w("deep.xyz"), "--json", "--threads", "1"])
-    check(rc == 0, "nnp-eval evaluates that model -> exit %d %s" % (rc, out.strip()[-200:]))
+    rc, out = run([a.pnnp_eval, w("deep.nnp"), w("deep.xyz"), "--json", "--threads", "1"])
+    check(rc == 0, "pnnp-eval evaluates that model -> exit %d %s" % (rc, out.strip()[-200:]))
     with open(w("wide.xyz"), "w") as f:  # 2,147,484 columns of width 1000 overflowed an int
         f.write("1\nProperties=" + "a:R:1000:" * 2147484 + "species:S:1:pos:R:3\nH 0 0 0\n")
-    expect_error([a.nnp_eval, model, w("wide.xyz")], r"more than 100000 columns", "extxyz with 2.1e9 columns")
+    expect_error([a.pnnp_eval, model, w("wide.xyz")], r"more than 100000 columns", "extxyz with 2.1e9 columns")
     os.remove(w("wide.xyz"))
 
 
@@ -167,7 +167,7 @@ def fnv1a64(data):
 
 
 def test_one_grammar(a, w, model, data):
-    """Issue 19: nnp-init, nnp-train and the model reader (here through nnp-eval) read the architecture keys with one
+    """Issue 19: pnnp-init, pnnp-train and the model reader (here through pnnp-eval) read the architecture keys with one
     parser: the same out-of-range value is refused with the same bound, the line named (the tools used to take
     channels up to 65536 and layers up to 1024 and leave the core to refuse them later, without a line)."""
     text = open(model).read()
@@ -178,22 +178,22 @@ def test_one_grammar(a, w, model, data):
                               ("r_cut", "100", r"r_cut 100 is outside \(0, 100\)")):
         with open(w("grammar_hyper.txt"), "w") as f:
             f.write("species H O\n%s %s\n" % (key, value))
-        expect_error([a.nnp_init, w("grammar_hyper.txt"), w("grammar.nnp")], r"grammar_hyper\.txt:2: " + words,
-                     "nnp-init refuses %s %s with the core's bound" % (key, value))
+        expect_error([a.pnnp_init, w("grammar_hyper.txt"), w("grammar.nnp")], r"grammar_hyper\.txt:2: " + words,
+                     "pnnp-init refuses %s %s with the core's bound" % (key, value))
         with open(w("grammar.cfg"), "w") as f:
             f.write("species H O\n%s %s\ntrain %s\n" % (key, value, data))
-        expect_error([a.nnp_train, w("grammar.cfg")], r"grammar\.cfg:2: " + words,
-                     "nnp-train refuses %s %s with the core's bound" % (key, value))
+        expect_error([a.pnnp_train, w("grammar.cfg")], r"grammar\.cfg:2: " + words,
+                     "pnnp-train refuses %s %s with the core's bound" % (key, value))
         edited = re.sub(r"(?m)^%s .*$" % key, "%s %s" % (key, value), body, count=1)
         with open(w("grammar_edit.nnp"), "w") as f:
             f.write(edited + "checksum %016x\n" % fnv1a64(edited.encode()))
-        expect_error([a.nnp_eval, w("grammar_edit.nnp"), data], r"line \d+: " + words,
+        expect_error([a.pnnp_eval, w("grammar_edit.nnp"), data], r"line \d+: " + words,
                      "the model reader refuses %s %s with the same bound" % (key, value))
 
 
 def test_force_only(a, w):
-    """Issue 17: frames without energies, from the command line: nnp-train with energy_weight 0 trains and prints
-    n/a for energies (refuses them otherwise, naming file and frame); nnp-eval reports no energy error."""
+    """Issue 17: frames without energies, from the command line: pnnp-train with energy_weight 0 trains and prints
+    n/a for energies (refuses them otherwise, naming file and frame); pnnp-eval reports no energy error."""
     write_water_frames(w("noe_src.xyz"), 8, 6)
     with open(w("noe_src.xyz")) as f, open(w("noe.xyz"), "w") as g:
         g.write(re.sub(r" energy=\S+", "", f.read()))
@@ -201,20 +201,20 @@ def test_force_only(a, w):
             "readout_hidden 4\ntrain noe.xyz\nvalidation_fraction 0.25\nbatch_size 2\nepochs 1\n")
     with open(w("noe_refused.cfg"), "w") as f:
         f.write(base + "output noe_refused.nnp\n")
-    expect_error([a.nnp_train, w("noe_refused.cfg"), "--threads", "1"], r"noe\.xyz: frame 0: frame has no energy",
-                 "nnp-train: frames without energies and energy_weight 1")
+    expect_error([a.pnnp_train, w("noe_refused.cfg"), "--threads", "1"], r"noe\.xyz: frame 0: frame has no energy",
+                 "pnnp-train: frames without energies and energy_weight 1")
     with open(w("noe.cfg"), "w") as f:
         f.write(base + "energy_weight 0\noutput noe.nnp\n")
-    rc, out = run([a.nnp_train, w("noe.cfg"), "--threads", "1"])
+    rc, out = run([a.pnnp_train, w("noe.cfg"), "--threads", "1"])
     check(rc == 0 and "energy shifts are set to 0" in out and re.search(r"val E +n/a meV/atom F +\d", out),
-          "nnp-train: force-only run prints n/a for energies: " + out.strip()[-300:])
-    rc, out = run([a.nnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1", "--json"])
+          "pnnp-train: force-only run prints n/a for energies: " + out.strip()[-300:])
+    rc, out = run([a.pnnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1", "--json"])
     res = json.loads(out) if rc == 0 else {}
     check(res.get("n_energy_frames") == 0 and res.get("energy_rmse_meV_per_atom") is None and
-          res.get("force_rmse_meV_per_A", 0) > 0, "nnp-eval --json: energy RMSE null, 0 energy frames")
-    rc, out = run([a.nnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1"])
+          res.get("force_rmse_meV_per_A", 0) > 0, "pnnp-eval --json: energy RMSE null, 0 energy frames")
+    rc, out = run([a.pnnp_eval, w("noe.nnp"), w("noe.xyz"), "--threads", "1"])
     check(rc == 0 and re.search(r"energy \(meV/atom\) +- +- +0 frames", out) is not None,
-          "nnp-eval table: energy RMSE '-', 0 frames")
+          "pnnp-eval table: energy RMSE '-', 0 frames")
 
 
 def test_thermo_stats(w):
@@ -250,20 +250,20 @@ def test_thermo_stats(w):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("--nnp-init", "--nnp-eval", "--nnp-train", "--data", "--workdir"):
+    for k in ("--pnnp-init", "--pnnp-eval", "--pnnp-train", "--data", "--workdir"):
         ap.add_argument(k, required=True)
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     w = lambda name: os.path.join(a.workdir, name)
     hyper, data = os.path.join(a.data, "hyper_small.txt"), os.path.join(a.data, "extxyz_good.xyz")
     model = w("tools.nnp")
-    rc, out = run([a.nnp_init, hyper, model, "--seed", "3"])
-    check(rc == 0, "nnp-init makes a model: " + out.strip()[:200])
+    rc, out = run([a.pnnp_init, hyper, model, "--seed", "3"])
+    check(rc == 0, "pnnp-init makes a model: " + out.strip()[:200])
 
     # a model evaluated on its own predictions has zero error, in the table and in --json
-    rc, out = run([a.nnp_eval, model, data, "--threads", "1", "--predictions", w("pred.xyz")])
-    check(rc == 0, "nnp-eval writes predictions")
-    rc, out = run([a.nnp_eval, model, w("pred.xyz"), "--threads", "1", "--json"])
+    rc, out = run([a.pnnp_eval, model, data, "--threads", "1", "--predictions", w("pred.xyz")])
+    check(rc == 0, "pnnp-eval writes predictions")
+    rc, out = run([a.pnnp_eval, model, w("pred.xyz"), "--threads", "1", "--json"])
     res = json.loads(out) if rc == 0 else {}
     check(res.get("force_rmse_meV_per_A") == 0 and res.get("energy_rmse_meV_per_atom") == 0,
           "errors against its own predictions are zero (%s, %s)" % (res.get("force_rmse_meV_per_A"),
@@ -271,7 +271,7 @@ def main():
     check(set(res.get("per_species", {})) <= {"H", "O", "Cu"} and res.get("n_frames") == 3,
           "--json has per-species entries and the frame count")
 
-    # --energy-offset El:eV: the data's constants per atom (nnp-train's energy_offset) come off the reference energies
+    # --energy-offset El:eV: the data's constants per atom (pnnp-train's energy_offset) come off the reference energies
     off = {"O": 0.25, "H": 0.125, "Cu": -0.5}
     with open(w("pred.xyz")) as f, open(w("pred_off.xyz"), "w") as g:
         lines = f.read().splitlines()
@@ -283,45 +283,45 @@ def main():
             head = re.sub(r"(?<![A-Za-z_])energy=(\S+)", lambda m: "energy=%.17g" % (float(m.group(1)) + shift), lines[k + 1])
             g.write("\n".join([lines[k], head] + atoms) + "\n")
             k += 2 + n
-    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json"])
+    rc, out = run([a.pnnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json"])
     raw = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
     args = ["%s:%r" % kv for kv in off.items() if kv[0] in res.get("per_species", {})]
-    rc, out = run([a.nnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json", "--energy-offset"] + args)
+    rc, out = run([a.pnnp_eval, model, w("pred_off.xyz"), "--threads", "1", "--json", "--energy-offset"] + args)
     fixed = json.loads(out).get("energy_rmse_meV_per_atom") if rc == 0 else None
     # the constants are exact binary fractions, the energies written to 17 digits: what is left is the rounding of
     # ~10 eV sums (1e-15 relative), far below 1e-6 meV/atom; without the option the constants are the error
     check(raw is not None and raw > 50 and fixed is not None and fixed < 1e-6,
-          "nnp-eval --energy-offset %s: energy RMSE %s -> %s meV/atom" % (" ".join(args), raw, fixed))
-    expect_error([a.nnp_eval, model, data, "--energy-offset", "Na:0.1"], r"--energy-offset Na:0\.1: Na is not a species",
-                 "nnp-eval --energy-offset with an element not in the model")
-    expect_error([a.nnp_eval, model, data, "--energy-offset", "O:x"], r"--energy-offset O:x: expected ELEMENT:ENERGY",
-                 "nnp-eval --energy-offset with a bad number")
+          "pnnp-eval --energy-offset %s: energy RMSE %s -> %s meV/atom" % (" ".join(args), raw, fixed))
+    expect_error([a.pnnp_eval, model, data, "--energy-offset", "Na:0.1"], r"--energy-offset Na:0\.1: Na is not a species",
+                 "pnnp-eval --energy-offset with an element not in the model")
+    expect_error([a.pnnp_eval, model, data, "--energy-offset", "O:x"], r"--energy-offset O:x: expected ELEMENT:ENERGY",
+                 "pnnp-eval --energy-offset with a bad number")
 
     # bad input
     with open(w("unknown.xyz"), "w") as f:
         f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nO 0 0 0\nNa 1.5 0 0\n')
-    expect_error([a.nnp_eval, model, w("unknown.xyz")], r"Na", "element not in the model")
+    expect_error([a.pnnp_eval, model, w("unknown.xyz")], r"Na", "element not in the model")
     with open(w("nan.xyz"), "w") as f:
         f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nO 0 0 0\nH nan 0 0\n')
-    expect_error([a.nnp_eval, model, w("nan.xyz")], r"(?i)nan|finite", "NaN position")
+    expect_error([a.pnnp_eval, model, w("nan.xyz")], r"(?i)nan|finite", "NaN position")
     with open(w("close.xyz"), "w") as f:
         f.write('2\nLattice="6 0 0 0 6 0 0 0 6" Properties=species:S:1:pos:R:3\nO 0 0 0\nH 0.1 0 0\n')
-    expect_error([a.nnp_eval, model, w("close.xyz")], r"r_min", "atoms closer than the model accepts")
-    expect_error([a.nnp_eval, w("missing.nnp"), data], r"missing\.nnp", "missing model file")
+    expect_error([a.pnnp_eval, model, w("close.xyz")], r"r_min", "atoms closer than the model accepts")
+    expect_error([a.pnnp_eval, w("missing.nnp"), data], r"missing\.nnp", "missing model file")
     text = open(model).read()
     with open(w("damaged.nnp"), "w") as f:
         f.write(text.replace("channels 4", "channels 5"))
-    expect_error([a.nnp_eval, w("damaged.nnp"), data], r"checksum", "damaged model file")
+    expect_error([a.pnnp_eval, w("damaged.nnp"), data], r"checksum", "damaged model file")
     with open(w("truncated.nnp"), "w") as f:
         f.write(text[: len(text) // 2])
-    expect_error([a.nnp_eval, w("truncated.nnp"), data], r"truncated|checksum", "truncated model file")
-    expect_error([a.nnp_eval, model, w("missing.xyz")], r"missing\.xyz", "missing data file")
+    expect_error([a.pnnp_eval, w("truncated.nnp"), data], r"truncated|checksum", "truncated model file")
+    expect_error([a.pnnp_eval, model, w("missing.xyz")], r"missing\.xyz", "missing data file")
     with open(w("bad_hyper.txt"), "w") as f:
         f.write("species H O\nchanels 4\n")
-    expect_error([a.nnp_init, w("bad_hyper.txt"), w("x.nnp")], r"chanels", "unknown hyperparameter key")
+    expect_error([a.pnnp_init, w("bad_hyper.txt"), w("x.nnp")], r"chanels", "unknown hyperparameter key")
     with open(w("bad_hyper2.txt"), "w") as f:
         f.write("species H O\nl_max 9\n")
-    expect_error([a.nnp_init, w("bad_hyper2.txt"), w("x.nnp")], r"l_max", "l_max out of range")
+    expect_error([a.pnnp_init, w("bad_hyper2.txt"), w("x.nnp")], r"l_max", "l_max out of range")
     test_train(a, w)
     test_force_only(a, w)
     test_outputs_never_inputs(a, w, model, data)

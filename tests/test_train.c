@@ -1,4 +1,4 @@
-/* Tests of nnp-train (pair_nnp/tools/train_*.c).
+/* Tests of pnnp-train (pair_nnp/train/train_*.c).
  *
  *   test_train WORKDIR
  *

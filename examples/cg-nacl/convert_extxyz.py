@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Converts the ion dump of the all-atom runs (in.aa-nacl: `dump custom ... id type xu yu zu fx fy fz`, real units,
-types 3 Na and 4 Cl) to extended XYZ for nnp-train's force matching of the ion-only (coarse-grained) model.
+types 3 Na and 4 Cl) to extended XYZ for pnnp-train's force matching of the ion-only (coarse-grained) model.
 
 Per frame: Lattice (the orthogonal box), pbc="T T T", Properties=species:S:1:pos:R:3:forces:R:3:unwrapped:R:3, the
 info keys step= and time_ps=, and no energy (the coarse-grained fit is force-only: the energy of a configuration of
 the ions alone is a free energy that the data do not give). Positions are wrapped into the cell [0, L)^3 (the
 lower box corner moved to the origin); `unwrapped` keeps the unwrapped positions (for diffusion, and ignored by
-nnp-train). Forces are converted from kcal/mol/A to eV/A (1 kcal/mol = 4184 J / N_A / e = 0.0433641043 eV).
+pnnp-train). Forces are converted from kcal/mol/A to eV/A (1 kcal/mol = 4184 J / N_A / e = 0.0433641043 eV).
 
 The force is the instantaneous total force on the ion in the all-atom system; its average over the water
 configurations at fixed ion positions is the mean force, which force matching converges to (README.md).
@@ -17,7 +17,7 @@ usage: convert_extxyz.py IONS.dump[.xz] OUT.extxyz[.xz] [--skip-ps 0] [--until-p
                     separate `validation` file: frames 1 ps apart are correlated, a random hold-out overestimates
                     how well the model generalises)
   --every K         keep every K-th frame after the skip
-  --dummy-energy    write energy=0.0 on every frame. No longer needed: nnp-train accepts frames without an energy
+  --dummy-energy    write energy=0.0 on every frame. No longer needed: pnnp-train accepts frames without an energy
                     when the energy weight is 0 in every stage (docs/training.md, "Force matching"), and then
                     reports energy errors as n/a. Kept for older trainers (with it: energy_weight 0 and a fixed
                     energy_reference Na:0 Cl:0, so the dummy value never enters the loss or the normalisation)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The data stage of the coarse-grained (ion-only) NaCl(aq) example: all-atom SPC/E + Joung-Cheatham NaCl(aq) at
 # 1, 2, 3 and 4 mol/kg (driver.py + in.aa-nacl: NPT 300 K / 1 bar, then NVT that dumps the ion positions and the
-# total force on every ion), conversion to extended XYZ for nnp-train (convert_extxyz.py, force-only frames), and
+# total force on every ion), conversion to extended XYZ for pnnp-train (convert_extxyz.py, force-only frames), and
 # the all-atom analysis (analyse_aa.py: temperature, density, cost per ns, Na+/Cl- self-diffusion).
 #
 # usage: examples/cg-nacl/run.sh

@@ -5,10 +5,10 @@
 #           (one thread, nice 10; stops after 540 s of wall time), then resumed up to 1440 s
 #   import  nnp_import_nequip.py build-nequip/results/water_l1 -> examples/nequip/water_l1.nnp
 #   md      examples/stability/run.sh: 192 atoms, NVT 300 K for NVT_PS (default 2), then NVE for NVE_PS (default 10)
-#   speed   bench/nequip_speed.py --train-dir: NequIP's own CPU evaluation against nnp-eval, same model and frame
+#   speed   bench/nequip_speed.py --train-dir: NequIP's own CPU evaluation against pnnp-eval, same model and frame
 # Run from anywhere; needs ../shared (data and third_party) beside the repository, python3-torch/yaml/ase/tqdm,
 # and for md/speed the builds named by LMP, NNP_PLUGIN and NNP_EVAL (defaults: the trixie LAMMPS of
-# cmake/get-lammps.sh, build-lammps-trixie's plugin and nnp-eval).
+# cmake/get-lammps.sh, build-lammps-trixie's plugin and pnnp-eval).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -39,7 +39,7 @@ if [ "$step" = all ] || [ "$step" = md ]; then
     potentials/water-revpbe0d3.check.xyz "${NVT_PS:-2}" "${NVE_PS:-10}"
 fi
 if [ "$step" = all ] || [ "$step" = speed ]; then
-  "${py[@]}" bench/nequip_speed.py --nnp-eval "${NNP_EVAL:-$top/build-lammps-trixie/pair_nnp/nnp-eval}" \
+  "${py[@]}" bench/nequip_speed.py --pnnp-eval "${NNP_EVAL:-$top/build-lammps-trixie/pair_nnp/pnnp-eval}" \
     --third-party "$tp" --train-dir build-nequip/results/water_l1 --data potentials/water-revpbe0d3.check.xyz \
     --workdir build-nequip/speed
 fi

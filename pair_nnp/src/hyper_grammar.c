@@ -1,5 +1,5 @@
 /* The model header's grammar (docs/model.md, "Model file format"): every architecture key with its type and its
- * limits, in one table. The model reader (model_io.c), nnp-init and nnp-train's configuration read their keys
+ * limits, in one table. The model reader (model_io.c), pnnp-init and pnnp-train's configuration read their keys
  * through nnp_hyper_read_line, and nnp_hyper_validate checks built hyperparameters against the same table, so a value
  * is refused with the same bound and the same words wherever it comes from. */
 #include "nnp_internal.h"

@@ -234,7 +234,7 @@ static int run_lammps(const char *lmp, const char *dir, const char *in_name, con
 }
 
 nnp_status baseline_lammps_version(const char *lmp, char *out, size_t size, nnp_error *err) {
-  char dir[] = "/tmp/nnp-baseline-XXXXXX";
+  char dir[] = "/tmp/pnnp-baseline-XXXXXX";
   if (!mkdtemp(dir)) return fail(err, "cannot make a temporary directory: %s", strerror(errno));
   char in[4200], log[4200];
   snprintf(in, sizeof in, "%s/in.empty", dir);

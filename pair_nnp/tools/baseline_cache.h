@@ -4,7 +4,7 @@
  * The cache is keyed on the inputs: its file name carries a hash of the baseline definition, and it records the
  * FNV-1a hash and size of the data file's bytes, the definition itself and the LAMMPS version that computed it.
  * A cache whose data hash or definition differs from the caller's is stale and refused (with the command that
- * remakes it); the LAMMPS version is compared where a LAMMPS is at hand (nnp-baseline, nnp-eval --lmp).
+ * remakes it); the LAMMPS version is compared where a LAMMPS is at hand (pnnp-baseline, pnnp-eval --lmp).
  *
  * Computing runs the LAMMPS binary (`lmp`, or the path given) once per file: each frame is a data file read with
  * read_data, the baseline's own LAMMPS lines (nnp_baseline_lammps_lines), `run 0`, and the energy, pressure-tensor

@@ -4,7 +4,7 @@
     fit_c6c8.py DATA.extxyz D3_LONG_CACHE D3_SHORT_CACHE --species H O [--cutoff 6] [--r-fit 5] [--d3-cutoff 12]
                 [--r-zero 3] [--r-full 5] [--test-every 5] [--every K] [--force-weight 1] [--free-c8]
 
-D3_LONG_CACHE and D3_SHORT_CACHE are nnp-baseline caches of the same data for `baseline d3 zero revpbe0 12 10` and
+D3_LONG_CACHE and D3_SHORT_CACHE are pnnp-baseline caches of the same data for `baseline d3 zero revpbe0 12 10` and
 `baseline d3 zero revpbe0 5 10` (LAMMPS's dispersion/d3). Their difference is the part of D3 beyond 5 A, which a 5 A
 network cannot represent. Beyond R_FULL the c6c8 term is exactly -(C6_ij/r^6 + C8_ij/r^8), so its part beyond
 r_fit = 5 A is linear in the coefficients: they are fitted by least squares to the difference's virials, energies
@@ -56,7 +56,7 @@ def read_extxyz(path):
 
 
 def read_cache(path):
-    """nnp-baseline cache: list of (energy, virial[6] xx yy zz xy xz yz, forces[N,3])."""
+    """pnnp-baseline cache: list of (energy, virial[6] xx yy zz xy xz yz, forces[N,3])."""
     out = []
     with open(path) as f:
         lines = f.read().splitlines()

@@ -1,6 +1,6 @@
-/* Files of `key values...` lines in the model header's grammar: nnp-init's hyperparameter file and nnp-train's
+/* Files of `key values...` lines in the model header's grammar: pnnp-init's hyperparameter file and pnnp-train's
  * configuration. The architecture keys are read by the core's one parser (nnp_hyper_read_line, nnp.h); the tool's
- * own keys (nnp-train's data files, learning rate, ...) go to a callback. */
+ * own keys (pnnp-train's data files, learning rate, ...) go to a callback. */
 #ifndef NNP_TOOLS_HYPER_FILE_H
 #define NNP_TOOLS_HYPER_FILE_H
 

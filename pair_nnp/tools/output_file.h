@@ -1,4 +1,4 @@
-/* Output files of the tools (nnp-eval --predictions; nnp-train's model, learning curve and checkpoint):
+/* Output files of the tools (pnnp-eval --predictions; pnnp-train's model, learning curve and checkpoint):
  *  - an output may not be one of the tool's inputs or another of its outputs: compared by file identity (device and
  *    inode, so other spellings, hard links and symbolic links count; a file not created yet by its directory's
  *    identity and its name), so a careless command line cannot truncate the data or the model it reads;

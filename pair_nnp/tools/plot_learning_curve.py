@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Draw the learning curve that nnp-train writes (the `log` CSV file).
+"""Draw the learning curve that pnnp-train writes (the `log` CSV file).
 
     plot_learning_curve.py LOG.csv [-o OUT.png] [--title TEXT]
 

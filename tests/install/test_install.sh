@@ -9,8 +9,10 @@ cmake -S "$src" -B "$work/cmake-consumer" -DCMAKE_PREFIX_PATH="$work/prefix" >/d
 cmake --build "$work/cmake-consumer" >/dev/null
 out=$("$work/cmake-consumer/consumer")
 echo "find_package consumer: $out"
-flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs --static pair_nnp)
+# pkg-config's -lpair_nnp links the shared libpair_nnp.so (the static archive has the same name), which the loader
+# finds in the prefix only through LD_LIBRARY_PATH (or an rpath)
+flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs pair_nnp)
 cc "$src/consumer.c" $flags -o "$work/pc-consumer"
-out2=$("$work/pc-consumer")
+out2=$(LD_LIBRARY_PATH="$work/prefix/lib" "$work/pc-consumer")
 echo "pkg-config consumer: $out2"
 [ "$out" = "$out2" ] && [ -n "$out" ] && echo "2 passed, 0 failed"

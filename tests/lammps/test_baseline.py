@@ -1,32 +1,32 @@
 #!/usr/bin/env python3
 """Long-range baselines (docs/model.md, "Baselines"): a model declares LAMMPS force-field lines (dispersion/d3,
-coul/long + pppm) that LAMMPS adds to the network; nnp-baseline caches them per frame, nnp-eval adds the cache,
-nnp-train subtracts it, potentials/NAME.lammps (nnp-baseline --lammps) sets them up in MD.
+coul/long + pppm) that LAMMPS adds to the network; pnnp-baseline caches them per frame, pnnp-eval adds the cache,
+pnnp-train subtracts it, potentials/NAME.lammps (pnnp-baseline --lammps) sets them up in MD.
 
-    test_baseline.py --lmp LMP --plugin pair_nnp.so --nnp-init nnp-init --nnp-eval nnp-eval \
-                     --nnp-baseline nnp-baseline --nnp-train nnp-train [--mpirun mpirun] [--workdir DIR] CASE
+    test_baseline.py --lmp LMP --plugin pair_nnp.so --pnnp-init pnnp-init --pnnp-eval pnnp-eval \
+                     --pnnp-baseline pnnp-baseline --pnnp-train pnnp-train [--mpirun mpirun] [--workdir DIR] CASE
 
 Cases:
-  coulomb     coul/long + pppm baseline: nnp-eval (model + cached baseline) = LAMMPS (include of nnp-baseline
+  coulomb     coul/long + pppm baseline: pnnp-eval (model + cached baseline) = LAMMPS (include of pnnp-baseline
               --lammps) on 1 and 2 ranks, energies, forces and virial to 1e-9, on an orthorhombic frame, a triclinic
-              frame and an orthorhombic frame given in rotated axes (nnp-baseline rotates into LAMMPS's frame and
+              frame and an orthorhombic frame given in rotated axes (pnnp-baseline rotates into LAMMPS's frame and
               back; an orthorhombic cell must become an orthogonal box: pppm's triclinic path differs at 1e-6)
   d3          the same with dispersion/d3 bj (skipped where LAMMPS lacks dispersion/d3, i.e. before 7 Feb 2024)
   d3_coulomb  dispersion/d3 zero + coul/long + pppm together (zero damping under hybrid/overlay; skipped likewise)
   coulomb_dielectric
               the coulomb baseline with `dielectric 78` (screened Coulomb q_i q_j / (eps r), issue 17): the
               cache against an independent Ewald sum in Python divided by eps, the include file on 1 and 2 ranks
-              against nnp-eval as in `coulomb`, and pair_style nnp refusing a run without the `dielectric` line
+              against pnnp-eval as in `coulomb`, and pair_style nnp refusing a run without the `dielectric` line
   c6c8        the fixed-coefficient dispersion term through pair_style table: the same agreement on 1 and 2 ranks, and
-              nnp-baseline's cache (LAMMPS interpolating the table) against an independent numpy evaluation of
+              pnnp-baseline's cache (LAMMPS interpolating the table) against an independent numpy evaluation of
               -S(r) (C6/r^6 + C8/r^8) over all periodic images to the cutoff plus the homogeneous tail beyond it
               (energies, forces, virials)
   refusal     pair_style nnp refuses a baseline model when the run lacks its lines or charges, naming them;
               `baseline ignore` runs it; a D3 model on a LAMMPS without dispersion/d3 names the version it needs;
-              a shipped potential's include file (no baseline) runs and equals nnp-eval
-  train       nnp-train refuses without the cache (naming nnp-baseline); with it, the epoch-0 errors of nnp-train
-              (network vs reference - baseline) equal nnp-eval's (network + baseline vs reference); a changed data
-              file makes the cache stale for nnp-eval
+              a shipped potential's include file (no baseline) runs and equals pnnp-eval
+  train       pnnp-train refuses without the cache (naming pnnp-baseline); with it, the epoch-0 errors of pnnp-train
+              (network vs reference - baseline) equal pnnp-eval's (network + baseline vs reference); a changed data
+              file makes the cache stale for pnnp-eval
 Exit status 0 when every check passes, 77 when the case was skipped (ctest SKIP_RETURN_CODE).
 """
 import argparse
@@ -102,12 +102,12 @@ def write_frames(path, frames):
             f.write('Lattice="%s" Properties=species:S:1:pos:R:3:forces:R:3 energy=0 pbc="T T T"\n'
                     % " ".join("%.17g" % x for row in cell for x in row))
             for i, (s, p) in enumerate(zip(cfg.symbols, cfg.pos)):
-                ref_force = [0.3 * math.sin(i + k) for k in range(3)]  # labels for nnp-train; any values do
+                ref_force = [0.3 * math.sin(i + k) for k in range(3)]  # labels for pnnp-train; any values do
                 f.write("%s %.17g %.17g %.17g %.17g %.17g %.17g\n" % (s, *(rot(Q, p) if Q else p), *ref_force))
 
 
 def read_predictions(path):
-    """Every frame of nnp-eval --predictions: energy, forces, virial (xx yy zz xy xz yz)."""
+    """Every frame of pnnp-eval --predictions: energy, forces, virial (xx yy zz xy xz yz)."""
     with open(path) as f:
         lines = f.read().splitlines()
     out, i = [], 0
@@ -189,14 +189,14 @@ def physics_case(name, baseline, need_d3):
               "2021)" % (name, OPT.lmp))
         return SKIP
     d, model, frames, data = prepare(name, baseline)
-    rc, out = tool([OPT.nnp_baseline, model, data, "--lmp", OPT.lmp], d)
-    if not T.check(rc == 0, "%s: nnp-baseline computes the cache" % name):
+    rc, out = tool([OPT.pnnp_baseline, model, data, "--lmp", OPT.lmp], d)
+    if not T.check(rc == 0, "%s: pnnp-baseline computes the cache" % name):
         print(out[-3000:])
         return 1
     print(out.strip())
     pred = os.path.join(d, "pred.extxyz")
-    rc, out = tool([OPT.nnp_eval, model, data, "--predictions", pred], d, env={"NNP_LMP": "/nonexistent/lmp"})
-    if not T.check(rc == 0, "%s: nnp-eval uses the cache (no LAMMPS needed)" % name):
+    rc, out = tool([OPT.pnnp_eval, model, data, "--predictions", pred], d, env={"NNP_LMP": "/nonexistent/lmp"})
+    if not T.check(rc == 0, "%s: pnnp-eval uses the cache (no LAMMPS needed)" % name):
         print(out[-3000:])
         return 1
     ref = read_predictions(pred)
@@ -206,13 +206,13 @@ def physics_case(name, baseline, need_d3):
         part = abs(r["energy"] - r["network_energy"]) / abs(r["energy"])
         T.check(part > 1e-3, "%s: frame %d: the baseline is %.3g of the total energy" % (name, k, part))
     ff = os.path.join(d, "forcefield.lammps")
-    rc, out = tool([OPT.nnp_baseline, "--lammps", model], d)
+    rc, out = tool([OPT.pnnp_baseline, "--lammps", model], d)
     with open(ff, "w") as f:
         f.write(out)
-    T.check(rc == 0 and "pair_style hybrid/overlay nnp" in out, "%s: nnp-baseline --lammps writes the force field" % name)
+    T.check(rc == 0 and "pair_style hybrid/overlay nnp" in out, "%s: pnnp-baseline --lammps writes the force field" % name)
     for k, (cfg, Q) in enumerate(frames):
         want = ref[k]
-        if Q:  # nnp-eval saw the rotated frame: rotate its forces and virial back into LAMMPS's axes
+        if Q:  # pnnp-eval saw the rotated frame: rotate its forces and virial back into LAMMPS's axes
             Qt = [[Q[j][i] for j in range(3)] for i in range(3)]
             want = dict(want)
             want["forces"] = [rot(Qt, f) for f in ref[k]["forces"]]
@@ -228,7 +228,7 @@ def physics_case(name, baseline, need_d3):
                 print(out[-3000:])
                 return 1
             r = lmp_result(d, out)
-            T.close(r["energy"], want["energy"], REL, what + ": energy, LAMMPS vs nnp-eval (%.10g eV)" % r["energy"])
+            T.close(r["energy"], want["energy"], REL, what + ": energy, LAMMPS vs pnnp-eval (%.10g eV)" % r["energy"])
             T.close(r["forces"], want["forces"], REL, what + ": forces")
             T.close(r["virial"], want["virial"], REL, what + ": virial (pressure)")
     return 0
@@ -287,7 +287,7 @@ def c6c8_reference(line, species_of, pos, cell):
 
 
 def read_cache_file(path):
-    """(energy, virial(6), forces) of every frame of an nnp-baseline cache file."""
+    """(energy, virial(6), forces) of every frame of an pnnp-baseline cache file."""
     with open(path) as f:
         lines = f.read().splitlines()
     i = next(k for k, line in enumerate(lines) if line.startswith("frames "))
@@ -364,7 +364,7 @@ def case_refusal():
         "charge 0.4\n", "charge 0.417\n")
     rc, out = T.lammps(d, base + wrong_cut + TAIL, name="in.cut.lmp")
     T.check(rc != 0 and "cutoff 6" in out, "refusal: a coul/long cutoff other than the model's is refused")
-    # a shipped potential without a baseline: its include file runs and equals nnp-eval
+    # a shipped potential without a baseline: its include file runs and equals pnnp-eval
     pot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "potentials")
     water = os.path.abspath(os.path.join(pot, "water-revpbe0d3.nnp"))
     cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
@@ -372,7 +372,7 @@ def case_refusal():
     rc, out = T.lammps(d, md_input(d, cfg, water, os.path.join(pot, "water-revpbe0d3.lammps")), name="in.ship.lmp")
     r = lmp_result(d, out) if rc == 0 else None
     T.check(r is not None and abs(r["energy"] - ref["energy"]) <= REL * abs(ref["energy"]),
-            "refusal: potentials/water-revpbe0d3.lammps (no baseline) runs and gives nnp-eval's energy")
+            "refusal: potentials/water-revpbe0d3.lammps (no baseline) runs and gives pnnp-eval's energy")
     # a c6c8 model without its table sub-style
     c6 = T.make_model(d, name="c6c8.nnp", hyper=HYPER + C6C8)
     rc, out = T.lammps(d, base + plain.replace(model, c6) + TAIL, name="in.c6c8.lmp")
@@ -419,15 +419,15 @@ def case_train():
     cfgp = os.path.join(d, "train.cfg")
     with open(cfgp, "w") as f:
         f.write(TRAIN_CFG)
-    rc, out = tool([OPT.nnp_train, cfgp], d)
-    T.check(rc != 0 and "nnp-baseline %s" % cfgp in out, "train: without the cache nnp-train refuses and names the "
+    rc, out = tool([OPT.pnnp_train, cfgp], d)
+    T.check(rc != 0 and "pnnp-baseline %s" % cfgp in out, "train: without the cache pnnp-train refuses and names the "
             "command")
-    rc, out = tool([OPT.nnp_baseline, cfgp, "--lmp", OPT.lmp], d)
-    if not T.check(rc == 0, "train: nnp-baseline CONFIG computes the caches"):
+    rc, out = tool([OPT.pnnp_baseline, cfgp, "--lmp", OPT.lmp], d)
+    if not T.check(rc == 0, "train: pnnp-baseline CONFIG computes the caches"):
         print(out[-3000:])
         return 1
-    rc, out = tool([OPT.nnp_train, cfgp], d)
-    if not T.check(rc == 0, "train: nnp-train runs with the cache"):
+    rc, out = tool([OPT.pnnp_train, cfgp], d)
+    if not T.check(rc == 0, "train: pnnp-train runs with the cache"):
         print(out[-3000:])
         return 1
     with open(os.path.join(d, "trained.nnp.log.csv")) as f:
@@ -436,30 +436,30 @@ def case_train():
     # epoch 0 is the initial model; its errors on the validation file (here the training file itself)
     train_e = float(row0[head.index("val_energy_rmse_meV_per_atom")])
     train_f = float(row0[head.index("val_force_rmse_meV_per_A")])
-    rc, out = tool([OPT.nnp_eval, os.path.join(d, "trained.nnp"), data, "--json"], d,
+    rc, out = tool([OPT.pnnp_eval, os.path.join(d, "trained.nnp"), data, "--json"], d,
                    env={"NNP_LMP": "/nonexistent/lmp"})
-    if not T.check(rc == 0, "train: nnp-eval of the trained model uses the cache"):
+    if not T.check(rc == 0, "train: pnnp-eval of the trained model uses the cache"):
         print(out[-3000:])
         return 1
     import json
     ev = json.loads(out[out.index("{"):])
-    # Same network, same frames: the errors agree when the trainer subtracted exactly what nnp-eval adds, to the
+    # Same network, same frames: the errors agree when the trainer subtracted exactly what pnnp-eval adds, to the
     # rounding of the printed digits (CSV %.6f of ~1e3 meV: 5e-10 relative; JSON %.10g: 5e-11); 1e-8 covers both.
     # Without the subtraction they would differ by the baseline (~1e3 meV/atom here).
-    T.close(train_e, ev["energy_rmse_meV_per_atom"], 1e-8, "train: energy RMSE of nnp-train = nnp-eval's")
-    T.close(train_f, ev["force_rmse_meV_per_A"], 1e-8, "train: force RMSE of nnp-train = nnp-eval's")
-    rc2, plain = tool([OPT.nnp_baseline, "--lammps", os.path.join(d, "trained.nnp")], d)
+    T.close(train_e, ev["energy_rmse_meV_per_atom"], 1e-8, "train: energy RMSE of pnnp-train = pnnp-eval's")
+    T.close(train_f, ev["force_rmse_meV_per_A"], 1e-8, "train: force RMSE of pnnp-train = pnnp-eval's")
+    rc2, plain = tool([OPT.pnnp_baseline, "--lammps", os.path.join(d, "trained.nnp")], d)
     T.check("coul/long" in plain, "train: the trained model carries the baseline")
     with open(os.path.join(d, "trained.nnp")) as f:
         T.check("meta baseline_lammps" in f.read(), "train: the model records the LAMMPS that computed the baseline")
     # a changed data file makes the cache stale
     with open(data, "a") as f:
         f.write("\n")
-    rc, out = tool([OPT.nnp_eval, os.path.join(d, "trained.nnp"), data], d, env={"NNP_LMP": "/nonexistent/lmp"})
-    T.check(rc != 0 and "stale" in out and "nnp-baseline" in out,
-            "train: nnp-eval refuses a stale cache when no LAMMPS can remake it, naming the command")
-    rc, out = tool([OPT.nnp_eval, os.path.join(d, "trained.nnp"), data, "--lmp", OPT.lmp], d)
-    T.check(rc == 0 and "computing the baseline" in out, "train: nnp-eval --lmp remakes a stale cache")
+    rc, out = tool([OPT.pnnp_eval, os.path.join(d, "trained.nnp"), data], d, env={"NNP_LMP": "/nonexistent/lmp"})
+    T.check(rc != 0 and "stale" in out and "pnnp-baseline" in out,
+            "train: pnnp-eval refuses a stale cache when no LAMMPS can remake it, naming the command")
+    rc, out = tool([OPT.pnnp_eval, os.path.join(d, "trained.nnp"), data, "--lmp", OPT.lmp], d)
+    T.check(rc == 0 and "computing the baseline" in out, "train: pnnp-eval --lmp remakes a stale cache")
     return 0
 
 
@@ -519,7 +519,7 @@ def ewald(cell, pos, q, eps):
 
 
 def read_cache(d, data):
-    """Energies and forces of every frame of nnp-baseline's cache of `data` (the one cache in d)."""
+    """Energies and forces of every frame of pnnp-baseline's cache of `data` (the one cache in d)."""
     names = [x for x in os.listdir(d) if x.startswith(os.path.basename(data) + ".baseline-")]
     assert len(names) == 1, names
     return [(energy, forces) for energy, _, forces in read_cache_file(os.path.join(d, names[0]))]
@@ -574,16 +574,16 @@ CASES = {"coulomb": lambda: physics_case("coulomb", COULOMB, False),
 def main():
     global OPT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for k in ("lmp", "plugin", "nnp-init", "nnp-eval", "nnp-baseline", "nnp-train"):
+    for k in ("lmp", "plugin", "pnnp-init", "pnnp-eval", "pnnp-baseline", "pnnp-train"):
         ap.add_argument("--" + k, required=True)
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--workdir", default="lammps-tests")
     ap.add_argument("case", choices=sorted(CASES))
     OPT = ap.parse_args()
-    for k in ("lmp", "plugin", "nnp_init", "nnp_eval", "nnp_baseline", "nnp_train", "workdir"):
+    for k in ("lmp", "plugin", "pnnp_init", "pnnp_eval", "pnnp_baseline", "pnnp_train", "workdir"):
         setattr(OPT, k, os.path.abspath(getattr(OPT, k)))
     os.makedirs(OPT.workdir, exist_ok=True)
-    T.OPT = argparse.Namespace(lmp=OPT.lmp, plugin=OPT.plugin, nnp_init=OPT.nnp_init, nnp_eval=OPT.nnp_eval,
+    T.OPT = argparse.Namespace(lmp=OPT.lmp, plugin=OPT.plugin, nnp_init=OPT.pnnp_init, nnp_eval=OPT.pnnp_eval,
                                mpirun=OPT.mpirun, workdir=OPT.workdir, always_mpirun=False)
     print("== %s" % OPT.case, flush=True)
     try:

@@ -5,10 +5,10 @@ forces of examples/cg-nacl/run.sh LENGTH=short at 2 mol/kg, frames without energ
 baseline, with time-block validation, then Langevin MD of the ions alone in LAMMPS with the model's own force
 field (pair_style hybrid/overlay nnp + coul/long + pppm + dielectric, examples/cg-nacl/in.cg-nacl).
 
-    test_cg_nacl.py --lmp LMP --plugin pair_nnp.so --nnp-train nnp-train --nnp-baseline nnp-baseline --workdir DIR
+    test_cg_nacl.py --lmp LMP --plugin pair_nnp.so --pnnp-train pnnp-train --pnnp-baseline pnnp-baseline --workdir DIR
                     --source REPO
 
-Checks: nnp-baseline caches the baseline, nnp-train trains (energy columns empty, force RMSE finite, the split and
+Checks: pnnp-baseline caches the baseline, pnnp-train trains (energy columns empty, force RMSE finite, the split and
 the baseline in the model), and LAMMPS runs 200 steps of CG Langevin dynamics to finite energies and a temperature
 near the target. Seconds. What the model is worth is not tested here (far too little data and training).
 """
@@ -75,7 +75,7 @@ def thermo(out):
 
 def main():
     ap = argparse.ArgumentParser()
-    for k in ("lmp", "plugin", "nnp-train", "nnp-baseline", "workdir", "source"):
+    for k in ("lmp", "plugin", "pnnp-train", "pnnp-baseline", "workdir", "source"):
         ap.add_argument("--" + k, required=True)
     a = ap.parse_args()
     d = os.path.abspath(a.workdir)
@@ -85,15 +85,15 @@ def main():
     shutil.copy(os.path.join(a.source, "tests", "data", "cg-nacl-short.extxyz"), d)
     with open(os.path.join(d, "cg.cfg"), "w") as f:
         f.write(CONFIG)
-    rc, out = run([a.nnp_baseline, "cg.cfg", "--lmp", a.lmp], d)
-    if not check(rc == 0, "nnp-baseline caches the screened Coulomb baseline: " + out.strip()[-300:]):
+    rc, out = run([a.pnnp_baseline, "cg.cfg", "--lmp", a.lmp], d)
+    if not check(rc == 0, "pnnp-baseline caches the screened Coulomb baseline: " + out.strip()[-300:]):
         return 1
-    rc, out = run([a.nnp_train, "cg.cfg", "--threads", "1"], d)
+    rc, out = run([a.pnnp_train, "cg.cfg", "--threads", "1"], d)
     print(out.strip()[-1500:])
-    if not check(rc == 0, "nnp-train force-matches the ions"):
+    if not check(rc == 0, "pnnp-train force-matches the ions"):
         return 1
     check("energy shifts are set to 0" in out and "val E      n/a meV/atom" in out,
-          "nnp-train: no energies, shifts 0, energy errors n/a")
+          "pnnp-train: no energies, shifts 0, energy errors n/a")
     rows = open(os.path.join(d, "cg.nnp.log.csv")).read().splitlines()
     last = rows[-1].split(",")
     check(len(rows) == 4 and last[8] == "" and math.isfinite(float(last[9])) and float(last[9]) > 0,
@@ -101,10 +101,10 @@ def main():
     model = open(os.path.join(d, "cg.nnp")).read()
     check("baseline coulomb 8 1e-05 Na:1 Cl:-1 dielectric 71" in model and "validation_split last" in model,
           "the model holds the screened baseline and the time-block split")
-    rc, ff = run([a.nnp_baseline, "--lammps", "cg.nnp"], d)
+    rc, ff = run([a.pnnp_baseline, "--lammps", "cg.nnp"], d)
     with open(os.path.join(d, "forcefield.lammps"), "w") as f:
         f.write(ff)
-    check(rc == 0 and "dielectric 71\n" in ff and "coul/long 8" in ff, "nnp-baseline --lammps writes the force field")
+    check(rc == 0 and "dielectric 71\n" in ff and "coul/long 8" in ff, "pnnp-baseline --lammps writes the force field")
     # the all-atom box of the data: 11 pairs in 20.93 A
     rc, out = run([sys.executable, os.path.join(ex, "make_cg_start.py"), "11", "20.93", "3", "start.data"], d)
     check(rc == 0, "make_cg_start.py writes a random ion box")

@@ -36,7 +36,7 @@ SKIP = 77
 
 # Relative agreement required (energies by max(|E|, 1); forces, per-atom energies, virial and pressure by their
 # largest component). Both sides are float64 and `pair_style nnp radial_step 0` evaluates the radial MLP exactly, so
-# LAMMPS computes the same sums as NequIP in other orders: nnp-eval equals NequIP to <= 1.5e-14 (nequip_import), and
+# LAMMPS computes the same sums as NequIP in other orders: pnnp-eval equals NequIP to <= 1.5e-14 (nequip_import), and
 # LAMMPS adds only the order of the sums over ranks and ghosts (~1e-15) and prints with %.17g. The pressure is
 # compared through LAMMPS's own metal-units constant (nktv2p = 1.6021765e6 bar per eV/A^3 in LAMMPS 2021 and 2025),
 # so no conversion error enters. 1e-10 leaves four orders of magnitude for rounding and is 100x tighter than the

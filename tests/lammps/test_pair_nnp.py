@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Tests of `pair_style nnp` that drive the real LAMMPS binary with `plugin load` (standard library only).
 
-    test_pair_nnp.py --lmp LMP --plugin pair_nnp.so --nnp-init nnp-init --nnp-eval nnp-eval \
+    test_pair_nnp.py --lmp LMP --plugin pair_nnp.so --pnnp-init pnnp-init --pnnp-eval pnnp-eval \
                      [--mpirun mpirun] [--workdir DIR] CASE [CASE ...]
 
 Cases:
-  eval       energy, forces, per-atom energies and virial equal nnp-eval's on an orthorhombic cell
+  eval       energy, forces, per-atom energies and virial equal pnnp-eval's on an orthorhombic cell
   triclinic  the same on a triclinic cell
   parallel   1, 2, 4 MPI ranks x 1, 2 OpenMP threads agree to 1e-10 (small cell whose ghosts are periodic images of
              the same rank; a decomposition with empty subdomains, one of them without ghosts either)
@@ -16,11 +16,11 @@ Cases:
   hybrid     hybrid/overlay nnp coul/long + pppm adds up; a type mapped to NULL is left out of nnp
   units      units real = units metal x 23.060549 (kcal/mol per eV)
   options    a model with model options (SiLU gates, residual flags, linear readout, radial frequencies) on 1 and
-             2 ranks equals nnp-eval
-  product    product-family models (invariant and vector messages): equal nnp-eval's on 1 rank, and 1, 2, 4 ranks
+             2 ranks equals pnnp-eval
+  product    product-family models (invariant and vector messages): equal pnnp-eval's on 1 rank, and 1, 2, 4 ranks
              agree to 1e-10 (the exchange carries only the message degrees)
   relist     atoms moved during a run (neighbour lists rebuilt, atoms migrating between 2 ranks, and a second run
-             after atoms are deleted): the last step's energy and forces equal nnp-eval's for those positions
+             after atoms are deleted): the last step's energy and forces equal pnnp-eval's for those positions
 Exit status 0 when every case passes.
 """
 import argparse
@@ -176,17 +176,17 @@ def make_model(d, name="model.nnp", hyper=HYPER, seed=7):
     hp = os.path.join(d, name + ".hyper")
     with open(hp, "w") as f:
         f.write(hyper)
-    rc, out = run([OPT.nnp_init, hp, os.path.join(d, name), "--seed", str(seed)], d)
+    rc, out = run([OPT.pnnp_init, hp, os.path.join(d, name), "--seed", str(seed)], d)
     if rc != 0:
-        raise RuntimeError("nnp-init failed:\n" + out)
+        raise RuntimeError("pnnp-init failed:\n" + out)
     return os.path.join(d, name)
 
 
 def nnp_eval(d, model, xyz, extra=()):
     pred = os.path.join(d, "pred.extxyz")
-    rc, out = run([OPT.nnp_eval, model, xyz, "--predictions", pred] + list(extra), d)
+    rc, out = run([OPT.pnnp_eval, model, xyz, "--predictions", pred] + list(extra), d)
     if rc != 0:
-        raise RuntimeError("nnp-eval failed:\n" + out)
+        raise RuntimeError("pnnp-eval failed:\n" + out)
     return read_extxyz_predictions(pred)
 
 
@@ -223,7 +223,7 @@ read_data {data}
 plugin load {plugin}
 """
 
-# Exact radial functions, so results can be compared with nnp-eval to round-off; case_tables covers the default.
+# Exact radial functions, so results can be compared with pnnp-eval to round-off; case_tables covers the default.
 LMP_NNP = """pair_style nnp radial_step 0
 pair_coeff * * {model} {elements}
 """
@@ -363,11 +363,11 @@ def compare_with_eval(name, cfg):
         print(out[-3000:])
         return
     r = lmp_result(d, out)
-    close(r["energy"], ref["energy"], 1e-10, name + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
-    close(r["forces"], ref["forces"], 1e-10, name + ": forces vs nnp-eval")
+    close(r["energy"], ref["energy"], 1e-10, name + ": energy vs pnnp-eval (%.10g eV)" % ref["energy"])
+    close(r["forces"], ref["forces"], 1e-10, name + ": forces vs pnnp-eval")
     if ref["energies"] is not None:
-        close(r["energies"], ref["energies"], 1e-10, name + ": per-atom energies vs nnp-eval")
-    close(r["virial"], ref["virial"], 1e-9, name + ": virial vs nnp-eval")
+        close(r["energies"], ref["energies"], 1e-10, name + ": per-atom energies vs pnnp-eval")
+    close(r["virial"], ref["virial"], 1e-9, name + ": virial vs pnnp-eval")
     # The per-atom virial sums to the global one (compute stress/atom = -virial per atom, in pressure*volume).
     ssum = [-sum(a[k] for a in r["svirial"]) / NKTV2P["metal"] for k in range(6)]
     close(ssum, ref["virial"], 1e-9, name + ": sum of per-atom virials vs virial")
@@ -382,7 +382,7 @@ def fnv1a64(data):
 
 
 def options_model(d):
-    """nnp-init's model (3 layers) with the model options that keep its parameter shapes (docs/model.md, "Model
+    """pnnp-init's model (3 layers) with the model options that keep its parameter shapes (docs/model.md, "Model
     options": SiLU gates, no residual in layer 0, a linear readout, radial frequencies), as format 2, re-signed."""
     model = make_model(d, seed=13)
     with open(model, "rb") as f:
@@ -400,7 +400,7 @@ def options_model(d):
 
 
 def case_options():
-    """A model with options (an imported NequIP model's, docs/nequip.md) on 1 and 2 ranks equals nnp-eval."""
+    """A model with options (an imported NequIP model's, docs/nequip.md) on 1 and 2 ranks equals pnnp-eval."""
     d = casedir("options")
     model = options_model(d)
     cfg = water_config(random.Random(9), 9.0, 9.5, 10.0, xy=1.0, xz=-0.5, yz=0.7)
@@ -413,9 +413,9 @@ def case_options():
             print(out[-3000:])
             continue
         r = lmp_result(d, out)
-        close(r["energy"], ref["energy"], 1e-10, label + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
-        close(r["forces"], ref["forces"], 1e-10, label + ": forces vs nnp-eval")
-        close(r["virial"], ref["virial"], 1e-9, label + ": virial vs nnp-eval")
+        close(r["energy"], ref["energy"], 1e-10, label + ": energy vs pnnp-eval (%.10g eV)" % ref["energy"])
+        close(r["forces"], ref["forces"], 1e-10, label + ": forces vs pnnp-eval")
+        close(r["virial"], ref["virial"], 1e-9, label + ": virial vs pnnp-eval")
 
 
 def case_eval():
@@ -423,7 +423,7 @@ def case_eval():
 
 
 def case_tables():
-    """The default pair_style (radial tables, 0.01 A knots) equals nnp-eval with the same tables to round-off and the
+    """The default pair_style (radial tables, 0.01 A knots) equals pnnp-eval with the same tables to round-off and the
     exact evaluation to within 1e-6 eV/A."""
     d = casedir("tables")
     model = make_model(d)
@@ -437,15 +437,15 @@ def case_tables():
         print(out[-3000:])
         return
     r = lmp_result(d, out)
-    close(r["energy"], tab["energy"], 1e-10, "tables: energy vs nnp-eval --radial-step 0.01")
-    close(r["forces"], tab["forces"], 1e-10, "tables: forces vs nnp-eval --radial-step 0.01")
+    close(r["energy"], tab["energy"], 1e-10, "tables: energy vs pnnp-eval --radial-step 0.01")
+    close(r["forces"], tab["forces"], 1e-10, "tables: forces vs pnnp-eval --radial-step 0.01")
     err = maxdiff(r["forces"], exact["forces"])
     check(err < 1e-6, "tables: forces within 1e-6 eV/A of the exact radial MLP (max error %.2e eV/A)" % err)
     check(re.search(r"radial functions from tables with knots 0.01 A apart; estimated table error [0-9.e+-]+ of", out)
           is not None, "tables: the log reports the step and the tables' estimated error")
 
     # A re-issued `pair_style nnp radial_step X` applies to the loaded model (LAMMPS calls settings() on the existing
-    # instance): exact first, then 0.03 A tables, which must give nnp-eval --radial-step 0.03 to round-off.
+    # instance): exact first, then 0.03 A tables, which must give pnnp-eval --radial-step 0.03 to round-off.
     coarse = nnp_eval(d, model, os.path.join(d, "conf.extxyz"), ["--radial-step", "0.03"])
     pair = "pair_style nnp radial_step 0\npair_coeff * * %s O H\n" % model
     script = nnp_input(d, cfg, model, pair=pair) + "pair_style nnp radial_step 0.03\nrun 0\n"
@@ -526,8 +526,8 @@ def case_parallel():
             cfg.write_extxyz(os.path.join(d, "conf.extxyz"))
             ref = nnp_eval(d, model, os.path.join(d, "conf.extxyz"))
             if base:
-                close(base["energy"], ref["energy"], 1e-10, "parallel-%s: energy vs nnp-eval" % name)
-                close(base["forces"], ref["forces"], 1e-10, "parallel-%s: forces vs nnp-eval" % name)
+                close(base["energy"], ref["energy"], 1e-10, "parallel-%s: energy vs pnnp-eval" % name)
+                close(base["forces"], ref["forces"], 1e-10, "parallel-%s: forces vs pnnp-eval" % name)
 
 
 def expect_error(d, label, script, pattern, np=1):
@@ -736,8 +736,8 @@ def case_hybrid():
         rows = thermo_rows(out)
         idx = cfg3.write_extxyz(os.path.join(d, "sub.extxyz"), keep=lambda s: s != "Na")
         ref = nnp_eval(d, model, os.path.join(d, "sub.extxyz"))
-        close(rows[-1]["c_pnnp"], ref["energy"], 1e-10, "hybrid: nnp energy with type 3 NULL = nnp-eval without it")
-        close([r["forces"][i] for i in idx], ref["forces"], 1e-10, "hybrid: forces on mapped atoms = nnp-eval")
+        close(rows[-1]["c_pnnp"], ref["energy"], 1e-10, "hybrid: nnp energy with type 3 NULL = pnnp-eval without it")
+        close([r["forces"][i] for i in idx], ref["forces"], 1e-10, "hybrid: forces on mapped atoms = pnnp-eval")
         na = [i for i in range(len(cfg3.symbols)) if cfg3.symbols[i] == "Na"]
         check(maxabs([r["forces"][i] for i in na]) == 0.0, "hybrid: no force on NULL-type atoms")
 
@@ -810,13 +810,13 @@ run 0
             continue
         moved.write_extxyz(os.path.join(d, "moved.extxyz"))
         ref = nnp_eval(d, model, os.path.join(d, "moved.extxyz"))
-        close(energy, ref["energy"], 1e-10, "relist: %s energy vs nnp-eval" % label)
+        close(energy, ref["energy"], 1e-10, "relist: %s energy vs pnnp-eval" % label)
         forces = [[a, b, c] for a, b, c in zip(data["fx"], data["fy"], data["fz"])]
-        close(forces, ref["forces"], 1e-10, "relist: %s forces vs nnp-eval" % label)
+        close(forces, ref["forces"], 1e-10, "relist: %s forces vs pnnp-eval" % label)
 
 
 def case_product():
-    """Product-family models (docs/model.md, "The product family") through LAMMPS: against nnp-eval, and rank counts."""
+    """Product-family models (docs/model.md, "The product family") through LAMMPS: against pnnp-eval, and rank counts."""
     hypers = [
         ("c3m0", HYPER.replace("l_max 1", "l_max 3").replace("layers 3", "layers 2")
          + "interaction product\ncorrelation 3\nmessage_l_max 0\n"),
@@ -841,9 +841,9 @@ def case_product():
                 r = lmp_result(d, out)
                 if base is None:
                     base = r
-                    close(r["energy"], ref["energy"], 1e-10, label + ": energy vs nnp-eval (%.10g eV)" % ref["energy"])
-                    close(r["forces"], ref["forces"], 1e-10, label + ": forces vs nnp-eval")
-                    close(r["virial"], ref["virial"], 1e-9, label + ": virial vs nnp-eval")
+                    close(r["energy"], ref["energy"], 1e-10, label + ": energy vs pnnp-eval (%.10g eV)" % ref["energy"])
+                    close(r["forces"], ref["forces"], 1e-10, label + ": forces vs pnnp-eval")
+                    close(r["virial"], ref["virial"], 1e-9, label + ": virial vs pnnp-eval")
                     check(maxabs(r["forces"]) > 1e-3, label + ": forces not trivially zero")
                     continue
                 close(r["energy"], base["energy"], 1e-10, label + ": energy")
@@ -862,14 +862,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lmp", required=True)
     ap.add_argument("--plugin", required=True)
-    ap.add_argument("--nnp-init", required=True)
-    ap.add_argument("--nnp-eval", required=True)
+    ap.add_argument("--pnnp-init", required=True)
+    ap.add_argument("--pnnp-eval", required=True)
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--workdir", default="lammps-tests")
     ap.add_argument("--always-mpirun", action="store_true", help="start 1-rank runs with mpirun as well")
     ap.add_argument("cases", nargs="+", choices=sorted(CASES) + ["all"])
     OPT = ap.parse_args()
-    for k in ("lmp", "plugin", "nnp_init", "nnp_eval", "workdir"):
+    for k in ("lmp", "plugin", "pnnp_init", "pnnp_eval", "workdir"):
         setattr(OPT, k, os.path.abspath(getattr(OPT, k)))
     cases = sorted(CASES) if "all" in OPT.cases else OPT.cases
     for c in cases:

@@ -6,7 +6,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 lmp=${LMP:-$HOME/.cache/pair_nnp/lammps-trixie/build/lmp}
 plugin=${NNP_PLUGIN:-$top/build-lammps-trixie/pair_nnp/lammps/pair_nnp.so}
-baseline=${NNP_BASELINE:-$top/build/pair_nnp/nnp-baseline}
+baseline=${NNP_BASELINE:-$top/build/pair_nnp/pnnp-baseline}
 model=$(realpath "$1"); mkdir -p "$2"; cd "$2"
 [ -f nacl.data ] || /usr/bin/python3 "$top/bench/make_nacl_box.py" nacl.xyz --lammps-data nacl.data \
   --lammps-full nacl-full.data >/dev/null

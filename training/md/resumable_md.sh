@@ -9,7 +9,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 lmp=${LMP:-$HOME/.cache/pair_nnp/lammps-trixie/build/lmp}
 plugin=${NNP_PLUGIN:-$top/build-lammps-trixie/pair_nnp/lammps/pair_nnp.so}
-baseline=${NNP_BASELINE:-$top/build/pair_nnp/nnp-baseline}
+baseline=${NNP_BASELINE:-$top/build/pair_nnp/pnnp-baseline}
 ensemble=$1; model=$(realpath "$2"); dir=$3; data=$(realpath "$4"); chunk=$5; chunks=$6; temp=${7:-300.0}
 case $ensemble in npt|nvt) ;; *) echo "resumable_md.sh: ensemble must be npt or nvt, not '$ensemble'" >&2; exit 2;; esac
 mkdir -p "$dir"; cd "$dir"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes nacl-validation.extxyz: the frames of the NaCl(aq) data that the parent run (../nacl-l2c16L2) held out,
-listed in parent-validation-frames.txt (`nnp-train ../nacl-l2c16L2/nacl-l2c16L2.cfg --list-validation`), so that
+listed in parent-validation-frames.txt (`pnnp-train ../nacl-l2c16L2/nacl-l2c16L2.cfg --list-validation`), so that
 the pooled run is validated on exactly the parent's held-out frames and never trains on them (nacl-pooled.cfg
 excludes them from its training file).
 

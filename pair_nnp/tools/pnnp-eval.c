@@ -1,8 +1,8 @@
-/* nnp-eval: evaluate a model on an extended-XYZ data set and compare with the reference energies and forces.
+/* pnnp-eval: evaluate a model on an extended-XYZ data set and compare with the reference energies and forces.
  *
- *   nnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]
+ *   pnnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]
  *
- * Every failure exits non-zero with the message "nnp-eval: <file>: <what>" on standard error.
+ * Every failure exits non-zero with the message "pnnp-eval: <file>: <what>" on standard error.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 
@@ -26,7 +26,7 @@
 #endif
 
 static const char usage_text[] =
-    "usage: nnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]\n"
+    "usage: pnnp-eval MODEL.nnp DATA.extxyz [--json] [--predictions OUT.extxyz] [--threads N] [--per-frame]\n"
     "                [--radial-step A] [--baseline-cache DIR] [--lmp LMP] [--energy-offset El:eV ...]\n"
     "\n"
     "Evaluate a pair_nnp model on every frame of an extended-XYZ file and report the errors against the\n"
@@ -44,7 +44,7 @@ static const char usage_text[] =
     "  --lmp LMP              LAMMPS binary that computes a missing or stale baseline cache (default: $NNP_LMP,\n"
     "                         else lmp in PATH); energies, forces and virials are then model + baseline\n"
     "  --energy-offset El:eV ...  the data's energies carry this constant per atom of each species listed (unlisted:\n"
-    "                         0) above the model's level, as nnp-train's `energy_offset` fits it (the model's\n"
+    "                         0) above the model's level, as pnnp-train's `energy_offset` fits it (the model's\n"
     "                         `meta energy_offset`): it is subtracted from the reference energies before comparing\n"
     "  --help                 show this text\n"
     "\n"
@@ -137,7 +137,7 @@ static double now_seconds(void) {
 
 static int usage_error(const char *fmt, ...) {
   va_list ap;
-  fputs("nnp-eval: ", stderr);
+  fputs("pnnp-eval: ", stderr);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
   va_end(ap);
@@ -545,11 +545,11 @@ static nnp_status prepare_baseline(const eval_options *o, const nnp_model *model
   const char *lmp = baseline_lammps_binary(o->lmp);
   if (baseline_lammps_version(lmp, version, sizeof version, &verr) != 0)
     return tool_fail(err, NNP_ERR_IO,
-                     "%.200s\nnnp-eval: the model declares a baseline and no LAMMPS ran (%.100s); compute it with\n"
-                     "    nnp-baseline %s %s%s%s --lmp PATH/TO/lmp",
+                     "%.200s\npnnp-eval: the model declares a baseline and no LAMMPS ran (%.100s); compute it with\n"
+                     "    pnnp-baseline %s %s%s%s --lmp PATH/TO/lmp",
                      lerr.message, verr.message, o->model_path, o->data_path,
                      o->baseline_cache_dir ? " --cache-dir " : "", o->baseline_cache_dir ? o->baseline_cache_dir : "");
-  tool_notice("nnp-eval", "%s; computing the baseline with %s (LAMMPS %s)", lerr.message, lmp, version);
+  tool_notice("pnnp-eval", "%s; computing the baseline with %s (LAMMPS %s)", lerr.message, lmp, version);
   if (baseline_cache_compute(o->data_path, o->baseline_cache_dir, h, lmp, &lerr) != 0 ||
       baseline_cache_load(o->data_path, o->baseline_cache_dir, h, bc, &lerr) != 0)
     return report(err, NNP_ERR_IO, o->data_path, lerr.message);
@@ -647,7 +647,7 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc > 0 ? 0 : 2;
   nnp_error err;
   if (run(&o, &err) != NNP_OK) {
-    fprintf(stderr, "nnp-eval: %s\n", err.message);
+    fprintf(stderr, "pnnp-eval: %s\n", err.message);
     return 1;
   }
   return 0;

@@ -1,4 +1,4 @@
-/* nnp-train optimiser state: random numbers, Adam, the weight EMA, gradient clipping, the plateau schedule, and
+/* pnnp-train optimiser state: random numbers, Adam, the weight EMA, gradient clipping, the plateau schedule, and
  * checkpoints that hold all of it so that a resumed run continues bit for bit. */
 #define _POSIX_C_SOURCE 200809L /* fsync, fileno */
 
@@ -256,13 +256,13 @@ nnp_status train_checkpoint_read(const char *path, train_state *s, nnp_error *er
   get(&c, &format, 1);
   if (c.failed || memcmp(magic, ckpt_magic, sizeof magic) != 0) {
     fclose(c.fp);
-    st = tool_fail(err, NNP_ERR_FORMAT, "%s: not an nnp-train checkpoint", path);
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: not an pnnp-train checkpoint", path);
     return st;
   }
   if (format < CKPT_FORMAT_OLDEST || format > CKPT_FORMAT) {
     fclose(c.fp);
-    st = tool_fail(err, NNP_ERR_FORMAT, "%s: checkpoint format %d; this nnp-train reads formats %d to %d", path, format,
-                   CKPT_FORMAT_OLDEST, CKPT_FORMAT);
+    st = tool_fail(err, NNP_ERR_FORMAT, "%s: checkpoint format %d; this pnnp-train reads formats %d to %d", path,
+                   format, CKPT_FORMAT_OLDEST, CKPT_FORMAT);
     return st;
   }
   size_t expected = s->n_params;

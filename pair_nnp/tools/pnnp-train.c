@@ -1,6 +1,6 @@
-/* nnp-train: fit a pair_nnp model to DFT energies and forces (docs/training.md).
+/* pnnp-train: fit a pair_nnp model to DFT energies and forces (docs/training.md).
  *
- *   nnp-train CONFIG.txt [--resume CHECKPOINT] [--threads N] [--max-epochs N] [--time-budget SECONDS]
+ *   pnnp-train CONFIG.txt [--resume CHECKPOINT] [--threads N] [--max-epochs N] [--time-budget SECONDS]
  *
  * The work is done by train_run() (train_run.c); this file only reads the command line.
  */
@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: nnp-train CONFIG.txt [--resume CHECKPOINT] [--threads N] [--max-epochs N] [--time-budget SECONDS]\n"
+    "usage: pnnp-train CONFIG.txt [--resume CHECKPOINT] [--threads N] [--max-epochs N] [--time-budget SECONDS]\n"
     "                 [--list-validation]\n"
     "\n"
     "Train a pair_nnp potential on extended-XYZ energies and forces. CONFIG.txt holds `key values...` lines:\n"
@@ -33,7 +33,7 @@ static const char usage_text[] =
     "resumes from its last checkpoint, losing at most the epoch in progress.\n";
 
 static int usage_error(const char *what) {
-  fprintf(stderr, "nnp-train: %s (see --help)\n", what);
+  fprintf(stderr, "pnnp-train: %s (see --help)\n", what);
   return -1;
 }
 
@@ -63,12 +63,12 @@ static int parse_args(int argc, char **argv, train_options *o) {
       o->time_budget = s;
       i++;
     } else if (a[0] == '-' && a[1] == '-') {
-      fprintf(stderr, "nnp-train: unknown option %s (see --help)\n", a);
+      fprintf(stderr, "pnnp-train: unknown option %s (see --help)\n", a);
       return -1;
     } else if (!o->config_path) {
       o->config_path = a;
     } else {
-      fprintf(stderr, "nnp-train: unexpected argument %s (see --help)\n", a);
+      fprintf(stderr, "pnnp-train: unexpected argument %s (see --help)\n", a);
       return -1;
     }
   }
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
   nnp_status st = train_run(&o, &summary, &err);
   free(cmd);
   if (st != NNP_OK) {
-    fprintf(stderr, "nnp-train: %s\n", err.message);
+    fprintf(stderr, "pnnp-train: %s\n", err.message);
     return 1;
   }
   return 0;

@@ -1,4 +1,4 @@
-/* nnp-train loss and gradient.
+/* pnnp-train loss and gradient.
  *
  * Batch loss L = w_E (1/B) sum_s ((E_s - E_s^ref) / N_s)^2 + w_F (1/n) sum_{s,i,k} (F_sik - F_sik^ref)^2,
  * with n the number of force components in the batch. The force term's parameter gradient uses

@@ -1,6 +1,6 @@
-/* nnp-init: write a model with random weights from a hyperparameter file.
+/* pnnp-init: write a model with random weights from a hyperparameter file.
  *
- *   nnp-init HYPER_FILE OUT.nnp [--seed N]
+ *   pnnp-init HYPER_FILE OUT.nnp [--seed N]
  *
  * The hyperparameter file uses the header grammar of the model file ("key values..."; docs/model.md), read by the
  * core's parser (hyper_file.h): `species` is required, every other key overrides nnp_hyper_default(). `#` starts a
@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: nnp-init HYPER_FILE OUT.nnp [--seed N]\n"
+    "usage: pnnp-init HYPER_FILE OUT.nnp [--seed N]\n"
     "\n"
     "Write a pair_nnp model (docs/model.md) with random weights drawn from a seeded generator.\n"
     "\n"
@@ -72,11 +72,11 @@ static int parse_args(int argc, char **argv, init_options *o) {
       return 1;
     } else if (strcmp(a, "--seed") == 0) {
       if (i + 1 >= argc || parse_seed(argv[++i], &o->seed) != 0) {
-        fprintf(stderr, "nnp-init: --seed needs a non-negative integer\n");
+        fprintf(stderr, "pnnp-init: --seed needs a non-negative integer\n");
         return -1;
       }
     } else if (a[0] == '-' && a[1] == '-') {
-      fprintf(stderr, "nnp-init: unknown option %s (see --help)\n", a);
+      fprintf(stderr, "pnnp-init: unknown option %s (see --help)\n", a);
       return -1;
     } else if (n_pos == 0) {
       o->hyper_path = a;
@@ -85,12 +85,12 @@ static int parse_args(int argc, char **argv, init_options *o) {
       o->out_path = a;
       n_pos++;
     } else {
-      fprintf(stderr, "nnp-init: unexpected argument %s (see --help)\n", a);
+      fprintf(stderr, "pnnp-init: unexpected argument %s (see --help)\n", a);
       return -1;
     }
   }
   if (n_pos != 2) {
-    fprintf(stderr, "nnp-init: expected HYPER_FILE and OUT.nnp\n%s", usage_text);
+    fprintf(stderr, "pnnp-init: expected HYPER_FILE and OUT.nnp\n%s", usage_text);
     return -1;
   }
   return 0;
@@ -101,7 +101,7 @@ static nnp_status write_model(const init_options *o, const nnp_hyper *h, nnp_err
   char seed[32];
   snprintf(seed, sizeof seed, "%llu", o->seed);
   nnp_status st = nnp_model_create_random(h, (uint64_t)o->seed, &model, err);
-  if (st == NNP_OK) st = nnp_model_set_meta(model, "created_by", "nnp-init", err);
+  if (st == NNP_OK) st = nnp_model_set_meta(model, "created_by", "pnnp-init", err);
   if (st == NNP_OK) st = nnp_model_set_meta(model, "seed", seed, err);
   if (st == NNP_OK) st = nnp_model_set_meta(model, "hyperparameter_file", o->hyper_path, err);
   if (st != NNP_OK) {
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
   nnp_status st = hyper_file_read(o.hyper_path, &h, NULL, NULL, &err);
   if (!st) st = write_model(&o, &h, &err);
   if (st) {
-    fprintf(stderr, "nnp-init: %s\n", err.message);
+    fprintf(stderr, "pnnp-init: %s\n", err.message);
     return 1;
   }
   return 0;

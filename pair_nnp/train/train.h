@@ -1,4 +1,4 @@
-/* nnp-train internals: configuration, data set, loss and gradient, optimiser, checkpoints, and the driver.
+/* pnnp-train internals: configuration, data set, loss and gradient, optimiser, checkpoints, and the driver.
  *
  * The trainer is split into small translation units that share this header so that tests/test_train.c can call
  * the pieces directly (the loss gradient against finite differences, resuming against a straight run).
@@ -174,7 +174,7 @@ typedef struct {
 void train_normalisation_measure(const train_set *set, const nnp_hyper *h, const double *given_reference,
                                  train_normalisation *out);
 
-/* Baseline (train_baseline.c): subtract the LAMMPS-computed baseline (cached by nnp-baseline) from the reference
+/* Baseline (train_baseline.c): subtract the LAMMPS-computed baseline (cached by pnnp-baseline) from the reference
  * energies and forces of every structure, when the configuration declares one. A missing or stale cache is refused
  * with the command that makes it. The LAMMPS version that computed the caches goes to lammps_version ("" if none).
  * Returns NNP_OK, or an error with its message in err. */

@@ -1,4 +1,4 @@
-/* nnp-train configuration: `key values...` lines in the grammar of the model header (docs/training.md lists every
+/* pnnp-train configuration: `key values...` lines in the grammar of the model header (docs/training.md lists every
  * key). `#` starts a comment. The architecture keys are read by the core's one parser (hyper_file.h,
  * nnp_hyper_read_line); this file adds the training keys. */
 #include "hyper_file.h"
@@ -211,7 +211,7 @@ static nnp_status set_lr_schedule(const cfg_line *l, train_config *c, nnp_error 
   return NNP_OK;
 }
 
-/* The header keys that nnp-train takes differently from a model file: energy_shift is fitted (energy_reference
+/* The header keys that pnnp-train takes differently from a model file: energy_shift is fitted (energy_reference
  * fixes it), the model options describe imported NequIP models (start from one with initial_model), and the
  * normalisation keys, when given, stop the trainer from measuring them. The others go to the grammar. */
 static nnp_status apply_model_key(const cfg_line *l, train_config *c, int *handled, nnp_error *err) {
@@ -220,10 +220,10 @@ static nnp_status apply_model_key(const cfg_line *l, train_config *c, int *handl
   const char *k = l->tok[0];
   *handled = 1;
   if (!strcmp(k, "energy_shift"))
-    return fail(err, l, "energy_shift", "nnp-train fits the per-species shifts (fix them with energy_reference)");
+    return fail(err, l, "energy_shift", "pnnp-train fits the per-species shifts (fix them with energy_reference)");
   for (int i = 0; i < (int)(sizeof options / sizeof options[0]); i++)
     if (!strcmp(k, options[i]))
-      return fail(err, l, k, "a model option of imported models; nnp-train takes it from initial_model");
+      return fail(err, l, k, "a model option of imported models; pnnp-train takes it from initial_model");
   if (!strcmp(k, "energy_scale")) return set_energy_scale(l, c, err);
   if (!strcmp(k, "avg_num_neighbors")) {
     c->have_avg_num_neighbors = 1;
@@ -281,7 +281,7 @@ typedef struct {
   const char *dir; /* the configuration's directory: relative paths are taken from there */
 } key_context;
 
-/* A line that is not species or pair_cutoff: the training keys, the header keys nnp-train takes differently, and
+/* A line that is not species or pair_cutoff: the training keys, the header keys pnnp-train takes differently, and
  * (handled = 0) the rest of the header grammar. */
 static nnp_status apply_key(void *ctx, const cfg_line *l, nnp_hyper *h, int *handled, nnp_error *err) {
   key_context *k = ctx;

@@ -1,4 +1,4 @@
-/* nnp-train driver: set-up (configuration, data, normalisation, model, optimiser state or a checkpoint), the epoch
+/* pnnp-train driver: set-up (configuration, data, normalisation, model, optimiser state or a checkpoint), the epoch
  * loop (shuffled batches, Adam steps, validation with the EMA weights, plateau schedule), and the outputs (progress
  * lines, CSV learning curve, best model, checkpoint every epoch). */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
@@ -388,7 +388,7 @@ static int start_from_model(trainer *t) {
   st = nnp_model_set_normalisation(t->model, h->avg_num_neighbors, h->energy_shift, h->energy_scale, &err);
   nnp_model_free(src);
   if (st != NNP_OK) return fail_msg(t, err.message);
-  printf("nnp-train: starting from the weights of %s (%d of %d species shared)\n", t->cfg.initial_model, shared,
+  printf("pnnp-train: starting from the weights of %s (%d of %d species shared)\n", t->cfg.initial_model, shared,
          h->n_species);
   return 0;
 }
@@ -523,7 +523,7 @@ static void print_offsets(const trainer *t, const char *when) {
     char frames[64] = "";
     if (t->offset_frames[g] > 0) snprintf(frames, sizeof frames, ", %d training frames", t->offset_frames[g]);
     format_offsets(t, g, 0, v, sizeof v);
-    printf("nnp-train: energy_offset %s (%s%s): %s eV per atom\n", t->cfg.energy_offset_files[g], when, frames, v);
+    printf("pnnp-train: energy_offset %s (%s%s): %s eV per atom\n", t->cfg.energy_offset_files[g], when, frames, v);
   }
   fflush(stdout);
 }
@@ -591,7 +591,7 @@ static void teardown(trainer *t) {
 
 static void meta(trainer *t, const char *key, const char *value) {
   nnp_error err;
-  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK) tool_notice("nnp-train", "warning: %s", err.message);
+  if (nnp_model_set_meta(t->model, key, value, &err) != NNP_OK) tool_notice("pnnp-train", "warning: %s", err.message);
 }
 
 static void meta_set_files(trainer *t, const char *key, const train_set *set) {
@@ -606,7 +606,7 @@ static void meta_set_files(trainer *t, const char *key, const train_set *set) {
 
 static void write_meta(trainer *t, const train_options *o, const epoch_report *r) {
   char v[512];
-  meta(t, "trained_by", "nnp-train");
+  meta(t, "trained_by", "pnnp-train");
   meta(t, "command", o->command_line ? o->command_line : "");
   snprintf(v, sizeof v, "%llu", (unsigned long long)t->cfg.seed);
   meta(t, "seed", v);
@@ -719,7 +719,7 @@ static void report_skipped_batch(const trainer *t, int batch, const int *idx, in
         named += pass == 0;
       }
     }
-  tool_notice("nnp-train", "%s", text);
+  tool_notice("pnnp-train", "%s", text);
 }
 
 /* One pass over the shuffled training frames. A batch with a non-finite loss or gradient is skipped (reported, not
@@ -854,7 +854,7 @@ static void begin_epoch(trainer *t, const train_options *o) {
     s->best_loss = s->plateau_best = INFINITY;
     s->plateau_count = 0;
     if (!o->quiet)
-      printf("nnp-train: final stage from epoch %d: energy_weight %g, force_weight %g (the best model restarts)\n", e,
+      printf("pnnp-train: final stage from epoch %d: energy_weight %g, force_weight %g (the best model restarts)\n", e,
              t->w_energy, t->w_force);
   }
 }
@@ -955,30 +955,30 @@ static int time_for_epoch(const trainer *t) {
 
 static void print_header(const trainer *t, const train_options *o) {
   const nnp_hyper *h = nnp_model_hyper(t->model);
-  printf("nnp-train: %d training and %d validation frames, %zu parameters, %d threads\n", t->train.n, t->val.n,
+  printf("pnnp-train: %d training and %d validation frames, %zu parameters, %d threads\n", t->train.n, t->val.n,
          t->state.n_params, t->n_threads);
   if (t->cfg.validation_split == TRAIN_SPLIT_LAST)
-    printf("nnp-train: validation: the last %g of each training file's frames (validation_split last); %d frames "
+    printf("pnnp-train: validation: the last %g of each training file's frames (validation_split last); %d frames "
            "before the blocks dropped (validation_gap %d)\n",
            t->cfg.validation_fraction, t->n_gap, t->cfg.validation_gap);
-  printf("nnp-train: avg_num_neighbors %.4g, energy_scale %.4g eV (force RMS), energy shifts (%s, rank %d):",
+  printf("pnnp-train: avg_num_neighbors %.4g, energy_scale %.4g eV (force RMS), energy shifts (%s, rank %d):",
          h->avg_num_neighbors, h->energy_scale[0], t->cfg.energy_reference_given ? "given" : "least squares",
          t->norm.rank);
   for (int s = 0; s < h->n_species; s++) printf(" %s %.6g", h->species[s], h->energy_shift[s]);
   printf(" eV\n");
   const int without = t->train.n - t->norm.energy_frames + t->val.n - train_set_energy_frames(&t->val);
   if (without > 0)
-    printf("nnp-train: %d of %d frames have no energy (force matching): they contribute forces only, and energy "
+    printf("pnnp-train: %d of %d frames have no energy (force matching): they contribute forces only, and energy "
            "errors are over the frames with energies (n/a without any)\n",
            without, t->train.n + t->val.n);
   if (without > 0 && !t->cfg.energy_reference_given && t->norm.energy_frames == 0)
-    printf("nnp-train: no training frame has an energy: the energy shifts are set to 0; the model's energy is defined "
+    printf("pnnp-train: no training frame has an energy: the energy shifts are set to 0; the model's energy is defined "
            "only up to a constant per atom of each species\n");
   else if (without > 0 && !t->cfg.energy_reference_given)
-    printf("nnp-train: the energy shifts are fitted to the %d training frames that have an energy\n",
+    printf("pnnp-train: the energy shifts are fitted to the %d training frames that have an energy\n",
            t->norm.energy_frames);
   const train_config *c = &t->cfg;
-  printf("nnp-train: loss weights energy %g force %g", c->energy_weight, c->force_weight);
+  printf("pnnp-train: loss weights energy %g force %g", c->energy_weight, c->force_weight);
   if (c->final_stage_epoch > 0)
     printf(", from epoch %d energy %g force %g", c->final_stage_epoch,
            c->final_energy_weight >= 0 ? c->final_energy_weight : c->energy_weight,
@@ -987,12 +987,12 @@ static void print_header(const trainer *t, const train_options *o) {
   if (c->warmup_epochs > 0) printf(" after %g warm-up epochs", c->warmup_epochs);
   printf(", floor %g; EMA decay %g; %d frame rules\n", c->min_learning_rate, c->ema_decay, c->n_rules);
   if (c->n_energy_offsets > 0)
-    printf("nnp-train: energy shifts fitted to the %d training frames of the unmarked files; energy_offset files "
+    printf("pnnp-train: energy shifts fitted to the %d training frames of the unmarked files; energy_offset files "
            "carry their own constants, re-fitted after every epoch:\n",
            t->norm.shift_frames);
   print_offsets(t, o->resume_path ? "from the checkpoint" : "fitted to the starting model");
   if (o->resume_path)
-    printf("nnp-train: resuming from %s after epoch %d (lr %.2e, best loss %.6g at epoch %d)\n", o->resume_path,
+    printf("pnnp-train: resuming from %s after epoch %d (lr %.2e, best loss %.6g at epoch %d)\n", o->resume_path,
            t->state.epoch, t->state.lr, t->state.best_loss, t->state.best_epoch);
   fflush(stdout);
 }
@@ -1028,9 +1028,9 @@ nnp_status train_run(const train_options *o, train_summary *sum, nnp_error *err)
   }
   if (rc == 0 && !o->quiet) {
     if (t.state.epoch < t.stop_epoch)
-      printf("nnp-train: stopped after epoch %d: time budget of %g s reached\n", t.state.epoch, t.cfg.time_budget);
+      printf("pnnp-train: stopped after epoch %d: time budget of %g s reached\n", t.state.epoch, t.cfg.time_budget);
     print_offsets(&t, "after the last epoch; the model file has those of its epoch");
-    printf("nnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
+    printf("pnnp-train: best model (epoch %d) in %s; checkpoint %s; learning curve %s\n", t.state.best_epoch,
            t.cfg.output, t.cfg.checkpoint, t.cfg.log);
   }
   if (close_log(&t)) rc = -1;

@@ -1,5 +1,5 @@
 /* The trainer's side of a baseline (docs/training.md, "Baselines"): the network learns reference minus baseline, so
- * the baseline that LAMMPS computed for every frame (nnp-baseline's cache) is subtracted from the labels here. */
+ * the baseline that LAMMPS computed for every frame (pnnp-baseline's cache) is subtracted from the labels here. */
 #include "baseline_cache.h"
 #include "tool_error.h"
 #include "train.h"
@@ -31,13 +31,13 @@ nnp_status train_baseline_subtract(train_set *set, const train_config *cfg, cons
     nnp_error lerr;
     if (baseline_cache_load(set->files[file], cfg->baseline_cache_dir, h, &c, &lerr))
       return tool_fail(err, NNP_ERR_IO,
-                       "%.300s\nnnp-train: the configuration declares a baseline: compute it with LAMMPS first:\n"
-                       "    nnp-baseline %.120s [--lmp PATH/TO/lmp]",
+                       "%.300s\npnnp-train: the configuration declares a baseline: compute it with LAMMPS first:\n"
+                       "    pnnp-baseline %.120s [--lmp PATH/TO/lmp]",
                        lerr.message, config_path ? config_path : "CONFIG");
     nnp_status st = subtract_file(set, file, &c, err);
     if (lammps_version && version_size) {
       if (lammps_version[0] && strcmp(lammps_version, c.lammps_version))
-        tool_notice("nnp-train", "warning: the baseline caches were computed by different LAMMPS versions (%s, %s)",
+        tool_notice("pnnp-train", "warning: the baseline caches were computed by different LAMMPS versions (%s, %s)",
                     lammps_version, c.lammps_version);
       snprintf(lammps_version, version_size, "%s", c.lammps_version);
     }

@@ -1,4 +1,4 @@
-/* nnp-train data: frames read and checked once, with their neighbour graphs, kept in memory for all epochs; the
+/* pnnp-train data: frames read and checked once, with their neighbour graphs, kept in memory for all epochs; the
  * validation split; and the normalisation constants measured on the training frames. */
 #define _POSIX_C_SOURCE 200809L /* stat */
 

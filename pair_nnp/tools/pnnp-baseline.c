@@ -1,11 +1,11 @@
-/* nnp-baseline: compute a model's long-range baseline with LAMMPS for every frame of extended-XYZ files and cache it
+/* pnnp-baseline: compute a model's long-range baseline with LAMMPS for every frame of extended-XYZ files and cache it
  * next to the data (docs/training.md, "Baselines").
  *
- *   nnp-baseline CONFIG.txt [--lmp LMP] [--force]                       every data file of a training configuration
- *   nnp-baseline MODEL.nnp DATA.extxyz... [--cache-dir DIR] [--lmp LMP] [--force]
+ *   pnnp-baseline CONFIG.txt [--lmp LMP] [--force]                       every data file of a training configuration
+ *   pnnp-baseline MODEL.nnp DATA.extxyz... [--cache-dir DIR] [--lmp LMP] [--force]
  *
  * A cache that matches the data, the definition and this LAMMPS's version is kept; --force recomputes it.
- * Every failure exits non-zero with "nnp-baseline: what" on standard error.
+ * Every failure exits non-zero with "pnnp-baseline: what" on standard error.
  */
 #include "baseline_cache.h"
 #include "blas_threads.h"
@@ -19,21 +19,21 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: nnp-baseline CONFIG.txt [--lmp LMP] [--force]\n"
-    "       nnp-baseline MODEL.nnp DATA.extxyz... [--cache-dir DIR] [--lmp LMP] [--force]\n"
+    "usage: pnnp-baseline CONFIG.txt [--lmp LMP] [--force]\n"
+    "       pnnp-baseline MODEL.nnp DATA.extxyz... [--cache-dir DIR] [--lmp LMP] [--force]\n"
     "\n"
     "Computes the long-range baseline that a training configuration or a model declares (`baseline d3 ...`,\n"
     "`baseline coulomb ...`, `baseline c6c8 ...`) with LAMMPS for every frame of the data files, and caches energies, "
     "virials and forces\n"
     "next to each file (FILE.baseline-HASH, or in --cache-dir / the configuration's baseline_cache directory).\n"
-    "nnp-train subtracts the cache from the labels; nnp-eval adds it to the model's predictions.\n"
+    "pnnp-train subtracts the cache from the labels; pnnp-eval adds it to the model's predictions.\n"
     "\n"
     "  --lmp LMP        the LAMMPS binary (default: $NNP_LMP, else lmp in PATH); needs KSPACE for coulomb and\n"
     "                   dispersion/d3 (EXTRA-PAIR, LAMMPS >= 7 Feb 2024) for d3\n"
     "  --cache-dir DIR  where the caches go (default: next to the data)\n"
     "  --force          recompute even when the cache is up to date\n"
     "\n"
-    "       nnp-baseline --lammps MODEL.nnp\n"
+    "       pnnp-baseline --lammps MODEL.nnp\n"
     "prints the model's force field for LAMMPS (potentials/NAME.lammps): pair_style (hybrid/overlay nnp + the\n"
     "baseline), pair_coeff, kspace_style and per-type charges, taking the model path and element list from the\n"
     "LAMMPS variables `model` and `elements`. A model with a `baseline c6c8` line also gets its pair_style table\n"
@@ -61,19 +61,19 @@ static int parse_args(int argc, char **argv, options *o) {
     } else if (!strcmp(a, "--lammps")) {
       o->lammps = 1;
     } else if (!strcmp(a, "--lmp") || !strcmp(a, "--cache-dir")) {
-      if (i + 1 >= argc) return fprintf(stderr, "nnp-baseline: %s needs a value\n", a), -1;
+      if (i + 1 >= argc) return fprintf(stderr, "pnnp-baseline: %s needs a value\n", a), -1;
       *(!strcmp(a, "--lmp") ? &o->lmp : &o->cache_dir) = argv[++i];
     } else if (a[0] == '-' && a[1] == '-') {
-      return fprintf(stderr, "nnp-baseline: unknown option %s (see --help)\n", a), -1;
+      return fprintf(stderr, "pnnp-baseline: unknown option %s (see --help)\n", a), -1;
     } else if (!o->first) {
       o->first = a;
     } else if (o->n_data < MAX_DATA) {
       o->data[o->n_data++] = a;
     } else {
-      return fprintf(stderr, "nnp-baseline: at most %d data files\n", MAX_DATA), -1;
+      return fprintf(stderr, "pnnp-baseline: at most %d data files\n", MAX_DATA), -1;
     }
   }
-  if (!o->first) return fprintf(stderr, "nnp-baseline: expected CONFIG.txt or MODEL.nnp DATA...\n%s", usage_text), -1;
+  if (!o->first) return fprintf(stderr, "pnnp-baseline: expected CONFIG.txt or MODEL.nnp DATA...\n%s", usage_text), -1;
   return 0;
 }
 
@@ -124,20 +124,20 @@ static nnp_status one_file(const nnp_hyper *h, const char *data, const char *cac
   baseline_cache_path(data, cache_dir, h, path, sizeof path);
   int have = !force && baseline_cache_load(data, cache_dir, h, &c, err) == NNP_OK;
   if (have && strcmp(c.lammps_version, lammps_version)) {
-    printf("nnp-baseline: %s was computed by LAMMPS %s, this is %s: recomputing\n", path, c.lammps_version,
+    printf("pnnp-baseline: %s was computed by LAMMPS %s, this is %s: recomputing\n", path, c.lammps_version,
            lammps_version);
     baseline_cache_free(&c);
     have = 0;
   }
   if (have) {
-    printf("nnp-baseline: %s is up to date\n", path);
+    printf("pnnp-baseline: %s is up to date\n", path);
   } else {
-    printf("nnp-baseline: %s: computing the baseline with %s ...\n", data, lmp);
+    printf("pnnp-baseline: %s: computing the baseline with %s ...\n", data, lmp);
     fflush(stdout);
     nnp_status st = baseline_cache_compute(data, cache_dir, h, lmp, err);
     if (!st) st = baseline_cache_load(data, cache_dir, h, &c, err);
     if (st) return st;
-    printf("nnp-baseline: wrote %s\n", path);
+    printf("pnnp-baseline: wrote %s\n", path);
   }
   print_figures(data, &c);
   baseline_cache_free(&c);
@@ -176,7 +176,7 @@ static nnp_status print_lammps(const char *model_path, nnp_error *err) {
   nnp_baseline_lammps_lines(h, "${nnp_options}", "${model}", "${elements}", 0, lines, sizeof lines);
   nnp_baseline_format(h, def, sizeof def);
   const char *slash = strrchr(model_path, '/');
-  printf("# The force field of %s for LAMMPS (written by nnp-baseline --lammps; docs/model.md, \"Baselines\").\n"
+  printf("# The force field of %s for LAMMPS (written by pnnp-baseline --lammps; docs/model.md, \"Baselines\").\n"
          "# Before `include` this file, the input sets units metal, newton on, the atoms%s, and\n"
          "#   variable model string %s\n"
          "#   variable elements string \"...\"   (the element of each atom type, in type order; species: ",
@@ -190,7 +190,7 @@ static nnp_status print_lammps(const char *model_path, nnp_error *err) {
                                   "(Debian bookworm) lacks it.\n"
                                 : "");
     if (h->baseline.c6c8)
-      printf("# c6c8: pair_style table reads ${nnp_c6c8_table}, by default the table nnp-baseline --lammps wrote next "
+      printf("# c6c8: pair_style table reads ${nnp_c6c8_table}, by default the table pnnp-baseline --lammps wrote next "
              "to the model\n# (set `variable nnp_c6c8_table string PATH` before the include to use another copy).\n");
   } else
     printf("# No baseline: the network is the whole potential.\n");
@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
   nnp_error err;
   if (o.lammps) {
     if (print_lammps(o.first, &err) == NNP_OK) return 0;
-    fprintf(stderr, "nnp-baseline: %s\n", err.message);
+    fprintf(stderr, "pnnp-baseline: %s\n", err.message);
     return 1;
   }
   static train_config cfg;
@@ -216,19 +216,19 @@ int main(int argc, char **argv) {
   const nnp_hyper *h;
   const char *cache_dir = o.cache_dir;
   if (is_model_file(o.first)) {
-    if (nnp_model_read(o.first, &model, &err) != NNP_OK) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
-    if (o.n_data == 0) return fprintf(stderr, "nnp-baseline: a model needs the data files to compute on\n"), 2;
+    if (nnp_model_read(o.first, &model, &err) != NNP_OK) return fprintf(stderr, "pnnp-baseline: %s\n", err.message), 1;
+    if (o.n_data == 0) return fprintf(stderr, "pnnp-baseline: a model needs the data files to compute on\n"), 2;
     h = nnp_model_hyper(model);
   } else {
-    if (train_config_read(o.first, &cfg, &err)) return fprintf(stderr, "nnp-baseline: %s\n", err.message), 1;
-    if (o.n_data) return fprintf(stderr, "nnp-baseline: with a configuration the data files are its own\n"), 2;
+    if (train_config_read(o.first, &cfg, &err)) return fprintf(stderr, "pnnp-baseline: %s\n", err.message), 1;
+    if (o.n_data) return fprintf(stderr, "pnnp-baseline: with a configuration the data files are its own\n"), 2;
     for (int k = 0; k < cfg.n_train_files; k++) o.data[o.n_data++] = cfg.train_files[k];
     if (cfg.validation_file[0]) o.data[o.n_data++] = cfg.validation_file;
     if (!cache_dir && cfg.baseline_cache_dir[0]) cache_dir = cfg.baseline_cache_dir;
     h = &cfg.hyper;
   }
   if (!nnp_baseline_present(h)) {
-    fprintf(stderr, "nnp-baseline: %s declares no baseline (no `baseline d3|coulomb|c6c8 ...` line)\n", o.first);
+    fprintf(stderr, "pnnp-baseline: %s declares no baseline (no `baseline d3|coulomb|c6c8 ...` line)\n", o.first);
     nnp_model_free(model);
     return 1;
   }
@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
   for (int k = 0; k < o.n_data && !st; k++) st = one_file(h, o.data[k], cache_dir, lmp, version, o.force, &err);
   nnp_model_free(model);
   if (st) {
-    fprintf(stderr, "nnp-baseline: %s\n", err.message);
+    fprintf(stderr, "pnnp-baseline: %s\n", err.message);
     return 1;
   }
   return 0;
