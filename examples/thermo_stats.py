@@ -31,7 +31,10 @@ def last_thermo_table(path):
                 continue
             if len(t) == len(header):
                 try:
-                    rows.append([float(x) for x in t])
+                    row = [float(x) for x in t]
+                    # a run that continues another (run N after run M, or a restart) prints its first step again
+                    if not (rows and row[0] == rows[-1][0]):
+                        rows.append(row)
                     continue
                 except ValueError:
                     pass
