@@ -359,42 +359,54 @@ static size_t layer_rows(const nnp_model *m, int msg, int t) {
   return s;
 }
 
-#define ALLOC(ptr, count)                                                                                              \
-  do {                                                                                                                 \
-    (ptr) = malloc((size_t)(count) * sizeof *(ptr) + 1);                                                               \
-    if (!(ptr)) return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the training workspace");                        \
-  } while (0)
+#ifdef NNP_TRAIN_MALLOC /* tests/test_train_alloc.c: an allocator that fails on demand */
+void *NNP_TRAIN_MALLOC(size_t n);
+#else
+#define NNP_TRAIN_MALLOC malloc
+#endif
+
+/* count elements of *ptr (+1 byte: a zero count is not NULL); a failure is recorded in `failed` rather than returned,
+ * so that a reservation goes on to free the whole group and record capacity 0: a group is either complete or empty,
+ * never a mix of fresh buffers, NULLs and an old capacity that the next call would trust */
+#define GRAB(ptr, count) ((ptr) = NNP_TRAIN_MALLOC((size_t)(count) * sizeof *(ptr) + 1), failed |= !(ptr))
+
+static nnp_status grab_failed(nnp_error *err, const char *group, size_t count) {
+  return nnp_fail(err, NNP_ERR_NOMEM, "out of memory in the training workspace: the %s buffers for %zu", group, count);
+}
 
 static nnp_status reserve_atoms(nnp_train_workspace *w, size_t nl, size_t nt, nnp_error *err) {
   const nnp_model *m = w->model;
   const size_t F = (size_t)m->feature_width, T = (size_t)m->h.layers;
   if (nl <= w->cap_local && nt <= w->cap_total && w->h) return NNP_OK;
   free_atoms(w);
+  w->cap_local = w->cap_total = 0;
   nl = nl + nl / 8 + 8, nt = nt + nt / 8 + 8;
+  int failed = 0;
   const size_t msg_all = layer_rows(m, 1, m->h.layers), pre_all = layer_rows(m, 0, m->h.layers);
-  ALLOC(w->h, (T + 1) * nt * F);
-  ALLOC(w->hd, (T + 1) * nt * F);
-  ALLOC(w->x, T * nt * F);
-  ALLOC(w->xd, T * nt * F);
-  ALLOC(w->msg, nl * msg_all);
-  ALLOC(w->msgd, nl * msg_all);
-  ALLOC(w->pre, nl * pre_all);
-  ALLOC(w->pred, nl * pre_all);
-  ALLOC(w->ah, nt * F);
-  ALLOC(w->bh, nt * F);
-  ALLOC(w->ahn, nt * F);
-  ALLOC(w->bhn, nt * F);
-  ALLOC(w->ax, nt * F);
-  ALLOC(w->bx, nt * F);
-  ALLOC(w->amsg, nl * widest(m, 1));
-  ALLOC(w->bmsg, nl * widest(m, 1));
-  ALLOC(w->apre, nl * widest(m, 0));
-  ALLOC(w->bpre, nl * widest(m, 0));
-  ALLOC(w->forces, 3 * nt);
-  ALLOC(w->cstore, nl * combine_rows(m, m->h.layers));
-  ALLOC(w->ctstore, nl * combine_rows(m, m->h.layers));
-  ALLOC(w->cscratch, nl * nnp_combine_scratch_width(m));
-  ALLOC(w->edge_offset, nl + 1);
+  GRAB(w->h, (T + 1) * nt * F);
+  GRAB(w->hd, (T + 1) * nt * F);
+  GRAB(w->x, T * nt * F);
+  GRAB(w->xd, T * nt * F);
+  GRAB(w->msg, nl * msg_all);
+  GRAB(w->msgd, nl * msg_all);
+  GRAB(w->pre, nl * pre_all);
+  GRAB(w->pred, nl * pre_all);
+  GRAB(w->ah, nt * F);
+  GRAB(w->bh, nt * F);
+  GRAB(w->ahn, nt * F);
+  GRAB(w->bhn, nt * F);
+  GRAB(w->ax, nt * F);
+  GRAB(w->bx, nt * F);
+  GRAB(w->amsg, nl * widest(m, 1));
+  GRAB(w->bmsg, nl * widest(m, 1));
+  GRAB(w->apre, nl * widest(m, 0));
+  GRAB(w->bpre, nl * widest(m, 0));
+  GRAB(w->forces, 3 * nt);
+  GRAB(w->cstore, nl * combine_rows(m, m->h.layers));
+  GRAB(w->ctstore, nl * combine_rows(m, m->h.layers));
+  GRAB(w->cscratch, nl * nnp_combine_scratch_width(m));
+  GRAB(w->edge_offset, nl + 1);
+  if (failed) return free_atoms(w), grab_failed(err, "per-atom", nt);
   w->cap_local = nl, w->cap_total = nt;
   return NNP_OK;
 }
@@ -403,15 +415,18 @@ static nnp_status reserve_edges(nnp_train_workspace *w, size_t ne, nnp_error *er
   const size_t nsh = (size_t)NNP_NSH(w->model->h.l_max);
   if (ne <= w->cap_edges && w->edge_r) return NNP_OK;
   free_edges(w);
+  w->cap_edges = 0;
   ne = ne + ne / 8 + 64;
-  ALLOC(w->edge_j, ne);
-  ALLOC(w->edge_kind, ne);
-  ALLOC(w->edge_r, 4 * ne);
-  ALLOC(w->edge_rc, ne);
-  ALLOC(w->edge_Y, nsh * ne);
-  ALLOC(w->edge_dY, 3 * nsh * ne);
-  ALLOC(w->edge_Yd, nsh * ne);
-  ALLOC(w->edge_rd, ne);
+  int failed = 0;
+  GRAB(w->edge_j, ne);
+  GRAB(w->edge_kind, ne);
+  GRAB(w->edge_r, 4 * ne);
+  GRAB(w->edge_rc, ne);
+  GRAB(w->edge_Y, nsh * ne);
+  GRAB(w->edge_dY, 3 * nsh * ne);
+  GRAB(w->edge_Yd, nsh * ne);
+  GRAB(w->edge_rd, ne);
+  if (failed) return free_edges(w), grab_failed(err, "per-edge", ne);
   w->cap_edges = ne;
   return NNP_OK;
 }
@@ -420,24 +435,27 @@ static nnp_status reserve_receiver(nnp_train_workspace *w, int deg, nnp_error *e
   const nnp_model *m = w->model;
   if (deg <= w->cap_deg && w->R) return NNP_OK;
   free_receiver(w);
+  w->cap_deg = 0;
   deg = deg + deg / 8 + 8;
+  int failed = 0;
   int PC = 0;
   for (int t = 0; t < m->h.layers; ++t)
     PC = m->layers[t].n_paths * m->h.channels > PC ? m->layers[t].n_paths * m->h.channels : PC;
   const size_t d = (size_t)deg;
-  ALLOC(w->R, d * PC);
-  ALLOC(w->Rd, d * PC);
-  ALLOC(w->Rt, d * PC);
-  ALLOC(w->g, 2 * d * PC);
-  ALLOC(w->tape, nnp_mlp_tape_size(m, 2 * deg));
-  ALLOC(w->mlp_scratch, 4 * d * max_radial_width(m));
-  ALLOC(w->dR_tmp, PC);
-  ALLOC(w->dR_b, PC);
-  ALLOC(w->dY_spare, NNP_NSH(m->h.l_max));
-  ALLOC(w->tp, NNP_TP_SCRATCH(m->h.channels) > 4 * (2 * NNP_MAX_L + 1) * (size_t)m->h.channels
-                   ? NNP_TP_SCRATCH(m->h.channels)
-                   : 4 * (2 * NNP_MAX_L + 1) * (size_t)m->h.channels);
-  ALLOC(w->readout_scratch, m->h.readout_hidden + 1);
+  GRAB(w->R, d * PC);
+  GRAB(w->Rd, d * PC);
+  GRAB(w->Rt, d * PC);
+  GRAB(w->g, 2 * d * PC);
+  GRAB(w->tape, nnp_mlp_tape_size(m, 2 * deg));
+  GRAB(w->mlp_scratch, 4 * d * max_radial_width(m));
+  GRAB(w->dR_tmp, PC);
+  GRAB(w->dR_b, PC);
+  GRAB(w->dY_spare, NNP_NSH(m->h.l_max));
+  GRAB(w->tp, NNP_TP_SCRATCH(m->h.channels) > 4 * (2 * NNP_MAX_L + 1) * (size_t)m->h.channels
+                  ? NNP_TP_SCRATCH(m->h.channels)
+                  : 4 * (2 * NNP_MAX_L + 1) * (size_t)m->h.channels);
+  GRAB(w->readout_scratch, m->h.readout_hidden + 1);
+  if (failed) return free_receiver(w), grab_failed(err, "per-neighbour", (size_t)deg);
   w->cap_deg = deg;
   return NNP_OK;
 }
