@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define NNP_VERSION_MAJOR 0
-#define NNP_VERSION_MINOR 1
+#define NNP_VERSION_MINOR 2
 #define NNP_VERSION_PATCH 0
 /* version 2 adds baselines, model options and the product family; models without them are written as version 1 */
 #define NNP_FILE_FORMAT_VERSION 2
@@ -85,6 +85,15 @@ typedef struct {
 /* The library's version at run time, "MAJOR.MINOR.PATCH" (the NNP_VERSION_* macros are the header's, which a
  * program was compiled against). */
 NNP_API const char *nnp_version(void);
+
+/* ABI. The structs a caller fills or reads by value (nnp_error, nnp_baseline, nnp_options, nnp_hyper, nnp_graph,
+ * nnp_result) have fixed arrays sized by the NNP_MAX_* limits: their layout is part of the binary interface. Any
+ * change to it (a limit that grows, a field that widens, as nnp_graph's 64-bit offsets did) increments NNP_ABI_VERSION
+ * and changes the shared library's SONAME (libpair_nnp.so.0.MINOR while the major version is 0, libpair_nnp.so.MAJOR
+ * after), so a program linked against one layout cannot silently load another. A program that loads the library at
+ * run time (dlopen, Python's ctypes) compares nnp_abi_version() with the NNP_ABI_VERSION it was written for. */
+#define NNP_ABI_VERSION 2
+NNP_API int nnp_abi_version(void);
 
 /* A short name for a status code ("NNP_ERR_FORMAT" -> "damaged model file"). */
 NNP_API const char *nnp_status_string(nnp_status status);

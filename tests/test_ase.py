@@ -106,7 +106,27 @@ def check_stress_fd(calc, atoms, name):
     check(np.abs(s - fd).max() <= 1e-7, "%s: stress %s vs finite differences %s" % (name, s, fd))
 
 
+class _FakeLibrary:
+    """A stand-in for a library of another ABI version (or one from before nnp_abi_version existed)."""
+
+    def __init__(self, version):
+        if version is not None:
+            self.nnp_abi_version = lambda: version
+
+
 def check_refusals(args):
+    import pair_nnp_ase
+    for version in (1, 3, None):
+        try:
+            pair_nnp_ase.check_abi(_FakeLibrary(version), "libfake.so")
+            check(False, "a library of ABI version %s was accepted" % version)
+        except NNPError as e:
+            check("libfake.so" in str(e) and "version 2" in str(e), "ABI %s refused: %s" % (version, e))
+    try:
+        pair_nnp_ase.check_abi(_FakeLibrary(pair_nnp_ase.ABI_VERSION))
+        check(True, "")
+    except NNPError as e:
+        check(False, "the matching ABI version was refused: %s" % e)
     model = os.path.join(args.potentials, "water-revpbe0d3.nnp")
     try:
         NNPCalculator(os.path.join(args.workdir, "missing.nnp"), library=args.library)

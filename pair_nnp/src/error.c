@@ -18,6 +18,8 @@ const char *nnp_version(void) {
   return NNP_STRINGIFY(NNP_VERSION_MAJOR) "." NNP_STRINGIFY(NNP_VERSION_MINOR) "." NNP_STRINGIFY(NNP_VERSION_PATCH);
 }
 
+int nnp_abi_version(void) { return NNP_ABI_VERSION; }
+
 const char *nnp_status_string(nnp_status status) {
   switch (status) {
   case NNP_OK:

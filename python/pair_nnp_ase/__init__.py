@@ -27,6 +27,24 @@ class NNPError(RuntimeError):
     """A failure the library reported: its status name and message."""
 
 
+# The layouts below mirror nnp.h's structs as of this ABI version (nnp.h, "ABI"); a library with another one is
+# refused rather than misread.
+ABI_VERSION = 2
+
+
+def check_abi(lib, path="libpair_nnp.so"):
+    """Raises NNPError unless the library's nnp_abi_version() is the ABI_VERSION these ctypes layouts follow."""
+    fn = getattr(lib, "nnp_abi_version", None)
+    got = None
+    if fn is not None:
+        fn.restype, fn.argtypes = ctypes.c_int, []
+        got = fn()
+    if got != ABI_VERSION:
+        raise NNPError("%s has ABI version %s, but pair_nnp_ase was written for version %d: use the calculator that "
+                       "came with that library" % (path, "unknown (older than 2)" if got is None else got,
+                                                   ABI_VERSION))
+
+
 class _Error(ctypes.Structure):
     _fields_ = [("message", ctypes.c_char * 512)]
 
@@ -71,6 +89,7 @@ def load_library(path=None):
     if path in _libraries:
         return _libraries[path]
     lib = ctypes.CDLL(path)
+    check_abi(lib, path)
     P, I, D, E = ctypes.c_void_p, ctypes.c_int, ctypes.c_double, ctypes.POINTER(_Error)
     sig = {
         "nnp_version": (ctypes.c_char_p, []),
