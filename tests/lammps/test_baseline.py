@@ -583,7 +583,7 @@ def main():
     for k in ("lmp", "plugin", "pnnp_init", "pnnp_eval", "pnnp_baseline", "pnnp_train", "workdir"):
         setattr(OPT, k, os.path.abspath(getattr(OPT, k)))
     os.makedirs(OPT.workdir, exist_ok=True)
-    T.OPT = argparse.Namespace(lmp=OPT.lmp, plugin=OPT.plugin, nnp_init=OPT.pnnp_init, nnp_eval=OPT.pnnp_eval,
+    T.OPT = argparse.Namespace(lmp=OPT.lmp, plugin=OPT.plugin, pnnp_init=OPT.pnnp_init, pnnp_eval=OPT.pnnp_eval,
                                mpirun=OPT.mpirun, workdir=OPT.workdir, always_mpirun=False)
     print("== %s" % OPT.case, flush=True)
     try:
