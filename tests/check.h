@@ -18,4 +18,12 @@ static inline void tally_check(tally *t, int ok, const char *file, int line, con
 }
 #define CHECK(t, cond) tally_check((t), (cond), __FILE__, __LINE__, #cond)
 
+/* CHECK with a printf-style description of what failed */
+#define CHECKF(t, cond, ...)                                                                                           \
+  do {                                                                                                                 \
+    char what_[512];                                                                                                   \
+    snprintf(what_, sizeof what_, __VA_ARGS__);                                                                        \
+    tally_check((t), (cond), __FILE__, __LINE__, what_);                                                               \
+  } while (0)
+
 #endif

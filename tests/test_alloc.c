@@ -7,6 +7,7 @@
  *     graph correctly (the failure case of a grow that freed the buffer first and kept the old capacity: that
  *     evaluation read a NULL buffer), and then the larger one.
  * usage: test_alloc MODEL.nnp */
+#include "check.h"
 #include "nnp.h"
 
 #include <math.h>
@@ -23,18 +24,7 @@ void *failing_realloc(void *p, size_t n) {
   return realloc(p, n);
 }
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (cond) {                                                                                                        \
-      ++n_pass;                                                                                                        \
-    } else {                                                                                                           \
-      ++n_fail;                                                                                                        \
-      printf("FAIL (%s:%d): ", __FILE__, __LINE__);                                                                    \
-      printf(__VA_ARGS__);                                                                                             \
-      printf("\n");                                                                                                    \
-    }                                                                                                                  \
-  } while (0)
+static tally T;
 
 /* An open cluster of side^3 atoms on a cubic grid 1.4 A apart, oxygen and hydrogen alternating (model species 0, 1):
  * no physics, but every atom has neighbours within the cutoff and none is closer than the model's r_min. */
@@ -99,13 +89,13 @@ int main(int argc, char **argv) {
     n_requests = 0;
     nnp_result r = {0, {0}, NULL, both[k]->forces, NULL};
     nnp_status st = nnp_compute(m, ws, nnp_cell_graph_view(both[k]->graph), &r, &err);
-    CHECK(st == NNP_OK && isfinite(r.energy), "reference evaluation: %s", st ? err.message : "non-finite energy");
+    CHECKF(&T, st == NNP_OK && isfinite(r.energy), "reference evaluation: %s", st ? err.message : "non-finite energy");
     both[k]->energy = r.energy;
     memcpy(both[k]->virial, r.virial, sizeof r.virial);
     if (k == 1) fresh_requests = n_requests;
     nnp_workspace_free(ws);
   }
-  CHECK(fresh_requests > 20, "a fresh evaluation made only %ld workspace requests", fresh_requests);
+  CHECKF(&T, fresh_requests > 20, "a fresh evaluation made only %ld workspace requests", fresh_requests);
 
   for (long k = 1; k <= fresh_requests; ++k) {
     /* a fresh workspace failing at its k-th request, then the same graph again */
@@ -115,34 +105,35 @@ int main(int argc, char **argv) {
     n_requests = 0, fail_at = k;
     nnp_status st = evaluate(m, ws, &large, &same, &err);
     fail_at = 0;
-    CHECK(st == NNP_ERR_NOMEM && strstr(err.message, "out of memory in the workspace"),
-          "request %ld failing: status %d, '%s'", k, (int)st, st ? err.message : "");
+    CHECKF(&T, st == NNP_ERR_NOMEM && strstr(err.message, "out of memory in the workspace"),
+           "request %ld failing: status %d, '%s'", k, (int)st, st ? err.message : "");
     if (k == 1) printf("the message: %s\n", err.message);
     st = evaluate(m, ws, &large, &same, &err);
-    CHECK(st == NNP_OK && same, "after request %ld failed, the same graph: %s", k,
-          st ? err.message : "results differ from the reference");
-    CHECK(nnp_workspace_memory(ws) > 0, "no memory reported");
+    CHECKF(&T, st == NNP_OK && same, "after request %ld failed, the same graph: %s", k,
+           st ? err.message : "results differ from the reference");
+    CHECKF(&T, nnp_workspace_memory(ws) > 0, "no memory reported");
     nnp_workspace_free(ws);
 
     /* a workspace that served the small graph fails at its k-th request growing for the large one */
     if (nnp_workspace_create(m, 2, &ws, &err)) return printf("%s\n", err.message), 1;
     st = evaluate(m, ws, &small, &same, &err);
-    CHECK(st == NNP_OK && same, "small graph: %s", st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "small graph: %s", st ? err.message : "results differ from the reference");
     n_requests = 0, fail_at = k;
     st = evaluate(m, ws, &large, &same, &err);
     const long grow_requests = n_requests;
     fail_at = 0;
-    if (k <= grow_requests) CHECK(st == NNP_ERR_NOMEM, "growing, request %ld failing: status %d", k, (int)st);
+    if (k <= grow_requests) CHECKF(&T, st == NNP_ERR_NOMEM, "growing, request %ld failing: status %d", k, (int)st);
     st = evaluate(m, ws, &small, &same, &err);
-    CHECK(st == NNP_OK && same, "small graph after a failed grow at request %ld: %s", k,
-          st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "small graph after a failed grow at request %ld: %s", k,
+           st ? err.message : "results differ from the reference");
     st = evaluate(m, ws, &large, &same, &err);
-    CHECK(st == NNP_OK && same, "large graph after a failed grow at request %ld: %s", k,
-          st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "large graph after a failed grow at request %ld: %s", k,
+           st ? err.message : "results differ from the reference");
     nnp_workspace_free(ws);
   }
   cluster_free(&small), cluster_free(&large);
   nnp_model_free(m);
-  printf("test_alloc: %d passed, %d failed (%ld workspace requests failed in turn)\n", n_pass, n_fail, fresh_requests);
-  return n_fail != 0;
+  printf("test_alloc: %d passed, %d failed (%ld workspace requests failed in turn)\n", T.passed, T.failed,
+         fresh_requests);
+  return T.failed != 0;
 }

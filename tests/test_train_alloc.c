@@ -8,6 +8,7 @@
  *     then the larger one (before the fix, a failed group kept its old capacity next to freed, NULL buffers, and the
  *     next call with a graph that fitted that capacity read them).
  * usage: test_train_alloc MODEL.nnp */
+#include "check.h"
 #include "nnp.h"
 
 #include <math.h>
@@ -24,18 +25,7 @@ void *failing_malloc(size_t n) {
   return malloc(n);
 }
 
-static int n_pass, n_fail;
-#define CHECK(cond, ...)                                                                                               \
-  do {                                                                                                                 \
-    if (cond) {                                                                                                        \
-      ++n_pass;                                                                                                        \
-    } else {                                                                                                           \
-      ++n_fail;                                                                                                        \
-      printf("FAIL (%s:%d): ", __FILE__, __LINE__);                                                                    \
-      printf(__VA_ARGS__);                                                                                             \
-      printf("\n");                                                                                                    \
-    }                                                                                                                  \
-  } while (0)
+static tally T;
 
 /* An open cluster of side^3 atoms 1.4 A apart on a grid, species alternating: every atom has neighbours. */
 typedef struct {
@@ -113,11 +103,12 @@ int main(int argc, char **argv) {
     if (nnp_train_workspace_create(m, &w, &err)) return printf("%s\n", err.message), 1;
     n_requests = 0;
     nnp_status st = passes(m, w, radial, both[k], 1, &same, &err);
-    CHECK(st == NNP_OK && isfinite(both[k]->energy), "reference passes: %s", st ? err.message : "non-finite energy");
+    CHECKF(&T, st == NNP_OK && isfinite(both[k]->energy), "reference passes: %s",
+           st ? err.message : "non-finite energy");
     if (k == 1) fresh_requests = n_requests;
     nnp_train_workspace_free(w);
   }
-  CHECK(fresh_requests >= 30, "fresh passes made only %ld training-workspace requests", fresh_requests);
+  CHECKF(&T, fresh_requests >= 30, "fresh passes made only %ld training-workspace requests", fresh_requests);
 
   for (long k = 1; k <= fresh_requests; ++k) {
     nnp_train_workspace *w;
@@ -126,34 +117,34 @@ int main(int argc, char **argv) {
     n_requests = 0, fail_at = k;
     nnp_status st = passes(m, w, radial, &large, 0, &same, &err);
     fail_at = 0;
-    CHECK(st == NNP_ERR_NOMEM && strstr(err.message, "out of memory in the training workspace"),
-          "request %ld failing: status %d, '%s'", k, (int)st, st ? err.message : "");
+    CHECKF(&T, st == NNP_ERR_NOMEM && strstr(err.message, "out of memory in the training workspace"),
+           "request %ld failing: status %d, '%s'", k, (int)st, st ? err.message : "");
     if (k == 1) printf("the message: %s\n", err.message);
     st = passes(m, w, radial, &large, 0, &same, &err);
-    CHECK(st == NNP_OK && same, "after request %ld failed, the same graph: %s", k,
-          st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "after request %ld failed, the same graph: %s", k,
+           st ? err.message : "results differ from the reference");
     nnp_train_workspace_free(w);
 
     if (nnp_train_workspace_create(m, &w, &err)) return printf("%s\n", err.message), 1;
     st = passes(m, w, radial, &small, 0, &same, &err);
-    CHECK(st == NNP_OK && same, "small graph: %s", st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "small graph: %s", st ? err.message : "results differ from the reference");
     n_requests = 0, fail_at = k;
     st = passes(m, w, radial, &large, 0, &same, &err);
     const long grow_requests = n_requests;
     fail_at = 0;
-    if (k <= grow_requests) CHECK(st == NNP_ERR_NOMEM, "growing, request %ld failing: status %d", k, (int)st);
+    if (k <= grow_requests) CHECKF(&T, st == NNP_ERR_NOMEM, "growing, request %ld failing: status %d", k, (int)st);
     st = passes(m, w, radial, &small, 0, &same, &err);
-    CHECK(st == NNP_OK && same, "small graph after a failed grow at request %ld: %s", k,
-          st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "small graph after a failed grow at request %ld: %s", k,
+           st ? err.message : "results differ from the reference");
     st = passes(m, w, radial, &large, 0, &same, &err);
-    CHECK(st == NNP_OK && same, "large graph after a failed grow at request %ld: %s", k,
-          st ? err.message : "results differ from the reference");
+    CHECKF(&T, st == NNP_OK && same, "large graph after a failed grow at request %ld: %s", k,
+           st ? err.message : "results differ from the reference");
     nnp_train_workspace_free(w);
   }
   cluster_free(&small), cluster_free(&large);
   nnp_train_radial_free(radial);
   nnp_model_free(m);
-  printf("test_train_alloc: %d passed, %d failed (%ld training-workspace requests failed in turn)\n", n_pass, n_fail,
-         fresh_requests);
-  return n_fail != 0;
+  printf("test_train_alloc: %d passed, %d failed (%ld training-workspace requests failed in turn)\n", T.passed,
+         T.failed, fresh_requests);
+  return T.failed != 0;
 }

@@ -14,7 +14,7 @@
 #pragma GCC visibility push(hidden)
 #endif
 
-#define NNP_MAX_PATHS  128
+#define NNP_MAX_PATHS 128
 _Static_assert(NNP_MAX_LAYERS <= sizeof(unsigned) * CHAR_BIT, "nnp_options.no_residual holds one bit per layer");
 #define NNP_PI 3.14159265358979323846
 
@@ -303,6 +303,9 @@ void nnp_tp_edge_forward_f(const nnp_model *m, const nnp_layer *ly, const float 
                            float *msg);
 void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y, const float *R,
                            const float *dmsg_i, const float *dmsg_j, float *dx, float *dR, double *dYv);
+
+/* edges.c: a graph's counts, pointers, species and positions are usable (the evaluation and the trainer's passes) */
+nnp_status nnp_check_graph(const nnp_model *m, const nnp_graph *g, nnp_error *err);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -550,24 +550,6 @@ static double *layer_h(const nnp_train_workspace *w, double *base, int t) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Pass 1: forward, then the plain adjoint for the forces                                                            */
 
-static nnp_status check_graph(const nnp_model *m, const nnp_graph *g, nnp_error *err) {
-  if (!g || g->n_local < 0 || g->n_total < g->n_local || (g->n_total > 0 && (!g->species || !g->positions)) ||
-      (g->n_local > 0 && (!g->neigh_offset || (g->neigh_offset[g->n_local] > 0 && !g->neigh_index))))
-    return nnp_fail(err, NNP_ERR_ARGUMENT, "incomplete graph: counts, species, positions or neighbour lists missing");
-  if (g->n_total > g->n_local && m->h.layers > 1 && !g->exchange)
-    return nnp_fail(err, NNP_ERR_ARGUMENT,
-                    "the graph has ghost atoms but no exchange callback; a %d-layer model needs one", m->h.layers);
-  for (int i = 0; i < g->n_total; ++i) {
-    if (g->species[i] >= m->h.n_species)
-      return nnp_fail(err, NNP_ERR_SPECIES, "atom %d has species index %d but the model has %d species", i,
-                      g->species[i], m->h.n_species);
-    const double *x = g->positions + 3 * (size_t)i;
-    if (g->species[i] >= 0 && (!isfinite(x[0]) || !isfinite(x[1]) || !isfinite(x[2])))
-      return nnp_fail(err, NNP_ERR_GEOMETRY, "atom %d has a non-finite position", i);
-  }
-  return NNP_OK;
-}
-
 static void conv_forward(nnp_train_workspace *w, const nnp_train_radial *rad, int t) {
   const nnp_model *m = w->model;
   const nnp_layer *ly = &m->layers[t];
@@ -639,7 +621,7 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
 
   if (w->model != m) return nnp_fail(err, NNP_ERR_ARGUMENT, "the training workspace was made for another model");
   w->have_forward = 0;
-  nnp_status st = check_graph(m, g, err);
+  nnp_status st = nnp_check_graph(m, g, err);
   if (!st) st = reserve_atoms(w, (size_t)g->n_local + 1, (size_t)g->n_total + 1, err);
   if (st) return st;
   w->n_local = g->n_local, w->n_total = g->n_total;

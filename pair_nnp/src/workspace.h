@@ -70,7 +70,6 @@ nnp_status nnp_ws_reserve_edges(nnp_workspace *ws, size_t n_edges, size_t max_de
 nnp_status nnp_ws_reserve_edge_dx(nnp_workspace *ws, int n_local, int n_total, nnp_error *err);
 
 /* edges.c */
-nnp_status nnp_check_graph(const nnp_model *m, const nnp_graph *g, nnp_error *err);
 /* The calling OpenMP thread's range [lo, hi) of local atoms (the same split in every pass over receivers). */
 void nnp_thread_atoms(const nnp_graph *g, int *lo, int *hi);
 /* The edge lists of g's local atoms (forward, transposed, paired or not) and their geometry into ws. */
