@@ -1,0 +1,186 @@
+#!/usr/bin/python3
+"""Ion-ion structure of the all-atom and the coarse-grained NaCl(aq) runs, side by side (issue 17's validation).
+
+    ion_structure.py LABEL AA_TRAJ CG_TRAJ [LABEL AA_TRAJ CG_TRAJ ...] [--aa-types 3:Na,4:Cl] [--cg-types 1:Na,2:Cl]
+                     [--aa-skip-ps 0] [--cg-skip-ps 0] [--dt-ps 0.002] [--rmax 10] [--dr 0.02] [--blocks 4]
+                     [--json OUT.json] [--figure OUT.png] [--max-shift 0.05] [--max-height 0.15]
+
+For every LABEL (a concentration) the Na-Cl, Na-Na and Cl-Cl radial distribution functions of both trajectories
+(extended XYZ from convert_extxyz.py, or LAMMPS dumps with the ion types given by --aa-types / --cg-types), with:
+  - the first peak: position and height of the parabola through the highest histogram bin and its two neighbours
+    (bins of --dr on g(r) smoothed by a 3-bin running mean), with the spread over --blocks time blocks as the error;
+  - the first minimum after it and the coordination number n(r_min) = 4 pi rho_B int_0^r_min g(r) r^2 dr (B the
+    second species);
+  - pass/fail against the acceptance: CG peak position within --max-shift A and height within --max-height
+    (relative) of all-atom.
+Prints a markdown table; --json writes every number, --figure one row of panels per label (AA solid, CG dashed).
+Exit status 0 even when a criterion fails (the table says so); 2 on bad input.
+"""
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from ion_traj import pair_vectors, parse_types, read_frames
+
+PAIRS = (("Na", "Cl"), ("Na", "Na"), ("Cl", "Cl"))
+
+
+def rdf_blocks(frames, rmax, dr, blocks):
+    """Histogram-based g(r) per time block: {pair: array (blocks, nbins)}, bin centres, mean densities per species."""
+    frames = list(frames)
+    if len(frames) < blocks:
+        raise ValueError("%d frames for %d blocks" % (len(frames), blocks))
+    edges = np.arange(0.0, rmax + dr / 2, dr)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    shell = 4.0 / 3.0 * math.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    out = {p: np.zeros((blocks, len(centres))) for p in PAIRS}
+    dens = {"Na": [], "Cl": []}
+    bounds = np.linspace(0, len(frames), blocks + 1).astype(int)
+    for b in range(blocks):
+        for fr in frames[bounds[b]:bounds[b + 1]]:
+            if rmax > fr.box.min() / 2 + 1e-9:
+                raise ValueError("rmax %.2f A exceeds half the box (%.2f A)" % (rmax, fr.box.min() / 2))
+            vol = float(np.prod(fr.box))
+            pos = {s: fr.pos[fr.species == s] for s in ("Na", "Cl")}
+            for s in dens:
+                dens[s].append(len(pos[s]) / vol)
+            for a, c in PAIRS:
+                na, nc = len(pos[a]), len(pos[c])
+                if na == 0 or nc == 0 or (a == c and na < 2):
+                    continue
+                d = np.linalg.norm(pair_vectors(pos[a], pos[c], fr.box, a == c).reshape(-1, 3), axis=1)
+                h = np.histogram(d, bins=edges)[0].astype(float)
+                # pairs per shell over the ideal-gas expectation; a like pair is counted once, so twice per atom
+                ideal = shell * (na * (nc - 1 if a == c else nc) / vol)
+                out[(a, c)][b] += (2.0 if a == c else 1.0) * h / ideal
+            del pos
+        out_n = bounds[b + 1] - bounds[b]
+        for p in PAIRS:
+            out[p][b] /= out_n
+    return out, centres, {s: float(np.mean(v)) for s, v in dens.items()}
+
+
+def first_peak(r, g):
+    """Position and height of the first peak: the parabola through the maximum of the 3-bin running mean and its
+    neighbours; then the first minimum after it and its radius."""
+    s = np.convolve(g, np.ones(3) / 3, mode="same")
+    start = int(np.argmax(s > 0.5)) if np.any(s > 0.5) else 0
+    k = start
+    while k + 1 < len(s) and (s[k + 1] >= s[k] or s[k] < 1.0):
+        k += 1
+    k = max(1, min(k, len(s) - 2))
+    y0, y1, y2 = s[k - 1], s[k], s[k + 1]
+    den = y0 - 2 * y1 + y2
+    off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+    off = max(-1.0, min(1.0, off))
+    h = y1 - 0.25 * (y0 - y2) * off
+    dr = r[1] - r[0]
+    pos = r[k] + off * dr
+    m = k + 1
+    while m + 1 < len(s) and s[m + 1] <= s[m]:
+        m += 1
+    return pos, h, r[m]
+
+
+def coordination(r, g, rho, rmin):
+    dr = r[1] - r[0]
+    sel = r <= rmin
+    return float(4 * math.pi * rho * np.sum(g[sel] * r[sel] ** 2) * dr)
+
+
+def analyse(frames, a):
+    blocks, r, dens = rdf_blocks(frames, a.rmax, a.dr, a.blocks)
+    res = {"r": r.tolist()}
+    for p in PAIRS:
+        g = blocks[p].mean(axis=0)
+        pos, h, rmin = first_peak(r, g)
+        per = [first_peak(r, gb)[:2] for gb in blocks[p]]
+        err_pos = float(np.std([x[0] for x in per], ddof=1) / math.sqrt(len(per)))
+        err_h = float(np.std([x[1] for x in per], ddof=1) / math.sqrt(len(per)))
+        res["-".join(p)] = {"g": g.tolist(), "peak_r": float(pos), "peak_r_err": err_pos, "peak_g": float(h),
+                            "peak_g_err": err_h, "first_min_r": float(rmin),
+                            "coordination": coordination(r, g, dens[p[1]], rmin)}
+    res["density_per_A3"] = dens
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("triples", nargs="+", help="LABEL AA_TRAJ CG_TRAJ, repeated")
+    ap.add_argument("--aa-types", default="3:Na,4:Cl")
+    ap.add_argument("--cg-types", default="1:Na,2:Cl")
+    ap.add_argument("--aa-skip-ps", type=float, default=0.0)
+    ap.add_argument("--cg-skip-ps", type=float, default=0.0)
+    ap.add_argument("--dt-ps", type=float, default=0.002, help="time step of the dumps (ps)")
+    ap.add_argument("--rmax", type=float, default=10.0)
+    ap.add_argument("--dr", type=float, default=0.02)
+    ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--max-shift", type=float, default=0.05, help="A")
+    ap.add_argument("--max-height", type=float, default=0.15, help="relative")
+    ap.add_argument("--json")
+    ap.add_argument("--figure")
+    a = ap.parse_args()
+    if len(a.triples) % 3:
+        ap.error("give LABEL AA_TRAJ CG_TRAJ triples")
+    results = {}
+    try:
+        for k in range(0, len(a.triples), 3):
+            label, aa, cg = a.triples[k:k + 3]
+            results[label] = {
+                "aa": analyse(read_frames(aa, parse_types(a.aa_types), a.dt_ps, a.aa_skip_ps), a),
+                "cg": analyse(read_frames(cg, parse_types(a.cg_types), a.dt_ps, a.cg_skip_ps), a)}
+    except (OSError, ValueError) as e:
+        print("ion_structure.py: %s" % e, file=sys.stderr)
+        return 2
+    print("| label | pair | AA peak r (A) | CG peak r (A) | shift (A) | AA g_max | CG g_max | height diff | "
+          "AA n(r_min) | CG n(r_min) | within criteria |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    all_ok = True
+    for label, res in results.items():
+        for p in PAIRS:
+            key = "-".join(p)
+            x, y = res["aa"][key], res["cg"][key]
+            shift = y["peak_r"] - x["peak_r"]
+            rel = (y["peak_g"] - x["peak_g"]) / x["peak_g"]
+            ok = abs(shift) <= a.max_shift and abs(rel) <= a.max_height
+            all_ok &= ok
+            res.setdefault("verdict", {})[key] = {"shift_A": shift, "height_rel": rel, "ok": bool(ok)}
+            print("| %s | %s | %.3f +- %.3f | %.3f +- %.3f | %+.3f | %.2f +- %.2f | %.2f +- %.2f | %+.1f%% | %.2f | "
+                  "%.2f | %s |" % (label, key, x["peak_r"], x["peak_r_err"], y["peak_r"], y["peak_r_err"], shift,
+                                   x["peak_g"], x["peak_g_err"], y["peak_g"], y["peak_g_err"], 100 * rel,
+                                   x["coordination"], y["coordination"], "yes" if ok else "NO"))
+    print("all within criteria (peak shift <= %.2f A, height within %.0f%%): %s"
+          % (a.max_shift, 100 * a.max_height, "yes" if all_ok else "no"))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"criteria": {"max_shift_A": a.max_shift, "max_height_rel": a.max_height},
+                       "all_ok": bool(all_ok), "results": results}, f)
+    if a.figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        n = len(results)
+        fig, ax = plt.subplots(n, 3, figsize=(11, 2.6 * n), squeeze=False, sharex=True)
+        for row, (label, res) in enumerate(results.items()):
+            for col, p in enumerate(PAIRS):
+                key = "-".join(p)
+                r = res["aa"]["r"]
+                ax[row][col].plot(r, res["aa"][key]["g"], "k-", lw=1.2, label="all-atom")
+                ax[row][col].plot(res["cg"]["r"], res["cg"][key]["g"], "r--", lw=1.2, label="CG")
+                ax[row][col].set_title("%s  %s" % (label, key), fontsize=9)
+                ax[row][col].axhline(1.0, color="0.7", lw=0.5)
+                if col == 0:
+                    ax[row][col].set_ylabel("g(r)")
+            ax[row][0].legend(fontsize=8)
+        for col in range(3):
+            ax[-1][col].set_xlabel("r (A)")
+        fig.tight_layout()
+        fig.savefig(a.figure, dpi=120)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
