@@ -249,6 +249,39 @@ def test_thermo_stats(w):
           "thermo_stats: a table with comment lines inside reads as one table (%s)" % got)
 
 
+def test_energy_volume_bias(w):
+    """pair_nnp/tools/energy_volume_bias.py recovers a pressure bias put into synthetic predictions: reference
+    energies with structure-like scatter, predictions = reference + c - dP V (per frame; eV, A^3), so the residual per
+    atom drifts as -dP v and the tool must return dP (bar) within its own bootstrap error, for +1000 and -500 bar."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(top, "pair_nnp", "tools", "energy_volume_bias.py")
+    rng = random.Random(5)
+    frames = []
+    for k in range(200):
+        side = rng.uniform(12.0, 13.2)            # 192 atoms: 0.86-1.15 g/cm^3
+        frames.append((side, -30000.0 + rng.gauss(0, 0.02)))  # 0.1 meV/atom of scatter
+
+    def write(path, shift_bar):
+        dp = (shift_bar or 0.0) / 1.602176634e6   # eV/A^3
+        with open(path, "w") as f:
+            for side, e in frames:
+                e_out = e + (1.5 - dp * side ** 3 if shift_bar is not None else 0.0)
+                f.write("192\nLattice=\"%.6f 0 0 0 %.6f 0 0 0 %.6f\" Properties=species:S:1:pos:R:3 energy=%.10f "
+                        "pbc=\"T T T\"\n" % (side, side, side, e_out))
+                for a in range(192):
+                    f.write("%s 0 0 %d\n" % ("O" if a % 3 == 0 else "H", a))
+    write(w("evb_ref.xyz"), None)
+    for bias in (1000.0, -500.0):
+        write(w("evb_pred.xyz"), bias)
+        rc, out = run([sys.executable, script, w("evb_ref.xyz"), w("evb_pred.xyz"), "--window", "0.8", "1.2"])
+        m = re.search(r"pressure bias \(model - reference\) ([-+\d]+) \+- (\d+) bar", out)
+        got = float(m.group(1)) if m else None
+        check(rc == 0 and got is not None and abs(got - bias) <= max(3 * float(m.group(2)), 1.0),
+              "energy_volume_bias: a %+.0f bar bias is recovered (%s)" % (bias, out.strip()))
+    expect_error([sys.executable, script, w("evb_ref.xyz"), w("thermo.log")], r"energy_volume_bias.py: ",
+                 "energy_volume_bias: a file that is not extended XYZ is refused")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("--pnnp-init", "--pnnp-eval", "--pnnp-train", "--data", "--workdir"):
@@ -329,6 +362,7 @@ def main():
     test_hostile_inputs(a, w, model)
     test_one_grammar(a, w, model, data)
     test_thermo_stats(w)
+    test_energy_volume_bias(w)
     print("%d passed, %d failed" % (len(PASSED), len(FAILED)))
     return 1 if FAILED else 0
 
