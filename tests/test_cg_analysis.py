@@ -26,6 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "examples", "cg-nacl")
 sys.path.insert(0, EXAMPLE)
 import nucleation  # noqa: E402
+from analyse_cg import cg_diffusion  # noqa: E402
+from analyse_aa import cost  # noqa: E402
 from ion_traj import Frame  # noqa: E402
 
 FAILED = []
@@ -180,6 +182,34 @@ def main():
     rows = open(tsv).read().split("\n")[1:-1] if p.returncode == 0 else []
     check(len(rows) == 3 and all(r.split("\t")[1:3] == ["87", "27"] for r in rows) and rows[1].startswith("1.000"),
           "nucleation.py on a dump: 3 rows, 87 ions, largest cluster 27, time = step x 0.002 ps (%s)" % rows)
+
+    # CG diffusion and cost (analyse_cg.py): random walks with D = 1e-9 m^2/s = 0.1 A^2/ps, frames 1 ps apart
+    # (500 steps of 2 fs), 300 ions over 400 frames, unwrapped coordinates leaving the 30 A box; the estimate must lie
+    # within 4 of its own block errors of the true D, and those errors must be small (under 10%)
+    d_a2ps = 0.1
+    steps = rng.normal(0, math.sqrt(2 * d_a2ps * 1.0), (400, 300, 3))
+    traj = np.cumsum(steps, axis=0) + rng.uniform(0, 30, (1, 300, 3))
+    walk = os.path.join(work, "walk.dump")
+    with open(walk, "w") as f:
+        for t, x in enumerate(traj):
+            f.write("ITEM: TIMESTEP\n%d\nITEM: NUMBER OF ATOMS\n%d\nITEM: BOX BOUNDS pp pp pp\n" % (500 * t, len(x)))
+            f.write("0 30\n0 30\n0 30\nITEM: ATOMS id type xu yu zu fx fy fz\n")
+            for n, p in enumerate(x):
+                f.write("%d %d %.5f %.5f %.5f 0 0 0\n" % (n + 1, 1 + n % 2, p[0], p[1], p[2]))
+    got, span = cg_diffusion(walk, 0.0, 0.002)
+    for name in ("Na", "Cl"):
+        v = got[name] if got else {"D": float("nan"), "err": float("nan")}
+        check(abs(v["D"] - 1e-9) < 4 * v["err"] and v["err"] < 1e-10 and span == 399.0,
+              "random walk, D = 1e-9 m^2/s: %s D = %.3g +- %.2g over %.0f ps" % (name, v["D"], v["err"], span))
+    log = os.path.join(work, "log.lammps")
+    with open(log, "w") as f:
+        f.write("Step Temp E_pair\n0 0 1\nLoop time of 99 on 1 procs for 100 steps with 10 atoms\n\n"
+                "50.0% CPU use with 1 MPI tasks x 1 OpenMP threads\n"
+                "Step Time Temp\n0 0 300\nLoop time of 10 on 1 procs for 1000 steps with 10 atoms\n\n"
+                "80.0% CPU use with 1 MPI tasks x 1 OpenMP threads\n")
+    n, _, cpu = cost(log)
+    check(n == 1000 and abs(cpu - 8.0) < 1e-12, "cost: the MD run's 1000 steps and 8 CPU-s, the minimiser's table "
+          "excluded (%s steps, %s s)" % (n, cpu))
 
     # bad input
     p, _ = structure(work, "rs", xyz, xyz, "--rmax", "12")

@@ -5,12 +5,13 @@
 #   2. pnnp-baseline (screened Coulomb between the ions, cached) and pnnp-train (force matching; resumed from its
 #      checkpoint when one exists)
 #   3. CG Langevin MD of the same ion pairs in the all-atom NVT box (in.cg-nacl), frames every DUMP steps
+#   3b. analyse_cg.py: CPU-h per simulated ns and speed-up against all-atom, CG ion diffusion against all-atom
 #   4. ion_structure.py: Na-Cl, Na-Na, Cl-Cl g(r) of CG against all-atom at every concentration (table, JSON, figure)
 #   5. nucleation.py on every CG run (largest cluster, rock-salt fraction), and, for LENGTH=long, NUC_SEEDS runs of a
 #      large box (NUC_PAIRS pairs at the ion density of the highest concentration) with the model of that
 #      concentration, each analysed the same way
-# Outputs in RUN_DIR/cg/: cg-mM.cfg, cg-mM.nnp (+ .csv learning curve), mM/ (CG run), structure.{md,json,png},
-# nucleation-*.{tsv,png}.
+# Outputs in RUN_DIR/cg/: cg-mM.cfg, cg-mM.nnp (+ .csv learning curve), mM/ (CG run), summary-mM.json,
+# structure.{md,json,png}, nucleation-*.{tsv,png}.
 #   env: LENGTH (short|long), RUN_DIR, MOLALITIES, LMP, NNP_PLUGIN (pair_nnp.so for LMP), NNP_BIN (pnnp-* folder),
 #        CG_STEPS, NUC_PAIRS (long: 1000), NUC_STEPS (long: 500000), NUC_SEEDS (long: "1 2 3")
 set -euo pipefail
@@ -89,6 +90,7 @@ for m in $mols; do
   (cd "$md" && "$lmp" -in "$here/in.cg-nacl" -var start start.data -var forcefield "$cg/cg-m$m.lammps" \
      -var model "$cg/cg-m$m.nnp" -var load_plugin "plugin load $plugin" -var steps "$steps" -var seed "$m" \
      -var dump_every "$dump" -log log.lammps -screen none) || { tail -20 "$md/log.lammps" >&2; exit 1; }
+  "$py" "$here/analyse_cg.py" "$run/m$m" "$md" --skip-ps "$skip_ps" --json "$cg/summary-m$m.json"
   "$py" "$here/nucleation.py" "$md/cg.dump" --skip-ps "$skip_ps" --tsv "$cg/nucleation-m$m.tsv" \
     --figure "$cg/nucleation-m$m.png" --label "CG, $pairs pairs in the all-atom box of m$m"
   triples+=("m$m" "$data" "$md/cg.dump")

@@ -83,9 +83,10 @@ def _read_dump(f, types, dt_ps):
         yield np.array(species), pos - np.array(lo), np.array(hi) - np.array(lo), step * dt_ps
 
 
-def read_frames(path, types=None, dt_ps=0.002, skip_ps=0.0, every=1):
+def read_frames(path, types=None, dt_ps=0.002, skip_ps=0.0, every=1, wrap=True):
     """Frames of PATH (extended XYZ, or a LAMMPS dump when the first line is 'ITEM: TIMESTEP'), from time skip_ps on,
-    every EVERY-th one. types maps LAMMPS atom types to species (dumps only)."""
+    every EVERY-th one. types maps LAMMPS atom types to species (dumps only). wrap=False keeps a dump's unwrapped
+    coordinates (xu yu zu, relative to the box corner), for displacements."""
     with open(path) as f:
         first = f.readline()
         f.seek(0)
@@ -98,7 +99,7 @@ def read_frames(path, types=None, dt_ps=0.002, skip_ps=0.0, every=1):
             if t < skip_ps - 1e-9:
                 continue
             if k % every == 0:
-                yield Frame(species, np.mod(pos, box), box, t)
+                yield Frame(species, np.mod(pos, box) if wrap else pos, box, t)
             k += 1
 
 
