@@ -278,10 +278,11 @@ int main(void) {
   check_fd(&t, "tables 0.01 A, periodic cell", m, cell, v_cell, 0.8, -1.7, 0.01, 1);
   check_fd(&t, "tables 0.05 A, open cluster", m, open, v_open, -0.3, 2.1, 0.05, 1);
   table_error(&t, m, cell, v_cell);
-  /* 8 channels: the kernels compiled for a fixed channel count (3 above takes the generic ones); every 7th
-   * parameter, which samples every array */
+  /* 8 channels: the kernels compiled for a fixed channel count and the generated tangent and reverse kernels of
+   * tp_codegen.py (3 channels above take the generic ones); every 7th or 5th parameter, which samples every array */
   nnp_model *m8 = make_model(4, 8);
   check_fd(&t, "8 channels, tables 0.01 A, periodic cell, every 7th", m8, cell, v_cell, 0.5, 1.2, 0.01, 7);
+  check_fd(&t, "8 channels, exact MLP, open cluster, every 5th", m8, open, v_open, -0.3, 2.1, 0.0, 5);
   nnp_model_free(m8);
   /* the product family (docs/model.md): layer step 3 is nonlinear in the messages (products of the atomic basis), so
    * the reverse sweep carries their second derivatives; correlation 3 with invariant messages, correlation 4 with

@@ -304,6 +304,16 @@ void nnp_tp_edge_forward_f(const nnp_model *m, const nnp_layer *ly, const float 
 void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float *x_j, const double *Y, const float *R,
                            const float *dmsg_i, const float *dmsg_j, float *dx, float *dR, double *dYv);
 
+/* The trainer's fused kernels (train_passes.c, tangent_edge and reverse_edge, which they replace for layers with a
+ * generated kernel: ly->tp_kernel >= 0). xd may be NULL (layer 0: the embedding does not move). Tangent: msgd += R
+ * td + Rt t. Reverse: from A, B (adjoints of msg and msgd), accumulates ax, bx and overwrites gR, bR (per path and
+ * channel). */
+void nnp_tp_edge_tangent(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd, const double *Y,
+                         const double *Yd, const double *R, const double *Rt, double *msgd);
+void nnp_tp_edge_reverse(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd, const double *Y,
+                         const double *Yd, const double *R, const double *Rt, const double *A, const double *B,
+                         double *ax, double *bx, double *gR, double *bR);
+
 /* edges.c: a graph's counts, pointers, species and positions are usable (the evaluation and the trainer's passes) */
 nnp_status nnp_check_graph(const nnp_model *m, const nnp_graph *g, nnp_error *err);
 

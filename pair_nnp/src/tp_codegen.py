@@ -178,6 +178,85 @@ def emit_adjoint(out, k, ly, T):
     out.append("}")
 
 
+def emit_tangent(out, k, ly):
+    """The trainer's tangent of one edge (train_passes.c, tangent_edge): msgd += R td + Rt t, t = sum G Y x,
+    td = sum G (Y xd + Yd x) (without xd in layer 0: has_xd 0). float64 only: training runs in float64."""
+    out.append(f"static inline __attribute__((always_inline)) void gen_tan_{k}(const nnp_cg_entry *cg, "
+               "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
+               "const double *R, const double *Rt, double *msgd, const int C, const int has_xd) {")
+    for p, ((l1, l2, l3), pat) in enumerate(zip(ly.paths, ly.pattern)):
+        m1s = sorted({e[0] for e in pat})
+        out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
+        out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
+        for e, (m1, m2, m3) in enumerate(pat):
+            out.append(f"    const double k{e} = g[{e}].value * Y[{l2 * l2 + m2}], "
+                       f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
+        out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
+                   f"*restrict wt = Rt + {p} * C;")
+        out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+        out.append(f"    double *restrict o = msgd + {ly.block[p]} * C;")
+        out.append("#pragma omp simd")
+        out.append("    for (int c = 0; c < C; ++c) {")
+        for m1 in m1s:
+            out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
+        out.append("      const double wc = w[c], wtc = wt[c];")
+        for m3 in range(2 * l3 + 1):
+            ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
+            t = " + ".join(f"k{e} * x{m1}" for e, m1 in ent)
+            td = " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent)
+            out.append(f"      o[{m3 * ly.stride[p]} * C + c] += wc * ({td}) + wtc * ({t});")
+        out.append("    }")
+        out.append("  }")
+    out.append("}")
+
+
+def emit_reverse(out, k, ly):
+    """The trainer's reverse of one edge's primal and tangent products (train_passes.c, reverse_edge): with A, B the
+    receiver's adjoints of msg and msgd, uA = R A + Rt B, uB = R B: ax[m1] += k uA + kd uB, bx[m1] += k uB,
+    gR = sum_m3 A t + B td, bR = sum_m3 B t. float64 only."""
+    out.append(f"static inline __attribute__((always_inline)) void gen_rev_{k}(const nnp_cg_entry *cg, "
+               "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
+               "const double *R, const double *Rt, const double *A, const double *B, double *ax, double *bx, "
+               "double *gR, double *bR, const int C, const int has_xd) {")
+    for p, ((l1, l2, l3), pat) in enumerate(zip(ly.paths, ly.pattern)):
+        m1s = sorted({e[0] for e in pat})
+        out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
+        out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
+        for e, (m1, m2, m3) in enumerate(pat):
+            out.append(f"    const double k{e} = g[{e}].value * Y[{l2 * l2 + m2}], "
+                       f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
+        out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
+                   f"*restrict wt = Rt + {p} * C;")
+        out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+        out.append(f"    const double *restrict a = A + {ly.block[p]} * C, *restrict b = B + {ly.block[p]} * C;")
+        out.append(f"    double *restrict axp = ax + {l1 * l1} * C, *restrict bxp = bx + {l1 * l1} * C;")
+        out.append(f"    double *restrict gr = gR + {p} * C, *restrict br = bR + {p} * C;")
+        out.append("#pragma omp simd")
+        out.append("    for (int c = 0; c < C; ++c) {")
+        for m1 in m1s:
+            out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
+        out.append("      const double wc = w[c], wtc = wt[c];")
+        gterms, bterms = [], []
+        for m3 in range(2 * l3 + 1):
+            ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
+            t = " + ".join(f"k{e} * x{m1}" for e, m1 in ent)
+            td = " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent)
+            out.append(f"      const double a{m3} = a[{m3 * ly.stride[p]} * C + c], b{m3} = b[{m3 * ly.stride[p]} * C + c];")
+            out.append(f"      const double ua{m3} = wc * a{m3} + wtc * b{m3}, ub{m3} = wc * b{m3};")
+            out.append(f"      const double t{m3} = {t}, td{m3} = {td};")
+            gterms.append(f"a{m3} * t{m3} + b{m3} * td{m3}")
+            bterms.append(f"b{m3} * t{m3}")
+        out.append(f"      gr[c] = {' + '.join(gterms)};")
+        out.append(f"      br[c] = {' + '.join(bterms)};")
+        for m1 in m1s:
+            ent = [(e, m3) for e, (mm, m2, m3) in enumerate(pat) if mm == m1]
+            out.append(f"      axp[{m1} * C + c] += {' + '.join(f'k{e} * ua{m3} + kd{e} * ub{m3}' for e, m3 in ent)};")
+            out.append(f"      bxp[{m1} * C + c] += {' + '.join(f'k{e} * ub{m3}' for e, m3 in ent)};")
+        out.append("    }")
+        out.append("  }")
+    out.append("}")
+
+
 def main():
     path = sys.argv[1]
     gen_l_max = int(sys.argv[2]) if len(sys.argv) > 2 else 2
@@ -220,6 +299,25 @@ def main():
             out.append(f"  case {k}: gen_adj_{k}_{t}(cg, paths, x, Y, R, dmsg, dmsg_rev, dx, dR, dYv, C, paired); "
                        "break;")
         out.append("  default: break;\n  }\n}")
+    for k, ly in enumerate(layers):
+        emit_tangent(out, k, ly)
+        emit_reverse(out, k, ly)
+    out.append("static inline __attribute__((always_inline)) void gen_tangent_d(int id, const nnp_cg_entry *cg, "
+               "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
+               "const double *R, const double *Rt, double *msgd, const int C, const int has_xd) {")
+    out.append("  switch (id) {")
+    for k in range(len(layers)):
+        out.append(f"  case {k}: gen_tan_{k}(cg, paths, x, xd, Y, Yd, R, Rt, msgd, C, has_xd); break;")
+    out.append("  default: break;\n  }\n}")
+    out.append("static inline __attribute__((always_inline)) void gen_reverse_d(int id, const nnp_cg_entry *cg, "
+               "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
+               "const double *R, const double *Rt, const double *A, const double *B, double *ax, double *bx, "
+               "double *gR, double *bR, const int C, const int has_xd) {")
+    out.append("  switch (id) {")
+    for k in range(len(layers)):
+        out.append(f"  case {k}: gen_rev_{k}(cg, paths, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, C, has_xd); "
+                   "break;")
+    out.append("  default: break;\n  }\n}")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
 

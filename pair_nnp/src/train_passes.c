@@ -249,7 +249,8 @@ nnp_status nnp_train_radial_backprop(const nnp_model *m, const nnp_train_radial 
 /* Adds the adjoints gR (of R) and gD (of dR/dr) at distance r to the knots of the Hermite interval that
  * nnp_radial_table_eval uses: R = h00 p0 + h10 s d0 + h01 p1 + h11 s d1 with s the step, d the knot derivatives,
  * and dR/dr = (h00' p0 + h10' s d0 + h01' p1 + h11' s d1) / s. */
-static void knot_scatter(const nnp_radial_table *tab, double r, const double *gR, const double *gD, double *kg) {
+static void knot_scatter(const nnp_radial_table *tab, double r, const double *restrict gR, const double *restrict gD,
+                         double *kg) {
   double x = (r - tab->r_lo) / tab->step;
   int k = (int)x;
   if (k < 0) k = 0;
@@ -259,7 +260,9 @@ static void knot_scatter(const nnp_radial_table *tab, double r, const double *gR
   const double e00 = (6.0 * t2 - 6.0 * t) / s, e10 = 1.0 - 4.0 * t + 3.0 * t2, e01 = (6.0 * t - 6.0 * t2) / s,
                e11 = 3.0 * t2 - 2.0 * t;
   const int P = tab->width, n = tab->n_intervals + 1;
-  double *p0 = kg + (size_t)k * P, *p1 = p0 + P, *d0 = kg + (size_t)(n + k) * P, *d1 = d0 + P;
+  /* four disjoint rows of kg (restrict: the loop below vectorises) */
+  double *restrict p0 = kg + (size_t)k * P, *restrict p1 = kg + (size_t)(k + 1) * P;
+  double *restrict d0 = kg + (size_t)(n + k) * P, *restrict d1 = kg + (size_t)(n + k + 1) * P;
   const double s10 = s * h10, s11 = s * h11;
   for (int q = 0; q < P; ++q) {
     const double a = gR[q], b = gD[q];
@@ -832,16 +835,24 @@ static inline __attribute__((always_inline)) void reverse_edge(const nnp_model *
 
 NNP_HOT static void tangent_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                                      const double *Y, const double *Yd, const double *R, const double *Rt, double *msgd,
-                                     double *scratch){
+                                     double *scratch) {
+  if (ly->tp_kernel >= 0) { /* the generated form of the same arithmetic (tp_codegen.py) */
+    nnp_tp_edge_tangent(m, ly, x, xd, Y, Yd, R, Rt, msgd);
+    return;
+  }
 #define TANGENT(c) tangent_edge(m, ly, x, xd, Y, Yd, R, Rt, msgd, scratch, c)
-    DISPATCH_C(TANGENT, m->h.channels)
+  DISPATCH_C(TANGENT, m->h.channels)
 #undef TANGENT
 }
 
 NNP_HOT
-    static void reverse_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
-                                 const double *Y, const double *Yd, const double *R, const double *Rt, const double *A,
-                                 const double *B, double *ax, double *bx, double *gR, double *bR, double *scratch) {
+static void reverse_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
+                             const double *Y, const double *Yd, const double *R, const double *Rt, const double *A,
+                             const double *B, double *ax, double *bx, double *gR, double *bR, double *scratch) {
+  if (ly->tp_kernel >= 0) {
+    nnp_tp_edge_reverse(m, ly, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR);
+    return;
+  }
 #define REVERSE(c) reverse_edge(m, ly, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, scratch, c)
   DISPATCH_C(REVERSE, m->h.channels)
 #undef REVERSE
