@@ -619,6 +619,33 @@ static void zero_ghosts(const nnp_train_workspace *w, double *rows) {
   memset(rows + (size_t)w->n_local * F, 0, (size_t)(w->n_total - w->n_local) * F * sizeof *rows);
 }
 
+/* x = U h (layer step 1) for every atom. With an exchange callback only the owners are projected and the ghosts'
+ * rows are copied from theirs: x is per atom and linear in h, so a ghost's x is its owner's, and a periodic training
+ * cell has several times more ghosts than atoms (about 7 for 64 water molecules at 6 A). Without one, every row. */
+static nnp_status up_project(const nnp_model *m, const nnp_layer *ly, const nnp_graph *g, const double *h, double *x,
+                             nnp_error *err) {
+  if (!g->exchange) {
+    nnp_up_forward(m, ly, 1, g->n_total, h, x);
+    return NNP_OK;
+  }
+  nnp_up_forward(m, ly, 1, g->n_local, h, x);
+  return exchange(g, x, m->feature_width, NNP_EXCHANGE_FORWARD, err);
+}
+
+/* The adjoint of up_project: dh += dx U and, with grad, dU += dx^T h. With an exchange callback the ghosts' dx is
+ * first added to their owners' (reverse exchange; dx's ghost rows are then stale), and only the owners' rows are
+ * projected: the same dh of the owners and the same dU, since a ghost's h is its owner's. Without one, every row. */
+static nnp_status up_project_adjoint(const nnp_model *m, const nnp_layer *ly, const nnp_graph *g, const double *h,
+                                     double *dx, double *dh, double *grad, nnp_error *err) {
+  if (!g->exchange) {
+    nnp_up_adjoint(m, ly, 1, g->n_total, h, dx, dh, grad);
+    return NNP_OK;
+  }
+  nnp_status st = exchange(g, dx, m->feature_width, NNP_EXCHANGE_REVERSE, err);
+  if (!st) nnp_up_adjoint(m, ly, 1, g->n_local, h, dx, dh, grad);
+  return st;
+}
+
 static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const nnp_train_radial *rad,
                               const nnp_graph *g, double *energy, double *forces, nnp_error *err) {
 
@@ -641,9 +668,8 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
   for (int t = 0; t < T && !st; ++t) {
     const nnp_layer *ly = &m->layers[t];
     double *h = layer_h(w, w->h, t);
-    if (t > 0) st = exchange(g, h, F, NNP_EXCHANGE_FORWARD, err);
+    st = up_project(m, ly, g, h, layer_h(w, w->x, t), err);
     if (st) break;
-    nnp_up_forward(m, ly, 1, nt, h, layer_h(w, w->x, t));
     conv_forward(w, rad, t);
     double *msg = w->msg + (size_t)nl * layer_rows(m, 1, t), *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
     nnp_combine_forward(m, t, 1, nl, g->species, msg, h, w->cstore + (size_t)nl * combine_rows(m, t), pre);
@@ -672,9 +698,8 @@ static nnp_status forces_pass(const nnp_model *m, nnp_train_workspace *w, const 
                         w->cscratch, w->amsg, dh, NULL);
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_adjoint_forces(w, rad, t, w->amsg, w->ax);
-    nnp_up_adjoint(m, ly, 1, nt, h, w->ax, dh, NULL);
-    if (t > 0) {
-      st = exchange(g, dh, F, NNP_EXCHANGE_REVERSE, err);
+    if (t > 0) { /* layer 0's h is the embedding: its adjoint is not needed for forces */
+      st = up_project_adjoint(m, ly, g, h, w->ax, dh, NULL, err);
       zero_ghosts(w, dh);
     }
     double *tmp = dh_next;
@@ -1048,9 +1073,8 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
   for (int t = 0; t < T && !st; ++t) {
     const nnp_layer *ly = &m->layers[t];
     double *hd = layer_h(w, w->hd, t);
-    if (t > 0) st = exchange(g, hd, F, NNP_EXCHANGE_FORWARD, err);
+    st = up_project(m, ly, g, hd, layer_h(w, w->xd, t), err);
     if (st) break;
-    nnp_up_forward(m, ly, 1, nt, hd, layer_h(w, w->xd, t));
     conv_tangent(w, rad, t);
     const double *pre = w->pre + (size_t)nl * layer_rows(m, 0, t);
     double *msgd = w->msgd + (size_t)nl * layer_rows(m, 1, t), *pred = w->pred + (size_t)nl * layer_rows(m, 0, t);
@@ -1086,14 +1110,12 @@ static nnp_status gradient_pass(const nnp_model *m, nnp_train_workspace *w, cons
     scale_rows(w->amsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     scale_rows(w->bmsg, (size_t)nl * ly->msg_width, inv_sqrt_nu);
     conv_reverse(w, rad, t, grad, knot_grad);
-    nnp_up_adjoint(m, ly, 1, nt, h, w->ax, Ah, grad);
-    nnp_up_adjoint(m, ly, 1, nt, hd, w->bx, Bh, grad);
+    st = up_project_adjoint(m, ly, g, h, w->ax, Ah, grad, err);
+    if (!st) st = up_project_adjoint(m, ly, g, hd, w->bx, Bh, grad, err);
     if (t > 0) {
-      st = exchange(g, Ah, F, NNP_EXCHANGE_REVERSE, err);
-      if (!st) st = exchange(g, Bh, F, NNP_EXCHANGE_REVERSE, err);
       zero_ghosts(w, Ah);
       zero_ghosts(w, Bh);
-    } else {
+    } else if (!st) {
       /* h^(0) is the embedding; its tangent is zero, so only A reaches it */
       for (int i = 0; i < nt; ++i)
         if (g->species[i] >= 0)
