@@ -290,6 +290,7 @@ struct nnp_train_workspace {
   double *edge_r;                        /* [E][4] x_j - x_i and its length */
   double *edge_rc, *edge_Y, *edge_dY;    /* [E], [E][nsh], [E][nsh][3] */
   double *edge_Yd, *edge_rd;             /* tangents along v: [E][nsh], [E] */
+  double *edge_rad;                      /* tables: per layer t, [E][PC_t] R then [E][PC_t] dR/dr (radial_rows) */
   double *h, *hd;                        /* (T + 1) x n_total x F: features and tangents */
   double *x, *xd;                        /* T x n_total x F: up-projected */
   double *msg, *msgd, *pre, *pred;       /* per layer, n_local rows */
@@ -297,8 +298,9 @@ struct nnp_train_workspace {
   double *amsg, *bmsg, *apre, *bpre;     /* n_local x widest layer */
   double *forces;                        /* [n_total][3] */
   double *cstore, *ctstore, *cscratch;   /* layer step 3: forward state, tangent state, reverse scratch (product) */
-  /* per receiver */
+  /* per receiver; Rp, Rdp: the current receiver's rows of R and dR/dr (into R, Rd or edge_rad) */
   double *R, *Rd, *Rt, *g, *tape, *mlp_scratch;
+  const double *Rp, *Rdp;
   double *dR_tmp, *dR_b, *dY_spare, *tp, *readout_scratch;
 };
 
@@ -320,7 +322,7 @@ static void free_atoms(nnp_train_workspace *w) {
 }
 
 static void free_edges(nnp_train_workspace *w) {
-  double **p[] = {&w->edge_r, &w->edge_rc, &w->edge_Y, &w->edge_dY, &w->edge_Yd, &w->edge_rd};
+  double **p[] = {&w->edge_r, &w->edge_rc, &w->edge_Y, &w->edge_dY, &w->edge_Yd, &w->edge_rd, &w->edge_rad};
   for (size_t q = 0; q < sizeof p / sizeof *p; ++q) free(*p[q]), *p[q] = NULL;
   free(w->edge_j), w->edge_j = NULL;
   free(w->edge_kind), w->edge_kind = NULL;
@@ -414,6 +416,13 @@ static nnp_status reserve_atoms(nnp_train_workspace *w, size_t nl, size_t nt, nn
   return NNP_OK;
 }
 
+/* offset in edge_rad of layer t's R rows, for a capacity of cap edges (dR/dr follow at + cap PC_t) */
+static size_t radial_rows(const nnp_model *m, int t, size_t cap) {
+  size_t s = 0;
+  for (int q = 0; q < t; ++q) s += 2 * cap * (size_t)(m->layers[q].n_paths * m->h.channels);
+  return s;
+}
+
 static nnp_status reserve_edges(nnp_train_workspace *w, size_t ne, nnp_error *err) {
   const size_t nsh = (size_t)NNP_NSH(w->model->h.l_max);
   if (ne <= w->cap_edges && w->edge_r) return NNP_OK;
@@ -429,6 +438,7 @@ static nnp_status reserve_edges(nnp_train_workspace *w, size_t ne, nnp_error *er
   GRAB(w->edge_dY, 3 * nsh * ne);
   GRAB(w->edge_Yd, nsh * ne);
   GRAB(w->edge_rd, ne);
+  GRAB(w->edge_rad, radial_rows(w->model, w->model->h.layers, ne));
   if (failed) return free_edges(w), grab_failed(err, "per-edge", ne);
   w->cap_edges = ne;
   return NNP_OK;
@@ -516,16 +526,25 @@ static nnp_status build_edges(nnp_train_workspace *w, const nnp_train_radial *ra
 
 /* R and (with want_Rd, or for the exact MLP) dR/dr (deg x PC each) of receiver i's edges in layer t, from the
  * tables or the exact MLP; in the exact case the tape (2n rows) stays in w->tape for mlp2_param_grad. */
+/* The radial functions of receiver i's edges in layer t: w->Rp, w->Rdp point to n rows of PC values (edge order).
+ * With tables they are rows of edge_rad, evaluated once per layer by the forces pass (fill) and read back by the
+ * later sweeps of the same structure and tables (nnp_train_gradient requires nnp_train_forces on the same graph and
+ * radial functions first): a table evaluation streams 4 PC coefficients per edge, and the passes visit every edge
+ * four times. With the exact MLP they are evaluated into the receiver's scratch, with the tape for the gradient. */
 static void receiver_radial(nnp_train_workspace *w, const nnp_train_radial *rad, int t, int i, nnp_mlp_tape *tape,
-                            int want_Rd) {
+                            int fill) {
   const nnp_model *m = w->model;
   const nnp_layer *ly = &m->layers[t];
   const int64_t e0 = w->edge_offset[i];
   const int n = (int)(w->edge_offset[i + 1] - e0), PC = ly->n_paths * m->h.channels;
   if (rad->tables) {
-    for (int k = 0; k < n; ++k)
-      nnp_radial_table_eval(&rad->tables[t * rad->n_kinds + w->edge_kind[e0 + k]], w->edge_r[4 * (size_t)(e0 + k) + 3],
-                            w->R + (size_t)k * PC, want_Rd ? w->Rd + (size_t)k * PC : NULL);
+    double *R = w->edge_rad + radial_rows(m, t, w->cap_edges) + (size_t)e0 * PC;
+    double *Rd = R + w->cap_edges * (size_t)PC;
+    if (fill)
+      for (int k = 0; k < n; ++k)
+        nnp_radial_table_eval(&rad->tables[t * rad->n_kinds + w->edge_kind[e0 + k]],
+                              w->edge_r[4 * (size_t)(e0 + k) + 3], R + (size_t)k * PC, Rd + (size_t)k * PC);
+    w->Rp = R, w->Rdp = Rd;
     return;
   }
   const int nb = m->h.radial_basis;
@@ -536,6 +555,7 @@ static void receiver_radial(nnp_train_workspace *w, const nnp_train_radial *rad,
                      tape->act[0] + (size_t)(n + k) * nb);
   const double *buf[NNP_MAX_RADIAL_LAYERS + 1];
   mlp2_forward(m, ly, radial_wt(rad, m, t, buf), tape, n, w->R, w->Rd);
+  w->Rp = w->R, w->Rdp = w->Rd;
 }
 
 static nnp_status exchange(const nnp_graph *g, double *data, int width, int direction, nnp_error *err) {
@@ -567,10 +587,10 @@ static void conv_forward(nnp_train_workspace *w, const nnp_train_radial *rad, in
     const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
-    receiver_radial(w, rad, t, i, &tape, 0);
+    receiver_radial(w, rad, t, i, &tape, 1); /* the first visit of the structure's edges in this layer */
     for (int k = 0; k < n; ++k)
       nnp_tp_edge_forward(m, ly, x + (size_t)w->edge_j[e0 + k] * F, w->edge_Y + (size_t)(e0 + k) * nsh,
-                          w->R + (size_t)k * PC, out, w->tp);
+                          w->Rp + (size_t)k * PC, out, w->tp);
     for (int q = 0; q < ly->msg_width; ++q) out[q] *= inv_sqrt_nu;
   }
 }
@@ -588,16 +608,16 @@ static void conv_adjoint_forces(nnp_train_workspace *w, const nnp_train_radial *
     const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
-    receiver_radial(w, rad, t, i, &tape, 1);
+    receiver_radial(w, rad, t, i, &tape, 0);
     const double *dm = dmsg + (size_t)i * ly->msg_width;
     for (int k = 0; k < n; ++k) {
       const int64_t e = e0 + k;
       const int j = w->edge_j[e];
       const double *rv = w->edge_r + 4 * (size_t)e, *dY = w->edge_dY + 3 * (size_t)e * nsh;
-      nnp_tp_edge_adjoint(m, ly, x + (size_t)j * F, w->edge_Y + (size_t)e * nsh, w->R + (size_t)k * PC, dm,
+      nnp_tp_edge_adjoint(m, ly, x + (size_t)j * F, w->edge_Y + (size_t)e * nsh, w->Rp + (size_t)k * PC, dm,
                           dx + (size_t)j * F, w->dR_tmp, w->dY_spare, w->tp);
       double dEdr = 0.0;
-      const double *Rd = w->Rd + (size_t)k * PC;
+      const double *Rd = w->Rdp + (size_t)k * PC;
       for (int q = 0; q < PC; ++q) dEdr += w->dR_tmp[q] * Rd[q];
       double gv[3] = {dEdr * rv[0] / rv[3], dEdr * rv[1] / rv[3], dEdr * rv[2] / rv[3]};
       for (int q = 0; q < nsh; ++q)
@@ -916,11 +936,11 @@ static void conv_tangent(nnp_train_workspace *w, const nnp_train_radial *rad, in
     const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
-    receiver_radial(w, rad, t, i, &tape, 1);
+    receiver_radial(w, rad, t, i, &tape, 0);
     for (int k = 0; k < n; ++k) {
       const int64_t e = e0 + k;
       const int j = w->edge_j[e];
-      const double *Y = w->edge_Y + (size_t)e * nsh, *R = w->R + (size_t)k * PC, *Rd = w->Rd + (size_t)k * PC;
+      const double *Y = w->edge_Y + (size_t)e * nsh, *R = w->Rp + (size_t)k * PC, *Rd = w->Rdp + (size_t)k * PC;
       double *Rt = w->Rt; /* tangent of R */
       for (int q = 0; q < PC; ++q) Rt[q] = Rd[q] * w->edge_rd[e];
       /* xd = 0 in layer 0: the embedding does not move */
@@ -1034,13 +1054,13 @@ static void conv_reverse(nnp_train_workspace *w, const nnp_train_radial *rad, in
     const int n = (int)(w->edge_offset[i + 1] - e0); /* at most NNP_MAX_NEIGHBOURS_PER_ATOM */
     if (n == 0) continue;
     nnp_mlp_tape tape;
-    receiver_radial(w, rad, t, i, &tape, 1);
+    receiver_radial(w, rad, t, i, &tape, 0);
     const double *am = w->amsg + (size_t)i * ly->msg_width, *bm = w->bmsg + (size_t)i * ly->msg_width;
     for (int k = 0; k < n; ++k) {
       const int64_t e = e0 + k;
       const int j = w->edge_j[e];
       const double *Y = w->edge_Y + (size_t)e * nsh, *Yd = w->edge_Yd + (size_t)e * nsh;
-      const double *R = w->R + (size_t)k * PC, *Rd = w->Rd + (size_t)k * PC, *xj = x + (size_t)j * F;
+      const double *R = w->Rp + (size_t)k * PC, *Rd = w->Rdp + (size_t)k * PC, *xj = x + (size_t)j * F;
       double *gR = w->g + (size_t)k * PC, *gD = w->g + (size_t)(n + k) * PC, *Rt = w->Rt;
       double *axj = w->ax + (size_t)j * F, *bxj = w->bx + (size_t)j * F;
       for (int q = 0; q < PC; ++q) Rt[q] = Rd[q] * w->edge_rd[e];
