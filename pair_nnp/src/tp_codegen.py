@@ -178,32 +178,48 @@ def emit_adjoint(out, k, ly, T):
     out.append("}")
 
 
+def emit_tangent_path_head(out, p, path, pat):
+    """What the trainer's two kernels share per path: its coupling coefficients times Y and Yd, and the pointers to
+    x, xd (x itself when has_xd is 0: never read), R and Rt."""
+    l1, l2, l3 = path
+    out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
+    out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
+    for e, (m1, m2, m3) in enumerate(pat):
+        out.append(f"    const double k{e} = g[{e}].value * Y[{l2 * l2 + m2}], "
+                   f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
+    out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
+               f"*restrict wt = Rt + {p} * C;")
+    out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+
+
+def emit_tangent_channel_loads(out, pat):
+    """Inside the channel loop: x and xd of every m1 the path reads, R and Rt of the channel."""
+    for m1 in sorted({e[0] for e in pat}):
+        out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
+    out.append("      const double wc = w[c], wtc = wt[c];")
+
+
+def tangent_sums(pat, m3):
+    """t[m3] = sum G Y x and td[m3] = sum G (Y xd + Yd x) over the path's entries of row m3, as C expressions."""
+    ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
+    return (" + ".join(f"k{e} * x{m1}" for e, m1 in ent),
+            " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent))
+
+
 def emit_tangent(out, k, ly):
     """The trainer's tangent of one edge (train_passes.c, tangent_edge): msgd += R td + Rt t, t = sum G Y x,
     td = sum G (Y xd + Yd x) (without xd in layer 0: has_xd 0). float64 only: training runs in float64."""
     out.append(f"static inline __attribute__((always_inline)) void gen_tan_{k}(const nnp_cg_entry *cg, "
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
                "const double *R, const double *Rt, double *msgd, const int C, const int has_xd) {")
-    for p, ((l1, l2, l3), pat) in enumerate(zip(ly.paths, ly.pattern)):
-        m1s = sorted({e[0] for e in pat})
-        out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
-        out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
-        for e, (m1, m2, m3) in enumerate(pat):
-            out.append(f"    const double k{e} = g[{e}].value * Y[{l2 * l2 + m2}], "
-                       f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
-        out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
-                   f"*restrict wt = Rt + {p} * C;")
-        out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+    for p, (path, pat) in enumerate(zip(ly.paths, ly.pattern)):
+        emit_tangent_path_head(out, p, path, pat)
         out.append(f"    double *restrict o = msgd + {ly.block[p]} * C;")
         out.append("#pragma omp simd")
         out.append("    for (int c = 0; c < C; ++c) {")
-        for m1 in m1s:
-            out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
-        out.append("      const double wc = w[c], wtc = wt[c];")
-        for m3 in range(2 * l3 + 1):
-            ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
-            t = " + ".join(f"k{e} * x{m1}" for e, m1 in ent)
-            td = " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent)
+        emit_tangent_channel_loads(out, pat)
+        for m3 in range(2 * path[2] + 1):
+            t, td = tangent_sums(pat, m3)
             out.append(f"      o[{m3 * ly.stride[p]} * C + c] += wc * ({td}) + wtc * ({t});")
         out.append("    }")
         out.append("  }")
@@ -218,29 +234,19 @@ def emit_reverse(out, k, ly):
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
                "const double *R, const double *Rt, const double *A, const double *B, double *ax, double *bx, "
                "double *gR, double *bR, const int C, const int has_xd) {")
-    for p, ((l1, l2, l3), pat) in enumerate(zip(ly.paths, ly.pattern)):
+    for p, (path, pat) in enumerate(zip(ly.paths, ly.pattern)):
+        l1, l3 = path[0], path[2]
         m1s = sorted({e[0] for e in pat})
-        out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
-        out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
-        for e, (m1, m2, m3) in enumerate(pat):
-            out.append(f"    const double k{e} = g[{e}].value * Y[{l2 * l2 + m2}], "
-                       f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
-        out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
-                   f"*restrict wt = Rt + {p} * C;")
-        out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+        emit_tangent_path_head(out, p, path, pat)
         out.append(f"    const double *restrict a = A + {ly.block[p]} * C, *restrict b = B + {ly.block[p]} * C;")
         out.append(f"    double *restrict axp = ax + {l1 * l1} * C, *restrict bxp = bx + {l1 * l1} * C;")
         out.append(f"    double *restrict gr = gR + {p} * C, *restrict br = bR + {p} * C;")
         out.append("#pragma omp simd")
         out.append("    for (int c = 0; c < C; ++c) {")
-        for m1 in m1s:
-            out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
-        out.append("      const double wc = w[c], wtc = wt[c];")
+        emit_tangent_channel_loads(out, pat)
         gterms, bterms = [], []
         for m3 in range(2 * l3 + 1):
-            ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
-            t = " + ".join(f"k{e} * x{m1}" for e, m1 in ent)
-            td = " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent)
+            t, td = tangent_sums(pat, m3)
             out.append(f"      const double a{m3} = a[{m3 * ly.stride[p]} * C + c], b{m3} = b[{m3 * ly.stride[p]} * C + c];")
             out.append(f"      const double ua{m3} = wc * a{m3} + wtc * b{m3}, ub{m3} = wc * b{m3};")
             out.append(f"      const double t{m3} = {t}, td{m3} = {td};")
