@@ -65,9 +65,17 @@ def build_run(torch, workdir, name, cfg, seed):
     from nequip.model import model_from_config
     from nequip.utils import Config
     model = model_from_config(Config.from_dict(dict(cfg)), initialize=True)
+    # NequIP's own initial weights come from torch's global generator, and how many numbers e3nn's code generation
+    # draws from it before each module depends on Python's string-hash seed: the same config gives another model in
+    # every process (CI once drew one whose forces were 0.009 eV/A). So every weight is drawn here from the seeded
+    # generator instead (unit normal, as e3nn and NequIP initialise them), in the fixed order of named_parameters;
+    # only the Bessel frequencies keep their deterministic start (n pi / r_max), perturbed. The model is then the same
+    # on every machine and in every process.
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for _, p in model.named_parameters():
+        for name, p in model.named_parameters():
+            if not name.endswith("bessel_weights"):
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
             p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     run = os.path.join(workdir, name)
     os.makedirs(run, exist_ok=True)
