@@ -305,7 +305,8 @@ void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, const float 
                            const float *dmsg_i, const float *dmsg_j, float *dx, float *dR, double *dYv);
 
 /* The trainer's fused kernels (train_passes.c, tangent_edge and reverse_edge, which they replace for layers with a
- * generated kernel: ly->tp_kernel >= 0). xd may be NULL (layer 0: the embedding does not move). Tangent: msgd += R
+ * generated kernel: ly->tp_kernel >= 0). The kernels of l_in = 0 layers read no xd (layer 0: the embedding does not
+ * move; pass NULL), the others need it: callers use them only when (xd != NULL) == (ly->lin > 0). Tangent: msgd += R
  * td + Rt t. Reverse: from A, B (adjoints of msg and msgd), accumulates ax, bx and overwrites gR, bR (per path and
  * channel). */
 void nnp_tp_edge_tangent(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd, const double *Y,

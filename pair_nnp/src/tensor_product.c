@@ -246,24 +246,16 @@ NNP_HOT void nnp_tp_edge_adjoint_f(const nnp_model *m, const nnp_layer *ly, cons
 }
 
 NNP_HOT void nnp_tp_edge_tangent(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
-                                 const double *Y, const double *Yd, const double *R, const double *Rt, double *msgd) {
-#define TANGENT(c)                                                                                                     \
-  if (xd)                                                                                                              \
-    gen_tangent_d(ly->tp_kernel, m->cg, ly->paths, x, xd, Y, Yd, R, Rt, msgd, c, 1);                                   \
-  else                                                                                                                 \
-    gen_tangent_d(ly->tp_kernel, m->cg, ly->paths, x, x, Y, Yd, R, Rt, msgd, c, 0)
-  DISPATCH_GENERATED(TANGENT, m->h.channels)
+                                 const double *Y, const double *Yd, const double *R, const double *Rt, double *msgd){
+#define TANGENT(c) gen_tangent_d(ly->tp_kernel, m->cg, ly->paths, x, xd, Y, Yd, R, Rt, msgd, c)
+    DISPATCH_GENERATED(TANGENT, m->h.channels)
 #undef TANGENT
 }
 
 NNP_HOT void nnp_tp_edge_reverse(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                                  const double *Y, const double *Yd, const double *R, const double *Rt, const double *A,
                                  const double *B, double *ax, double *bx, double *gR, double *bR) {
-#define REVERSE(c)                                                                                                     \
-  if (xd)                                                                                                              \
-    gen_reverse_d(ly->tp_kernel, m->cg, ly->paths, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, c, 1);                   \
-  else                                                                                                                 \
-    gen_reverse_d(ly->tp_kernel, m->cg, ly->paths, x, x, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, c, 0)
+#define REVERSE(c) gen_reverse_d(ly->tp_kernel, m->cg, ly->paths, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, c)
   DISPATCH_GENERATED(REVERSE, m->h.channels)
 #undef REVERSE
 }

@@ -178,9 +178,9 @@ def emit_adjoint(out, k, ly, T):
     out.append("}")
 
 
-def emit_tangent_path_head(out, p, path, pat):
+def emit_tangent_path_head(out, p, path, pat, has_xd):
     """What the trainer's two kernels share per path: its coupling coefficients times Y and Yd, and the pointers to
-    x, xd (x itself when has_xd is 0: never read), R and Rt."""
+    x, xd (only where the layer has one), R and Rt."""
     l1, l2, l3 = path
     out.append(f"  {{ /* path {p}: ({l1},{l2},{l3}), {len(pat)} entries */")
     out.append(f"    const nnp_cg_entry *g = cg + paths[{p}].cg_begin;")
@@ -189,37 +189,47 @@ def emit_tangent_path_head(out, p, path, pat):
                    f"kd{e} = g[{e}].value * Yd[{l2 * l2 + m2}];")
     out.append(f"    const double *restrict xp = x + {l1 * l1} * C, *restrict w = R + {p} * C, "
                f"*restrict wt = Rt + {p} * C;")
-    out.append(f"    const double *restrict xdp = has_xd ? xd + {l1 * l1} * C : x;")
+    if has_xd:
+        out.append(f"    const double *restrict xdp = xd + {l1 * l1} * C;")
 
 
-def emit_tangent_channel_loads(out, pat):
-    """Inside the channel loop: x and xd of every m1 the path reads, R and Rt of the channel."""
+def emit_tangent_channel_loads(out, pat, has_xd):
+    """Inside the channel loop: x (and xd) of every m1 the path reads, R and Rt of the channel."""
     for m1 in sorted({e[0] for e in pat}):
-        out.append(f"      const double x{m1} = xp[{m1} * C + c], xd{m1} = has_xd ? xdp[{m1} * C + c] : 0.0;")
+        xd = f", xd{m1} = xdp[{m1} * C + c]" if has_xd else ""
+        out.append(f"      const double x{m1} = xp[{m1} * C + c]{xd};")
     out.append("      const double wc = w[c], wtc = wt[c];")
 
 
-def tangent_sums(pat, m3):
+def tangent_sums(pat, m3, has_xd):
     """t[m3] = sum G Y x and td[m3] = sum G (Y xd + Yd x) over the path's entries of row m3, as C expressions."""
     ent = [(e, m1) for e, (m1, m2, mm) in enumerate(pat) if mm == m3]
     return (" + ".join(f"k{e} * x{m1}" for e, m1 in ent),
-            " + ".join(f"k{e} * xd{m1} + kd{e} * x{m1}" for e, m1 in ent))
+            " + ".join((f"k{e} * xd{m1} + " if has_xd else "") + f"kd{e} * x{m1}" for e, m1 in ent))
+
+
+def layer_has_xd(ly):
+    """Whether the trainer's tangent of the layer's input features is non-zero: only layer 0 takes l_in = 0 (the
+    species embedding, which does not move with the atoms; docs/model.md), so the kernels of the l_in = 0 layer
+    types are generated without xd and the others with it (train_passes.c uses them only in that case)."""
+    return ly.lin > 0
 
 
 def emit_tangent(out, k, ly):
     """The trainer's tangent of one edge (train_passes.c, tangent_edge): msgd += R td + Rt t, t = sum G Y x,
-    td = sum G (Y xd + Yd x) (without xd in layer 0: has_xd 0). float64 only: training runs in float64."""
+    td = sum G (Y xd + Yd x) (without xd for l_in = 0: layer_has_xd). float64 only: training runs in float64."""
+    has_xd = layer_has_xd(ly)
     out.append(f"static inline __attribute__((always_inline)) void gen_tan_{k}(const nnp_cg_entry *cg, "
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
-               "const double *R, const double *Rt, double *msgd, const int C, const int has_xd) {")
+               "const double *R, const double *Rt, double *msgd, const int C) {")
     for p, (path, pat) in enumerate(zip(ly.paths, ly.pattern)):
-        emit_tangent_path_head(out, p, path, pat)
+        emit_tangent_path_head(out, p, path, pat, has_xd)
         out.append(f"    double *restrict o = msgd + {ly.block[p]} * C;")
         out.append("#pragma omp simd")
         out.append("    for (int c = 0; c < C; ++c) {")
-        emit_tangent_channel_loads(out, pat)
+        emit_tangent_channel_loads(out, pat, has_xd)
         for m3 in range(2 * path[2] + 1):
-            t, td = tangent_sums(pat, m3)
+            t, td = tangent_sums(pat, m3, has_xd)
             out.append(f"      o[{m3 * ly.stride[p]} * C + c] += wc * ({td}) + wtc * ({t});")
         out.append("    }")
         out.append("  }")
@@ -233,20 +243,21 @@ def emit_reverse(out, k, ly):
     out.append(f"static inline __attribute__((always_inline)) void gen_rev_{k}(const nnp_cg_entry *cg, "
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
                "const double *R, const double *Rt, const double *A, const double *B, double *ax, double *bx, "
-               "double *gR, double *bR, const int C, const int has_xd) {")
+               "double *gR, double *bR, const int C) {")
+    has_xd = layer_has_xd(ly)
     for p, (path, pat) in enumerate(zip(ly.paths, ly.pattern)):
         l1, l3 = path[0], path[2]
         m1s = sorted({e[0] for e in pat})
-        emit_tangent_path_head(out, p, path, pat)
+        emit_tangent_path_head(out, p, path, pat, has_xd)
         out.append(f"    const double *restrict a = A + {ly.block[p]} * C, *restrict b = B + {ly.block[p]} * C;")
         out.append(f"    double *restrict axp = ax + {l1 * l1} * C, *restrict bxp = bx + {l1 * l1} * C;")
         out.append(f"    double *restrict gr = gR + {p} * C, *restrict br = bR + {p} * C;")
         out.append("#pragma omp simd")
         out.append("    for (int c = 0; c < C; ++c) {")
-        emit_tangent_channel_loads(out, pat)
+        emit_tangent_channel_loads(out, pat, has_xd)
         gterms, bterms = [], []
         for m3 in range(2 * l3 + 1):
-            t, td = tangent_sums(pat, m3)
+            t, td = tangent_sums(pat, m3, has_xd)
             out.append(f"      const double a{m3} = a[{m3 * ly.stride[p]} * C + c], b{m3} = b[{m3 * ly.stride[p]} * C + c];")
             out.append(f"      const double ua{m3} = wc * a{m3} + wtc * b{m3}, ub{m3} = wc * b{m3};")
             out.append(f"      const double t{m3} = {t}, td{m3} = {td};")
@@ -310,18 +321,18 @@ def main():
         emit_reverse(out, k, ly)
     out.append("static inline __attribute__((always_inline)) void gen_tangent_d(int id, const nnp_cg_entry *cg, "
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
-               "const double *R, const double *Rt, double *msgd, const int C, const int has_xd) {")
+               "const double *R, const double *Rt, double *msgd, const int C) {")
     out.append("  switch (id) {")
     for k in range(len(layers)):
-        out.append(f"  case {k}: gen_tan_{k}(cg, paths, x, xd, Y, Yd, R, Rt, msgd, C, has_xd); break;")
+        out.append(f"  case {k}: gen_tan_{k}(cg, paths, x, xd, Y, Yd, R, Rt, msgd, C); break;")
     out.append("  default: break;\n  }\n}")
     out.append("static inline __attribute__((always_inline)) void gen_reverse_d(int id, const nnp_cg_entry *cg, "
                "const nnp_path *paths, const double *x, const double *xd, const double *Y, const double *Yd, "
                "const double *R, const double *Rt, const double *A, const double *B, double *ax, double *bx, "
-               "double *gR, double *bR, const int C, const int has_xd) {")
+               "double *gR, double *bR, const int C) {")
     out.append("  switch (id) {")
     for k in range(len(layers)):
-        out.append(f"  case {k}: gen_rev_{k}(cg, paths, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, C, has_xd); "
+        out.append(f"  case {k}: gen_rev_{k}(cg, paths, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR, C); "
                    "break;")
     out.append("  default: break;\n  }\n}")
     with open(path, "w") as f:

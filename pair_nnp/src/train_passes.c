@@ -881,7 +881,8 @@ static inline __attribute__((always_inline)) void reverse_edge(const nnp_model *
 NNP_HOT static void tangent_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                                      const double *Y, const double *Yd, const double *R, const double *Rt, double *msgd,
                                      double *scratch) {
-  if (ly->tp_kernel >= 0) { /* the generated form of the same arithmetic (tp_codegen.py) */
+  /* the generated form of the same arithmetic (tp_codegen.py), which has xd exactly when l_in > 0 */
+  if (ly->tp_kernel >= 0 && (xd != NULL) == (ly->lin > 0)) {
     nnp_tp_edge_tangent(m, ly, x, xd, Y, Yd, R, Rt, msgd);
     return;
   }
@@ -894,7 +895,7 @@ NNP_HOT
 static void reverse_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                              const double *Y, const double *Yd, const double *R, const double *Rt, const double *A,
                              const double *B, double *ax, double *bx, double *gR, double *bR, double *scratch) {
-  if (ly->tp_kernel >= 0) {
+  if (ly->tp_kernel >= 0 && (xd != NULL) == (ly->lin > 0)) {
     nnp_tp_edge_reverse(m, ly, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR);
     return;
   }
