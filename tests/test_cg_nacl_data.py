@@ -3,7 +3,8 @@
 (wrapping, kcal/mol/A -> eV/A, species, step and time keys, --skip-ps, --every, --dummy-energy, refusal of a
 wrong dump), driver.py's dump truncation used when resuming (frames at and after the checkpoint step cut, a frame
 cut short by a kill dropped) and its thermo-log reader (the minimiser's table ignored, the last value of a step
-repeated by a resume kept).
+repeated by a resume kept), and analyse_aa.py's choice of evenly spaced frames for the MSD when the dump interval
+was shortened on a resume.
 
 usage: test_cg_nacl_data.py --workdir DIR
 """
@@ -18,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "examples", "cg-nacl")
 sys.path.insert(0, EXAMPLE)
 from driver import thermo_rows, truncate_dump  # noqa: E402
+from analyse_aa import uniform_grid  # noqa: E402
 
 FAILED = []
 # 1 kcal/mol in eV from the SI definitions (4184 J, N_A, e), computed independently of the converter
@@ -155,6 +157,15 @@ def test_thermo(work):
           "thermo reader: MD tables only, a repeated step keeps the later row")
 
 
+def test_uniform_grid():
+    # 1 ps frames (500 steps) up to step 2000, then 0.2 ps frames (100 steps): the MSD must see steps 0, 500, ...
+    steps = list(range(0, 2001, 500)) + list(range(2100, 3601, 100))
+    kept = [fr[0] for fr in uniform_grid([(st, None) for st in steps])]
+    check(kept == list(range(0, 3501, 500)), "mixed dump spacing: the MSD frames are the 1 ps grid (%s)" % kept)
+    even = [(st, None) for st in range(0, 1001, 100)]
+    check(uniform_grid(even) == even, "even spacing: every frame kept")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workdir", required=True)
@@ -163,6 +174,7 @@ def main():
     test_convert(a.workdir)
     test_truncate(a.workdir)
     test_thermo(a.workdir)
+    test_uniform_grid()
     print("%d failed" % len(FAILED))
     sys.exit(1 if FAILED else 0)
 

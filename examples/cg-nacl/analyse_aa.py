@@ -50,6 +50,17 @@ def msd_all_origins(x, max_lag):
     return out
 
 
+def uniform_grid(frames):
+    """The frames on the coarsest spacing found in the dump: a run whose dump interval was shortened on a resume (the
+    long runs went from 1 ps to 0.2 ps frames) keeps every frame at a multiple of the old spacing, so that the
+    multi-origin MSD sees evenly spaced frames."""
+    if len(frames) < 3:
+        return frames
+    steps = np.array([fr[0] for fr in frames])
+    spacing = int(np.max(np.diff(steps)))
+    return [fr for fr in frames if (fr[0] - steps[0]) % spacing == 0]
+
+
 def diffusion(x, dt_ps):
     """D (m^2/s) from an MSD fit over lags 20-50% of the trajectory (at least lags 1..2)."""
     n = len(x)
@@ -110,7 +121,7 @@ def analyse(d, skip_ps):
     if not os.path.exists(dump) and os.path.exists(dump + ".xz"):
         dump += ".xz"
     if os.path.exists(dump):
-        frames = [fr for fr in read_frames(dump) if fr[0] * DT_FS / 1000.0 >= skip_ps]
+        frames = uniform_grid([fr for fr in read_frames(dump) if fr[0] * DT_FS / 1000.0 >= skip_ps])
         res["frames"] = len(frames)
         if len(frames) >= 8:
             dt_ps = (frames[1][0] - frames[0][0]) * DT_FS / 1000.0

@@ -11,7 +11,7 @@
 #   LENGTH=short  (default) 300 H2O per box (5-22 ion pairs), 0.4 ps NPT + 1 ps NVT per concentration, frames every
 #                 0.02 ps, in build/examples-cg-nacl/: a smoke test of the whole chain (1-3 min on 2 busy cores)
 #   LENGTH=long   WATERS (default 800) H2O per box (14, 29, 43, 58 ion pairs), 100 ps NPT + NVT_PS (default 1000) ps NVT,
-#                 frames every 1 ps, checkpoints every 2 ps, in examples/cg-nacl/runs/; the four concentrations
+#                 frames every DUMP_PS (default 0.2) ps, checkpoints every 2 ps, in examples/cg-nacl/runs/; the four concentrations
 #                 run at the same time, one core each. Resumable: run the same command again after a kill.
 #                 For a shared machine:  nohup nice -n 19 examples/cg-nacl/run.sh > runs.out 2>&1 &  (LENGTH=long)
 #   MOLALITIES="1 2 3 4"  which concentrations;  LMP=path/to/lmp (default: the cached bookworm build)
@@ -27,7 +27,7 @@ mols=${MOLALITIES:-1 2 3 4}
 case "${LENGTH:-short}" in
   short) run=${RUN_DIR:-$top/build/examples-cg-nacl}; waters=300; npt=0.4; nvt=1.0; chunk=0.2; dump=0.02
          skip=${SKIP_PS:-0}; parallel=0 ;;
-  long)  run=${RUN_DIR:-$here/runs}; waters=${WATERS:-800}; npt=100; nvt=${NVT_PS:-1000}; chunk=2; dump=1
+  long)  run=${RUN_DIR:-$here/runs}; waters=${WATERS:-800}; npt=100; nvt=${NVT_PS:-1000}; chunk=2; dump=${DUMP_PS:-0.2}
          skip=${SKIP_PS:-20}; parallel=1 ;;
   *) echo "LENGTH must be short or long" >&2; exit 2 ;;
 esac
