@@ -4,6 +4,8 @@ and on the near-equilibrium frames only), on all frames, and the `check` block (
 configuration, read back by tests/test_potentials.py).
 
     potentials/evaluate.py NAME [--build build]      (NAME.cfg, NAME.nnp, NAME.check.xyz in potentials/)
+    potentials/evaluate.py NAME --dir training/NAME [--lmp LMP]   (a candidate in training: no check block unless
+                                                                  DIR has NAME.check.xyz)
 
 Writes NAME.eval.json and prints the Markdown rows and the check block; --stamp CITATION also records the
 per-species validation errors, the data citation and the card's name in the model file (meta lines). The validation frames are those pnnp-train
@@ -48,14 +50,16 @@ def dissociated(text):
 
 
 def nnp_eval(o, model, xyz):
-    p = subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, xyz, "--json"], check=True,
+    # a model with a baseline needs it for these new files: LAMMPS computes it once, cached next to them
+    lmp = ["--lmp", o.lmp] if o.lmp else []
+    p = subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, xyz, "--json"] + lmp, check=True,
                        stdout=subprocess.PIPE, text=True)
     return json.loads(p.stdout)
 
 
 def check_block(o, name, model):
     pred = os.path.join(o.work, name + ".check.pred.xyz")
-    subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, os.path.join(HERE, name + ".check.xyz"),
+    subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-eval"), model, os.path.join(o.dir, name + ".check.xyz"),
                     "--predictions", pred], check=True, stdout=subprocess.DEVNULL)
     frame = nnp_ref.read_extxyz(pred)[0]
     energy, forces = float(frame["info"]["energy"]), frame["arrays"]["forces"]
@@ -94,17 +98,20 @@ def main():
     ap.add_argument("name")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(HERE), "build"))
     ap.add_argument("--work", default="/tmp/pair_nnp-evaluate")
+    ap.add_argument("--dir", default=HERE, help="where NAME.cfg and NAME.nnp are (default: potentials/)")
+    ap.add_argument("--lmp", help="LAMMPS for the baseline of a model that declares one (pnnp-eval --lmp)")
     ap.add_argument("--stamp", metavar="CITATION", help="also write the errors, the card's name and this data "
                     "citation into the model file as meta lines")
     o = ap.parse_args()
     os.makedirs(o.work, exist_ok=True)
-    model, cfg = os.path.join(HERE, o.name + ".nnp"), os.path.join(HERE, o.name + ".cfg")
+    o.dir = os.path.abspath(o.dir)
+    model, cfg = os.path.join(o.dir, o.name + ".nnp"), os.path.join(o.dir, o.name + ".cfg")
     p = subprocess.run([os.path.join(o.build, "pair_nnp", "pnnp-train"), cfg, "--list-validation"], check=True,
-                       stdout=subprocess.PIPE, text=True, cwd=HERE)
+                       stdout=subprocess.PIPE, text=True, cwd=o.dir)
     held = {}
     for line in p.stdout.splitlines():
         f, k = line.rsplit(" ", 1)
-        held.setdefault(os.path.normpath(os.path.join(HERE, f)), set()).add(int(k))
+        held.setdefault(os.path.normpath(os.path.join(o.dir, f)), set()).add(int(k))
     sets = {"validation": [], "validation_near_equilibrium": [], "all": []}
     for path, keep in held.items():
         for k, text in enumerate(frames(path)):
@@ -119,7 +126,7 @@ def main():
         with open(xyz, "w") as f:
             f.write("".join(texts))
         res[key] = nnp_eval(o, model, xyz)
-    with open(os.path.join(HERE, o.name + ".eval.json"), "w") as f:
+    with open(os.path.join(o.dir, o.name + ".eval.json"), "w") as f:
         json.dump({k: {x: v[x] for x in ("n_frames", "energy_rmse_meV_per_atom", "energy_mae_meV_per_atom",
                                          "force_rmse_meV_per_A", "force_mae_meV_per_A", "per_species")}
                    for k, v in res.items()}, f, indent=1)
@@ -136,8 +143,9 @@ def main():
     print(row("validation (held out)", res["validation"]))
     print(row("validation, near-equilibrium only", res["validation_near_equilibrium"]))
     print(row("all frames (training + validation)", res["all"]))
-    print()
-    print(check_block(o, o.name, model))
+    if os.path.exists(os.path.join(o.dir, o.name + ".check.xyz")):
+        print()
+        print(check_block(o, o.name, model))
     return 0
 
 
