@@ -20,6 +20,8 @@ if [ -f restart.latest ]; then
   step=$(cat restart.step)
   # rows written after the last restart are re-run: drop them
   awk -v s="$step" 'NR == 1 || $1 <= s' thermo.dat > thermo.tmp && mv thermo.tmp thermo.dat
+  # a new machine has only the committed, packed trajectory (see training/md/README.md)
+  if [ ! -f traj.dump ] && [ -f traj.dump.xz ]; then xz -dc traj.dump.xz > traj.dump; fi
   # frames from the restart's step on are written again by the resumed run
   if [ -f traj.dump ]; then
     awk -v s="$step" '/^ITEM: TIMESTEP/ { head = $0; getline; keep = ($1 < s); if (keep) print head } keep' \
