@@ -878,11 +878,16 @@ static inline __attribute__((always_inline)) void reverse_edge(const nnp_model *
     break;                                                                                                             \
   }
 
+/* Whether the generated form of the same arithmetic (tp_codegen.py) serves this layer: it exists for the layer's
+ * shape, and it reads xd exactly when l_in > 0 (layer 0, the only l_in = 0 layer, has none). */
+static inline int generated_train_kernel(const nnp_layer *ly, const double *xd) {
+  return ly->tp_kernel >= 0 && (xd != NULL) == (ly->lin > 0);
+}
+
 NNP_HOT static void tangent_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                                      const double *Y, const double *Yd, const double *R, const double *Rt, double *msgd,
                                      double *scratch) {
-  /* the generated form of the same arithmetic (tp_codegen.py), which has xd exactly when l_in > 0 */
-  if (ly->tp_kernel >= 0 && (xd != NULL) == (ly->lin > 0)) {
+  if (generated_train_kernel(ly, xd)) {
     nnp_tp_edge_tangent(m, ly, x, xd, Y, Yd, R, Rt, msgd);
     return;
   }
@@ -895,7 +900,7 @@ NNP_HOT
 static void reverse_edge_any(const nnp_model *m, const nnp_layer *ly, const double *x, const double *xd,
                              const double *Y, const double *Yd, const double *R, const double *Rt, const double *A,
                              const double *B, double *ax, double *bx, double *gR, double *bR, double *scratch) {
-  if (ly->tp_kernel >= 0 && (xd != NULL) == (ly->lin > 0)) {
+  if (generated_train_kernel(ly, xd)) {
     nnp_tp_edge_reverse(m, ly, x, xd, Y, Yd, R, Rt, A, B, ax, bx, gR, bR);
     return;
   }
