@@ -26,8 +26,8 @@ for f in "$lmp" "$plugin" "$bin/pnnp-train" "$bin/pnnp-baseline"; do
   [ -e "$f" ] || { echo "cg_stage.sh: missing $f (set LMP, NNP_PLUGIN, NNP_BIN)" >&2; exit 1; }
 done
 case "${LENGTH:-short}" in
-  short) run=${RUN_DIR:-$top/build/examples-cg-nacl}; steps=${CG_STEPS:-2000}; dump=10; skip_ps=0 ;;
-  long)  run=${RUN_DIR:-$here/runs}; steps=${CG_STEPS:-500000}; dump=500; skip_ps=20 ;;
+  short) run=${RUN_DIR:-$top/build/examples-cg-nacl}; steps=${CG_STEPS:-2000}; dump=10; skip_ps=0; chunk=1000 ;;
+  long)  run=${RUN_DIR:-$here/runs}; steps=${CG_STEPS:-500000}; dump=500; skip_ps=20; chunk=10000 ;;
   *) echo "LENGTH must be short or long" >&2; exit 2 ;;
 esac
 cg=$run/cg
@@ -86,10 +86,10 @@ for m in $mols; do
   box=$(cat "$run/m$m/npt_box.txt")
   md=$cg/m$m
   mkdir -p "$md"
-  "$py" "$here/make_cg_start.py" "$pairs" "$box" "$m" "$md/start.data"
-  (cd "$md" && "$lmp" -in "$here/in.cg-nacl" -var start start.data -var forcefield "$cg/cg-m$m.lammps" \
-     -var model "$cg/cg-m$m.nnp" -var load_plugin "plugin load $plugin" -var steps "$steps" -var seed "$m" \
-     -var dump_every "$dump" -log log.lammps -screen none) || { tail -20 "$md/log.lammps" >&2; exit 1; }
+  [ -f "$md/start.data" ] || "$py" "$here/make_cg_start.py" "$pairs" "$box" "$m" "$md/start.data"
+  "$py" "$here/cg_md.py" "$md" --steps "$steps" --chunk "$chunk" --dump-every "$dump" --seed "$m" \
+    --forcefield "$cg/cg-m$m.lammps" --model "$cg/cg-m$m.nnp" --plugin "$plugin" --lmp "$lmp" ||
+    { tail -20 "$md/log.lammps" >&2; exit 1; }
   "$py" "$here/analyse_cg.py" "$run/m$m" "$md" --skip-ps "$skip_ps" --json "$cg/summary-m$m.json"
   "$py" "$here/nucleation.py" "$md/cg.dump" --skip-ps "$skip_ps" --tsv "$cg/nucleation-m$m.tsv" \
     --figure "$cg/nucleation-m$m.png" --label "CG, $pairs pairs in the all-atom box of m$m"
@@ -109,11 +109,10 @@ if [ "${LENGTH:-short}" = long ]; then
   for seed in ${NUC_SEEDS:-1 2 3}; do
     d=$cg/nucleation-m$top_m-s$seed
     mkdir -p "$d"
-    [ -f "$d/done" ] && continue
-    "$py" "$here/make_cg_start.py" "$nuc_pairs" "$nuc_box" "$seed" "$d/start.data"
-    (cd "$d" && "$lmp" -in "$here/in.cg-nacl" -var start start.data -var forcefield "$cg/cg-m$top_m.lammps" \
-       -var model "$cg/cg-m$top_m.nnp" -var load_plugin "plugin load $plugin" -var steps "${NUC_STEPS:-500000}" \
-       -var seed "$seed" -var dump_every 5000 -log log.lammps -screen none && touch done)
+    [ -f "$d/start.data" ] || "$py" "$here/make_cg_start.py" "$nuc_pairs" "$nuc_box" "$seed" "$d/start.data"
+    "$py" "$here/cg_md.py" "$d" --steps "${NUC_STEPS:-500000}" --chunk 10000 --dump-every 5000 --seed "$seed" \
+      --forcefield "$cg/cg-m$top_m.lammps" --model "$cg/cg-m$top_m.nnp" --plugin "$plugin" --lmp "$lmp" ||
+      { tail -20 "$d/log.lammps" >&2; exit 1; }
     "$py" "$here/nucleation.py" "$d/cg.dump" --tsv "$d.tsv" --figure "$d.png" --snapshot "$d-cluster.xyz" \
       --label "CG m$top_m model, $nuc_pairs pairs, seed $seed"
   done

@@ -73,6 +73,42 @@ def thermo(out):
     return last
 
 
+def dump_steps(path):
+    lines = open(path).read().splitlines()
+    return [int(lines[k + 1]) for k, line in enumerate(lines) if line == "ITEM: TIMESTEP"]
+
+
+def check_resumable_md(a, d, ex):
+    """cg_md.py (the long CG and nucleation runs): a run killed mid-chunk continues from its newest checkpoint, from
+    the binary restart or the portable data file, with every dump frame exactly once, and refuses to splice a run
+    with another seed onto it"""
+    md = os.path.join(d, "md")
+    os.makedirs(md)
+    shutil.copy(os.path.join(d, "start.data"), md)
+    base = [sys.executable, os.path.join(ex, "cg_md.py"), md, "--chunk", "100", "--dump-every", "50",
+            "--forcefield", "forcefield.lammps", "--model", "cg.nnp", "--plugin", a.plugin, "--lmp", a.lmp]
+    rc, out = run(base + ["--steps", "200"], d)
+    if not check(rc == 0 and dump_steps(os.path.join(md, "cg.dump")) == [0, 50, 100, 150, 200],
+                 "cg_md.py runs 200 steps in checkpointed chunks, frames every 50: " + out.strip()[-300:]):
+        return
+    # a kill inside a frame the run wrote after its last checkpoint
+    with open(os.path.join(md, "cg.dump"), "a") as f:
+        f.write("ITEM: TIMESTEP\n250\nITEM: NUMBER OF ATOMS\n22\nITEM: BOX BOUNDS pp pp pp\n0 20.9")
+    rc, out = run(base + ["--steps", "300"], d)
+    ckpts = sorted(p for p in os.listdir(md) if p.startswith("ckpt."))
+    check(rc == 0 and "continuing at step 200 from ckpt.200.restart" in out
+          and dump_steps(os.path.join(md, "cg.dump")) == [0, 50, 100, 150, 200, 250, 300]
+          and ckpts == ["ckpt.300.data", "ckpt.300.restart"],
+          "continued from the binary restart: the torn frame cut, each frame once, only the newest checkpoint kept")
+    rc, out = run(base + ["--steps", "400", "--portable"], d)
+    check(rc == 0 and "from ckpt.300.data" in out and dump_steps(os.path.join(md, "cg.dump"))[-3:] == [300, 350, 400],
+          "continued from the portable data checkpoint")
+    rc, out = run(base + ["--steps", "400"], d)
+    check(rc == 0 and "done (step 400 >= 400)" in out, "a finished run is not touched")
+    rc, out = run(base + ["--steps", "500", "--seed", "7"], d)
+    check(rc != 0 and "was run with another seed" in out, "a resume with another seed is refused: " + out.strip())
+
+
 def main():
     ap = argparse.ArgumentParser()
     for k in ("lmp", "plugin", "pnnp-train", "pnnp-baseline", "workdir", "source"):
@@ -121,6 +157,7 @@ def main():
     check(all(math.isfinite(t[k]) for k in ("PotEng", "KinEng", "TotEng", "Press")) and 150 < t["Temp"] < 500,
           "finite energies and pressure, T = %.0f K after 200 steps" % t["Temp"])
     check(os.path.exists(os.path.join(d, "cg.dump")), "the CG trajectory is dumped")
+    check_resumable_md(a, d, ex)
     print("%d check(s) failed" % len(FAILURES) if FAILURES else "all checks passed")
     return 1 if FAILURES else 0
 
