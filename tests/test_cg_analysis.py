@@ -132,6 +132,19 @@ def main():
         check(not v["ok"] and abs(v["shift_A"] - 0.03 * A / 2) < 0.01,
               "a 3%% larger lattice is flagged: Na-Cl shift %.4f A (expected %.4f)" % (v["shift_A"], 0.03 * A / 2))
 
+    # the shape of Na-Cl at 2-4 mol/kg: a contact peak below 1 at 2.8 A, then a higher solvent-shared peak at 4.9 A,
+    # with counting noise on the rising edge; the first peak is the contact peak, its minimum the one before 4.9 A
+    import ion_structure  # noqa: E402
+    rng_g = np.random.default_rng(3)
+    r = np.arange(0.01, 10.0, 0.02)
+    g = (0.55 * np.exp(-0.5 * ((r - 2.8) / 0.1) ** 2) + 2.6 * np.exp(-0.5 * ((r - 4.9) / 0.3) ** 2)
+         + (r > 5.5) * (1 - np.exp(-(r - 5.5))))
+    g = g + (r > 2.3) * (r < 2.6) * rng_g.uniform(0, 0.02, len(r))
+    pos, h, rmin = ion_structure.first_peak(r, g)
+    check(abs(pos - 2.8) < 0.01 and abs(h - 0.55) < 0.05 and 3.0 < rmin < 4.2,
+          "contact peak below 1 before a higher peak: first peak %.3f A (2.8), height %.3f (0.55), minimum %.2f A"
+          % (pos, h, rmin))
+
     # ideal gas: 400 ions in a 30 A box, 40 frames
     L = 30.0
     gas = [(np.array(["Na", "Cl"] * 200), rng.uniform(0, L, (400, 3)), L) for _ in range(40)]

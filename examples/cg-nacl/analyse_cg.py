@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from analyse_aa import analyse, cost, diffusion  # noqa: E402
+from analyse_aa import analyse, cost, diffusion_and_error  # noqa: E402
 from ion_traj import read_frames  # noqa: E402
 
 
@@ -32,9 +32,8 @@ def cg_diffusion(dump, skip_ps, dt_ps):
     out = {}
     for name in ("Na", "Cl"):
         xs = x[:, frames[0].species == name]
-        blocks = [diffusion(b, step_ps) for b in np.array_split(xs, 4) if len(b) >= 4]
-        out[name] = {"D": diffusion(xs, step_ps),
-                     "err": float(np.std(blocks, ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else float("nan")}
+        d, err = diffusion_and_error(xs, step_ps)
+        out[name] = {"D": d, "err": err}
     return out, frames[-1].time_ps - frames[0].time_ps
 
 

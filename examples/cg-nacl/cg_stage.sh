@@ -63,9 +63,11 @@ triples=()
 for m in $mols; do
   data=$run/cg-nacl-m$m.extxyz
   [ -s "$data" ] || { echo "cg_stage.sh: no all-atom frames $data (run.sh's data stage first)" >&2; exit 1; }
-  # in.cg-nacl's repulsive guard acts below 2.1 A only: the data must have no pair there
-  closest=$("$py" "$here/ion_traj.py" closest "$data" 2.1) || exit 1
-  echo "cg_stage.sh: m$m closest ion pairs in the all-atom frames: $closest"
+  # in.cg-nacl's repulsive guard acts just inside the closest pair of each kind in the data (ion_traj.py guard)
+  closest=$("$py" "$here/ion_traj.py" closest "$data")
+  read -r -a guard <<< "$("$py" "$here/ion_traj.py" guard "$data")"
+  echo "cg_stage.sh: m$m closest ion pairs in the all-atom frames: $closest; guard ${guard[*]}"
+  printf '%s\n' "${guard[@]}" > "$cg/guard-m$m.txt"
   cfg=$cg/cg-m$m.cfg
   if [ "${LENGTH:-short}" = short ]; then
     short_config "$m" > "$cfg"
@@ -87,7 +89,7 @@ for m in $mols; do
   md=$cg/m$m
   mkdir -p "$md"
   [ -f "$md/start.data" ] || "$py" "$here/make_cg_start.py" "$pairs" "$box" "$m" "$md/start.data"
-  "$py" "$here/cg_md.py" "$md" --steps "$steps" --chunk "$chunk" --dump-every "$dump" --seed "$m" \
+  "$py" "$here/cg_md.py" "$md" --steps "$steps" --chunk "$chunk" --dump-every "$dump" --seed "$m" "${guard[@]}" \
     --forcefield "$cg/cg-m$m.lammps" --model "$cg/cg-m$m.nnp" --plugin "$plugin" --lmp "$lmp" ||
     { tail -20 "$md/log.lammps" >&2; exit 1; }
   "$py" "$here/analyse_cg.py" "$run/m$m" "$md" --skip-ps "$skip_ps" --json "$cg/summary-m$m.json"
@@ -110,7 +112,9 @@ if [ "${LENGTH:-short}" = long ]; then
     d=$cg/nucleation-m$top_m-s$seed
     mkdir -p "$d"
     [ -f "$d/start.data" ] || "$py" "$here/make_cg_start.py" "$nuc_pairs" "$nuc_box" "$seed" "$d/start.data"
+    mapfile -t guard < "$cg/guard-m$top_m.txt"
     "$py" "$here/cg_md.py" "$d" --steps "${NUC_STEPS:-500000}" --chunk 10000 --dump-every 5000 --seed "$seed" \
+      "${guard[@]}" \
       --forcefield "$cg/cg-m$top_m.lammps" --model "$cg/cg-m$top_m.nnp" --plugin "$plugin" --lmp "$lmp" ||
       { tail -20 "$d/log.lammps" >&2; exit 1; }
     "$py" "$here/nucleation.py" "$d/cg.dump" --tsv "$d.tsv" --figure "$d.png" --snapshot "$d-cluster.xyz" \

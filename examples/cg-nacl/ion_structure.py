@@ -7,8 +7,10 @@
 
 For every LABEL (a concentration) the Na-Cl, Na-Na and Cl-Cl radial distribution functions of both trajectories
 (extended XYZ from convert_extxyz.py, or LAMMPS dumps with the ion types given by --aa-types / --cg-types), with:
-  - the first peak: position and height of the parabola through the highest histogram bin and its two neighbours
-    (bins of --dr on g(r) smoothed by a 3-bin running mean), with the spread over --blocks time blocks as the error;
+  - the first peak: the first local maximum of g(r) (bins of --dr, smoothed by a running mean over about 0.1 A)
+    that is at least a tenth of the highest value and stands 20% above the minimum after it (for Na-Cl the contact
+    pair peak near 2.8 A, even when the solvent-shared peak after it is higher), its position and height from the
+    parabola through that bin and its two neighbours, with the spread over --blocks time blocks as the error;
   - the first minimum after it and the coordination number n(r_min) = 4 pi rho_B int_0^r_min g(r) r^2 dr (B the
     second species);
   - pass/fail against the acceptance: CG peak position within --max-shift A and height within --max-height
@@ -63,21 +65,40 @@ def rdf_blocks(frames, rmax, dr, blocks):
     return out, centres, {s: float(np.mean(v)) for s, v in dens.items()}
 
 
+def smooth(g, dr):
+    """running mean over about 0.1 A (at least 3 bins, an odd number)"""
+    w = max(3, 2 * int(round(0.05 / dr)) + 1)
+    return np.convolve(g, np.ones(w) / w, mode="same")
+
+
 def first_peak(r, g):
-    """Position and height of the first peak: the parabola through the maximum of the 3-bin running mean and its
-    neighbours; then the first minimum after it and its radius."""
-    s = np.convolve(g, np.ones(3) / 3, mode="same")
-    start = int(np.argmax(s > 0.5)) if np.any(s > 0.5) else 0
-    k = start
-    while k + 1 < len(s) and (s[k + 1] >= s[k] or s[k] < 1.0):
-        k += 1
+    """Position and height of the first peak, the first minimum after it and its radius.
+
+    The first peak is the first local maximum of the smoothed g(r) that stands out: at least a tenth of the highest
+    value and at least 20% above the minimum that follows it (so counting noise on the rising edge is not a peak,
+    and the Na-Cl contact peak counts although it stays below 1 at these concentrations and the solvent-shared peak
+    after it is higher). Position and height: the parabola through that bin and its neighbours."""
+    dr = r[1] - r[0]
+    s = smooth(g, dr)
+    floor = 0.1 * float(s.max())
+    k = None
+    for i in range(1, len(s) - 1):
+        if s[i] < floor or not (s[i] >= s[i - 1] and s[i] > s[i + 1]):
+            continue
+        m = i + 1
+        while m + 1 < len(s) and s[m + 1] <= s[m]:
+            m += 1
+        if s[m] <= 0.8 * s[i]:
+            k = i
+            break
+    if k is None:
+        k = int(np.argmax(s))
     k = max(1, min(k, len(s) - 2))
     y0, y1, y2 = s[k - 1], s[k], s[k + 1]
     den = y0 - 2 * y1 + y2
     off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
     off = max(-1.0, min(1.0, off))
     h = y1 - 0.25 * (y0 - y2) * off
-    dr = r[1] - r[0]
     pos = r[k] + off * dr
     m = k + 1
     while m + 1 < len(s) and s[m + 1] <= s[m]:

@@ -127,11 +127,29 @@ def closest_pairs(path, types=None, dt_ps=0.002):
     return out
 
 
+GUARD_MARGIN = 0.1  # A inside the closest pair of the data: the guard never touches a training configuration
+
+
+def guard_options(found):
+    """in.cg-nacl's guard radii (cg_md.py --var options) just inside the closest pairs of the training data; a pair
+    kind that never occurs keeps in.cg-nacl's default"""
+    names = {"Na-Cl": "guard_nacl", "Na-Na": "guard_nana", "Cl-Cl": "guard_clcl"}
+    out = []
+    for key, r in found.items():
+        if math.isfinite(r):
+            out += ["--var", names[key], "%.3f" % (r - GUARD_MARGIN)]
+    return out
+
+
 if __name__ == "__main__":
     # ion_traj.py closest TRAJ [MIN_A]: the closest pair of each kind; exit 1 when one is closer than MIN_A
-    if len(sys.argv) not in (3, 4) or sys.argv[1] != "closest":
-        sys.exit("usage: ion_traj.py closest TRAJ [MIN_A]")
+    # ion_traj.py guard TRAJ: cg_md.py options for the repulsive guard of in.cg-nacl (guard_options)
+    if len(sys.argv) not in (3, 4) or sys.argv[1] not in ("closest", "guard"):
+        sys.exit("usage: ion_traj.py closest TRAJ [MIN_A] | ion_traj.py guard TRAJ")
     found = closest_pairs(sys.argv[2])
+    if sys.argv[1] == "guard":
+        print(" ".join(guard_options(found)))
+        sys.exit(0)
     print(" ".join("%s %.3f A" % kv for kv in found.items()))
     if len(sys.argv) == 4 and min(found.values()) <= float(sys.argv[3]):
         sys.exit("ion_traj.py: %s has a pair closer than %s A" % (sys.argv[2], sys.argv[3]))

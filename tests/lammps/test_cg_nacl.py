@@ -78,6 +78,32 @@ def dump_steps(path):
     return [int(lines[k + 1]) for k, line in enumerate(lines) if line == "ITEM: TIMESTEP"]
 
 
+def guard_energy(a, d, ex, r, wall):
+    """potential energy (eV) of two Cl- r A apart in in.cg-nacl (no minimisation, no steps), with or without the
+    repulsive guard"""
+    with open(os.path.join(d, "two_cl.data"), "w") as f:
+        f.write("two Cl\n\n2 atoms\n2 atom types\n\n0 40 xlo xhi\n0 40 ylo yhi\n0 40 zlo zhi\n\nAtoms # charge\n\n"
+                "1 2 0 10 10 10\n2 2 0 %.6f 10 10\n" % (10 + r))
+    cmd = [a.lmp, "-in", os.path.join(ex, "in.cg-nacl"), "-log", "none", "-echo", "none", "-var", "start",
+           "two_cl.data", "-var", "fresh", "0", "-var", "forcefield", "forcefield.lammps", "-var", "model", "cg.nnp",
+           "-var", "load_plugin", "plugin load " + a.plugin, "-var", "steps", "0", "-var", "dump_every", "0",
+           "-var", "wall", wall]
+    rc, out = run(cmd, d, env={"OMP_NUM_THREADS": "1"})
+    t = thermo(out)
+    return t["PotEng"] if rc == 0 and t else None
+
+
+def check_guard(a, d, ex):
+    """the repulsive guard is the WCA term of in.cg-nacl's comment: 4 eps [(s/r)^12 - (s/r)^6] + eps inside
+    r_g = 2^(1/6) s (defaults: Cl-Cl r_g 3.84 A, eps 0.1 eV), exactly zero outside"""
+    s = 3.84 / 2 ** (1 / 6)
+    for r, expect in ((3.2, 4 * 0.1 * ((s / 3.2) ** 12 - (s / 3.2) ** 6) + 0.1), (4.0, 0.0)):
+        on, off = guard_energy(a, d, ex, r, "yes"), guard_energy(a, d, ex, r, "no")
+        check(on is not None and off is not None and abs((on - off) - expect) < 1e-6,
+              "guard energy of two Cl- %.1f A apart: %s eV (expected %.6f)"
+              % (r, "n/a" if on is None or off is None else "%.6f" % (on - off), expect))
+
+
 def check_resumable_md(a, d, ex):
     """cg_md.py (the long CG and nucleation runs): a run killed mid-chunk continues from its newest checkpoint, from
     the binary restart or the portable data file, with every dump frame exactly once, and refuses to splice a run
@@ -157,6 +183,7 @@ def main():
     check(all(math.isfinite(t[k]) for k in ("PotEng", "KinEng", "TotEng", "Press")) and 150 < t["Temp"] < 500,
           "finite energies and pressure, T = %.0f K after 200 steps" % t["Temp"])
     check(os.path.exists(os.path.join(d, "cg.dump")), "the CG trajectory is dumped")
+    check_guard(a, d, ex)
     check_resumable_md(a, d, ex)
     print("%d check(s) failed" % len(FAILURES) if FAILURES else "all checks passed")
     return 1 if FAILURES else 0
