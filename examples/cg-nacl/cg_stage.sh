@@ -13,7 +13,10 @@
 # Outputs in RUN_DIR/cg/: cg-mM.cfg, cg-mM.nnp (+ .csv learning curve), mM/ (CG run), summary-mM.json,
 # structure.{md,json,png}, nucleation-*.{tsv,png}.
 #   env: LENGTH (short|long), RUN_DIR, MOLALITIES, LMP, NNP_PLUGIN (pair_nnp.so for LMP), NNP_BIN (pnnp-* folder),
-#        CG_STEPS, NUC_PAIRS (long: 1000), NUC_STEPS (long: 500000), NUC_SEEDS (long: "1 2 3")
+#        CG_DT (time step, ps; default 0.002), CG_PS (length of each CG run, ps; short 4, long 1000), NUC_PAIRS
+#        (long: 1000), NUC_PS (long: 1000), NUC_SEEDS (long: "1 2 3"),
+#        CG_CONFIG (long: the training configuration, default cg-train.cfg; e.g. cg-train-l1.cfg), CG_NAME (the
+#        output folder under RUN_DIR, default cg: one per model family)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -26,11 +29,17 @@ for f in "$lmp" "$plugin" "$bin/pnnp-train" "$bin/pnnp-baseline"; do
   [ -e "$f" ] || { echo "cg_stage.sh: missing $f (set LMP, NNP_PLUGIN, NNP_BIN)" >&2; exit 1; }
 done
 case "${LENGTH:-short}" in
-  short) run=${RUN_DIR:-$top/build/examples-cg-nacl}; steps=${CG_STEPS:-2000}; dump=10; skip_ps=0; chunk=1000 ;;
-  long)  run=${RUN_DIR:-$here/runs}; steps=${CG_STEPS:-500000}; dump=500; skip_ps=20; chunk=10000 ;;
+  short) run=${RUN_DIR:-$top/build/examples-cg-nacl}; cg_ps=${CG_PS:-4}; dump_ps=0.02; chunk_ps=2; skip_ps=0 ;;
+  long)  run=${RUN_DIR:-$here/runs}; cg_ps=${CG_PS:-1000}; dump_ps=1; chunk_ps=20; skip_ps=20 ;;
   *) echo "LENGTH must be short or long" >&2; exit 2 ;;
 esac
-cg=$run/cg
+dt=${CG_DT:-0.002}
+steps_of() {  # ps -> steps of dt (exact multiples only: the dump and checkpoint grids must line up)
+  "$py" -c "import sys; n = $1 / $dt; k = round(n); sys.exit('cg_stage.sh: %s ps is not a multiple of CG_DT $dt ps' % $1) if abs(n - k) > 1e-6 * max(1, n) else print(k)"
+}
+steps=$(steps_of "$cg_ps"); dump=$(steps_of "$dump_ps"); chunk=$(steps_of "$chunk_ps")
+cg=$run/${CG_NAME:-cg}
+config=${CG_CONFIG:-$here/cg-train.cfg}
 mkdir -p "$cg"
 
 # The tiny model of the short version: plumbing, not physics (2 ps of data cannot define a mean force)
@@ -72,7 +81,7 @@ for m in $mols; do
   if [ "${LENGTH:-short}" = short ]; then
     short_config "$m" > "$cfg"
   else
-    sed -e "s#^train .*#train ../cg-nacl-m$m.extxyz#" -e "s#^output .*#output cg-m$m.nnp#" "$here/cg-train.cfg" > "$cfg"
+    sed -e "s#^train .*#train ../cg-nacl-m$m.extxyz#" -e "s#^output .*#output cg-m$m.nnp#" "$config" > "$cfg"
   fi
   (
     cd "$cg"
@@ -90,16 +99,18 @@ for m in $mols; do
   mkdir -p "$md"
   [ -f "$md/start.data" ] || "$py" "$here/make_cg_start.py" "$pairs" "$box" "$m" "$md/start.data"
   "$py" "$here/cg_md.py" "$md" --steps "$steps" --chunk "$chunk" --dump-every "$dump" --seed "$m" "${guard[@]}" \
+    --var dt "$dt" \
     --forcefield "$cg/cg-m$m.lammps" --model "$cg/cg-m$m.nnp" --plugin "$plugin" --lmp "$lmp" ||
     { tail -20 "$md/log.lammps" >&2; exit 1; }
-  "$py" "$here/analyse_cg.py" "$run/m$m" "$md" --skip-ps "$skip_ps" --json "$cg/summary-m$m.json"
-  "$py" "$here/nucleation.py" "$md/cg.dump" --skip-ps "$skip_ps" --tsv "$cg/nucleation-m$m.tsv" \
+  "$py" "$here/analyse_cg.py" "$run/m$m" "$md" --skip-ps "$skip_ps" --dt-ps "$dt" --json "$cg/summary-m$m.json"
+  "$py" "$here/nucleation.py" "$md/cg.dump" --skip-ps "$skip_ps" --dt-ps "$dt" --tsv "$cg/nucleation-m$m.tsv" \
     --figure "$cg/nucleation-m$m.png" --label "CG, $pairs pairs in the all-atom box of m$m"
   triples+=("m$m" "$data" "$md/cg.dump")
 done
 # g(r) to 10 A, or half the smallest box when that is less (the short boxes are about 21 A)
 rmax=$("$py" -c "print(min(10.0, 0.5 * min(float(open('$run/m%s/npt_box.txt' % m).read()) for m in '$mols'.split()) - 0.01))")
 "$py" "$here/ion_structure.py" "${triples[@]}" --aa-types 3:Na,4:Cl --cg-types 1:Na,2:Cl --cg-skip-ps "$skip_ps" \
+  --dt-ps "$dt" \
   --rmax "$rmax" --json "$cg/structure.json" --figure "$cg/structure.png" | tee "$cg/structure.md"
 
 if [ "${LENGTH:-short}" = long ]; then
@@ -113,11 +124,11 @@ if [ "${LENGTH:-short}" = long ]; then
     mkdir -p "$d"
     [ -f "$d/start.data" ] || "$py" "$here/make_cg_start.py" "$nuc_pairs" "$nuc_box" "$seed" "$d/start.data"
     mapfile -t guard < "$cg/guard-m$top_m.txt"
-    "$py" "$here/cg_md.py" "$d" --steps "${NUC_STEPS:-500000}" --chunk 10000 --dump-every 5000 --seed "$seed" \
-      "${guard[@]}" \
+    "$py" "$here/cg_md.py" "$d" --steps "$(steps_of "${NUC_PS:-1000}")" --chunk "$chunk" \
+      --dump-every "$(steps_of 10)" --seed "$seed" "${guard[@]}" --var dt "$dt" \
       --forcefield "$cg/cg-m$top_m.lammps" --model "$cg/cg-m$top_m.nnp" --plugin "$plugin" --lmp "$lmp" ||
       { tail -20 "$d/log.lammps" >&2; exit 1; }
-    "$py" "$here/nucleation.py" "$d/cg.dump" --tsv "$d.tsv" --figure "$d.png" --snapshot "$d-cluster.xyz" \
+    "$py" "$here/nucleation.py" "$d/cg.dump" --dt-ps "$dt" --tsv "$d.tsv" --figure "$d.png" --snapshot "$d-cluster.xyz" \
       --label "CG m$top_m model, $nuc_pairs pairs, seed $seed"
   done
 fi

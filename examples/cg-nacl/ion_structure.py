@@ -2,7 +2,7 @@
 """Ion-ion structure of the all-atom and the coarse-grained NaCl(aq) runs, side by side (issue 17's validation).
 
     ion_structure.py LABEL AA_TRAJ CG_TRAJ [LABEL AA_TRAJ CG_TRAJ ...] [--aa-types 3:Na,4:Cl] [--cg-types 1:Na,2:Cl]
-                     [--aa-skip-ps 0] [--cg-skip-ps 0] [--dt-ps 0.002] [--rmax 10] [--dr 0.02] [--blocks 4]
+                     [--aa-skip-ps 0] [--cg-skip-ps 0] [--dt-ps 0.002] [--aa-dt-ps 0.002] [--rmax 10] [--dr 0.02] [--blocks 4]
                      [--json OUT.json] [--figure OUT.png] [--max-shift 0.05] [--max-height 0.15]
 
 For every LABEL (a concentration) the Na-Cl, Na-Na and Cl-Cl radial distribution functions of both trajectories
@@ -135,7 +135,8 @@ def main():
     ap.add_argument("--cg-types", default="1:Na,2:Cl")
     ap.add_argument("--aa-skip-ps", type=float, default=0.0)
     ap.add_argument("--cg-skip-ps", type=float, default=0.0)
-    ap.add_argument("--dt-ps", type=float, default=0.002, help="time step of the dumps (ps)")
+    ap.add_argument("--dt-ps", type=float, default=0.002, help="time step of a CG dump (ps)")
+    ap.add_argument("--aa-dt-ps", type=float, default=0.002, help="time step of an all-atom dump (ps)")
     ap.add_argument("--rmax", type=float, default=10.0)
     ap.add_argument("--dr", type=float, default=0.02)
     ap.add_argument("--blocks", type=int, default=4)
@@ -151,7 +152,7 @@ def main():
         for k in range(0, len(a.triples), 3):
             label, aa, cg = a.triples[k:k + 3]
             results[label] = {
-                "aa": analyse(read_frames(aa, parse_types(a.aa_types), a.dt_ps, a.aa_skip_ps), a),
+                "aa": analyse(read_frames(aa, parse_types(a.aa_types), a.aa_dt_ps, a.aa_skip_ps), a),
                 "cg": analyse(read_frames(cg, parse_types(a.cg_types), a.dt_ps, a.cg_skip_ps), a)}
     except (OSError, ValueError) as e:
         print("ion_structure.py: %s" % e, file=sys.stderr)

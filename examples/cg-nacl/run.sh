@@ -16,7 +16,7 @@
 #                 For a shared machine:  nohup nice -n 19 examples/cg-nacl/run.sh > runs.out 2>&1 &  (LENGTH=long)
 #   MOLALITIES="1 2 3 4"  which concentrations;  LMP=path/to/lmp (default: the cached bookworm build)
 #   SKIP_PS (long: 20, short: 0)  NVT time dropped by the conversion and the analysis
-#   CG=0  stop after the data stage;  NNP_PLUGIN, NNP_BIN, CG_STEPS, NUC_*: see cg_stage.sh
+#   CG=0  stop after the data stage;  NNP_PLUGIN, NNP_BIN, CG_DT, CG_PS, CG_CONFIG, CG_NAME, NUC_*: see cg_stage.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
