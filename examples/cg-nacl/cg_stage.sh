@@ -14,7 +14,8 @@
 # structure.{md,json,png}, nucleation-*.{tsv,png}.
 #   env: LENGTH (short|long), RUN_DIR, MOLALITIES, LMP, NNP_PLUGIN (pair_nnp.so for LMP), NNP_BIN (pnnp-* folder),
 #        CG_DT (time step, ps; default 0.002), CG_PS (length of each CG run, ps; short 4, long 1000), NUC_PAIRS
-#        (long: 1000), NUC_PS (long: 1000), NUC_SEEDS (long: "1 2 3"),
+#        (long: 1000), NUC_PS (long: 1000), NUC_SEEDS (long: "1 2 3"; empty: no nucleation runs), NUC_SCALE (the nucleation boxes' ion density
+#        over the highest concentration's, default 1: above 1 the model runs beyond the density it was trained at),
 #        CG_CONFIG (long: the training configuration, default cg-train.cfg; e.g. cg-train-l1.cfg), CG_NAME (the
 #        output folder under RUN_DIR, default cg: one per model family)
 set -euo pipefail
@@ -118,9 +119,11 @@ if [ "${LENGTH:-short}" = long ]; then
   pairs=$("$py" -c "import json; print(json.load(open('$run/m$top_m/params.json'))['pairs'])")
   box=$(cat "$run/m$top_m/npt_box.txt")
   nuc_pairs=${NUC_PAIRS:-1000}
-  nuc_box=$("$py" -c "print($box * ($nuc_pairs / $pairs) ** (1 / 3))")
-  for seed in ${NUC_SEEDS:-1 2 3}; do
-    d=$cg/nucleation-m$top_m-s$seed
+  scale=${NUC_SCALE:-1}
+  nuc_box=$("$py" -c "print($box * ($nuc_pairs / $pairs / $scale) ** (1 / 3))")
+  tag=m$top_m; [ "$scale" = 1 ] || tag=m$top_m-x$scale
+  for seed in ${NUC_SEEDS-1 2 3}; do
+    d=$cg/nucleation-$tag-s$seed
     mkdir -p "$d"
     [ -f "$d/start.data" ] || "$py" "$here/make_cg_start.py" "$nuc_pairs" "$nuc_box" "$seed" "$d/start.data"
     mapfile -t guard < "$cg/guard-m$top_m.txt"
@@ -129,6 +132,6 @@ if [ "${LENGTH:-short}" = long ]; then
       --forcefield "$cg/cg-m$top_m.lammps" --model "$cg/cg-m$top_m.nnp" --plugin "$plugin" --lmp "$lmp" ||
       { tail -20 "$d/log.lammps" >&2; exit 1; }
     "$py" "$here/nucleation.py" "$d/cg.dump" --dt-ps "$dt" --tsv "$d.tsv" --figure "$d.png" --snapshot "$d-cluster.xyz" \
-      --label "CG m$top_m model, $nuc_pairs pairs, seed $seed"
+      --label "CG m$top_m model, $nuc_pairs pairs at $scale x its ion density, seed $seed"
   done
 fi
