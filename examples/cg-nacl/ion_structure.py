@@ -8,9 +8,10 @@
 For every LABEL (a concentration) the Na-Cl, Na-Na and Cl-Cl radial distribution functions of both trajectories
 (extended XYZ from convert_extxyz.py, or LAMMPS dumps with the ion types given by --aa-types / --cg-types), with:
   - the first peak: the first local maximum of g(r) (bins of --dr, smoothed by a running mean over about 0.1 A)
-    that is at least a tenth of the highest value and stands 20% above the minimum after it (for Na-Cl the contact
-    pair peak near 2.8 A, even when the solvent-shared peak after it is higher), its position and height from the
-    parabola through that bin and its two neighbours, with the spread over --blocks time blocks as the error;
+    that is at least a tenth of the highest value and stands 20% above the lowest point before g(r) next rises above
+    it (for Na-Cl the contact pair peak near 2.8 A, even when the solvent-shared peak after it is higher; noise on a
+    flat top is not a peak), its position and height from the least-squares parabola over the peak's top (the bins
+    within 15% of it), with the spread over --blocks time blocks as the error;
   - the first minimum after it and the coordination number n(r_min) = 4 pi rho_B int_0^r_min g(r) r^2 dr (B the
     second species);
   - pass/fail against the acceptance: CG peak position within --max-shift A and height within --max-height
@@ -72,38 +73,52 @@ def smooth(g, dr):
 
 
 def first_peak(r, g):
-    """Position and height of the first peak, the first minimum after it and its radius.
+    """Position and height of the first peak, and the radius of the minimum after it.
 
-    The first peak is the first local maximum of the smoothed g(r) that stands out: at least a tenth of the highest
-    value and at least 20% above the minimum that follows it (so counting noise on the rising edge is not a peak,
-    and the Na-Cl contact peak counts although it stays below 1 at these concentrations and the solvent-shared peak
-    after it is higher). Position and height: the parabola through that bin and its neighbours."""
+    The first peak is the first local maximum of the smoothed g(r) that is at least a tenth of the highest value and
+    stands out: between it and the next point that rises above it (or the end) g(r) falls to 80% of it or less.
+    So counting noise on a rising edge or a flat top is not a peak, and the Na-Cl contact peak counts although it
+    stays below 1 at these concentrations and the solvent-shared peak after it is higher. Position and height:
+    peak_top; the minimum: the lowest point before g(r) rises above the peak."""
     dr = r[1] - r[0]
     s = smooth(g, dr)
     floor = 0.1 * float(s.max())
-    k = None
+    k, m = None, None
     for i in range(1, len(s) - 1):
         if s[i] < floor or not (s[i] >= s[i - 1] and s[i] > s[i + 1]):
             continue
-        m = i + 1
-        while m + 1 < len(s) and s[m + 1] <= s[m]:
-            m += 1
-        if s[m] <= 0.8 * s[i]:
-            k = i
+        higher = np.nonzero(s[i + 1:] > s[i])[0]
+        j = i + 1 + int(higher[0]) if len(higher) else len(s)
+        lowest = i + int(np.argmin(s[i:j]))
+        if s[lowest] <= 0.8 * s[i]:
+            k, m = i, lowest
             break
     if k is None:
         k = int(np.argmax(s))
-    k = max(1, min(k, len(s) - 2))
-    y0, y1, y2 = s[k - 1], s[k], s[k + 1]
-    den = y0 - 2 * y1 + y2
-    off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-    off = max(-1.0, min(1.0, off))
-    h = y1 - 0.25 * (y0 - y2) * off
-    pos = r[k] + off * dr
-    m = k + 1
-    while m + 1 < len(s) and s[m + 1] <= s[m]:
-        m += 1
+        m = min(len(s) - 1, k + 1)
+    pos, h = peak_top(r, g, s, k)
     return pos, h, r[m]
+
+
+def peak_top(r, g, s, k):
+    """Vertex of the least-squares parabola through g(r) over the top of the peak at bin k: the contiguous bins
+    around k where the smoothed g stays within 15% of its value at k (at least k - 1 .. k + 1, at most 0.3 A either
+    side). The like-ion peaks are 0.5 A wide with flat tops, where the highest bin of a noisy histogram wanders by
+    more than the 0.05 A criterion; the whole top pins the position down."""
+    dr = r[1] - r[0]
+    reach = max(1, int(round(0.3 / dr)))
+    lo = hi = k
+    while lo - 1 >= max(0, k - reach) and s[lo - 1] >= 0.85 * s[k]:
+        lo -= 1
+    while hi + 1 <= min(len(s) - 1, k + reach) and s[hi + 1] >= 0.85 * s[k]:
+        hi += 1
+    lo, hi = max(0, min(lo, k - 1)), min(len(s) - 1, max(hi, k + 1))
+    x = r[lo:hi + 1] - r[k]
+    a, b, c = np.polyfit(x, g[lo:hi + 1], 2)
+    if a >= 0:  # not a maximum (a flat or noisy top): the smoothed value at k
+        return r[k], s[k]
+    v = min(max(-b / (2 * a), x[0]), x[-1])
+    return r[k] + v, a * v * v + b * v + c
 
 
 def coordination(r, g, rho, rmin):
