@@ -21,7 +21,7 @@ static inline void tally_check(tally *t, int ok, const char *file, int line, con
 /* CHECK with a printf-style description of what failed */
 #define CHECKF(t, cond, ...)                                                                                           \
   do {                                                                                                                 \
-    char what_[512];                                                                                                   \
+    char what_[1024]; /* room for a message and an nnp_error message (512) */                                          \
     snprintf(what_, sizeof what_, __VA_ARGS__);                                                                        \
     tally_check((t), (cond), __FILE__, __LINE__, what_);                                                               \
   } while (0)
