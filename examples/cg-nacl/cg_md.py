@@ -16,37 +16,16 @@ across resumes. --portable continues from the data checkpoint even when a binary
 """
 import argparse
 import fcntl
-import glob
 import hashlib
 import json
-import lzma
 import os
-import re
 import shutil
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from driver import start_file, truncate_dump  # noqa: E402
-
-
-def checkpoints(d):
-    """{step: {kind: path}} (kind: restart, data, data.xz)"""
-    out = {}
-    for p in glob.glob(os.path.join(d, "ckpt.*")):
-        m = re.match(r"ckpt\.(\d+)\.(restart|data|data\.xz)$", os.path.basename(p))
-        if m:
-            out.setdefault(int(m.group(1)), {})[m.group(2)] = p
-    return out
-
-
-def unpack(path):
-    """path from path.xz when only the committed, packed copy exists"""
-    if not os.path.exists(path) and os.path.exists(path + ".xz"):
-        with lzma.open(path + ".xz", "rb") as src, open(path + ".tmp", "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(path + ".tmp", path)
+from driver import checkpoints, start_file, truncate_dump, unpack  # noqa: E402
 
 
 def sha256(path):

@@ -74,9 +74,8 @@ for m in $mols; do
   data=$run/cg-nacl-m$m.extxyz
   [ -s "$data" ] || { echo "cg_stage.sh: no all-atom frames $data (run.sh's data stage first)" >&2; exit 1; }
   # in.cg-nacl's repulsive guard acts just inside the closest pair of each kind in the data (ion_traj.py guard)
-  closest=$("$py" "$here/ion_traj.py" closest "$data")
   read -r -a guard <<< "$("$py" "$here/ion_traj.py" guard "$data")"
-  echo "cg_stage.sh: m$m closest ion pairs in the all-atom frames: $closest; guard ${guard[*]}"
+  echo "cg_stage.sh: m$m guard ${guard[*]}"
   printf '%s\n' "${guard[@]}" > "$cg/guard-m$m.txt"
   cfg=$cg/cg-m$m.cfg
   if [ "${LENGTH:-short}" = short ]; then

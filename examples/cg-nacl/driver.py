@@ -49,14 +49,24 @@ def ps_to_steps(ps):
     return int(round(ps * 1000.0 / DT_FS))
 
 
-def checkpoints(d, stage):
-    """{step: {kind: path}} of the checkpoints of one stage (kind: restart, data, data.xz)."""
+def checkpoints(d, stage=None):
+    """{step: {kind: path}} of the checkpoints ckpt.STAGE.STEP.KIND of one stage, or ckpt.STEP.KIND without a stage
+    (cg_md.py's runs) (kind: restart, data, data.xz)."""
+    prefix = "ckpt.%s." % stage if stage else "ckpt."
     out = {}
-    for p in glob.glob(os.path.join(d, "ckpt.%s.*" % stage)):
-        m = re.match(r"ckpt\.%s\.(\d+)\.(restart|data|data\.xz)$" % stage, os.path.basename(p))
+    for p in glob.glob(os.path.join(d, prefix + "*")):
+        m = re.match(re.escape(prefix) + r"(\d+)\.(restart|data|data\.xz)$", os.path.basename(p))
         if m:
             out.setdefault(int(m.group(1)), {})[m.group(2)] = p
     return out
+
+
+def unpack(path):
+    """path from path.xz when only the committed, packed copy exists"""
+    if not os.path.exists(path) and os.path.exists(path + ".xz"):
+        with lzma.open(path + ".xz", "rb") as src, open(path + ".tmp", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(path + ".tmp", path)
 
 
 def start_file(files, portable):
@@ -64,11 +74,8 @@ def start_file(files, portable):
     if "restart" in files and not portable:
         return files["restart"], "restart"
     if "data" not in files:
-        plain = files["data.xz"][:-3]
-        with lzma.open(files["data.xz"], "rb") as src, open(plain + ".tmp", "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(plain + ".tmp", plain)
-        files["data"] = plain
+        files["data"] = files["data.xz"][:-3]
+        unpack(files["data"])
     return files["data"], "data"
 
 
@@ -228,10 +235,7 @@ def main():
     setup(args, d)
     npt_target, nvt_target = ps_to_steps(args.npt_ps), ps_to_steps(args.nvt_ps)
     dump = os.path.join(d, "ions.dump")
-    if not os.path.exists(dump) and os.path.exists(dump + ".xz"):  # a committed snapshot, on a new machine
-        with lzma.open(dump + ".xz", "rb") as src, open(dump + ".tmp", "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(dump + ".tmp", dump)
+    unpack(dump)  # a committed snapshot, on a new machine
     while True:
         nvt, npt = checkpoints(d, "nvt"), checkpoints(d, "npt")
         if nvt:

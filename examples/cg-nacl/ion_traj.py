@@ -143,13 +143,16 @@ def guard_options(found):
 
 if __name__ == "__main__":
     # ion_traj.py closest TRAJ [MIN_A]: the closest pair of each kind; exit 1 when one is closer than MIN_A
-    # ion_traj.py guard TRAJ: cg_md.py options for the repulsive guard of in.cg-nacl (guard_options)
+    # ion_traj.py guard TRAJ: cg_md.py options for the repulsive guard of in.cg-nacl (guard_options) on stdout, the
+    # closest pairs they come from on stderr (one pass over the trajectory for both)
     if len(sys.argv) not in (3, 4) or sys.argv[1] not in ("closest", "guard"):
         sys.exit("usage: ion_traj.py closest TRAJ [MIN_A] | ion_traj.py guard TRAJ")
     found = closest_pairs(sys.argv[2])
+    closest = " ".join("%s %.3f A" % kv for kv in found.items())
     if sys.argv[1] == "guard":
+        print("ion_traj.py: closest ion pairs in %s: %s" % (sys.argv[2], closest), file=sys.stderr)
         print(" ".join(guard_options(found)))
         sys.exit(0)
-    print(" ".join("%s %.3f A" % kv for kv in found.items()))
+    print(closest)
     if len(sys.argv) == 4 and min(found.values()) <= float(sys.argv[3]):
         sys.exit("ion_traj.py: %s has a pair closer than %s A" % (sys.argv[2], sys.argv[3]))

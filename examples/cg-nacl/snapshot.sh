@@ -9,15 +9,19 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=${1:-$here/runs}
-for d in "$run"/m*/; do
-  d=${d%/}
-  newest=$(ls -1v "$d"/ckpt.nvt.*.data 2>/dev/null | tail -n 1 || true)
-  [ -n "$newest" ] || newest=$(ls -1v "$d"/ckpt.npt.*.data 2>/dev/null | tail -n 1 || true)
+pack_checkpoint() {  # DIR NEWEST: NEWEST (a text checkpoint of DIR, or empty) packed, DIR's older packed ones removed
+  local d=$1 newest=$2 old
   if [ -n "$newest" ] && [ ! -f "$newest.xz" ]; then
     xz -T1 -6 -c "$newest" > "$newest.xz.tmp" && mv "$newest.xz.tmp" "$newest.xz"
     for old in "$d"/ckpt.*.data.xz; do [ "$old" = "$newest.xz" ] || rm -f "$old"; done
     echo "$(basename "$d"): $(basename "$newest").xz $(du -h "$newest.xz" | cut -f1)"
   fi
+}
+for d in "$run"/m*/; do
+  d=${d%/}
+  newest=$(ls -1v "$d"/ckpt.nvt.*.data 2>/dev/null | tail -n 1 || true)
+  [ -n "$newest" ] || newest=$(ls -1v "$d"/ckpt.npt.*.data 2>/dev/null | tail -n 1 || true)
+  pack_checkpoint "$d" "$newest"
   if [ -s "$d/ions.dump" ]; then
     xz -T1 -6 -c "$d/ions.dump" > "$d/ions.dump.xz.tmp" && mv "$d/ions.dump.xz.tmp" "$d/ions.dump.xz"
     m=$(basename "$d")
@@ -28,12 +32,7 @@ done
 for d in "$run"/cg*/nucleation-*/; do
   [ -d "$d" ] || continue
   d=${d%/}
-  newest=$(ls -1v "$d"/ckpt.*.data 2>/dev/null | tail -n 1 || true)
-  if [ -n "$newest" ] && [ ! -f "$newest.xz" ]; then
-    xz -T1 -6 -c "$newest" > "$newest.xz.tmp" && mv "$newest.xz.tmp" "$newest.xz"
-    for old in "$d"/ckpt.*.data.xz; do [ "$old" = "$newest.xz" ] || rm -f "$old"; done
-    echo "$(basename "$d"): $(basename "$newest").xz"
-  fi
+  pack_checkpoint "$d" "$(ls -1v "$d"/ckpt.*.data 2>/dev/null | tail -n 1 || true)"
   if [ -s "$d/cg.dump" ]; then
     xz -T1 -6 -c "$d/cg.dump" > "$d/cg.dump.xz.tmp" && mv "$d/cg.dump.xz.tmp" "$d/cg.dump.xz"
   fi
